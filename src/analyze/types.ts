@@ -1,0 +1,30 @@
+import { z } from 'zod';
+
+/** The deterministic output of analysis: DESIGN.md, "analyze". */
+
+export const findingSchema = z.object({
+  /** `M1`, `L2`, `T1`, `S1` (source status), `A1` (alert facts) … unique within one analysis. */
+  id: z.string().regex(/^[A-Z]\d+$/),
+  kind: z.enum(['metric', 'log', 'trace', 'source', 'alert']),
+  /** One line of plain text with numbers. */
+  text: z.string(),
+  /** The service the finding is about, when there is one. */
+  service: z.string().optional(),
+});
+
+export const suspectSchema = z.object({
+  service: z.string(),
+  indicator: z.string(),
+  score: z.number(),
+});
+
+export const analysisSchema = z.object({
+  findings: z.array(findingSchema),
+  suspects: z.array(suspectSchema),
+  relatedTraceIds: z.array(z.string()),
+  confidence: z.enum(['low', 'medium', 'high']),
+});
+
+export type Finding = z.infer<typeof findingSchema>;
+export type Suspect = z.infer<typeof suspectSchema>;
+export type Analysis = z.infer<typeof analysisSchema>;

@@ -1,0 +1,111 @@
+import { z } from 'zod';
+import { httpRequest, parseJsonBody } from './http';
+
+/**
+ * Loki HTTP API client (https://grafana.com/docs/loki/latest/reference/loki-http-api/).
+ * Used by dedup (is there a record?), gather (application logs) and publish (records).
+ */
+
+const streamsSchema = z.object({
+  status: z.literal('success'),
+  data: z.object({
+    resultType: z.string(),
+    result: z.array(
+      z.object({
+        stream: z.record(z.string(), z.string()),
+        values: z.array(z.tuple([z.string(), z.string()])),
+      }),
+    ),
+  }),
+});
+
+export type LokiStreams = z.infer<typeof streamsSchema>['data']['result'];
+
+export interface LokiEntry {
+  labels: Record<string, string>;
+  line: string;
+}
+
+export interface LokiClientOptions {
+  url: string;
+  tenant?: string;
+  timeoutMs?: number;
+}
+
+/** Loki rejects label values over 2048 characters (measured on Loki 2.8). */
+export const MAX_LABEL_VALUE = 2048;
+
+let lastNs = 0n;
+/** Current time in ns, strictly increasing within this process. */
+export function nowNs(): bigint {
+  let ns = BigInt(Date.now()) * 1_000_000n;
+  if (ns <= lastNs) ns = lastNs + 1n;
+  lastNs = ns;
+  return ns;
+}
+
+export function sanitiseLabels(labels: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(labels)) {
+    const name = k.replace(/[^A-Za-z0-9_]/g, '_').replace(/^([0-9])/, '_$1');
+    if (!name || v === '') continue;
+    out[name] = v.length > MAX_LABEL_VALUE ? v.slice(0, MAX_LABEL_VALUE) : v;
+  }
+  return out;
+}
+
+export class LokiClient {
+  private readonly base: string;
+  constructor(private readonly opts: LokiClientOptions) {
+    this.base = opts.url.replace(/\/+$/, '');
+  }
+
+  private headers(): Record<string, string> {
+    return this.opts.tenant ? { 'X-Scope-OrgID': this.opts.tenant } : {};
+  }
+
+  /**
+   * Pushes entries with the current time as their timestamp (strings of ns, as Loki wants).
+   * One push per call, kept small: a batch with one bad entry answers 400 but stores the
+   * good ones, so callers push one record at a time.
+   */
+  async push(entries: LokiEntry[], signal?: AbortSignal): Promise<void> {
+    const streams = entries.map((e) => ({ stream: sanitiseLabels(e.labels), values: [[nowNs().toString(), e.line]] }));
+    await httpRequest('loki', {
+      method: 'POST',
+      url: `${this.base}/loki/api/v1/push`,
+      headers: { ...this.headers(), 'Content-Type': 'application/json' },
+      body: JSON.stringify({ streams }),
+      timeoutMs: this.opts.timeoutMs ?? 10_000,
+      signal,
+    });
+  }
+
+  /** `query_range` for log queries; times are Dates, sent as ns. */
+  async queryRange(
+    query: string,
+    range: { start: Date; end: Date; limit?: number; direction?: 'forward' | 'backward' },
+    signal?: AbortSignal,
+    timeoutMs?: number,
+  ): Promise<LokiStreams> {
+    const params = new URLSearchParams({
+      query,
+      start: (BigInt(range.start.getTime()) * 1_000_000n).toString(),
+      end: (BigInt(range.end.getTime()) * 1_000_000n).toString(),
+      limit: String(range.limit ?? 100),
+      direction: range.direction ?? 'backward',
+    });
+    const res = await httpRequest('loki', {
+      url: `${this.base}/loki/api/v1/query_range?${params.toString()}`,
+      headers: this.headers(),
+      timeoutMs: timeoutMs ?? this.opts.timeoutMs ?? 10_000,
+      signal,
+    });
+    return parseJsonBody('loki', res, streamsSchema).data.result;
+  }
+}
+
+/** A LogQL string literal (backtick form cannot hold a backtick, so use escaped double quotes). */
+export function logqlString(s: string): string {
+  return JSON.stringify(s);
+}

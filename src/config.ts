@@ -1,0 +1,143 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+/**
+ * The whole configuration surface: one zod schema over the environment, parsed once in
+ * main.ts. Empty strings count as unset. Every secret may also come from `<NAME>_FILE`
+ * (Docker and Kubernetes mount secrets as files).
+ */
+
+const SECRET_VARS = [
+  'WEBHOOK_BEARER_TOKEN',
+  'WEBHOOK_BASIC_AUTH',
+  'OPENAI_API_KEY',
+  'SLACK_BOT_TOKEN',
+  'SLACK_WEBHOOK_URL',
+  'PAGERDUTY_ROUTING_KEY',
+  'REDIS_URL',
+] as const;
+
+const url = z.url({ protocol: /^https?$/ });
+const optionalUrl = url.optional();
+const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
+const severity = z.enum(['critical', 'error', 'warning', 'info']);
+
+export const configSchema = z
+  .object({
+    PORT: int(8080, 0).pipe(z.number().max(65535)),
+    ROLE: z.enum(['receiver', 'worker', 'all']).default('all'),
+    REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').default('redis://127.0.0.1:6379'),
+    QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only').default('alert-annotator'),
+    WEBHOOK_BEARER_TOKEN: z.string().min(8, 'at least 8 characters').optional(),
+    WEBHOOK_BASIC_AUTH: z.string().regex(/^[^:]+:.+$/, 'must be user:pass').optional(),
+    WEBHOOK_MAX_BODY_BYTES: int(5 * 1024 * 1024, 1024),
+    WORKER_CONCURRENCY: int(4, 1),
+    JOB_ATTEMPTS: int(8, 1),
+    JOB_BACKOFF_MS: int(5000, 1),
+    SHUTDOWN_TIMEOUT_MS: int(25000, 100),
+
+    PROMETHEUS_URL: optionalUrl,
+    LOKI_URL: optionalUrl,
+    TEMPO_URL: optionalUrl,
+    LOKI_TENANT: z.string().optional(),
+    SOURCE_TIMEOUT_MS: int(5000, 100),
+    BASELINE_WINDOW_MIN: int(60, 5),
+    RELATED_QUERIES_FILE: z.string().optional(),
+    SERVICE_LABELS: z.string().default('service,service_name,app,job,container'),
+
+    LLM_PROVIDER: z.enum(['ollama', 'openai', 'none']).default('ollama'),
+    OLLAMA_HOST: url.default('http://127.0.0.1:11434'),
+    OLLAMA_MODEL: z.string().default('qwen2.5:3b-instruct'),
+    OPENAI_API_KEY: z.string().optional(),
+    OPENAI_BASE_URL: optionalUrl,
+    OPENAI_MODEL: z.string().default('gpt-4o-mini'),
+    LLM_TIMEOUT_MS: int(60000, 100),
+    LLM_MAX_CONCURRENCY: int(2, 1),
+
+    SLACK_BOT_TOKEN: z.string().optional(),
+    SLACK_CHANNEL: z.string().optional(),
+    SLACK_WEBHOOK_URL: optionalUrl,
+    SLACK_API_URL: url.default('https://slack.com/api'),
+    SLACK_MIN_SEVERITY: severity.default('info'),
+    PAGERDUTY_ROUTING_KEY: z.string().optional(),
+    PAGERDUTY_EVENTS_URL: url.default('https://events.pagerduty.com/v2/enqueue'),
+    PAGERDUTY_MIN_SEVERITY: severity.default('critical'),
+    GRAFANA_URL: optionalUrl,
+
+    OTEL_EXPORTER_OTLP_ENDPOINT: optionalUrl,
+    OTEL_SERVICE_NAME: z.string().default('alert-annotator'),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .superRefine((c, ctx) => {
+    if (c.SLACK_BOT_TOKEN && !c.SLACK_CHANNEL) {
+      ctx.addIssue({ code: 'custom', path: ['SLACK_CHANNEL'], message: 'required when SLACK_BOT_TOKEN is set' });
+    }
+    if (c.LLM_PROVIDER === 'openai' && !c.OPENAI_API_KEY && !c.OPENAI_BASE_URL) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['OPENAI_API_KEY'],
+        message: 'required when LLM_PROVIDER=openai (or set OPENAI_BASE_URL for a compatible server)',
+      });
+    }
+  });
+
+export type Config = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Reads `<NAME>_FILE` secrets and drops empty strings, so the schema sees only real values. */
+function normalise(env: Record<string, string | undefined>): { values: Record<string, string>; problems: string[] } {
+  const values: Record<string, string> = {};
+  const problems: string[] = [];
+  for (const [k, v] of Object.entries(env)) {
+    if (v !== undefined && v.trim() !== '') values[k] = v.trim();
+  }
+  for (const name of SECRET_VARS) {
+    const file = values[`${name}_FILE`];
+    if (!file) continue;
+    if (values[name]) {
+      problems.push(`${name}: set both ${name} and ${name}_FILE; choose one`);
+      continue;
+    }
+    try {
+      const content = readFileSync(file, 'utf8').trim();
+      if (content) values[name] = content;
+    } catch (err) {
+      problems.push(`${name}_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  }
+  return { values, problems };
+}
+
+/** Parses the environment; throws one ConfigError listing every problem by variable name. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const { values, problems } = normalise(env);
+  const parsed = configSchema.safeParse(values);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const name = issue.path.join('.') || '(config)';
+      // Never echo the received value: it may be a secret.
+      problems.push(`${name}: ${issue.message}`);
+    }
+  }
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
+  return parsed.data;
+}
+
+/** Values that must never appear in logs, errors or job data. */
+export function secretValues(config: Config): string[] {
+  const out: string[] = [];
+  for (const name of SECRET_VARS) {
+    const v = config[name];
+    if (typeof v === 'string' && v.length >= 4) {
+      out.push(v);
+      if (name === 'WEBHOOK_BASIC_AUTH') out.push(v.slice(v.indexOf(':') + 1));
+    }
+  }
+  return out;
+}

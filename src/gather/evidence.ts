@@ -1,0 +1,55 @@
+import { z } from 'zod';
+import { webhookPayloadSchema } from '../receive/schema';
+
+/**
+ * The evidence bundle (DESIGN.md, "Evidence bundles"): everything gather collected for one
+ * alert group, serialisable to one JSON file. analyze consumes only this.
+ */
+
+export const seriesSchema = z.object({
+  /** The alert's own PromQL expression, or null for a related series. */
+  query: z.string().nullable(),
+  labels: z.record(z.string(), z.string()),
+  /** Prometheus matrix style: [unix seconds, "value"]. */
+  values: z.array(z.tuple([z.number(), z.string()])),
+});
+
+export const logStreamSchema = z.object({
+  labels: z.record(z.string(), z.string()),
+  /** Loki style: [unix nanoseconds as a string, line]. */
+  values: z.array(z.tuple([z.string(), z.string()])),
+});
+
+/** One trace in OTLP JSON (`resourceSpans`), or Tempo's `batches` form; ids hex or base64. */
+export const traceSchema = z.looseObject({
+  resourceSpans: z.array(z.unknown()).optional(),
+  batches: z.array(z.unknown()).optional(),
+});
+
+export const sourceStatusSchema = z.object({
+  source: z.enum(['prometheus', 'loki', 'tempo']),
+  status: z.enum(['ok', 'partial', 'failed', 'skipped']),
+  /** Why it failed or was skipped; never a URL with credentials. */
+  detail: z.string().optional(),
+});
+
+export const evidenceBundleSchema = z.looseObject({
+  payload: webhookPayloadSchema,
+  /** The analysis time (RFC 3339). */
+  now: z.string(),
+  series: z.array(seriesSchema).default([]),
+  logs: z.array(logStreamSchema).default([]),
+  traces: z.array(traceSchema).default([]),
+  /** What each source did; absent in hand-written bundles. */
+  sources: z.array(sourceStatusSchema).optional(),
+});
+
+export type Series = z.infer<typeof seriesSchema>;
+export type LogStream = z.infer<typeof logStreamSchema>;
+export type Trace = z.infer<typeof traceSchema>;
+export type SourceStatus = z.infer<typeof sourceStatusSchema>;
+export type EvidenceBundle = z.infer<typeof evidenceBundleSchema>;
+
+export function isEvidenceBundle(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && 'payload' in value && 'now' in value;
+}

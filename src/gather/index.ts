@@ -1,0 +1,39 @@
+import type { EvidenceBundle, SourceStatus } from './evidence';
+import type { GatherRequest, Source } from './source';
+
+const ALL_SOURCES: SourceStatus['source'][] = ['prometheus', 'loki', 'tempo'];
+
+/**
+ * Fans out to every configured source in parallel; each failure becomes a source status,
+ * never an exception (as Alertmanager's fan-out stage collects errors without stopping others).
+ */
+export async function gather(sources: readonly Source[], req: GatherRequest, signal: AbortSignal): Promise<EvidenceBundle> {
+  const bundle: EvidenceBundle = {
+    payload: req.payload,
+    now: req.now.toISOString(),
+    series: [],
+    logs: [],
+    traces: [],
+    sources: [],
+  };
+  const results = await Promise.allSettled(sources.map((s) => s.gather(req, signal)));
+  results.forEach((r, i) => {
+    const source = sources[i]!;
+    if (r.status === 'fulfilled') {
+      bundle.series.push(...(r.value.series ?? []));
+      bundle.logs.push(...(r.value.logs ?? []));
+      bundle.traces.push(...(r.value.traces ?? []));
+      bundle.sources!.push(
+        r.value.partial ? { source: source.name, status: 'partial', detail: r.value.partial } : { source: source.name, status: 'ok' },
+      );
+    } else {
+      const detail = r.reason instanceof Error ? r.reason.message : String(r.reason);
+      req.log.warn({ source: source.name, err: detail }, 'evidence source failed; the note will be thinner');
+      bundle.sources!.push({ source: source.name, status: 'failed', detail });
+    }
+  });
+  for (const name of ALL_SOURCES) {
+    if (!sources.some((s) => s.name === name)) bundle.sources!.push({ source: name, status: 'skipped', detail: 'not configured' });
+  }
+  return bundle;
+}

@@ -1,0 +1,26 @@
+import type { Logger } from 'pino';
+import type { WebhookPayload } from '../receive/schema';
+import type { LogStream, Series, SourceStatus, Trace } from './evidence';
+
+/** What a source is asked for: the alerts of one group and the time of the analysis. */
+export interface GatherRequest {
+  payload: WebhookPayload;
+  /** The firing alerts that need an annotation (a subset of payload.alerts). */
+  alerts: WebhookPayload['alerts'];
+  now: Date;
+  log: Logger;
+}
+
+export interface SourceResult {
+  series?: Series[];
+  logs?: LogStream[];
+  traces?: Trace[];
+  /** Set when the source returned only part of what it was asked for. */
+  partial?: string;
+}
+
+/** One evidence source (Prometheus, Loki, Tempo). A throw thins the bundle; it never fails the job. */
+export interface Source {
+  readonly name: SourceStatus['source'];
+  gather(req: GatherRequest, signal: AbortSignal): Promise<SourceResult>;
+}

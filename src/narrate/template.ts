@@ -1,0 +1,63 @@
+import type { Alert } from '../receive/schema';
+import type { Narration, NarrationInput, Narrator } from './types';
+
+export const TEMPLATE_PROMPT_VERSION = 'template-v1';
+
+function clip(s: string, max: number): string {
+  return s.length <= max ? s : `${s.slice(0, max - 1)}…`;
+}
+
+function serviceOf(alert: Alert): string | undefined {
+  const l = alert.labels;
+  return l.service ?? l.service_name ?? l.app ?? l.job ?? l.container;
+}
+
+/**
+ * The deterministic narrator: a note built only from the alert's own labels and
+ * annotations and the findings. Never fails; it is the fallback for every model failure.
+ */
+export function templateNarration(input: NarrationInput): Narration {
+  const { alerts, analysis } = input;
+  const first = alerts[0];
+  const name = first?.labels.alertname ?? input.payload.commonLabels.alertname ?? 'alert';
+  const services = [...new Set(alerts.map(serviceOf).filter((s): s is string => !!s))];
+  const what =
+    first?.annotations.summary ??
+    input.payload.commonAnnotations.summary ??
+    first?.annotations.description ??
+    `${name} is firing`;
+  const scope = alerts.length > 1 ? ` (${alerts.length} alerts${services.length ? ` on ${services.join(', ')}` : ''})` : '';
+  const top = analysis.suspects[0];
+  const evidence = analysis.findings.filter((f) => f.kind !== 'source').slice(0, 3);
+
+  const rootCause = top
+    ? `Most likely ${top.service} (${top.indicator}, score ${top.score.toFixed(1)}).` +
+      (evidence.length ? ` Evidence: ${evidence.map((f) => `[${f.id}] ${f.text}`).join('; ')}` : '')
+    : evidence.length
+      ? `No single suspect stands out. ${evidence.map((f) => `[${f.id}] ${f.text}`).join('; ')}`
+      : 'Not determined: no correlated evidence was available.';
+
+  const actions: string[] = [];
+  const runbook = first?.annotations.runbook_url ?? input.payload.commonAnnotations.runbook_url;
+  if (runbook) actions.push(`Follow the runbook: ${runbook}`);
+  if (top) actions.push(`Check ${top.service}: ${top.indicator}`);
+  if (first?.annotations.description && first.annotations.description !== what) actions.push(clip(first.annotations.description, 200));
+  actions.push(`Confirm ${name} in the alert's source graph and recent deploys`);
+
+  return {
+    summary: clip(`${what}${scope}`, 280),
+    rootCause,
+    evidence: evidence.map((f) => f.id),
+    actions: actions.slice(0, 5),
+    confidence: analysis.confidence,
+    narrator: 'template',
+    promptVersion: TEMPLATE_PROMPT_VERSION,
+  };
+}
+
+export class TemplateNarrator implements Narrator {
+  readonly name = 'template';
+  async narrate(input: NarrationInput): Promise<Narration> {
+    return templateNarration(input);
+  }
+}

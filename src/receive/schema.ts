@@ -1,0 +1,53 @@
+import { z } from 'zod';
+
+/**
+ * Alertmanager webhook payload, version 4
+ * (https://prometheus.io/docs/alerting/latest/configuration/#webhook_config).
+ * Known fields are typed; unknown fields that newer Alertmanagers add are kept (loose).
+ */
+
+const labelSet = z.record(z.string(), z.string());
+const timestamp = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'must be an RFC 3339 timestamp');
+
+export const alertSchema = z.looseObject({
+  status: z.enum(['firing', 'resolved']),
+  labels: labelSet.refine((l) => typeof l.alertname === 'string', 'must contain alertname'),
+  annotations: labelSet.default({}),
+  startsAt: timestamp,
+  endsAt: timestamp.default('0001-01-01T00:00:00Z'),
+  generatorURL: z.string().default(''),
+  fingerprint: z.string().regex(/^[0-9a-f]{1,32}$/, 'must be a hex fingerprint'),
+});
+
+export const webhookPayloadSchema = z.looseObject({
+  version: z.string().default('4'),
+  groupKey: z.string().min(1),
+  truncatedAlerts: z.number().int().min(0).default(0),
+  status: z.enum(['firing', 'resolved']),
+  receiver: z.string().default(''),
+  groupLabels: labelSet.default({}),
+  commonLabels: labelSet.default({}),
+  commonAnnotations: labelSet.default({}),
+  externalURL: z.string().default(''),
+  alerts: z.array(alertSchema).min(1).max(10000),
+});
+
+export type Alert = z.infer<typeof alertSchema>;
+export type WebhookPayload = z.infer<typeof webhookPayloadSchema>;
+
+/** Alertmanager's zero time for a firing alert's endsAt. */
+export const ZERO_TIME = '0001-01-01T00:00:00Z';
+
+export function isZeroTime(ts: string): boolean {
+  return ts.startsWith('0001-01-01');
+}
+
+/** The identity of one annotation: DESIGN.md, "dedup". */
+export function alertKey(alert: Pick<Alert, 'fingerprint' | 'startsAt'>): string {
+  return `${alert.fingerprint}@${new Date(alert.startsAt).toISOString()}`;
+}
+
+/** Human-readable issues list for a 400 answer. */
+export function describeIssues(error: z.ZodError): { path: string; message: string }[] {
+  return error.issues.slice(0, 20).map((i) => ({ path: i.path.join('.') || '(body)', message: i.message }));
+}
