@@ -1,0 +1,103 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** One request as a fake server saw it. */
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  query: URLSearchParams;
+  headers: IncomingMessage['headers'];
+  body: string;
+  /** The body parsed as JSON, or undefined when it is not JSON. */
+  json: unknown;
+}
+
+export interface FakeReply {
+  status: number;
+  headers?: Record<string, string>;
+  /** A string is sent as is; anything else as JSON. */
+  body?: unknown;
+  /** Wait this long before answering (to exercise timeouts). */
+  delayMs?: number;
+}
+
+export type FakeHandler = (req: RecordedRequest) => FakeReply | Promise<FakeReply>;
+
+/**
+ * The base of every fake server in test/fakes: binds 127.0.0.1 on a free port, records
+ * every request, and lets a test force the next answers (`failNext`) to exercise error paths.
+ */
+export class FakeHttpServer {
+  readonly requests: RecordedRequest[] = [];
+  private server?: Server;
+  private readonly forced: FakeReply[] = [];
+  private readonly sockets = new Set<import('node:net').Socket>();
+
+  constructor(private readonly handler: FakeHandler) {}
+
+  /** Answers the next `count` requests with `reply` instead of the handler. */
+  failNext(reply: FakeReply, count = 1): void {
+    for (let i = 0; i < count; i++) this.forced.push(reply);
+  }
+
+  get url(): string {
+    const addr = this.server?.address() as AddressInfo | null;
+    if (!addr) throw new Error('fake server not started');
+    return `http://127.0.0.1:${addr.port}`;
+  }
+
+  requestsTo(pathPrefix: string): RecordedRequest[] {
+    return this.requests.filter((r) => r.path.startsWith(pathPrefix));
+  }
+
+  async start(): Promise<this> {
+    this.server = createServer((req, res) => void this.handle(req, res));
+    this.server.on('connection', (s) => {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    if (!this.server) return;
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => this.server!.close(() => resolve()));
+    this.server = undefined;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const body = Buffer.concat(chunks).toString('utf8');
+    const u = new URL(req.url ?? '/', 'http://fake');
+    let json: unknown;
+    try {
+      json = body ? JSON.parse(body) : undefined;
+    } catch {
+      json = undefined;
+    }
+    const recorded: RecordedRequest = { method: req.method ?? 'GET', path: u.pathname, query: u.searchParams, headers: req.headers, body, json };
+    this.requests.push(recorded);
+    let reply: FakeReply;
+    try {
+      reply = this.forced.shift() ?? (await this.handler(recorded));
+    } catch (err) {
+      reply = { status: 500, body: String(err) };
+    }
+    if (reply.delayMs) await new Promise((r) => setTimeout(r, reply.delayMs));
+    if (res.destroyed) return;
+    const headers = { ...(reply.headers ?? {}) };
+    let payload = '';
+    if (reply.body !== undefined) {
+      if (typeof reply.body === 'string') payload = reply.body;
+      else {
+        payload = JSON.stringify(reply.body);
+        headers['Content-Type'] ??= 'application/json';
+      }
+    }
+    res.writeHead(reply.status, headers);
+    res.end(payload);
+  }
+}
