@@ -44,6 +44,21 @@ export const configSchema = z
     BASELINE_WINDOW_MIN: int(60, 5),
     RELATED_QUERIES_FILE: z.string().optional(),
     SERVICE_LABELS: z.string().default('service,service_name,app,job,container'),
+    /** Incident window starts this long before startsAt; the baseline ends there (issue 3). */
+    INCIDENT_LEAD_MIN: int(5, 0),
+    /** Alert label -> Loki stream label, `alertLabel=streamLabel` comma separated (deploy/related-queries.md). */
+    LOKI_STREAM_LABELS: z
+      .string()
+      .regex(/^\s*[A-Za-z_][A-Za-z0-9_]*=[A-Za-z_][A-Za-z0-9_]*(\s*,\s*[A-Za-z_][A-Za-z0-9_]*=[A-Za-z_][A-Za-z0-9_]*)*\s*$/, 'must be alertLabel=streamLabel,…')
+      .default('service=service_name,service_name=service_name,app=app,namespace=namespace,pod=pod,container=container'),
+    /** LogQL line filter (RE2) that keeps error/warn lines. */
+    LOKI_LOG_FILTER: z.string().default('(?i)(error|warn|fatal|panic|exception|timeout|refused|fail)'),
+    /** Lines per window per query; Loki's default max_entries_limit_per_query is 5000. */
+    LOKI_LINE_LIMIT: int(2000, 1).pipe(z.number().max(5000)),
+    /** Traces fetched in full from Tempo after the TraceQL search. */
+    TEMPO_TRACE_LIMIT: int(20, 0).pipe(z.number().max(100)),
+    /** A trace slower than this counts as slow in the TraceQL search. */
+    TEMPO_SLOW_MS: int(1000, 1),
 
     LLM_PROVIDER: z.enum(['ollama', 'openai', 'none']).default('ollama'),
     OLLAMA_HOST: url.default('http://127.0.0.1:11434'),

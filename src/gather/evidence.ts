@@ -12,6 +12,19 @@ export const seriesSchema = z.object({
   labels: z.record(z.string(), z.string()),
   /** Prometheus matrix style: [unix seconds, "value"]. */
   values: z.array(z.tuple([z.number(), z.string()])),
+  /** What the series measures, from the related-query template ("p99 latency"); optional. */
+  name: z.string().optional(),
+  /** Unit for the finding text ("s", "ratio", "bytes", "%", "req/s"); optional. */
+  unit: z.string().optional(),
+});
+
+/** One exemplar of the alert's metric (Prometheus /api/v1/query_exemplars): links a sample to a trace. */
+export const exemplarSchema = z.object({
+  seriesLabels: z.record(z.string(), z.string()),
+  traceId: z.string(),
+  value: z.number(),
+  /** Unix seconds. */
+  timestamp: z.number(),
 });
 
 export const logStreamSchema = z.object({
@@ -40,6 +53,8 @@ export const evidenceBundleSchema = z.looseObject({
   series: z.array(seriesSchema).default([]),
   logs: z.array(logStreamSchema).default([]),
   traces: z.array(traceSchema).default([]),
+  /** Exemplars of the alert's metric; their trace ids go into relatedTraceIds. */
+  exemplars: z.array(exemplarSchema).optional(),
   /** What each source did; absent in hand-written bundles. */
   sources: z.array(sourceStatusSchema).optional(),
 });
@@ -47,6 +62,7 @@ export const evidenceBundleSchema = z.looseObject({
 export type Series = z.infer<typeof seriesSchema>;
 export type LogStream = z.infer<typeof logStreamSchema>;
 export type Trace = z.infer<typeof traceSchema>;
+export type Exemplar = z.infer<typeof exemplarSchema>;
 export type SourceStatus = z.infer<typeof sourceStatusSchema>;
 export type EvidenceBundle = z.infer<typeof evidenceBundleSchema>;
 

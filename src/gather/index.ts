@@ -23,6 +23,7 @@ export async function gather(sources: readonly Source[], req: GatherRequest, sig
       bundle.series.push(...(r.value.series ?? []));
       bundle.logs.push(...(r.value.logs ?? []));
       bundle.traces.push(...(r.value.traces ?? []));
+      if (r.value.exemplars?.length) (bundle.exemplars ??= []).push(...r.value.exemplars);
       bundle.sources!.push(
         r.value.partial ? { source: source.name, status: 'partial', detail: r.value.partial } : { source: source.name, status: 'ok' },
       );

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { WebhookPayload } from '../receive/schema';
-import type { LogStream, Series, SourceStatus, Trace } from './evidence';
+import type { Exemplar, LogStream, Series, SourceStatus, Trace } from './evidence';
 
 /** What a source is asked for: the alerts of one group and the time of the analysis. */
 export interface GatherRequest {
@@ -15,6 +15,7 @@ export interface SourceResult {
   series?: Series[];
   logs?: LogStream[];
   traces?: Trace[];
+  exemplars?: Exemplar[];
   /** Set when the source returned only part of what it was asked for. */
   partial?: string;
 }
