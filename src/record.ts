@@ -1,5 +1,9 @@
 import { z } from 'zod';
 import { findingSchema, suspectSchema } from './analyze/types';
+import type { Analysis } from './analyze/types';
+import type { Narration } from './narrate/types';
+import type { Alert, WebhookPayload } from './receive/schema';
+import { isZeroTime } from './receive/schema';
 
 /** The annotation record: one Loki line per alert (DESIGN.md, "The annotation record"). */
 export const annotationRecordSchema = z.looseObject({
@@ -32,3 +36,74 @@ export const annotationRecordSchema = z.looseObject({
 });
 
 export type AnnotationRecord = z.infer<typeof annotationRecordSchema>;
+
+
+export function severityOf(labels: Record<string, string>): string {
+  return labels.severity ?? labels.priority ?? 'none';
+}
+
+/** One record for one alert, from the group's analysis and narration. */
+export function buildRecord(args: {
+  alert: Alert;
+  groupKey: WebhookPayload['groupKey'];
+  analysis: Analysis;
+  narration: Narration;
+  traceId: string;
+  now: Date;
+}): AnnotationRecord {
+  const { alert, analysis, narration } = args;
+  return {
+    fingerprint: alert.fingerprint,
+    alertname: alert.labels.alertname ?? 'unknown',
+    status: alert.status,
+    severity: severityOf(alert.labels),
+    startsAt: alert.startsAt,
+    endsAt: alert.endsAt,
+    labels: alert.labels,
+    groupKey: args.groupKey,
+    summary: narration.summary,
+    rootCause: narration.rootCause,
+    actions: narration.actions,
+    confidence: narration.confidence,
+    suspects: analysis.suspects,
+    findings: analysis.findings,
+    relatedTraceIds: analysis.relatedTraceIds,
+    traceId: args.traceId,
+    narrator: narration.narrator,
+    promptVersion: narration.promptVersion,
+    evidence: narration.evidence,
+    annotatedAt: args.now.toISOString(),
+    ...(alert.generatorURL ? { generatorURL: alert.generatorURL } : {}),
+    ...(alert.annotations.runbook_url ? { runbookUrl: alert.annotations.runbook_url } : {}),
+  };
+}
+
+function formatDuration(ms: number): string {
+  const min = Math.round(ms / 60_000);
+  if (min < 60) return `${min} min`;
+  const h = Math.floor(min / 60);
+  return `${h} h ${min % 60} min`;
+}
+
+/** The record of a resolved alert: what resolved and after how long. No model call. */
+export function buildResolvedRecord(args: { alert: Alert; groupKey: string; traceId: string; now: Date }): AnnotationRecord {
+  const { alert } = args;
+  const ended = isZeroTime(alert.endsAt) ? args.now.getTime() : Date.parse(alert.endsAt);
+  const duration = formatDuration(Math.max(0, ended - Date.parse(alert.startsAt)));
+  const name = alert.labels.alertname ?? 'alert';
+  const what = alert.annotations.summary ? `: ${alert.annotations.summary}` : '';
+  const narration: Narration = {
+    summary: `Resolved after ${duration} — ${name}${what}`.slice(0, 280),
+    rootCause: 'Resolved; see the firing annotation for the root cause.',
+    evidence: [],
+    actions: ['Confirm recovery and record the cause in the incident notes'],
+    confidence: 'low',
+    narrator: 'template',
+    promptVersion: 'template-v1',
+  };
+  return buildRecord({
+    ...args,
+    analysis: { findings: [], suspects: [], relatedTraceIds: [], confidence: 'low' },
+    narration,
+  });
+}

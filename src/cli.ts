@@ -1,0 +1,137 @@
+#!/usr/bin/env node
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import pino from 'pino';
+import { ConfigError, loadConfig, secretValues, type Config } from './config';
+import { NoDedup } from './dedup';
+import { evidenceBundleSchema, isEvidenceBundle, type EvidenceBundle } from './gather/evidence';
+import { createLogger } from './logger';
+import { buildPipelineDeps, startService } from './main';
+import { annotateGroup } from './pipeline';
+import { describeIssues, webhookPayloadSchema, type WebhookPayload } from './receive/schema';
+import { createScrubber } from './scrub';
+
+const USAGE = `usage: alert-annotator <command>
+
+commands:
+  serve                         run the service (ROLE=receiver|worker|all)
+  replay <payload.json|bundle.json> [--save-evidence FILE] [--publish]
+                                run the whole pipeline once, in-process and without Redis;
+                                prints one annotation record per alert as a JSON line
+  scrub                         stdin → stdout through the PII/secret scrubber, line by line
+`;
+
+class UsageError extends Error {}
+
+function config(): Config {
+  try {
+    return loadConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}
+
+async function serve(): Promise<void> {
+  const cfg = config();
+  const service = await startService(cfg);
+  let signals = 0;
+  const stop = (sig: string) => {
+    if (++signals > 1) process.exit(1); // a second signal: stop now
+    service.log.info({ signal: sig }, 'shutting down');
+    void service.shutdown().then(() => process.exit(0));
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('unhandledRejection', (err) => service.log.error({ err: (err as Error)?.message }, 'unhandled rejection'));
+}
+
+/** A file holding a webhook body, a recorded request ({headers, body}), or an evidence bundle. */
+export function readInput(path: string): { payload: WebhookPayload; bundle?: EvidenceBundle } {
+  const raw: unknown = JSON.parse(readFileSync(path, 'utf8'));
+  if (isEvidenceBundle(raw)) {
+    const bundle = evidenceBundleSchema.parse(raw);
+    return { payload: bundle.payload, bundle };
+  }
+  const body = typeof raw === 'object' && raw !== null && 'body' in raw && !('alerts' in raw) ? (raw as { body: unknown }).body : raw;
+  const parsed = webhookPayloadSchema.safeParse(body);
+  if (!parsed.success) {
+    const issues = describeIssues(parsed.error).map((i) => `${i.path}: ${i.message}`).join('; ');
+    throw new UsageError(`${path} is neither an Alertmanager webhook payload nor an evidence bundle (${issues})`);
+  }
+  return { payload: parsed.data };
+}
+
+async function replay(args: string[]): Promise<void> {
+  let file: string | undefined;
+  let saveTo: string | undefined;
+  let publish = false;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--save-evidence') {
+      saveTo = args[++i];
+      if (!saveTo) throw new UsageError('--save-evidence needs a file name');
+    } else if (a === '--publish') publish = true;
+    else if (a.startsWith('-')) throw new UsageError(`unknown option ${a}`);
+    else if (!file) file = a;
+    else throw new UsageError(`unexpected argument ${a}`);
+  }
+  if (!file) throw new UsageError('replay needs a payload or bundle file');
+  const cfg = config();
+  // Records go to stdout; logs to stderr.
+  const log = createLogger({ level: cfg.LOG_LEVEL, secrets: secretValues(cfg), destination: pino.destination(2) });
+  const { payload, bundle } = readInput(file);
+  const deps = buildPipelineDeps(cfg, log);
+  const outcome = await annotateGroup(
+    payload,
+    { ...deps, publishers: publish ? deps.publishers : [], dedup: new NoDedup(), ...(bundle ? { now: () => new Date(bundle.now) } : {}) },
+    new AbortController().signal,
+    {
+      ...(bundle ? { bundle } : {}),
+      onEvidence: (b) => {
+        if (saveTo) writeFileSync(saveTo, `${JSON.stringify(b, null, 2)}\n`);
+      },
+    },
+  );
+  for (const r of outcome.records) process.stdout.write(`${JSON.stringify(r)}\n`);
+}
+
+async function scrub(): Promise<void> {
+  const scrubber = createScrubber();
+  const rl = createInterface({ input: process.stdin, crlfDelay: Infinity });
+  for await (const line of rl) process.stdout.write(`${scrubber.scrub(line)}\n`);
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'serve':
+      return serve();
+    case 'replay':
+      return replay(rest);
+    case 'scrub':
+      return scrub();
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(USAGE);
+      return;
+    default:
+      throw new UsageError(`unknown command ${command}`);
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).catch((err: Error) => {
+    if (err instanceof UsageError) {
+      process.stderr.write(`alert-annotator: ${err.message}\n\n${USAGE}`);
+      process.exit(2);
+    }
+    process.stderr.write(`alert-annotator: ${err.message}\n`);
+    process.exit(1);
+  });
+}

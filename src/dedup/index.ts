@@ -1,0 +1,140 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { alertKey, type Alert } from '../receive/schema';
+import type { LokiAnnotationIndex } from './loki-index';
+
+/**
+ * Dedup (DESIGN.md): an alert is identified by fingerprint + startsAt, and each status
+ * (firing, resolved) is annotated once. A Redis lock/marker stops concurrent duplicates
+ * across workers; Loki, the durable record, is asked before any work so that a Redis
+ * flush or restart never causes a second annotation.
+ */
+
+export interface ClaimResult {
+  /** Claimed by this owner: annotate these. */
+  fresh: Alert[];
+  /** Already annotated (marker in Redis or record in Loki). */
+  done: Alert[];
+  /** Being annotated right now by another owner. */
+  busy: Alert[];
+}
+
+export interface Dedup {
+  claim(alerts: readonly Alert[], owner: string, signal?: AbortSignal): Promise<ClaimResult>;
+  /** Marks the alerts annotated; call after the durable record is written. */
+  complete(alerts: readonly Alert[], owner: string): Promise<void>;
+  /** Gives the claims back after a failure so a retry (or another worker) can take them. */
+  release(alerts: readonly Alert[], owner: string): Promise<void>;
+}
+
+const DONE = 'done';
+
+// KEYS[1] marker; ARGV owner, lock ttl ms. Returns 'claimed' | 'done' | 'busy'.
+// The same owner (a retry of the same job) gets its own lock back.
+const CLAIM = `
+local v = redis.call('GET', KEYS[1])
+if v == false then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 'claimed'
+end
+if v == '${DONE}' then return 'done' end
+if v == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 'claimed'
+end
+return 'busy'`;
+
+// Deletes the lock only if this owner still holds it.
+const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
+export interface RedisDedupOptions {
+  redis: Redis;
+  prefix: string;
+  index?: LokiAnnotationIndex;
+  log: Logger;
+  /** How long a claim lives if its worker dies. */
+  lockTtlMs?: number;
+  /** How long the done marker lives; Loki remains the record after that. */
+  doneTtlSeconds?: number;
+}
+
+export class RedisDedup implements Dedup {
+  private readonly lockTtlMs: number;
+  private readonly doneTtl: number;
+  constructor(private readonly opts: RedisDedupOptions) {
+    this.lockTtlMs = opts.lockTtlMs ?? 5 * 60_000;
+    this.doneTtl = opts.doneTtlSeconds ?? 8 * 24 * 3600;
+  }
+
+  key(alert: Alert): string {
+    return `${this.opts.prefix}:annotated:${alertKey(alert)}:${alert.status}`;
+  }
+
+  async claim(alerts: readonly Alert[], owner: string, signal?: AbortSignal): Promise<ClaimResult> {
+    const result: ClaimResult = { fresh: [], done: [], busy: [] };
+    const unique = uniqueAlerts(alerts);
+    for (const alert of unique) {
+      const state = (await this.opts.redis.eval(CLAIM, 1, this.key(alert), owner, this.lockTtlMs)) as string;
+      if (state === 'done') result.done.push(alert);
+      else if (state === 'busy') result.busy.push(alert);
+      else result.fresh.push(alert);
+    }
+    if (!this.opts.index || result.fresh.length === 0) return result;
+
+    // The durable check: a record in Loki means this alert was annotated before Redis forgot.
+    const checked = await Promise.all(
+      result.fresh.map(async (alert) => {
+        try {
+          return await this.opts.index!.exists(alert, alert.status, signal);
+        } catch (err) {
+          // Loki cannot tell: the Redis claim still prevents concurrent duplicates, and an
+          // alert must never be lost to a Loki outage, so go on.
+          this.opts.log.warn({ fingerprint: alert.fingerprint, err: (err as Error).message }, 'dedup: Loki check failed; relying on Redis');
+          return false;
+        }
+      }),
+    );
+    const stillFresh: Alert[] = [];
+    const known: Alert[] = [];
+    result.fresh.forEach((a, i) => (checked[i] ? known : stillFresh).push(a));
+    if (known.length) {
+      await this.complete(known, owner);
+      result.done.push(...known);
+    }
+    result.fresh = stillFresh;
+    return result;
+  }
+
+  async complete(alerts: readonly Alert[], _owner: string): Promise<void> {
+    if (alerts.length === 0) return;
+    const pipeline = this.opts.redis.multi();
+    for (const a of alerts) pipeline.set(this.key(a), DONE, 'EX', this.doneTtl);
+    await pipeline.exec();
+  }
+
+  async release(alerts: readonly Alert[], owner: string): Promise<void> {
+    for (const a of alerts) await this.opts.redis.eval(RELEASE, 1, this.key(a), owner);
+  }
+}
+
+/** Replay and tests without Redis: remembers nothing between runs. */
+export class NoDedup implements Dedup {
+  async claim(alerts: readonly Alert[]): Promise<ClaimResult> {
+    return { fresh: uniqueAlerts(alerts), done: [], busy: [] };
+  }
+  async complete(): Promise<void> {}
+  async release(): Promise<void> {}
+}
+
+/** A notification can list the same alert twice only by mistake; annotate it once. */
+function uniqueAlerts(alerts: readonly Alert[]): Alert[] {
+  const seen = new Set<string>();
+  return alerts.filter((a) => {
+    const k = `${alertKey(a)}:${a.status}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}

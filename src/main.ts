@@ -1,0 +1,173 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Redis } from 'ioredis';
+import type { DestinationStream, Logger } from 'pino';
+import { secretValues, type Config } from './config';
+import { RedisDedup } from './dedup';
+import { LokiAnnotationIndex } from './dedup/loki-index';
+import { createLogger } from './logger';
+import { Metrics } from './metrics';
+import type { PipelineDeps } from './pipeline';
+import { Producer } from './queue/producer';
+import { startWorker, type AnnotatorWorker } from './queue/worker';
+import { createApp } from './receive/app';
+import { buildLokiClient, buildNarrator, buildPublishers, buildSources } from './wiring';
+
+export interface Service {
+  /** Base URL of the receiver, when this process runs one. */
+  url?: string;
+  log: Logger;
+  metrics: Metrics;
+  /** Stops in reverse order with a deadline: HTTP server → worker → queue → Redis. */
+  shutdown(): Promise<void>;
+}
+
+export interface StartOptions {
+  destination?: DestinationStream;
+  /** Overrides for tests: delays of the narration follow-ups. */
+  renarrateDelaysMs?: readonly number[];
+  /** Called by shutdown after everything else (telemetry flush). */
+  onShutdown?: () => Promise<void>;
+  logMixin?: () => Record<string, unknown>;
+  traceparent?: () => string | undefined;
+}
+
+function pingWithin(redis: Redis, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    redis.ping().then(
+      (r) => {
+        clearTimeout(timer);
+        resolve(r === 'PONG');
+      },
+      () => {
+        clearTimeout(timer);
+        resolve(false);
+      },
+    );
+  });
+}
+
+/** Pipeline dependencies from configuration: shared by `serve` and `replay --publish`. */
+export function buildPipelineDeps(config: Config, log: Logger, metrics?: Metrics): Omit<PipelineDeps, 'dedup'> {
+  const loki = buildLokiClient(config);
+  return {
+    sources: buildSources(config, log),
+    narrator: buildNarrator(config, log),
+    publishers: buildPublishers(config, log, loki),
+    log,
+    ...(metrics ? { metrics } : {}),
+  };
+}
+
+/** The composition root: the only place that wires real dependencies. */
+export async function startService(config: Config, opts: StartOptions = {}): Promise<Service> {
+  const log = createLogger({ level: config.LOG_LEVEL, secrets: secretValues(config), destination: opts.destination, mixin: opts.logMixin });
+  const metrics = new Metrics();
+  const closers: { name: string; close: () => Promise<unknown> }[] = [];
+  const runReceiver = config.ROLE !== 'worker';
+  const runWorker = config.ROLE !== 'receiver';
+
+  const onRedisError = (which: string) => {
+    let last = 0;
+    return (err: Error) => {
+      // ioredis reports every reconnect attempt; one line every 10 s is enough.
+      if (Date.now() - last > 10_000) log.warn({ redis: which, err: err.message }, 'redis connection error');
+      last = Date.now();
+    };
+  };
+
+  let server: Server | undefined;
+  let url: string | undefined;
+  let worker: AnnotatorWorker | undefined;
+  let producer: Producer | undefined;
+
+  if (runWorker) {
+    // Workers block on Redis: BullMQ requires maxRetriesPerRequest null here.
+    const workerRedis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+    workerRedis.on('error', onRedisError('worker'));
+    const stateRedis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3 });
+    stateRedis.on('error', onRedisError('state'));
+    const loki = buildLokiClient(config);
+    const deps: PipelineDeps = {
+      ...buildPipelineDeps(config, log, metrics),
+      dedup: new RedisDedup({
+        redis: stateRedis,
+        prefix: config.QUEUE_PREFIX,
+        log,
+        ...(loki ? { index: new LokiAnnotationIndex(loki) } : {}),
+      }),
+    };
+    worker = startWorker({
+      connection: workerRedis,
+      prefix: config.QUEUE_PREFIX,
+      concurrency: config.WORKER_CONCURRENCY,
+      deps,
+      log,
+      metrics,
+      ...(opts.renarrateDelaysMs ? { renarrateDelaysMs: opts.renarrateDelaysMs } : {}),
+    });
+    closers.unshift({ name: 'redis', close: async () => { workerRedis.disconnect(); stateRedis.disconnect(); } });
+    closers.unshift({ name: 'worker', close: () => worker!.close() });
+  }
+
+  if (runReceiver) {
+    // Producers fail fast: no offline queue, so a Redis outage becomes a quick 503.
+    const queueRedis = new Redis(config.REDIS_URL, {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      connectTimeout: 2000,
+      retryStrategy: (times) => Math.min(times * 200, 2000),
+    });
+    queueRedis.on('error', onRedisError('queue'));
+    producer = new Producer(queueRedis, config.QUEUE_PREFIX, { attempts: config.JOB_ATTEMPTS, backoffMs: config.JOB_BACKOFF_MS });
+    metrics.setQueueDepthReader(() => producer!.counts());
+    const app = createApp({
+      enqueue: (payload, traceparent) => producer!.enqueue(payload, traceparent),
+      ready: () => pingWithin(queueRedis, 1500),
+      metrics,
+      log,
+      auth: { bearerToken: config.WEBHOOK_BEARER_TOKEN, basicAuth: config.WEBHOOK_BASIC_AUTH },
+      maxBodyBytes: config.WEBHOOK_MAX_BODY_BYTES,
+      ...(opts.traceparent ? { traceparent: opts.traceparent } : {}),
+    });
+    server = await new Promise<Server>((resolve, reject) => {
+      const s = app.listen(config.PORT, (err?: Error) => (err ? reject(err) : resolve(s)));
+    });
+    // Alertmanager keeps connections alive; let idle ones close before ours do.
+    server.keepAliveTimeout = 65_000;
+    const port = (server.address() as AddressInfo).port;
+    url = `http://127.0.0.1:${port}`;
+    log.info({ port, role: config.ROLE }, 'receiver listening');
+    closers.unshift({ name: 'queue', close: async () => { await producer!.close(); queueRedis.disconnect(); } });
+    closers.unshift({
+      name: 'http',
+      close: () =>
+        new Promise<void>((resolve) => {
+          server!.close(() => resolve());
+          server!.closeIdleConnections();
+        }),
+    });
+  }
+  if (runWorker) log.info({ concurrency: config.WORKER_CONCURRENCY, role: config.ROLE }, 'worker started');
+
+  let stopping: Promise<void> | undefined;
+  const shutdown = () =>
+    (stopping ??= (async () => {
+      const deadline = Date.now() + config.SHUTDOWN_TIMEOUT_MS;
+      const order = [...closers.filter((c) => c.name === 'http'), ...closers.filter((c) => c.name === 'worker'), ...closers.filter((c) => c.name === 'queue'), ...closers.filter((c) => c.name === 'redis')];
+      for (const c of order) {
+        const left = Math.max(100, deadline - Date.now());
+        const timedOut = await Promise.race([
+          c.close().then(() => false, (err: Error) => { log.warn({ step: c.name, err: err.message }, 'shutdown step failed'); return false; }),
+          new Promise<boolean>((r) => setTimeout(() => r(true), left).unref()),
+        ]);
+        if (timedOut) log.warn({ step: c.name }, 'shutdown step ran past the deadline; going on');
+      }
+      if (opts.onShutdown) await opts.onShutdown().catch(() => undefined);
+      log.info('stopped');
+      log.flush?.();
+    })());
+
+  return { url, log, metrics, shutdown };
+}

@@ -1,0 +1,73 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * The service's own metrics for GET /metrics. One registry per service instance (not
+ * prom-client's global), so tests can build several apps in one process.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly webhookRequests = new Counter({
+    name: 'alert_annotator_webhook_requests_total',
+    help: 'Webhook requests by HTTP status code.',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
+  readonly alertsReceived = new Counter({
+    name: 'alert_annotator_alerts_received_total',
+    help: 'Alerts received in webhook notifications, by status.',
+    labelNames: ['status'] as const,
+    registers: [this.registry],
+  });
+  readonly jobs = new Counter({
+    name: 'alert_annotator_jobs_total',
+    help: 'Jobs finished by the worker, by outcome (annotated, skipped, retried, failed).',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly records = new Counter({
+    name: 'alert_annotator_records_total',
+    help: 'Annotation records produced, by narrator kind.',
+    labelNames: ['narrator'] as const,
+    registers: [this.registry],
+  });
+  readonly publishFailures = new Counter({
+    name: 'alert_annotator_publish_failures_total',
+    help: 'Publish attempts that failed, by target and reason.',
+    labelNames: ['target', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly llmDuration = new Histogram({
+    name: 'alert_annotator_llm_request_duration_seconds',
+    help: 'Duration of narration calls to the model, by outcome (ok, failed).',
+    labelNames: ['outcome'] as const,
+    buckets: [0.5, 1, 2, 5, 10, 20, 30, 60, 120],
+    registers: [this.registry],
+  });
+  private readDepth?: () => Promise<Record<string, number>>;
+  readonly queueDepth: Gauge<'state'>;
+
+  constructor(opts: { defaultMetrics?: boolean } = {}) {
+    const metrics = this;
+    this.queueDepth = new Gauge({
+      name: 'alert_annotator_queue_jobs',
+      help: 'Jobs in the queue by state.',
+      labelNames: ['state'] as const,
+      registers: [this.registry],
+      async collect() {
+        if (!metrics.readDepth) return;
+        try {
+          const counts = await metrics.readDepth();
+          for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
+        } catch {
+          // Redis down: keep the last values; /-/ready reports the outage.
+        }
+      },
+    });
+    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** How queue depth is read at scrape time. */
+  setQueueDepthReader(read: () => Promise<Record<string, number>>): void {
+    this.readDepth = read;
+  }
+}

@@ -1,0 +1,211 @@
+import type { Logger } from 'pino';
+import { analyze } from './analyze';
+import type { Analysis } from './analyze/types';
+import { OutboundError } from './clients/http';
+import type { Dedup } from './dedup';
+import { gather } from './gather';
+import type { EvidenceBundle } from './gather/evidence';
+import type { Source } from './gather/source';
+import type { Metrics } from './metrics';
+import { templateNarration } from './narrate/template';
+import type { Narration, NarrationInput, Narrator } from './narrate/types';
+import type { PublishEvent, Publisher } from './publish/types';
+import type { Alert, WebhookPayload } from './receive/schema';
+import { buildRecord, buildResolvedRecord, type AnnotationRecord } from './record';
+import { createScrubber } from './scrub';
+import { currentTraceId, withSpan } from './spans';
+
+export interface PipelineDeps {
+  sources: Source[];
+  narrator: Narrator;
+  publishers: Publisher[];
+  dedup: Dedup;
+  log: Logger;
+  metrics?: Metrics;
+  now?: () => Date;
+}
+
+export interface GroupOutcome {
+  annotated: number;
+  skipped: number;
+  /** The model failed; the template note went out and a delayed re-narration is due. */
+  narrationPending: boolean;
+  records: AnnotationRecord[];
+  /** What the delayed re-narration needs (already scrubbed); set when narrationPending. */
+  renarration?: RenarrationData;
+}
+
+/** Everything a later narration needs, scrubbed, so no raw evidence sits in job data. */
+export interface RenarrationData {
+  input: NarrationInput;
+  records: AnnotationRecord[];
+  event: Omit<PublishEvent, 'records' | 'kind'>;
+}
+
+/** Alerts still being annotated by another worker: retry later, do not annotate twice. */
+export class BusyError extends Error {
+  constructor(readonly count: number) {
+    super(`${count} alert(s) are being annotated by another worker`);
+    this.name = 'BusyError';
+  }
+}
+
+type EventPayload = PublishEvent['payload'];
+
+function eventPayload(p: WebhookPayload): EventPayload {
+  return {
+    groupKey: p.groupKey,
+    status: p.status,
+    receiver: p.receiver,
+    groupLabels: p.groupLabels,
+    commonLabels: p.commonLabels,
+    commonAnnotations: p.commonAnnotations,
+    externalURL: p.externalURL,
+    truncatedAlerts: p.truncatedAlerts,
+  };
+}
+
+/**
+ * The story of one group notification:
+ * dedup → gather → analyze → scrub → narrate → publish.
+ */
+export async function annotateGroup(
+  payload: WebhookPayload,
+  deps: PipelineDeps,
+  signal: AbortSignal,
+  opts: { owner?: string; bundle?: EvidenceBundle; onEvidence?: (b: EvidenceBundle) => void } = {},
+): Promise<GroupOutcome> {
+  const owner = opts.owner ?? `pid-${process.pid}-${Date.now()}`;
+  const now = deps.now?.() ?? new Date();
+  const claim = await withSpan('dedup', { 'alert.count': payload.alerts.length }, () => deps.dedup.claim(payload.alerts, owner, signal));
+  const outcome: GroupOutcome = { annotated: 0, skipped: claim.done.length, narrationPending: false, records: [] };
+  const fresh = claim.fresh;
+  try {
+    const firing = fresh.filter((a) => a.status === 'firing');
+    const resolved = fresh.filter((a) => a.status === 'resolved');
+    const traceId = currentTraceId();
+
+    if (firing.length > 0) {
+      const bundle =
+        opts.bundle ?? (await gather(deps.sources, { payload, alerts: firing, now, log: deps.log }, signal));
+      opts.onEvidence?.(bundle);
+      const scrubber = createScrubber();
+      const analysis = await withSpan('analyze', {}, async () => analyze(bundle));
+      const input = await withSpan('scrub', {}, async () => scrubInput(scrubber, payload, firing, analysis));
+      const narration = await narrate(deps, input, signal);
+      const records = firing.map((alert) =>
+        buildRecord({ alert, groupKey: payload.groupKey, analysis: input.analysis, narration: narration.narration, traceId, now }),
+      );
+      const event = { payload: eventPayload(payload) };
+      await publish(deps, { ...event, kind: 'initial', records }, signal);
+      outcome.records.push(...records);
+      if (narration.failed) {
+        outcome.narrationPending = true;
+        outcome.renarration = { input, records, event };
+      }
+    }
+    if (resolved.length > 0) {
+      const records = resolved.map((alert) => buildResolvedRecord({ alert, groupKey: payload.groupKey, traceId, now }));
+      await publish(deps, { payload: eventPayload(payload), kind: 'resolve', records }, signal);
+      outcome.records.push(...records);
+    }
+    await deps.dedup.complete(fresh, owner);
+    outcome.annotated = fresh.length;
+  } catch (err) {
+    await deps.dedup.release(fresh, owner).catch(() => undefined);
+    throw err;
+  }
+  // The fresh alerts are done; the busy ones get another look on the job's retry.
+  if (claim.busy.length > 0) throw new BusyError(claim.busy.length);
+  return outcome;
+}
+
+/**
+ * The delayed narration follow-up: asks the model again and, when it answers, publishes
+ * an improved record for the same alerts. Throws when the model fails again.
+ */
+export async function renarrateGroup(data: RenarrationData, deps: PipelineDeps, signal: AbortSignal): Promise<AnnotationRecord[]> {
+  const now = deps.now?.() ?? new Date();
+  const result = await narrate(deps, data.input, signal);
+  if (result.failed) throw new Error('narration failed again');
+  const n = result.narration;
+  const records = data.records.map((r) => ({
+    ...r,
+    summary: n.summary,
+    rootCause: n.rootCause,
+    actions: n.actions,
+    confidence: n.confidence,
+    evidence: n.evidence,
+    narrator: n.narrator,
+    promptVersion: n.promptVersion,
+    traceId: currentTraceId() || r.traceId,
+    annotatedAt: now.toISOString(),
+  }));
+  await publish(deps, { ...data.event, kind: 'narration', records }, signal);
+  return records;
+}
+
+function scrubInput(
+  scrubber: ReturnType<typeof createScrubber>,
+  payload: WebhookPayload,
+  alerts: Alert[],
+  analysis: Analysis,
+): NarrationInput {
+  return {
+    payload: scrubber.scrubValue({
+      groupKey: payload.groupKey,
+      status: payload.status,
+      commonLabels: payload.commonLabels,
+      commonAnnotations: payload.commonAnnotations,
+      groupLabels: payload.groupLabels,
+    }),
+    alerts: scrubber.scrubValue(alerts),
+    analysis: scrubber.scrubValue(analysis),
+  };
+}
+
+/** The model narrates; on any failure the deterministic note goes out instead. */
+async function narrate(deps: PipelineDeps, input: NarrationInput, signal: AbortSignal): Promise<{ narration: Narration; failed: boolean }> {
+  if (deps.narrator.name === 'template') return { narration: templateNarration(input), failed: false };
+  const started = performance.now();
+  try {
+    const narration = await deps.narrator.narrate(input, signal);
+    deps.metrics?.llmDuration.observe({ outcome: 'ok' }, (performance.now() - started) / 1000);
+    return { narration, failed: false };
+  } catch (err) {
+    if (signal.aborted) throw err;
+    deps.metrics?.llmDuration.observe({ outcome: 'failed' }, (performance.now() - started) / 1000);
+    deps.log.warn({ err: (err as Error).message, narrator: deps.narrator.name }, 'narration failed; publishing the deterministic note');
+    return { narration: templateNarration(input), failed: true };
+  }
+}
+
+/**
+ * Slack and PagerDuty first (in parallel), then Loki last: the Loki record is the durable
+ * proof of annotation and carries the Slack message ts. A retryable failure fails the job
+ * (publishers are idempotent); a permanent one is logged and the others go on.
+ */
+async function publish(deps: PipelineDeps, event: PublishEvent, signal: AbortSignal): Promise<void> {
+  const notifiers = deps.publishers.filter((p) => p.name !== 'loki');
+  const loki = deps.publishers.filter((p) => p.name === 'loki');
+  const retryable: Error[] = [];
+  const run = async (p: Publisher, ev: PublishEvent) => {
+    try {
+      return await withSpan(`publish.${p.name}`, { 'publish.kind': ev.kind, 'publish.records': ev.records.length }, () => p.publish(ev, signal));
+    } catch (err) {
+      const reason = err instanceof OutboundError ? err.reason : 'error';
+      deps.metrics?.publishFailures.inc({ target: p.name, reason });
+      const retry = !(err instanceof OutboundError) || err.retryable;
+      deps.log[retry ? 'warn' : 'error']({ target: p.name, reason, err: (err as Error).message }, retry ? 'publish failed; will retry' : 'publish failed permanently');
+      if (retry) retryable.push(err as Error);
+      return undefined;
+    }
+  };
+  const results = await Promise.all(notifiers.map((p) => run(p, event)));
+  const slackTs = results.find((r) => r?.slackTs)?.slackTs;
+  if (slackTs) for (const r of event.records) r.slackTs ??= slackTs;
+  // Without Loki's record a retry could not tell the alert was done; so if a notifier must
+  // be retried, hold the record back until it has gone out.
+  if (retryable.length === 0) for (const p of loki) await run(p, event);
+  if (retryable.length > 0) throw retryable[0]!;
+}

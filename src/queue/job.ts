@@ -1,0 +1,39 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { webhookPayloadSchema, type WebhookPayload } from '../receive/schema';
+
+export const QUEUE_NAME = 'annotate';
+
+/** Job data of one group notification: small, and nothing but what Alertmanager sent. */
+export const groupJobSchema = z.object({
+  payload: webhookPayloadSchema,
+  /** W3C traceparent of the receiving request, for the worker's span link. */
+  traceparent: z.string().optional(),
+  receivedAt: z.string(),
+});
+export type GroupJobData = z.infer<typeof groupJobSchema>;
+
+/** A delayed narration follow-up; the data is already scrubbed. */
+export const renarrateJobSchema = z.object({
+  groupJobId: z.string(),
+  traceparent: z.string().optional(),
+  attempt: z.number().int().min(1),
+  renarration: z.looseObject({ input: z.unknown(), records: z.array(z.unknown()), event: z.unknown() }),
+});
+export type RenarrateJobData = z.infer<typeof renarrateJobSchema>;
+
+/**
+ * The same notification delivered again (Alertmanager retries a request it thinks timed
+ * out; an HA pair sends it once per instance) gets the same id, so BullMQ adds it once.
+ * Only what identifies the notification counts: not externalURL (differs per HA instance).
+ */
+export function groupJobId(payload: WebhookPayload): string {
+  const h = createHash('sha256');
+  h.update(payload.groupKey).update('\0').update(payload.status).update('\0');
+  const alerts = payload.alerts.map((a) => `${a.fingerprint}|${a.startsAt}|${a.status}|${a.endsAt}`).sort();
+  for (const a of alerts) h.update(a).update('\0');
+  return `g-${h.digest('hex').slice(0, 40)}`;
+}
+
+/** Delays of the narration follow-ups: 5 tries over about 30 minutes. */
+export const RENARRATE_DELAYS_MS = [60_000, 2 * 60_000, 5 * 60_000, 10 * 60_000, 12 * 60_000];

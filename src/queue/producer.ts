@@ -1,0 +1,78 @@
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { WebhookPayload } from '../receive/schema';
+import { groupJobId, QUEUE_NAME, type GroupJobData } from './job';
+
+export class QueueUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'QueueUnavailableError';
+  }
+}
+
+export interface EnqueueResult {
+  jobId: string;
+  /** false when an identical notification is already queued or was just processed. */
+  added: boolean;
+}
+
+export interface JobOptions {
+  attempts: number;
+  backoffMs: number;
+}
+
+/**
+ * The receiver's side of the queue. It fails fast: the connection has no offline queue and
+ * every add races a deadline, so Alertmanager gets a 503 (and retries) within the timeout
+ * instead of a hanging request.
+ */
+export class Producer {
+  readonly queue: Queue;
+  constructor(
+    connection: Redis,
+    prefix: string,
+    private readonly jobOpts: JobOptions,
+    private readonly timeoutMs = 1500,
+  ) {
+    this.queue = new Queue(QUEUE_NAME, { connection, prefix });
+    // BullMQ re-emits connection errors here; without a listener they would crash the process.
+    this.queue.on('error', () => undefined);
+  }
+
+  async enqueue(payload: WebhookPayload, traceparent?: string): Promise<EnqueueResult> {
+    const jobId = groupJobId(payload);
+    const data: GroupJobData = { payload, receivedAt: new Date().toISOString(), ...(traceparent ? { traceparent } : {}) };
+    const add = this.queue.add('group', data, {
+      jobId,
+      attempts: this.jobOpts.attempts,
+      backoff: { type: 'exponential', delay: this.jobOpts.backoffMs },
+      // Kept for an hour so an identical re-delivery finds the id and is not added again.
+      removeOnComplete: { age: 3600, count: 10_000 },
+      removeOnFail: { age: 7 * 24 * 3600 },
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new QueueUnavailableError(`queue did not accept the job within ${this.timeoutMs} ms`)), this.timeoutMs);
+    });
+    try {
+      const job = await Promise.race([add, deadline]);
+      // BullMQ returns the existing job for a duplicate id; its timestamp tells them apart.
+      const added = job.data.receivedAt === data.receivedAt;
+      return { jobId, added };
+    } catch (err) {
+      add.catch(() => undefined);
+      if (err instanceof QueueUnavailableError) throw err;
+      throw new QueueUnavailableError(`queue write failed: ${(err as Error).message}`);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async counts(): Promise<Record<string, number>> {
+    return this.queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized');
+  }
+
+  async close(): Promise<void> {
+    await this.queue.close();
+  }
+}

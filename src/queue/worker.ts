@@ -1,0 +1,163 @@
+import { context, propagation, trace, type Link } from '@opentelemetry/api';
+import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { ZodError } from 'zod';
+import type { Metrics } from '../metrics';
+import { annotateGroup, renarrateGroup, type GroupOutcome, type PipelineDeps, type RenarrationData } from '../pipeline';
+import { tracer } from '../spans';
+import { groupJobSchema, QUEUE_NAME, RENARRATE_DELAYS_MS, renarrateJobSchema, type RenarrateJobData } from './job';
+
+export interface WorkerOptions {
+  /** A connection with maxRetriesPerRequest: null, as BullMQ workers require. */
+  connection: Redis;
+  prefix: string;
+  concurrency: number;
+  deps: PipelineDeps;
+  log: Logger;
+  metrics?: Metrics;
+  renarrateDelaysMs?: readonly number[];
+}
+
+export interface AnnotatorWorker {
+  worker: Worker;
+  /** Stops taking jobs and waits for the ones in flight. */
+  close(): Promise<void>;
+}
+
+function linkFrom(traceparent: string | undefined): Link[] {
+  if (!traceparent) return [];
+  const ctx = propagation.extract(context.active(), { traceparent });
+  const sc = trace.getSpanContext(ctx);
+  return sc ? [{ context: sc }] : [];
+}
+
+/**
+ * The worker: takes group jobs, runs the pipeline inside a root span `alert.annotate`
+ * (linked to the receiving request's span), and schedules the delayed narration follow-up.
+ */
+export function startWorker(opts: WorkerOptions): AnnotatorWorker {
+  const delays = opts.renarrateDelaysMs ?? RENARRATE_DELAYS_MS;
+  const followUps = new Queue(QUEUE_NAME, { connection: opts.connection, prefix: opts.prefix });
+  followUps.on('error', () => undefined);
+
+  const processGroup = async (job: Job, signal: AbortSignal): Promise<GroupOutcome> => {
+    const data = groupJobSchema.parse(job.data);
+    const { payload } = data;
+    const log = opts.log.child({ jobId: job.id, groupKey: payload.groupKey });
+    const fingerprints = payload.alerts.map((a) => a.fingerprint);
+    return tracer.startActiveSpan(
+      'alert.annotate',
+      {
+        links: linkFrom(data.traceparent),
+        attributes: {
+          'alert.fingerprint': fingerprints.length === 1 ? fingerprints[0]! : fingerprints.join(','),
+          'alert.fingerprints': fingerprints,
+          'alert.name': payload.commonLabels.alertname ?? payload.alerts[0]?.labels.alertname ?? '',
+          'alert.group_key': payload.groupKey,
+          'alert.status': payload.status,
+          'job.id': job.id ?? '',
+          'job.attempt': job.attemptsMade + 1,
+        },
+      },
+      async (span) => {
+        try {
+          const outcome = await annotateGroup(payload, { ...opts.deps, log }, signal, { owner: job.id });
+          span.setAttribute('alert.annotated', outcome.annotated);
+          span.setAttribute('alert.skipped', outcome.skipped);
+          log.info({ annotated: outcome.annotated, skipped: outcome.skipped, narrationPending: outcome.narrationPending }, 'group processed');
+          if (outcome.renarration) await scheduleRenarration(job.id!, data.traceparent, outcome.renarration, 1);
+          return outcome;
+        } catch (err) {
+          span.recordException(err as Error);
+          throw err;
+        } finally {
+          span.end();
+        }
+      },
+    );
+  };
+
+  const scheduleRenarration = async (groupJobId: string, traceparent: string | undefined, renarration: RenarrationData, attempt: number) => {
+    const delay = delays[attempt - 1];
+    if (delay === undefined) return false;
+    const data: RenarrateJobData = { groupJobId, attempt, renarration: renarration as unknown as RenarrateJobData['renarration'], ...(traceparent ? { traceparent } : {}) };
+    await followUps.add('renarrate', data, {
+      jobId: `r-${groupJobId}-${attempt}`,
+      delay,
+      attempts: 3,
+      backoff: { type: 'exponential', delay: 5000 },
+      removeOnComplete: { age: 3600 },
+      removeOnFail: { age: 7 * 24 * 3600 },
+    });
+    return true;
+  };
+
+  const processRenarrate = async (job: Job, signal: AbortSignal) => {
+    const data = renarrateJobSchema.parse(job.data);
+    const renarration = data.renarration as unknown as RenarrationData;
+    const log = opts.log.child({ jobId: job.id, groupKey: renarration.event.payload.groupKey });
+    return tracer.startActiveSpan(
+      'alert.annotate',
+      {
+        links: linkFrom(data.traceparent),
+        attributes: {
+          'alert.fingerprint': renarration.records.map((r) => r.fingerprint).join(','),
+          'alert.name': renarration.records[0]?.alertname ?? '',
+          'alert.group_key': renarration.event.payload.groupKey,
+          'alert.renarration_attempt': data.attempt,
+        },
+      },
+      async (span) => {
+        try {
+          await renarrateGroup(renarration, { ...opts.deps, log }, signal);
+          log.info({ attempt: data.attempt }, 'narration follow-up published');
+          return { renarrated: renarration.records.length };
+        } catch (err) {
+          if (signal.aborted) throw err;
+          const next = await scheduleRenarration(data.groupJobId, data.traceparent, renarration, data.attempt + 1);
+          log.warn({ attempt: data.attempt, next, err: (err as Error).message }, next ? 'narration follow-up failed; trying later' : 'narration follow-up gave up; the deterministic note stands');
+          return { renarrated: 0 };
+        } finally {
+          span.end();
+        }
+      },
+    );
+  };
+
+  const worker = new Worker(
+    QUEUE_NAME,
+    async (job, _token, signal) => {
+      const sig = signal ?? new AbortController().signal;
+      try {
+        if (job.name === 'renarrate') return await processRenarrate(job, sig);
+        return await processGroup(job, sig);
+      } catch (err) {
+        // A job whose data does not parse will never succeed: end it without retries.
+        if (err instanceof ZodError) throw new UnrecoverableError(`invalid job data: ${err.issues[0]?.message ?? 'schema'}`);
+        throw err;
+      }
+    },
+    { connection: opts.connection, prefix: opts.prefix, concurrency: opts.concurrency, autorun: true },
+  );
+  worker.on('error', (err) => opts.log.error({ err: err.message }, 'worker error'));
+  worker.on('completed', (job, result: Partial<GroupOutcome> | undefined) => {
+    if (job.name !== 'group') return;
+    opts.metrics?.jobs.inc({ outcome: result && (result.annotated ?? 0) > 0 ? 'annotated' : 'skipped' });
+    for (const r of result?.records ?? []) opts.metrics?.records.inc({ narrator: r.narrator.split(':')[0] ?? r.narrator });
+  });
+  worker.on('failed', (job, err) => {
+    if (!job) return;
+    const final = job.attemptsMade >= (job.opts.attempts ?? 1) || err instanceof UnrecoverableError;
+    opts.metrics?.jobs.inc({ outcome: final ? 'failed' : 'retried' });
+    opts.log[final ? 'error' : 'warn']({ jobId: job.id, attempt: job.attemptsMade, err: err.message }, final ? 'job failed for good' : 'job failed; will retry');
+  });
+
+  return {
+    worker,
+    async close() {
+      await worker.close();
+      await followUps.close();
+    },
+  };
+}
