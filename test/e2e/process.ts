@@ -1,0 +1,87 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { resolve } from 'node:path';
+
+/**
+ * Child processes for tests: each runs in its own process group (detached), so stopping it
+ * also stops whatever it started, and every started process is tracked so `stopAll()` in an
+ * afterAll can clean up even when a test failed half-way.
+ */
+
+export const REPO_ROOT = resolve(__dirname, '../..');
+
+export interface Started {
+  child: ChildProcess;
+  /** Everything the process wrote so far (stdout and stderr interleaved). */
+  output(): string;
+  stdout(): string;
+  exited: Promise<number | null>;
+  stop(): Promise<void>;
+}
+
+const running = new Set<Started>();
+
+export function start(command: string, args: string[], opts: { env?: Record<string, string>; cwd?: string } = {}): Started {
+  const child = spawn(command, args, {
+    cwd: opts.cwd ?? REPO_ROOT,
+    env: { ...process.env, ...opts.env },
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let all = '';
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    all += d.toString();
+    out += d.toString();
+  });
+  child.stderr?.on('data', (d: Buffer) => (all += d.toString()));
+  const exited = new Promise<number | null>((r) => {
+    child.once('exit', (code) => r(code));
+    child.once('error', () => r(null));
+  });
+  const started: Started = {
+    child,
+    output: () => all,
+    stdout: () => out,
+    exited,
+    stop: async () => {
+      running.delete(started);
+      if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+      const kill = (sig: NodeJS.Signals) => {
+        try {
+          process.kill(-child.pid!, sig);
+        } catch {
+          // already gone
+        }
+      };
+      kill('SIGTERM');
+      const done = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 5000))]);
+      if (!done) kill('SIGKILL');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 2000))]);
+    },
+  };
+  running.add(started);
+  return started;
+}
+
+/** Runs a TypeScript file under tsx in a fresh Node process. */
+export function startTs(file: string, env: Record<string, string> = {}): Started {
+  return start(process.execPath, ['--import', 'tsx', file], { env });
+}
+
+/** Waits for the process to exit; kills it and throws when it takes longer than `timeoutMs`. */
+export async function waitForExit(p: Started, timeoutMs: number): Promise<number | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), timeoutMs)));
+  const result = await Promise.race([p.exited, timeout]);
+  clearTimeout(timer);
+  if (result === 'timeout') {
+    await p.stop();
+    throw new Error(`process did not exit within ${timeoutMs} ms; output:\n${p.output().slice(-4000)}`);
+  }
+  running.delete(p);
+  return result;
+}
+
+export async function stopAll(): Promise<void> {
+  await Promise.all([...running].map((p) => p.stop()));
+}
