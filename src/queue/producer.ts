@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { WebhookPayload } from '../receive/schema';
@@ -29,8 +30,8 @@ export interface JobOptions {
 export class Producer {
   readonly queue: Queue;
   constructor(
-    connection: Redis,
-    prefix: string,
+    private readonly connection: Redis,
+    private readonly prefix: string,
     private readonly jobOpts: JobOptions,
     private readonly timeoutMs = 1500,
   ) {
@@ -41,7 +42,33 @@ export class Producer {
 
   async enqueue(payload: WebhookPayload, traceparent?: string): Promise<EnqueueResult> {
     const jobId = groupJobId(payload);
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new QueueUnavailableError(`queue did not accept the job within ${this.timeoutMs} ms`)), this.timeoutMs);
+    });
+    try {
+      // With no offline queue, commands sent while (re)connecting fail at once; wait for
+      // the connection within the same deadline instead.
+      if (this.connection.status !== 'ready') {
+        const ready = once(this.connection, 'ready');
+        ready.catch(() => undefined);
+        await Promise.race([ready, deadline]);
+      }
+      const added = this.add(jobId, payload, traceparent);
+      added.catch(() => undefined); // it may settle after the deadline answered
+      return await Promise.race([added, deadline]);
+    } catch (err) {
+      if (err instanceof QueueUnavailableError) throw err;
+      throw new QueueUnavailableError(`queue write failed: ${(err as Error).message}`);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async add(jobId: string, payload: WebhookPayload, traceparent?: string): Promise<EnqueueResult> {
     const data: GroupJobData = { payload, receivedAt: new Date().toISOString(), ...(traceparent ? { traceparent } : {}) };
+    // Only for reporting: BullMQ silently keeps the existing job for a known id.
+    const existed = this.connection.exists(`${this.prefix}:${QUEUE_NAME}:${jobId}`);
     const add = this.queue.add('group', data, {
       jobId,
       attempts: this.jobOpts.attempts,
@@ -50,22 +77,8 @@ export class Producer {
       removeOnComplete: { age: 3600, count: 10_000 },
       removeOnFail: { age: 7 * 24 * 3600 },
     });
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new QueueUnavailableError(`queue did not accept the job within ${this.timeoutMs} ms`)), this.timeoutMs);
-    });
-    try {
-      const job = await Promise.race([add, deadline]);
-      // BullMQ returns the existing job for a duplicate id; its timestamp tells them apart.
-      const added = job.data.receivedAt === data.receivedAt;
-      return { jobId, added };
-    } catch (err) {
-      add.catch(() => undefined);
-      if (err instanceof QueueUnavailableError) throw err;
-      throw new QueueUnavailableError(`queue write failed: ${(err as Error).message}`);
-    } finally {
-      clearTimeout(timer);
-    }
+    const [known] = await Promise.all([existed, add]);
+    return { jobId, added: known === 0 };
   }
 
   async counts(): Promise<Record<string, number>> {
