@@ -1,0 +1,309 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Metrics } from '../src/metrics';
+import { recordLabels, RECORD_JOB_LABEL } from '../src/publish/loki';
+import { annotationRecordSchema } from '../src/record';
+
+/**
+ * The provisioned dashboard is checked against what the service really writes and exposes:
+ * every datasource uid a panel uses is provisioned, every LogQL query selects the record's
+ * stream labels and names fields the annotation record has, every PromQL query names
+ * metrics (and labels) that /metrics exposes. A renamed record field or metric fails here
+ * instead of leaving an empty panel.
+ */
+
+const ROOT = join(__dirname, '..');
+const dashboard = JSON.parse(readFileSync(join(ROOT, 'grafana/dashboards/alert-annotations.json'), 'utf8')) as Dashboard;
+const datasourcesYaml = readFileSync(join(ROOT, 'grafana/provisioning/datasources/datasources.yaml'), 'utf8');
+
+interface DsRef {
+  type?: string;
+  uid?: string;
+}
+interface Target {
+  datasource?: DsRef;
+  expr?: string;
+  refId?: string;
+}
+interface Panel {
+  id: number;
+  type: string;
+  title: string;
+  datasource?: DsRef;
+  targets?: Target[];
+  transformations?: { id: string; options: Record<string, unknown> }[];
+  panels?: Panel[];
+}
+interface Annotation {
+  name: string;
+  datasource: DsRef;
+  expr?: string;
+  titleFormat?: string;
+  textFormat?: string;
+  tagKeys?: string;
+  target?: { expr?: string; titleFormat?: string; textFormat?: string; tagKeys?: string };
+  builtIn?: number;
+}
+interface Dashboard {
+  uid: string;
+  title: string;
+  panels: Panel[];
+  annotations: { list: Annotation[] };
+  templating: { list: { name: string; datasource: DsRef; query: unknown }[] };
+}
+
+/** The datasources in the provisioning file: `- name:` starts an entry; `uid:`/`type:` belong to it. */
+function provisionedDatasources(yaml: string): { name: string; uid: string; type: string }[] {
+  const out: { name: string; uid: string; type: string }[] = [];
+  let cur: Partial<{ name: string; uid: string; type: string }> | undefined;
+  for (const line of yaml.split('\n')) {
+    const entry = /^ {2}- name:\s*(.+)$/.exec(line);
+    if (entry) {
+      if (cur) out.push(cur as { name: string; uid: string; type: string });
+      cur = { name: entry[1]!.trim() };
+      continue;
+    }
+    const field = /^ {4}(uid|type):\s*(\S+)\s*$/.exec(line);
+    if (field && cur) cur[field[1] as 'uid' | 'type'] = field[2]!;
+  }
+  if (cur) out.push(cur as { name: string; uid: string; type: string });
+  return out;
+}
+
+const provisioned = provisionedDatasources(datasourcesYaml);
+const uids = new Set(provisioned.map((d) => d.uid));
+const GRAFANA_BUILTIN = '-- Grafana --';
+
+const recordFields = new Set(Object.keys(annotationRecordSchema.shape));
+const streamLabels = new Set(Object.keys(recordLabels({ alertname: 'x', severity: 'x', status: 'firing' })));
+
+function allPanels(panels: Panel[]): Panel[] {
+  return panels.flatMap((p) => [p, ...allPanels(p.panels ?? [])]);
+}
+
+/** Every `datasource` object anywhere in the dashboard JSON. */
+function datasourceRefs(node: unknown, out: DsRef[] = []): DsRef[] {
+  if (Array.isArray(node)) node.forEach((n) => datasourceRefs(n, out));
+  else if (node && typeof node === 'object') {
+    for (const [k, v] of Object.entries(node)) {
+      if (k === 'datasource' && v && typeof v === 'object') out.push(v as DsRef);
+      else datasourceRefs(v, out);
+    }
+  }
+  return out;
+}
+
+interface Query {
+  where: string;
+  lang: 'logql' | 'promql';
+  expr: string;
+}
+
+function queries(): Query[] {
+  const out: Query[] = [];
+  const langOf = (ds?: DsRef): Query['lang'] | undefined =>
+    ds?.uid === undefined ? undefined : provisioned.find((d) => d.uid === ds.uid)?.type === 'loki' ? 'logql' : 'promql';
+  for (const p of allPanels(dashboard.panels)) {
+    for (const t of p.targets ?? []) {
+      const lang = langOf(t.datasource ?? p.datasource);
+      if (t.expr && lang) out.push({ where: `panel "${p.title}" ${t.refId ?? ''}`, lang, expr: t.expr });
+    }
+  }
+  for (const a of dashboard.annotations.list) {
+    const lang = langOf(a.datasource);
+    for (const expr of [a.expr, a.target?.expr]) if (expr && lang) out.push({ where: `annotation "${a.name}"`, lang, expr });
+  }
+  return out;
+}
+
+/** What one LogQL query refers to: stream selector labels, labels it extracts and uses, record fields it reads. */
+function logqlNames(expr: string): { selector: [string, string][]; extracted: string[]; used: string[]; fields: string[] } {
+  const sel = /^\s*\{([^}]*)\}/.exec(expr);
+  const selector = [...(sel?.[1] ?? '').matchAll(/(\w+)\s*(?:=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1]!, m[2]!] as [string, string]);
+  const pipeline = expr.slice(sel?.[0].length ?? 0).replace(/"(?:[^"\\]|\\.)*"/g, (s) => (/^"\w+"$/.test(s) ? s : '""'));
+  const extracted: string[] = [];
+  const fields: string[] = [];
+  for (const m of pipeline.matchAll(/\|\s*json\b([^|]*)/g)) {
+    const params = [...(m[1] ?? '').matchAll(/(\w+)\s*=\s*"([\w.[\]]+)"/g)];
+    if (params.length === 0) extracted.push(...recordFields); // bare `| json` extracts every top-level field
+    for (const p of params) {
+      extracted.push(p[1]!);
+      fields.push(p[2]!.split(/[.[]/)[0]!);
+    }
+  }
+  const used = [
+    ...[...pipeline.matchAll(/\|\s*(?!json\b|logfmt\b|line_format\b|label_format\b|unwrap\b|pattern\b|regexp\b)(\w+)\s*(?:=~|!~|!=|==|=|>=|<=|>|<)/g)].map((m) => m[1]!),
+    ...[...pipeline.matchAll(/\{\{\s*\.(\w+)/g)].map((m) => m[1]!),
+    ...[...pipeline.matchAll(/\b(?:by|without)\s*\(([^)]*)\)/g)].flatMap((m) => m[1]!.split(',').map((s) => s.trim()).filter(Boolean)),
+  ].filter((l) => l !== '__error__');
+  return { selector, extracted, used, fields };
+}
+
+/** Metric names with their label matchers, and `by`/`without` labels, of one PromQL query. */
+function promqlNames(expr: string): { metrics: { name: string; labels: string[] }[]; grouping: string[] } {
+  const noStrings = expr.replace(/"(?:[^"\\]|\\.)*"/g, '""');
+  const grouping = [...noStrings.matchAll(/\b(?:by|without|on|ignoring)\s*\(([^)]*)\)/g)].flatMap((m) =>
+    m[1]!.split(',').map((s) => s.trim()).filter(Boolean),
+  );
+  const stripped = noStrings
+    .replace(/\b(?:by|without|on|ignoring)\s*\([^)]*\)/g, ' ')
+    .replace(/\[[^\]]*\]/g, ' ');
+  const metrics: { name: string; labels: string[] }[] = [];
+  const KEYWORDS = new Set(['by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'bool', 'and', 'or', 'unless', 'offset']);
+  for (const m of stripped.matchAll(/([a-zA-Z_:][\w:]*)\s*(\{[^}]*\})?\s*(\()?/g)) {
+    const [, name, matchers, call] = m;
+    if (call || KEYWORDS.has(name!)) continue;
+    metrics.push({ name: name!, labels: [...(matchers ?? '').matchAll(/(\w+)\s*(?:=~|!~|!=|=)/g)].map((l) => l[1]!) });
+  }
+  return { metrics, grouping };
+}
+
+/** Series names /metrics exposes, with their label names (histograms as _bucket/_sum/_count). */
+function exposedSeries(): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>();
+  for (const metric of new Metrics({ defaultMetrics: false }).registry.getMetricsAsArray()) {
+    const m = metric as unknown as { name: string; labelNames?: string[]; constructor: { name: string } };
+    const labels = new Set(m.labelNames ?? []);
+    if (m.constructor.name === 'Histogram') {
+      out.set(`${m.name}_bucket`, new Set([...labels, 'le']));
+      out.set(`${m.name}_sum`, labels);
+      out.set(`${m.name}_count`, labels);
+    } else out.set(m.name, labels);
+  }
+  // Prometheus' own series of alerting rules (https://prometheus.io/docs/prometheus/latest/configuration/alerting_rules/#inspecting-alerts-during-runtime);
+  // severity is a label every example rule sets.
+  out.set('ALERTS', new Set(['alertname', 'alertstate', 'severity', 'service', 'instance', 'job']));
+  return out;
+}
+
+describe('Grafana provisioning', () => {
+  it('provisions Prometheus, Loki and Tempo with fixed, distinct uids', () => {
+    expect(provisioned.map((d) => [d.type, d.uid]).sort()).toEqual([
+      ['loki', 'loki'],
+      ['prometheus', 'prometheus'],
+      ['tempo', 'tempo'],
+    ]);
+  });
+
+  it('every cross-datasource link in the provisioning points at a provisioned uid', () => {
+    const linked = [...datasourcesYaml.matchAll(/datasourceUid:\s*(\S+)/g)].map((m) => m[1]!);
+    expect(linked.length).toBeGreaterThanOrEqual(3);
+    expect(linked.filter((u) => !uids.has(u))).toEqual([]);
+  });
+
+  it("the Loki derived field finds the traceId in a record exactly as the publisher writes it", () => {
+    const regex = /matcherRegex:\s*'([^']+)'/.exec(datasourcesYaml)?.[1];
+    expect(regex).toBeDefined();
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const line = JSON.stringify({ fingerprint: 'ca1e646dc11e4a70', summary: 'x', traceId, relatedTraceIds: ['0af7651916cd43dd8448eb211c80319c'] });
+    expect(new RegExp(regex!).exec(line)?.[1]).toBe(traceId);
+    expect(recordFields.has('traceId')).toBe(true);
+  });
+
+  it('traces-to-logs queries the record stream by the trace id the record carries', () => {
+    const query = /tracesToLogsV2:[\s\S]*?query:\s*'([^']+)'/.exec(datasourcesYaml)?.[1] ?? '';
+    const names = logqlNames(query.replace('$${__trace.traceId}', 'abc'));
+    expect(names.selector).toEqual([['job', RECORD_JOB_LABEL]]);
+    expect(query).toContain('|= "$${__trace.traceId}"');
+  });
+});
+
+describe('the "Alert annotations" dashboard', () => {
+  const panels = allPanels(dashboard.panels);
+  const exposed = exposedSeries();
+
+  it('is titled as the docs and links say and has a stable uid', () => {
+    expect(dashboard.title).toBe('Alert annotations');
+    expect(dashboard.uid).toBe('alert-annotations');
+  });
+
+  it('every datasource uid it uses exists in the provisioning', () => {
+    const refs = datasourceRefs(dashboard);
+    expect(refs.length).toBeGreaterThan(5);
+    expect(refs.filter((r) => r.uid !== GRAFANA_BUILTIN && !uids.has(r.uid ?? '(none)'))).toEqual([]);
+  });
+
+  it('has the panels the issue lists: annotations table, record logs, health, and annotations on a time series', () => {
+    const table = panels.find((p) => p.type === 'table' && p.title === 'Recent annotations');
+    expect(table).toBeDefined();
+    const shown = table!.transformations?.find((t) => t.id === 'filterFieldsByName')?.options as { include: { names: string[] } };
+    expect(shown.include.names).toEqual(['Time', 'alertname', 'severity', 'status', 'summary', 'rootCause', 'narrator', 'confidence']);
+    expect(panels.some((p) => p.type === 'logs' && p.datasource?.uid === 'loki')).toBe(true);
+    const health = panels.filter((p) => p.datasource?.uid === 'prometheus').flatMap((p) => (p.targets ?? []).map((t) => t.expr ?? '')).join('\n');
+    for (const metric of ['alert_annotator_webhook_requests_total', 'alert_annotator_queue_jobs', 'alert_annotator_llm_request_duration_seconds_bucket', 'alert_annotator_llm_request_duration_seconds_count']) {
+      expect(health).toContain(metric);
+    }
+    const lokiAnnotations = dashboard.annotations.list.filter((a) => a.datasource.uid === 'loki');
+    expect(lokiAnnotations.map((a) => a.name)).toEqual(['Annotated alerts', 'Resolved alerts']);
+    expect(panels.some((p) => p.type === 'timeseries')).toBe(true);
+  });
+
+  it('every table column it keeps is a record field (or the entry time)', () => {
+    for (const p of panels) {
+      for (const t of p.transformations ?? []) {
+        const names =
+          t.id === 'filterFieldsByName'
+            ? (t.options as { include: { names: string[] } }).include.names
+            : t.id === 'organize'
+              ? Object.keys((t.options as { indexByName: Record<string, number> }).indexByName)
+              : [];
+        expect({ panel: p.title, unknown: names.filter((n) => n !== 'Time' && !recordFields.has(n)) }).toEqual({ panel: p.title, unknown: [] });
+      }
+    }
+  });
+
+  it('every LogQL query selects the record stream by its labels and names only fields the record has', () => {
+    const logql = queries().filter((q) => q.lang === 'logql');
+    expect(logql.length).toBeGreaterThanOrEqual(4);
+    for (const q of logql) {
+      const n = logqlNames(q.expr);
+      const problems = [
+        ...n.selector.filter(([l]) => !streamLabels.has(l)).map(([l]) => `selector label ${l}`),
+        ...(n.selector.some(([l, v]) => l === 'job' && v === RECORD_JOB_LABEL) ? [] : ['no job selector']),
+        ...n.fields.filter((f) => !recordFields.has(f)).map((f) => `record field ${f}`),
+        ...n.used.filter((l) => !streamLabels.has(l) && !n.extracted.includes(l)).map((l) => `label ${l}`),
+      ];
+      expect({ where: q.where, problems }).toEqual({ where: q.where, problems: [] });
+    }
+  });
+
+  it('Loki annotation titles, texts and tags use only labels the query provides', () => {
+    for (const a of dashboard.annotations.list.filter((x) => x.datasource.uid === 'loki')) {
+      const n = logqlNames(a.expr ?? '');
+      const available = new Set([...streamLabels, ...n.extracted]);
+      const used = [
+        ...`${a.titleFormat ?? ''} ${a.textFormat ?? ''}`.matchAll(/\{\{\s*(\w+)\s*\}\}/g),
+      ].map((m) => m[1]!);
+      const tags = (a.tagKeys ?? '').split(',').filter(Boolean);
+      expect(used.length).toBeGreaterThan(0);
+      expect({ name: a.name, unknown: [...used, ...tags].filter((l) => !available.has(l)) }).toEqual({ name: a.name, unknown: [] });
+      expect(a.target?.expr).toBe(a.expr);
+    }
+  });
+
+  it('every PromQL query names metrics and labels that /metrics exposes (or Prometheus ALERTS)', () => {
+    const promql = queries().filter((q) => q.lang === 'promql');
+    expect(promql.length).toBeGreaterThanOrEqual(6);
+    for (const q of promql) {
+      const n = promqlNames(q.expr);
+      expect(n.metrics.length).toBeGreaterThan(0);
+      const labelsOfQuery = new Set(n.metrics.flatMap((m) => [...(exposed.get(m.name) ?? [])]));
+      const problems = [
+        ...n.metrics.filter((m) => !exposed.has(m.name)).map((m) => `metric ${m.name}`),
+        ...n.metrics.flatMap((m) => m.labels.filter((l) => !exposed.get(m.name)?.has(l)).map((l) => `label ${m.name}{${l}}`)),
+        ...n.grouping.filter((l) => !labelsOfQuery.has(l)).map((l) => `grouping label ${l}`),
+      ];
+      expect({ where: q.where, problems }).toEqual({ where: q.where, problems: [] });
+    }
+  });
+
+  it('the query checkers catch a wrong name (so the checks above can fail)', () => {
+    expect(logqlNames('{job="alert-annotator"} | json x="rootCouse"').fields).toEqual(['rootCouse']);
+    expect(logqlNames('{job="alert-annotator"} | json | rootCouse="a"').used).toEqual(['rootCouse']);
+    expect(promqlNames('sum by (code) (rate(alert_annotator_webhook_request_total{cod="200"}[5m]))')).toEqual({
+      metrics: [{ name: 'alert_annotator_webhook_request_total', labels: ['cod'] }],
+      grouping: ['code'],
+    });
+    expect(exposed.has('alert_annotator_webhook_request_total')).toBe(false);
+  });
+});
