@@ -1,0 +1,116 @@
+import { z } from 'zod';
+import { alertKey } from '../receive/schema';
+import { annotationRecordSchema, type AnnotationRecord } from '../record';
+
+/**
+ * What a chat message shows for one Alertmanager group: every alert seen so far with its
+ * latest status, and the narration to display (`lead`). Events arrive one at a time (new
+ * alerts, narration follow-up, resolve of some alerts), so each update merges into the
+ * view remembered for the group instead of rendering only the event's own records.
+ */
+
+export const alertLineSchema = z.object({
+  fingerprint: z.string(),
+  startsAt: z.string(),
+  endsAt: z.string(),
+  status: z.enum(['firing', 'resolved']),
+  alertname: z.string(),
+  severity: z.string(),
+  labels: z.record(z.string(), z.string()),
+  generatorURL: z.string().optional(),
+  runbookUrl: z.string().optional(),
+});
+
+export const groupViewSchema = z.object({
+  /** The record whose narration the message shows: the latest firing one. */
+  lead: annotationRecordSchema,
+  alerts: z.array(alertLineSchema),
+});
+
+export type AlertLine = z.infer<typeof alertLineSchema>;
+export type GroupView = z.infer<typeof groupViewSchema>;
+
+/** A group can hold thousands of alerts; the message lists a few, the state keeps this many. */
+export const MAX_VIEW_ALERTS = 200;
+
+export interface ViewChange {
+  view: GroupView;
+  /** Firing alerts the previous view did not have. */
+  added: AlertLine[];
+  /** Alerts this change moved to resolved (they were firing, or not seen before). */
+  resolved: AlertLine[];
+  /** True when this change resolved the last firing alert of the group. */
+  resolvedNow: boolean;
+}
+
+function toLine(r: AnnotationRecord): AlertLine {
+  return {
+    fingerprint: r.fingerprint,
+    startsAt: r.startsAt,
+    endsAt: r.endsAt,
+    status: r.status,
+    alertname: r.alertname,
+    severity: r.severity,
+    labels: r.labels,
+    ...(r.generatorURL ? { generatorURL: r.generatorURL } : {}),
+    ...(r.runbookUrl ? { runbookUrl: r.runbookUrl } : {}),
+  };
+}
+
+function safeKey(a: Pick<AlertLine, 'fingerprint' | 'startsAt'>): string {
+  return Number.isNaN(Date.parse(a.startsAt)) ? `${a.fingerprint}@${a.startsAt}` : alertKey(a);
+}
+
+export function allResolved(view: Pick<GroupView, 'alerts'>): boolean {
+  return view.alerts.length > 0 && view.alerts.every((a) => a.status === 'resolved');
+}
+
+/** Merges an event's records into the previous view (records must not be empty). */
+export function mergeView(prev: GroupView | undefined, records: readonly AnnotationRecord[]): ViewChange {
+  const lines = new Map<string, AlertLine>();
+  for (const a of prev?.alerts ?? []) lines.set(safeKey(a), a);
+  const added: AlertLine[] = [];
+  const resolved: AlertLine[] = [];
+  for (const r of records) {
+    const key = safeKey(r);
+    const before = lines.get(key);
+    if (!before && r.status === 'firing') added.push(toLine(r));
+    if (r.status === 'resolved' && before?.status !== 'resolved') resolved.push(toLine(r));
+    // Delete first so the newest information moves to the end (the trimming keeps the end).
+    lines.delete(key);
+    lines.set(key, toLine(r));
+  }
+  const firing = records.filter((r) => r.status === 'firing');
+  const lead = firing[firing.length - 1] ?? prev?.lead ?? records[records.length - 1];
+  if (!lead) throw new Error('mergeView needs at least one record');
+  let alerts = [...lines.values()];
+  if (alerts.length > MAX_VIEW_ALERTS) {
+    // Keep firing alerts before resolved ones, newest last.
+    const byStatus = [...alerts.filter((a) => a.status === 'resolved'), ...alerts.filter((a) => a.status === 'firing')];
+    alerts = byStatus.slice(-MAX_VIEW_ALERTS);
+  }
+  const view: GroupView = { lead, alerts };
+  const resolvedNow = allResolved(view) && !(prev && allResolved(prev));
+  return { view, added, resolved, resolvedNow };
+}
+
+/** Label names that name the service, in order (the default of SERVICE_LABELS). */
+export const DEFAULT_SERVICE_LABELS = ['service', 'service_name', 'app', 'job', 'container'];
+
+export function serviceOf(labels: Record<string, string>, names: readonly string[]): string | undefined {
+  for (const n of names) if (labels[n]) return labels[n];
+  return undefined;
+}
+
+function isZero(ts: string): boolean {
+  return ts.startsWith('0001-01-01') || Number.isNaN(Date.parse(ts));
+}
+
+/** First start, and last end when every alert has ended. */
+export function groupTimes(alerts: readonly AlertLine[]): { start?: number; end?: number } {
+  const starts = alerts.map((a) => Date.parse(a.startsAt)).filter((t) => !Number.isNaN(t));
+  const start = starts.length ? Math.min(...starts) : undefined;
+  if (!allResolved({ alerts: [...alerts] })) return { start };
+  const ends = alerts.filter((a) => !isZero(a.endsAt)).map((a) => Date.parse(a.endsAt));
+  return { start, end: ends.length ? Math.max(...ends) : undefined };
+}

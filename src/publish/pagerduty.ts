@@ -1,0 +1,185 @@
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { httpRequest } from '../clients/http';
+import type { AnnotationRecord } from '../record';
+import { DEFAULT_SERVICE_LABELS, serviceOf } from './group-view';
+import { groupLinks } from './links';
+import { highestSeverity, routeRecords, type Severity } from './routing';
+import { eventId, type PublishState } from './state';
+import type { PublishEvent, PublishResult, Publisher } from './types';
+
+/**
+ * PagerDuty Events API v2 (https://developer.pagerduty.com/docs/events-api-v2/trigger-events/):
+ * one alert per Alertmanager group, keyed by `dedup_key`; `trigger` while alerts at or above
+ * PAGERDUTY_MIN_SEVERITY fire, `resolve` when the group resolves.
+ * 202 is success; 400 permanent (PagerDuty says why in `errors`), 429 and 5xx retryable —
+ * exactly the shared classifier in clients/http.ts.
+ */
+
+const TARGET = 'pagerduty';
+
+/** Limits of the Events API v2 (DESIGN.md). */
+export const PAGERDUTY_LIMITS = { summary: 1024, dedupKey: 255, eventBytes: 512 * 1024 } as const;
+
+/** 202 body: `{"status":"success","message":"Event processed","dedup_key":"…"}`. */
+const acceptedSchema = z.looseObject({ status: z.string(), dedup_key: z.string().optional() });
+
+/** One dedup_key per group: the groupKey itself, or its digest when it is too long. */
+export function pagerDutyDedupKey(groupKey: string): string {
+  if (groupKey.length <= PAGERDUTY_LIMITS.dedupKey) return groupKey;
+  return `sha256:${createHash('sha256').update(groupKey).digest('hex')}`;
+}
+
+function clip(s: string, max: number): string {
+  return s.length <= max ? s : `${s.slice(0, max - 1)}…`;
+}
+
+export interface PagerDutyOptions {
+  routingKey: string;
+  eventsUrl: string;
+  minSeverity: Severity;
+  grafanaUrl?: string;
+  serviceLabels?: readonly string[];
+  timeoutMs?: number;
+  log?: Logger;
+}
+
+export interface PagerDutyTrigger {
+  routing_key: string;
+  event_action: 'trigger';
+  dedup_key: string;
+  payload: {
+    summary: string;
+    source: string;
+    severity: Severity;
+    timestamp?: string;
+    component?: string;
+    group?: string;
+    class?: string;
+    custom_details: Record<string, unknown>;
+  };
+  links: { href: string; text: string }[];
+  client: string;
+  client_url?: string;
+}
+
+export interface PagerDutyResolve {
+  routing_key: string;
+  event_action: 'resolve';
+  dedup_key: string;
+}
+
+/** The trigger event for the firing records of one group (records must not be empty). */
+export function buildTrigger(
+  event: PublishEvent,
+  firing: readonly AnnotationRecord[],
+  opts: Pick<PagerDutyOptions, 'routingKey' | 'grafanaUrl' | 'serviceLabels'>,
+): PagerDutyTrigger {
+  const lead = firing[firing.length - 1];
+  if (!lead) throw new Error('buildTrigger needs at least one firing record');
+  const names = opts.serviceLabels ?? DEFAULT_SERVICE_LABELS;
+  const service = serviceOf(lead.labels, names);
+  const count = firing.length + event.payload.truncatedAlerts;
+  const starts = firing.map((r) => Date.parse(r.startsAt)).filter((t) => !Number.isNaN(t));
+  const start = starts.length ? Math.min(...starts) : undefined;
+  const links = groupLinks({
+    lead,
+    alerts: firing,
+    payload: event.payload,
+    ...(opts.grafanaUrl ? { grafanaUrl: opts.grafanaUrl } : {}),
+    ...(service ? { service } : {}),
+    range: { from: (start ?? Date.now()) - 30 * 60_000, to: (start ?? Date.now()) + 30 * 60_000 },
+  });
+  const detail: Record<string, unknown> = {
+    summary: lead.summary,
+    root_cause: lead.rootCause,
+    confidence: lead.confidence,
+    next_steps: lead.actions,
+    suspects: lead.suspects.slice(0, 5).map((s) => `${s.service}: ${s.indicator} (score ${s.score.toFixed(1)})`),
+    findings: lead.findings.slice(0, 30).map((f) => `[${f.id}] ${clip(f.text, 500)}`),
+    evidence: lead.evidence ?? [],
+    firing_alerts: firing.slice(0, 50).map((r) => r.labels),
+    truncated_alerts: event.payload.truncatedAlerts,
+    related_trace_ids: lead.relatedTraceIds.slice(0, 10),
+    annotator_trace_id: lead.traceId,
+    narrator: lead.narrator === 'template' ? 'deterministic (no AI)' : `${lead.narrator} (AI, verify before acting)`,
+  };
+  const trigger: PagerDutyTrigger = {
+    routing_key: opts.routingKey,
+    event_action: 'trigger',
+    dedup_key: pagerDutyDedupKey(event.payload.groupKey),
+    payload: {
+      summary: clip(`[FIRING:${count}] ${lead.alertname}: ${lead.summary}`, PAGERDUTY_LIMITS.summary),
+      // `source` is required and names where the problem is.
+      source: lead.labels.instance ?? service ?? lead.alertname,
+      severity: highestSeverity(firing),
+      ...(start !== undefined ? { timestamp: new Date(start).toISOString() } : {}),
+      ...(service ? { component: service } : {}),
+      ...(lead.labels.namespace ?? lead.labels.cluster ?? lead.labels.job
+        ? { group: lead.labels.namespace ?? lead.labels.cluster ?? lead.labels.job }
+        : {}),
+      class: lead.alertname,
+      custom_details: detail,
+    },
+    links,
+    client: 'alert-annotator',
+    ...(opts.grafanaUrl ? { client_url: opts.grafanaUrl } : {}),
+  };
+  // An event over 512 KB is refused; the long lists go first.
+  if (Buffer.byteLength(JSON.stringify(trigger)) > PAGERDUTY_LIMITS.eventBytes - 1024) {
+    detail.firing_alerts = firing.slice(0, 5).map((r) => r.labels);
+    detail.findings = lead.findings.slice(0, 10).map((f) => `[${f.id}] ${clip(f.text, 200)}`);
+  }
+  return trigger;
+}
+
+export class PagerDutyPublisher implements Publisher {
+  readonly name = 'pagerduty' as const;
+  constructor(
+    private readonly state: PublishState,
+    private readonly opts: PagerDutyOptions,
+  ) {}
+
+  async publish(event: PublishEvent, signal: AbortSignal): Promise<PublishResult> {
+    const records = routeRecords(event.records, this.opts.minSeverity);
+    if (records.length === 0) return { target: TARGET, published: false };
+    const firing = records.filter((r) => r.status === 'firing');
+    const groupResolved = event.kind === 'resolve' && event.payload.status === 'resolved';
+    // Partly resolved groups stay open: the page is about the group, not one alert.
+    if (!groupResolved && firing.length === 0) return { target: TARGET, published: false };
+
+    const group = event.payload.groupKey;
+    const dedupKey = pagerDutyDedupKey(group);
+    const marker = `${TARGET}:${eventId(event.kind, records)}`;
+    return this.state.withLock(group, TARGET, signal, async () => {
+      if (await this.state.isDone(group, marker)) {
+        this.opts.log?.debug({ target: TARGET, kind: event.kind }, 'pagerduty: event already delivered, not sending again');
+        return { target: TARGET, published: false };
+      }
+      const body: PagerDutyTrigger | PagerDutyResolve = groupResolved
+        ? { routing_key: this.opts.routingKey, event_action: 'resolve', dedup_key: dedupKey }
+        : buildTrigger(event, firing, this.opts);
+      const res = await httpRequest(TARGET, {
+        method: 'POST',
+        url: this.opts.eventsUrl,
+        body,
+        timeoutMs: this.opts.timeoutMs ?? 10_000,
+        signal,
+      });
+      // The event is accepted at this point; an odd body is worth a line, not a retry.
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(res.text);
+      } catch {
+        parsed = undefined;
+      }
+      if (!acceptedSchema.safeParse(parsed).success) {
+        this.opts.log?.warn({ target: TARGET, status: res.status }, 'pagerduty: accepted with an unexpected body');
+      }
+      await this.state.save(group, { pagerduty: { dedupKey, open: !groupResolved } });
+      await this.state.markDone(group, marker);
+      return { target: TARGET, published: true };
+    });
+  }
+}

@@ -1,0 +1,327 @@
+import type { AnnotationRecord } from '../record';
+import { allResolved, DEFAULT_SERVICE_LABELS, groupTimes, serviceOf, type AlertLine, type GroupView } from './group-view';
+import { groupLinks, type Link } from './links';
+import { normaliseSeverity, highestSeverity, type Severity } from './routing';
+import type { PublishEvent } from './types';
+
+/**
+ * The Slack message of one alert group, in Block Kit
+ * (https://docs.slack.dev/reference/block-kit/blocks). Pure: the same view, payload and
+ * clock give the same JSON, which the snapshot tests pin down.
+ *
+ * Every string that comes from labels, annotations, logs or the model goes through
+ * `slackText` (mrkdwn) or `slackPlain` (plain_text): it can neither mention anyone nor carry
+ * a link. The only links in a message are the ones built here from configuration.
+ */
+
+/** Slack's documented limits (DESIGN.md, "Where the limits are"). */
+export const SLACK_LIMITS = {
+  blocks: 50,
+  sectionText: 3000,
+  header: 150,
+  field: 2000,
+  fields: 10,
+  contextElements: 10,
+  /** Slack starts truncating messages a little above 13k characters; stay below with margin. */
+  totalChars: 12_000,
+  fallbackText: 300,
+} as const;
+
+export interface PlainText {
+  type: 'plain_text';
+  text: string;
+  emoji: true;
+}
+export interface MrkdwnText {
+  type: 'mrkdwn';
+  text: string;
+  /** verbatim: Slack must not turn bare URLs, #channels or @names into links or mentions. */
+  verbatim: true;
+}
+export type SlackBlock =
+  | { type: 'header'; text: PlainText }
+  | { type: 'section'; text: MrkdwnText }
+  | { type: 'section'; fields: MrkdwnText[] }
+  | { type: 'context'; elements: MrkdwnText[] }
+  | { type: 'divider' };
+
+export interface SlackMessage {
+  /** Notification and screen-reader text; Slack shows it where blocks cannot be shown. */
+  text: string;
+  blocks: SlackBlock[];
+}
+
+export interface SlackMessageOptions {
+  /** The time the message is rendered (durations of firing alerts run until now). */
+  now: Date;
+  grafanaUrl?: string;
+  /** Label names that name the service, in order (SERVICE_LABELS). */
+  serviceLabels?: readonly string[];
+}
+
+export type GroupPayload = PublishEvent['payload'];
+
+// ---------------------------------------------------------------------------------------
+// Text that did not come from us
+
+/** Slack's control sequences: <!channel>, <!here>, <!everyone>, <!subteam^…>, <@U…>, <#C…>, <!date…>. */
+const CONTROL = /<[!@#][^<>]*>/g;
+/** A link in Slack's own markup, `<url|label>` or `<url>`. */
+const SLACK_LINK = /<([a-z][a-z0-9+.-]*:[^<>|]*)(?:\|([^<>]*))?>/gi;
+/** A bare URL, in case a reader's client links it anyway; `www.` hosts included. */
+const BARE_URL = /\b(?:[a-z][a-z0-9+.-]*:\/\/|www\.)[^\s<>"'`]+/gi;
+/** Plain-word broadcasts that some clients and older APIs still expand. */
+const BROADCAST = /@(channel|here|everyone)\b/gi;
+
+/**
+ * Removes mentions and links from untrusted text. Links become their label (or a marker);
+ * the plain words @channel/@here get a word joiner so they never notify.
+ */
+export function stripSlackMarkup(text: string): string {
+  return text
+    .replace(CONTROL, '')
+    .replace(SLACK_LINK, (_m, _url: string, label?: string) => (label ? label : '[link removed]'))
+    .replace(BARE_URL, '[link removed]')
+    .replace(BROADCAST, '@\u2060$1');
+}
+
+/** mrkdwn escaping (https://docs.slack.dev/messaging/formatting-message-text#escaping). */
+export function escapeMrkdwn(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/** Untrusted text for a mrkdwn field: no mentions, no links, escaped. */
+export function slackText(text: string): string {
+  return escapeMrkdwn(stripSlackMarkup(text));
+}
+
+/** Untrusted text for a plain_text field: Slack shows it literally, so no escaping, only stripping. */
+export function slackPlain(text: string): string {
+  return stripSlackMarkup(text).replace(/[<>]/g, '');
+}
+
+/**
+ * Cuts mrkdwn to `max` characters without splitting an entity (`&amp;`) or one of our
+ * `<url|label>` links, preferring a line break near the end.
+ */
+export function clipMrkdwn(text: string, max: number): string {
+  if (text.length <= max) return text;
+  let cut = text.slice(0, Math.max(0, max - 1));
+  const open = cut.lastIndexOf('<');
+  if (open > cut.lastIndexOf('>')) cut = cut.slice(0, open);
+  const amp = cut.lastIndexOf('&');
+  if (amp > cut.lastIndexOf(';') && cut.length - amp < 6) cut = cut.slice(0, amp);
+  const nl = cut.lastIndexOf('\n');
+  if (nl > cut.length * 0.8) cut = cut.slice(0, nl);
+  return `${cut}…`;
+}
+
+function clipPlain(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
+// ---------------------------------------------------------------------------------------
+// Links we build
+
+/** A URL we built, made safe for Slack's `<url|label>`: nothing in it may close the link. */
+function slackLink(l: Link): string {
+  const href = l.href.replace(/\|/g, '%7C').replace(/</g, '%3C').replace(/>/g, '%3E');
+  return `<${href}|${escapeMrkdwn(l.text)}>`;
+}
+
+// ---------------------------------------------------------------------------------------
+// Facts about the group
+
+const SEVERITY_EMOJI: Record<Severity, string> = {
+  critical: ':red_circle:',
+  error: ':large_orange_circle:',
+  warning: ':large_yellow_circle:',
+  info: ':large_blue_circle:',
+};
+const RESOLVED_EMOJI = ':white_check_mark:';
+
+export function formatDuration(ms: number): string {
+  const min = Math.floor(Math.max(0, ms) / 60_000);
+  if (min < 1) return 'under 1 min';
+  if (min < 60) return `${min} min`;
+  const h = Math.floor(min / 60);
+  if (h < 48) return `${h} h ${min % 60} min`;
+  return `${Math.floor(h / 24)} d ${h % 24} h`;
+}
+
+/** Slack renders `<!date^…>` in each reader's own time zone; the fallback is UTC. */
+function slackDate(ms: number): string {
+  const iso = new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  return `<!date^${Math.floor(ms / 1000)}^{date_short_pretty} {time}|${iso}>`;
+}
+
+/** Labels that tell the group's alerts apart (those not shared by all of them). */
+function distinguishing(alerts: readonly AlertLine[]): string[] {
+  const keys = new Set(alerts.flatMap((a) => Object.keys(a.labels)));
+  return [...keys].filter((k) => k !== 'alertname' && new Set(alerts.map((a) => a.labels[k] ?? '')).size > 1).sort();
+}
+
+export function describeAlert(a: AlertLine, keys: readonly string[]): string {
+  const parts = keys.filter((k) => a.labels[k] !== undefined).slice(0, 3).map((k) => `${k}=${a.labels[k]}`);
+  return parts.length ? parts.join(' ') : a.alertname;
+}
+
+function counts(alerts: readonly AlertLine[]): { firing: number; resolved: number } {
+  const firing = alerts.filter((a) => a.status === 'firing').length;
+  return { firing, resolved: alerts.length - firing };
+}
+
+function narratorFooter(narrator: string): string {
+  return narrator === 'template' || narrator === ''
+    ? 'Deterministic summary from the findings (no AI).'
+    : `AI summary by ${slackText(narrator)}, verify before acting.`;
+}
+
+// ---------------------------------------------------------------------------------------
+// Blocks
+
+const mrkdwn = (text: string): MrkdwnText => ({ type: 'mrkdwn', text, verbatim: true });
+const section = (text: string): SlackBlock => ({ type: 'section', text: mrkdwn(clipMrkdwn(text, SLACK_LIMITS.sectionText)) });
+
+function evidenceLines(lead: AnnotationRecord): string[] {
+  const byId = new Map(lead.findings.map((f) => [f.id, f]));
+  const cited = (lead.evidence ?? []).map((id) => byId.get(id)).filter((f) => f !== undefined);
+  return cited.map((f) => `• \`${slackText(f.id)}\` ${slackText(f.text)}`);
+}
+
+/** From half an hour before the start to the end (or now), at least an hour. */
+export function linkRange(start: number | undefined, end: number | undefined, now: Date): { from: number; to: number } {
+  const from = (start ?? now.getTime()) - 30 * 60_000;
+  return { from, to: Math.max(end ?? now.getTime(), from + 60 * 60_000) };
+}
+
+/** Renders the group's message. */
+export function buildSlackMessage(view: GroupView, payload: GroupPayload, opts: SlackMessageOptions): SlackMessage {
+  const { lead, alerts } = view;
+  const resolved = allResolved(view);
+  const severity = highestSeverity(alerts.length ? alerts : [lead]);
+  const alertname = lead.alertname || payload.commonLabels.alertname || 'alert';
+  const serviceLabels = opts.serviceLabels ?? DEFAULT_SERVICE_LABELS;
+  const services = [...new Set(alerts.map((a) => serviceOf(a.labels, serviceLabels)).filter((s) => s !== undefined))];
+  const { firing, resolved: resolvedCount } = counts(alerts);
+  const { start, end } = groupTimes(alerts);
+
+  const headerText = resolved
+    ? `${RESOLVED_EMOJI} RESOLVED · ${alertname}`
+    : `${SEVERITY_EMOJI[severity]} ${severity.toUpperCase()} · FIRING · ${alertname}`;
+  const blocks: SlackBlock[] = [{ type: 'header', text: { type: 'plain_text', text: clipPlain(slackPlain(headerText), SLACK_LIMITS.header), emoji: true } }];
+
+  blocks.push(section(slackText(lead.summary)));
+
+  const evidence = evidenceLines(lead);
+  blocks.push(
+    section(
+      `*Root cause* (confidence: ${slackText(lead.confidence)})\n${slackText(lead.rootCause)}` +
+        (evidence.length ? `\n*Evidence*\n${evidence.join('\n')}` : ''),
+    ),
+  );
+
+  if (lead.suspects.length) {
+    const lines = lead.suspects
+      .slice(0, 3)
+      .map((s, i) => `${i + 1}. *${slackText(s.service)}* ${slackText(s.indicator)} (score ${s.score.toFixed(1)})`);
+    blocks.push(section(`*Top suspects*\n${lines.join('\n')}`));
+  }
+
+  if (lead.actions.length && !resolved) {
+    blocks.push(section(`*Next steps*\n${lead.actions.slice(0, 5).map((a) => `• ${slackText(a)}`).join('\n')}`));
+  }
+
+  const durationMs = start === undefined ? undefined : (end ?? opts.now.getTime()) - start;
+  const alertCount =
+    `${firing} firing` + (resolvedCount ? `, ${resolvedCount} resolved` : '') + (payload.truncatedAlerts ? ` (+${payload.truncatedAlerts} not sent by Alertmanager)` : '');
+  const fields = [
+    `*Service*\n${services.length ? slackText(services.slice(0, 5).join(', ')) : 'unknown'}`,
+    `*Started*\n${start === undefined ? 'unknown' : slackDate(start)}`,
+    `*${resolved ? 'Resolved after' : 'Duration'}*\n${durationMs === undefined ? 'unknown' : formatDuration(durationMs)}`,
+    `*Alerts*\n${alertCount}`,
+  ];
+  blocks.push({ type: 'section', fields: fields.map((f) => mrkdwn(clipMrkdwn(f, SLACK_LIMITS.field))) });
+
+  if (alerts.length > 1) {
+    const keys = distinguishing(alerts);
+    const shown = [...alerts].sort((a, b) => (a.status === b.status ? 0 : a.status === 'firing' ? -1 : 1)).slice(0, 10);
+    const lines = shown.map((a) => {
+      const sev = normaliseSeverity(a.severity);
+      return `${a.status === 'firing' ? SEVERITY_EMOJI[sev] : RESOLVED_EMOJI} ${slackText(describeAlert(a, keys))}`;
+    });
+    if (alerts.length > shown.length) lines.push(`…and ${alerts.length - shown.length} more`);
+    blocks.push(section(lines.join('\n')));
+  }
+
+  const links = groupLinks({
+    lead,
+    alerts,
+    payload,
+    ...(opts.grafanaUrl ? { grafanaUrl: opts.grafanaUrl } : {}),
+    ...(services[0] ? { service: services[0] } : {}),
+    range: linkRange(start, end, opts.now),
+  }).map(slackLink);
+  if (links.length) blocks.push({ type: 'context', elements: [mrkdwn(clipMrkdwn(links.join('  ·  '), SLACK_LIMITS.sectionText))] });
+  blocks.push({ type: 'context', elements: [mrkdwn(narratorFooter(lead.narrator))] });
+
+  const text = clipPlain(`${slackPlain(headerText)}: ${stripSlackMarkup(lead.summary)}`, SLACK_LIMITS.fallbackText);
+  return { text: escapeMrkdwn(text), blocks: fitToLimits(blocks) };
+}
+
+/** Thread reply texts: what a reader of the thread wants in the history. */
+export function newAlertsReply(added: readonly AlertLine[], all: readonly AlertLine[]): string {
+  const keys = distinguishing(all);
+  const names = added.slice(0, 10).map((a) => slackText(describeAlert(a, keys)));
+  const more = added.length > names.length ? ` and ${added.length - names.length} more` : '';
+  return `:heavy_plus_sign: ${added.length} new alert${added.length === 1 ? '' : 's'} firing: ${names.join(', ')}${more}`;
+}
+
+export function resolvedReply(resolvedLines: readonly AlertLine[], view: GroupView, now: Date): string {
+  if (allResolved(view)) {
+    const { start, end } = groupTimes(view.alerts);
+    const after = start === undefined ? '' : ` after ${formatDuration((end ?? now.getTime()) - start)}`;
+    return `${RESOLVED_EMOJI} Resolved${after}.`;
+  }
+  const keys = distinguishing(view.alerts);
+  const names = resolvedLines.slice(0, 10).map((a) => slackText(describeAlert(a, keys)));
+  const { firing } = counts(view.alerts);
+  return `${RESOLVED_EMOJI} ${resolvedLines.length} resolved: ${names.join(', ')}; ${firing} still firing.`;
+}
+
+export function narrationReply(narrator: string): string {
+  return `:memo: Summary updated. ${narratorFooter(narrator)}`;
+}
+
+// ---------------------------------------------------------------------------------------
+// Limits
+
+function blockText(b: SlackBlock): number {
+  switch (b.type) {
+    case 'header':
+    case 'section':
+      return 'text' in b ? b.text.text.length : b.fields.reduce((n, f) => n + f.text.length, 0);
+    case 'context':
+      return b.elements.reduce((n, e) => n + e.text.length, 0);
+    default:
+      return 0;
+  }
+}
+
+/** Trims, never fails: block count first, then the longest sections until the total fits. */
+export function fitToLimits(input: readonly SlackBlock[]): SlackBlock[] {
+  let blocks = input.slice(0, SLACK_LIMITS.blocks).map((b) => structuredClone(b));
+  for (let guard = 0; guard < 100; guard++) {
+    const total = blocks.reduce((n, b) => n + blockText(b), 0);
+    if (total <= SLACK_LIMITS.totalChars) break;
+    let longest: { type: 'section'; text: MrkdwnText } | undefined;
+    for (const b of blocks) if (b.type === 'section' && 'text' in b && (!longest || b.text.text.length > longest.text.text.length)) longest = b;
+    if (!longest || longest.text.text.length <= 200) {
+      blocks = blocks.slice(0, -1);
+      continue;
+    }
+    const target = Math.max(200, longest.text.text.length - (total - SLACK_LIMITS.totalChars));
+    longest.text.text = clipMrkdwn(longest.text.text, target);
+  }
+  return blocks;
+}

@@ -1,0 +1,260 @@
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { httpRequest, OutboundError, parseJsonBody, parseRetryAfter, type FailureReason } from '../clients/http';
+import { mergeView, type ViewChange } from './group-view';
+import { routeRecords, type Severity } from './routing';
+import {
+  buildSlackMessage,
+  narrationReply,
+  newAlertsReply,
+  resolvedReply,
+  type SlackMessage,
+} from './slack-blocks';
+import { eventId, type PublishState, type SlackRef } from './state';
+import type { PublishEvent, PublishResult, Publisher } from './types';
+
+/**
+ * Slack, two ways (DESIGN.md, "publish"):
+ * - bot token: chat.postMessage once per group, then chat.update of that message and a
+ *   thread reply for the history (new alerts, narration follow-up, resolve);
+ * - incoming webhook: one message per event (webhooks cannot edit).
+ * Both remember, per group, what they already delivered, so a job retried after the post
+ * never posts again.
+ */
+
+const TARGET = 'slack';
+
+/**
+ * Web API answers HTTP 200 with `ok: false` for most errors
+ * (https://docs.slack.dev/apis/web-api/#responses); the error code decides the outcome.
+ */
+const slackApiResponseSchema = z.looseObject({
+  ok: z.boolean(),
+  error: z.string().optional(),
+  ts: z.string().optional(),
+  channel: z.string().optional(),
+});
+
+const RETRYABLE_SERVER = new Set(['internal_error', 'fatal_error', 'service_unavailable', 'request_timeout']);
+const AUTH = new Set([
+  'invalid_auth',
+  'not_authed',
+  'account_inactive',
+  'token_revoked',
+  'token_expired',
+  'missing_scope',
+  'no_permission',
+  'not_allowed_token_type',
+]);
+
+/** Error code → outcome: the table test in test/publish-slack.test.ts pins it down. */
+export function classifySlackError(code: string): FailureReason {
+  if (code === 'ratelimited' || code === 'rate_limited') return 'rate_limited';
+  if (RETRYABLE_SERVER.has(code)) return 'server';
+  if (AUTH.has(code)) return 'auth';
+  return 'client';
+}
+
+/** What the operator should do, in the log line of a permanent error. */
+const HINTS: Record<string, string> = {
+  invalid_auth: 'SLACK_BOT_TOKEN is not valid',
+  not_authed: 'SLACK_BOT_TOKEN is missing',
+  token_revoked: 'SLACK_BOT_TOKEN was revoked',
+  missing_scope: 'the bot token needs the chat:write scope',
+  channel_not_found: 'SLACK_CHANNEL names no channel the bot can see (use the channel id, C…)',
+  not_in_channel: 'invite the bot to SLACK_CHANNEL',
+  is_archived: 'SLACK_CHANNEL is archived',
+  msg_too_long: 'the message is too long (a bug in the limits here)',
+  invalid_blocks: 'Slack rejected the Block Kit layout (a bug here)',
+  message_not_found: 'the message to update was deleted',
+  cant_update_message: 'the message was not posted by this bot',
+};
+
+/** An `ok:false` answer of the Web API; `code` is Slack's error string. */
+export class SlackApiError extends OutboundError {
+  constructor(
+    readonly code: string,
+    method: string,
+    status: number,
+    retryAfterMs: number | undefined,
+  ) {
+    const hint = HINTS[code];
+    super(TARGET, classifySlackError(code), `${method} answered ok:false error=${code}${hint ? ` (${hint})` : ''}`, status, retryAfterMs);
+    this.name = 'SlackApiError';
+  }
+}
+
+/** Errors after which the remembered message cannot be updated, so a new one is posted. */
+const MESSAGE_GONE = new Set(['message_not_found', 'channel_not_found', 'cant_update_message', 'edit_window_closed', 'is_archived']);
+
+export interface SlackCommonOptions {
+  minSeverity: Severity;
+  grafanaUrl?: string;
+  serviceLabels?: readonly string[];
+  timeoutMs?: number;
+  now?: () => Date;
+  log?: Logger;
+}
+
+export interface SlackBotOptions extends SlackCommonOptions {
+  token: string;
+  /** Channel id (C…) or name; the id is what chat.update needs, and what postMessage answers with. */
+  channel: string;
+  apiUrl: string;
+}
+
+export interface SlackWebhookOptions extends SlackCommonOptions {
+  webhookUrl: string;
+}
+
+/** The part both modes share: routing, the group lock and the per-event marker. */
+abstract class SlackPublisherBase implements Publisher {
+  readonly name = 'slack' as const;
+  constructor(
+    protected readonly state: PublishState,
+    protected readonly opts: SlackCommonOptions,
+  ) {}
+
+  async publish(event: PublishEvent, signal: AbortSignal): Promise<PublishResult> {
+    const records = routeRecords(event.records, this.opts.minSeverity);
+    if (records.length === 0) return { target: TARGET, published: false };
+    const group = event.payload.groupKey;
+    const marker = `${TARGET}:${eventId(event.kind, records)}`;
+    return this.state.withLock(group, TARGET, signal, async () => {
+      const known = await this.state.load(group);
+      if (await this.state.isDone(group, marker)) {
+        this.opts.log?.debug({ target: TARGET, kind: event.kind }, 'slack: event already delivered, not posting again');
+        return { target: TARGET, published: false, ...(known.slack ? { slackTs: known.slack.ts } : {}) };
+      }
+      const change = mergeView(known.view, records);
+      const now = this.opts.now?.() ?? new Date();
+      const message = buildSlackMessage(change.view, event.payload, {
+        now,
+        ...(this.opts.grafanaUrl ? { grafanaUrl: this.opts.grafanaUrl } : {}),
+        ...(this.opts.serviceLabels ? { serviceLabels: this.opts.serviceLabels } : {}),
+      });
+      const ts = await this.deliver(event, change, message, known.slack, known.view !== undefined, now, signal);
+      await this.state.markDone(group, marker);
+      return { target: TARGET, published: true, ...(ts ? { slackTs: ts } : {}) };
+    });
+  }
+
+  protected abstract deliver(
+    event: PublishEvent,
+    change: ViewChange,
+    message: SlackMessage,
+    ref: SlackRef | undefined,
+    hadView: boolean,
+    now: Date,
+    signal: AbortSignal,
+  ): Promise<string | undefined>;
+}
+
+export class SlackBotPublisher extends SlackPublisherBase {
+  private readonly base: string;
+  constructor(
+    state: PublishState,
+    private readonly bot: SlackBotOptions,
+  ) {
+    super(state, bot);
+    this.base = bot.apiUrl.replace(/\/+$/, '');
+  }
+
+  protected async deliver(
+    event: PublishEvent,
+    change: ViewChange,
+    message: SlackMessage,
+    remembered: SlackRef | undefined,
+    hadView: boolean,
+    now: Date,
+    signal: AbortSignal,
+  ): Promise<string | undefined> {
+    const group = event.payload.groupKey;
+    // After a Redis flush the Loki records still carry the ts (the pipeline copies it in).
+    const recoveredTs = event.records.find((r) => r.slackTs)?.slackTs;
+    let ref = remembered ?? (recoveredTs ? { channel: this.bot.channel, ts: recoveredTs } : undefined);
+    if (ref) {
+      try {
+        await this.call('chat.update', { channel: ref.channel, ts: ref.ts, text: message.text, blocks: message.blocks }, signal);
+      } catch (err) {
+        if (!(err instanceof SlackApiError && MESSAGE_GONE.has(err.code))) throw err;
+        this.opts.log?.warn({ target: TARGET, error: err.message }, 'slack: the group message cannot be updated; posting a new one');
+        ref = undefined;
+      }
+    }
+    if (!ref) {
+      const answer = await this.call('chat.postMessage', { channel: this.bot.channel, text: message.text, blocks: message.blocks, unfurl_links: false, unfurl_media: false }, signal);
+      if (!answer.ts) throw new OutboundError(TARGET, 'bad_response', 'chat.postMessage answered ok without a ts', 200);
+      ref = { channel: answer.channel ?? this.bot.channel, ts: answer.ts };
+      // Saved before anything else can fail: a retry from here on updates instead of posting again.
+      await this.state.save(group, { slack: ref, view: change.view });
+      return ref.ts;
+    }
+    const reply = threadReply(event.kind, change, hadView, now);
+    if (reply) await this.call('chat.postMessage', { channel: ref.channel, thread_ts: ref.ts, text: reply, unfurl_links: false, unfurl_media: false }, signal);
+    await this.state.save(group, { slack: ref, view: change.view });
+    return ref.ts;
+  }
+
+  /** One Web API call (JSON body, bearer token: https://docs.slack.dev/apis/web-api/#posting-json). */
+  private async call(method: 'chat.postMessage' | 'chat.update', body: Record<string, unknown>, signal: AbortSignal) {
+    const res = await httpRequest(TARGET, {
+      method: 'POST',
+      url: `${this.base}/${method}`,
+      headers: { Authorization: `Bearer ${this.bot.token}`, 'Content-Type': 'application/json; charset=utf-8' },
+      // link_names/parse: Slack must not turn any text into a mention; blocks are mrkdwn verbatim.
+      body: JSON.stringify({ ...body, link_names: false, parse: 'none' }),
+      timeoutMs: this.opts.timeoutMs ?? 10_000,
+      signal,
+    });
+    const answer = parseJsonBody(TARGET, res, slackApiResponseSchema);
+    if (!answer.ok) {
+      throw new SlackApiError(answer.error ?? 'unknown_error', method, res.status, parseRetryAfter(res.headers.get('retry-after')));
+    }
+    return answer;
+  }
+}
+
+/** The history a thread reader wants: new alerts, resolved alerts, an improved summary. */
+export function threadReply(kind: PublishEvent['kind'], change: ViewChange, hadView: boolean, now: Date): string | undefined {
+  const lines: string[] = [];
+  // Without the previous view (state flushed) every alert looks new; say nothing rather than wrong.
+  if (hadView && change.added.length) lines.push(newAlertsReply(change.added, change.view.alerts));
+  if (change.resolved.length) lines.push(resolvedReply(change.resolved, change.view, now));
+  if (kind === 'narration') lines.push(narrationReply(change.view.lead.narrator));
+  return lines.length ? lines.join('\n') : undefined;
+}
+
+export class SlackWebhookPublisher extends SlackPublisherBase {
+  constructor(
+    state: PublishState,
+    private readonly hook: SlackWebhookOptions,
+  ) {
+    super(state, hook);
+  }
+
+  /**
+   * Incoming webhooks answer 200 "ok", or 4xx/5xx with a plain-text code
+   * (https://docs.slack.dev/messaging/sending-messages-using-incoming-webhooks#handling_errors);
+   * httpRequest classifies the status and never prints the URL, which is the secret.
+   */
+  protected async deliver(
+    event: PublishEvent,
+    change: ViewChange,
+    message: SlackMessage,
+    _ref: SlackRef | undefined,
+    _hadView: boolean,
+    _now: Date,
+    signal: AbortSignal,
+  ): Promise<undefined> {
+    await httpRequest(TARGET, {
+      method: 'POST',
+      url: this.hook.webhookUrl,
+      body: { text: message.text, blocks: message.blocks, unfurl_links: false, unfurl_media: false },
+      timeoutMs: this.opts.timeoutMs ?? 10_000,
+      signal,
+    });
+    await this.state.save(event.payload.groupKey, { view: change.view });
+    return undefined;
+  }
+}

@@ -1,0 +1,214 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import { OutboundError } from '../clients/http';
+import { alertKey } from '../receive/schema';
+import type { AnnotationRecord } from '../record';
+import { groupViewSchema, type GroupView } from './group-view';
+import type { PublishEvent } from './types';
+
+/**
+ * Per-group memory of what the publishers already did: the Slack message (channel + ts),
+ * the PagerDuty dedup key, the group's message view, and a marker per event already
+ * delivered. It is what makes publishing idempotent across job retries and worker
+ * replicas. Two implementations: Redis (the service) and memory (the one-shot CLI replay).
+ */
+
+export const slackRefSchema = z.object({ channel: z.string().min(1), ts: z.string().min(1) });
+export const pagerDutyRefSchema = z.object({
+  dedupKey: z.string().min(1).max(255),
+  /** trigger sent and not yet resolved. */
+  open: z.boolean(),
+});
+
+export type SlackRef = z.infer<typeof slackRefSchema>;
+export type PagerDutyRef = z.infer<typeof pagerDutyRefSchema>;
+
+export interface GroupState {
+  slack?: SlackRef;
+  pagerduty?: PagerDutyRef;
+  view?: GroupView;
+}
+
+export interface PublishState {
+  load(groupKey: string): Promise<GroupState>;
+  /** Writes the given parts (others untouched) and renews the group's TTL. */
+  save(groupKey: string, patch: GroupState): Promise<void>;
+  isDone(groupKey: string, marker: string): Promise<boolean>;
+  markDone(groupKey: string, marker: string): Promise<void>;
+  /**
+   * Runs `fn` while holding the group's lock for one target, so two workers never post the
+   * first message of one group twice. Throws a retryable OutboundError when it stays busy.
+   */
+  withLock<T>(groupKey: string, target: string, signal: AbortSignal, fn: () => Promise<T>): Promise<T>;
+}
+
+/**
+ * Alertmanager re-notifies a firing group every repeat_interval (4 h by default) and a
+ * group can stay open for days; a week covers a long incident plus its follow-ups.
+ */
+export const PUBLISH_STATE_TTL_MS = 8 * 24 * 3600 * 1000;
+/** Longer than one publish takes (a few HTTP calls, each with its own timeout). */
+const LOCK_TTL_MS = 60_000;
+const LOCK_WAIT_MS = 15_000;
+const LOCK_POLL_MS = 50;
+
+/** The identity of one event across job retries: its kind and the alerts it is about. */
+export function eventId(kind: PublishEvent['kind'], records: readonly Pick<AnnotationRecord, 'fingerprint' | 'startsAt' | 'status'>[]): string {
+  const keys = records.map((r) => `${Number.isNaN(Date.parse(r.startsAt)) ? `${r.fingerprint}@${r.startsAt}` : alertKey(r)}:${r.status}`).sort();
+  return createHash('sha256').update(`${kind}\n${keys.join('\n')}`).digest('hex').slice(0, 24);
+}
+
+/** Group keys contain route matchers (label values); store a digest, not the key itself. */
+export function groupDigest(groupKey: string): string {
+  return createHash('sha256').update(groupKey).digest('hex').slice(0, 32);
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+  });
+}
+
+function parseField<T>(raw: string | undefined, schema: z.ZodType<T>): T | undefined {
+  if (raw === undefined) return undefined;
+  try {
+    const parsed = schema.safeParse(JSON.parse(raw));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Keeps polling for a lock until it is acquired, the wait is over, or the job is aborted. */
+async function acquire(tryOnce: () => Promise<boolean>, target: string, signal: AbortSignal): Promise<void> {
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (;;) {
+    if (signal.aborted) throw new OutboundError(target, 'aborted', 'aborted while waiting for the group lock');
+    if (await tryOnce()) return;
+    if (Date.now() >= deadline) {
+      throw new OutboundError(target, 'server', 'another worker is publishing this group; will retry');
+    }
+    await sleep(LOCK_POLL_MS, signal);
+  }
+}
+
+const RELEASE_SCRIPT = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
+
+export class RedisPublishState implements PublishState {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    private readonly ttlMs = PUBLISH_STATE_TTL_MS,
+  ) {}
+
+  /** The hash tag keeps a group's keys in one slot on Redis Cluster. */
+  private key(groupKey: string): string {
+    return `${this.prefix}:publish:{${groupDigest(groupKey)}}`;
+  }
+
+  /** Redis trouble is an outage of our own store: retryable, and never the group key in the message. */
+  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof OutboundError) throw err;
+      throw new OutboundError('publish-state', 'network', `redis ${what} failed (${(err as Error).name})`);
+    }
+  }
+
+  async load(groupKey: string): Promise<GroupState> {
+    const fields = await this.call('load', () => this.redis.hmget(this.key(groupKey), 'slack', 'pagerduty', 'view'));
+    const [slack, pagerduty, view] = fields.map((f) => f ?? undefined);
+    const state: GroupState = {};
+    const s = parseField(slack, slackRefSchema);
+    const p = parseField(pagerduty, pagerDutyRefSchema);
+    const v = parseField(view, groupViewSchema);
+    if (s) state.slack = s;
+    if (p) state.pagerduty = p;
+    if (v) state.view = v;
+    return state;
+  }
+
+  async save(groupKey: string, patch: GroupState): Promise<void> {
+    const values: Record<string, string> = {};
+    for (const [k, v] of Object.entries(patch)) if (v !== undefined) values[k] = JSON.stringify(v);
+    if (Object.keys(values).length === 0) return;
+    const key = this.key(groupKey);
+    await this.call('save', () => this.redis.multi().hset(key, values).pexpire(key, this.ttlMs).exec());
+  }
+
+  async isDone(groupKey: string, marker: string): Promise<boolean> {
+    return (await this.call('read', () => this.redis.hexists(this.key(groupKey), `done:${marker}`))) === 1;
+  }
+
+  async markDone(groupKey: string, marker: string): Promise<void> {
+    const key = this.key(groupKey);
+    await this.call('save', () => this.redis.multi().hset(key, `done:${marker}`, Date.now().toString()).pexpire(key, this.ttlMs).exec());
+  }
+
+  async withLock<T>(groupKey: string, target: string, signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
+    const lock = `${this.key(groupKey)}:lock:${target}`;
+    const token = randomUUID();
+    await acquire(async () => (await this.call('lock', () => this.redis.set(lock, token, 'PX', LOCK_TTL_MS, 'NX'))) === 'OK', target, signal);
+    try {
+      return await fn();
+    } finally {
+      // Only our own token is deleted: a lock that expired and was taken over stays.
+      await this.redis.eval(RELEASE_SCRIPT, 1, lock, token).catch(() => undefined);
+    }
+  }
+}
+
+/** For `replay --publish` and unit tests: one process, no Redis. */
+export class MemoryPublishState implements PublishState {
+  private readonly groups = new Map<string, { state: GroupState; done: Set<string> }>();
+  private readonly locks = new Set<string>();
+
+  private entry(groupKey: string): { state: GroupState; done: Set<string> } {
+    let e = this.groups.get(groupKey);
+    if (!e) this.groups.set(groupKey, (e = { state: {}, done: new Set() }));
+    return e;
+  }
+
+  async load(groupKey: string): Promise<GroupState> {
+    return structuredClone(this.entry(groupKey).state);
+  }
+
+  async save(groupKey: string, patch: GroupState): Promise<void> {
+    const e = this.entry(groupKey);
+    for (const [k, v] of Object.entries(patch)) if (v !== undefined) Object.assign(e.state, { [k]: structuredClone(v) });
+  }
+
+  async isDone(groupKey: string, marker: string): Promise<boolean> {
+    return this.entry(groupKey).done.has(marker);
+  }
+
+  async markDone(groupKey: string, marker: string): Promise<void> {
+    this.entry(groupKey).done.add(marker);
+  }
+
+  /** Forgets everything, as a Redis flush would. */
+  clear(): void {
+    this.groups.clear();
+  }
+
+  async withLock<T>(groupKey: string, target: string, signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
+    // Test and set in one synchronous step, as SET NX does in Redis.
+    await acquire(
+      async () => {
+        if (this.locks.has(`${target}\n${groupKey}`)) return false;
+        this.locks.add(`${target}\n${groupKey}`);
+        return true;
+      },
+      target,
+      signal,
+    );
+    try {
+      return await fn();
+    } finally {
+      this.locks.delete(`${target}\n${groupKey}`);
+    }
+  }
+}
