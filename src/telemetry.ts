@@ -109,11 +109,11 @@ export function initTelemetry(opts: TelemetryOptions): Telemetry {
   });
 
   // Instrumentations patch a module when it is `require`d after they are enabled; an entry
-  // point that imported express/ioredis before calling this (hoisted imports) would stay
+  // point that imported http/express/ioredis before calling this (hoisted imports) would stay
   // unpatched. require-in-the-middle patches on every require, also of a cached module, and
-  // both instrumentations patch prototypes in place, so requiring them here covers references
-  // taken earlier. (https://github.com/open-telemetry/opentelemetry-js/blob/main/doc/esm-support.md)
-  for (const name of ['express', 'ioredis']) {
+  // these instrumentations patch prototypes in place, so requiring them here covers
+  // references taken earlier. (https://github.com/open-telemetry/opentelemetry-js/blob/main/doc/esm-support.md)
+  for (const name of ['http', 'https', 'express', 'ioredis']) {
     try {
       require(name);
     } catch {

@@ -1,20 +1,22 @@
 /**
  * Run as its own Node process by test/telemetry.test.ts (jest's module sandbox hides
  * `require` from OpenTelemetry's instrumentations and cannot run the exporter's dynamic
- * imports). It does what the service does for one alert, in the order the service must:
- * telemetry first, then express/ioredis imported, a webhook request serialising its span
+ * imports). It does what the service does for one alert, in the order the CLI does:
+ * modules imported, then telemetry started, a webhook request serialising its span
  * context, the worker's root span linked to it, stage spans, a Redis command, a log line,
  * and a flush on shutdown right before the process exits. Prints one JSON result line.
  */
-import { initTelemetry, currentTraceparent, logMixin, startAlertSpan } from '../../src/telemetry';
+// Imported BEFORE telemetry starts, as the CLI's hoisted imports do: initTelemetry must
+// still patch them.
+import express from 'express';
+import { Redis } from 'ioredis';
+import pino from 'pino';
+import { createLogger } from '../../src/logger';
+import { currentTraceId, withSpan } from '../../src/spans';
+import { currentTraceparent, initTelemetry, logMixin, startAlertSpan } from '../../src/telemetry';
 
 async function main(): Promise<void> {
   const telemetry = initTelemetry({ endpoint: process.env.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: 'annotator-under-test' });
-  const { default: express } = await import('express');
-  const { default: Redis } = await import('ioredis');
-  const { withSpan, currentTraceId } = await import('../../src/spans');
-  const { createLogger } = await import('../../src/logger');
-  const pino = await import('pino');
   const log = createLogger({ mixin: logMixin, destination: pino.destination({ dest: 2, sync: true }) });
 
   const app = express();
