@@ -37,7 +37,7 @@ export interface ViewChange {
   view: GroupView;
   /** Firing alerts the previous view did not have. */
   added: AlertLine[];
-  /** Alerts this change moved to resolved (they were firing, or not seen before). */
+  /** Alerts this change moved from firing to resolved. */
   resolved: AlertLine[];
   /** True when this change resolved the last firing alert of the group. */
   resolvedNow: boolean;
@@ -75,7 +75,7 @@ export function mergeView(prev: GroupView | undefined, records: readonly Annotat
     const key = safeKey(r);
     const before = lines.get(key);
     if (!before && r.status === 'firing') added.push(toLine(r));
-    if (r.status === 'resolved' && before?.status !== 'resolved') resolved.push(toLine(r));
+    if (r.status === 'resolved' && before?.status === 'firing') resolved.push(toLine(r));
     // Delete first so the newest information moves to the end (the trimming keeps the end).
     lines.delete(key);
     lines.set(key, toLine(r));

@@ -220,7 +220,7 @@ export function threadReply(kind: PublishEvent['kind'], change: ViewChange, hadV
   const lines: string[] = [];
   // Without the previous view (state flushed) every alert looks new; say nothing rather than wrong.
   if (hadView && change.added.length) lines.push(newAlertsReply(change.added, change.view.alerts));
-  if (change.resolved.length) lines.push(resolvedReply(change.resolved, change.view, now));
+  if (change.resolvedNow || change.resolved.length) lines.push(resolvedReply(change.resolved, change.view, now));
   if (kind === 'narration') lines.push(narrationReply(change.view.lead.narrator));
   return lines.length ? lines.join('\n') : undefined;
 }
