@@ -29,6 +29,8 @@ export type FakeHandler = (req: RecordedRequest) => FakeReply | Promise<FakeRepl
  */
 export class FakeHttpServer {
   readonly requests: RecordedRequest[] = [];
+  /** Added to every answer, to make concurrent callers overlap. */
+  latencyMs = 0;
   private server?: Server;
   private readonly forced: FakeReply[] = [];
   private readonly sockets = new Set<import('node:net').Socket>();
@@ -86,7 +88,8 @@ export class FakeHttpServer {
     } catch (err) {
       reply = { status: 500, body: String(err) };
     }
-    if (reply.delayMs) await new Promise((r) => setTimeout(r, reply.delayMs));
+    const delay = (reply.delayMs ?? 0) + this.latencyMs;
+    if (delay) await new Promise((r) => setTimeout(r, delay));
     if (res.destroyed) return;
     const headers = { ...(reply.headers ?? {}) };
     let payload = '';
