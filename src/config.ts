@@ -82,19 +82,17 @@ export const configSchema = z
     OTEL_EXPORTER_OTLP_ENDPOINT: optionalUrl,
     OTEL_SERVICE_NAME: z.string().default('alert-annotator'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  })
-  .superRefine((c, ctx) => {
-    if (c.SLACK_BOT_TOKEN && !c.SLACK_CHANNEL) {
-      ctx.addIssue({ code: 'custom', path: ['SLACK_CHANNEL'], message: 'required when SLACK_BOT_TOKEN is set' });
-    }
-    if (c.LLM_PROVIDER === 'openai' && !c.OPENAI_API_KEY && !c.OPENAI_BASE_URL) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['OPENAI_API_KEY'],
-        message: 'required when LLM_PROVIDER=openai (or set OPENAI_BASE_URL for a compatible server)',
-      });
-    }
   });
+
+/** Rules across variables; run on the raw values so they are reported with every other problem. */
+function crossChecks(v: Record<string, string>): string[] {
+  const problems: string[] = [];
+  if (v.SLACK_BOT_TOKEN && !v.SLACK_CHANNEL) problems.push('SLACK_CHANNEL: required when SLACK_BOT_TOKEN is set');
+  if (v.LLM_PROVIDER === 'openai' && !v.OPENAI_API_KEY && !v.OPENAI_BASE_URL) {
+    problems.push('OPENAI_API_KEY: required when LLM_PROVIDER=openai (or set OPENAI_BASE_URL for a compatible server)');
+  }
+  return problems;
+}
 
 export type Config = z.infer<typeof configSchema>;
 
@@ -132,6 +130,7 @@ function normalise(env: Record<string, string | undefined>): { values: Record<st
 /** Parses the environment; throws one ConfigError listing every problem by variable name. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const { values, problems } = normalise(env);
+  problems.push(...crossChecks(values));
   const parsed = configSchema.safeParse(values);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {

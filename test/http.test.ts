@@ -1,0 +1,72 @@
+import { classifyStatus, httpRequest, OutboundError, parseRetryAfter, redactUrl } from '../src/clients/http';
+import { FakeHttpServer } from './fakes/http';
+
+describe('the shared retry classifier', () => {
+  it.each([
+    [200, null],
+    [202, null],
+    [204, null],
+    [400, 'client'],
+    [401, 'auth'],
+    [403, 'auth'],
+    [404, 'client'],
+    [413, 'client'],
+    [429, 'rate_limited'],
+    [500, 'server'],
+    [502, 'server'],
+    [503, 'server'],
+  ] as const)('classifies HTTP %i as %s', (status, reason) => {
+    expect(classifyStatus(status)).toBe(reason);
+  });
+
+  it('reads Retry-After as seconds or as an HTTP date', () => {
+    expect(parseRetryAfter('7')).toBe(7000);
+    expect(parseRetryAfter(new Date(Date.now() + 30_000).toUTCString())).toBeGreaterThan(25_000);
+    expect(parseRetryAfter('soon')).toBeUndefined();
+    expect(parseRetryAfter(undefined)).toBeUndefined();
+  });
+
+  it('removes credentials, query strings and webhook paths from URLs in errors', () => {
+    expect(redactUrl('https://user:pw@loki.example.com/loki/api/v1/push?token=abc')).toBe('https://loki.example.com/loki/api/v1/push');
+    expect(redactUrl('https://hooks.slack.com/services/T0/B0/XXXX')).toBe('https://hooks.slack.com/…');
+  });
+});
+
+describe('outbound requests', () => {
+  const server = new FakeHttpServer(() => ({ status: 200, body: { ok: true } }));
+  beforeAll(async () => server.start());
+  afterAll(async () => server.stop());
+
+  it('marks 429 and 5xx retryable with the Retry-After delay, other 4xx permanent', async () => {
+    server.failNext({ status: 429, headers: { 'Retry-After': '3' }, body: 'slow down' });
+    const rate = await httpRequest('t', { url: `${server.url}/x`, timeoutMs: 1000 }).catch((e: OutboundError) => e);
+    expect(rate).toMatchObject({ reason: 'rate_limited', retryable: true, retryAfterMs: 3000, status: 429 });
+    server.failNext({ status: 400, body: 'bad' });
+    const bad = await httpRequest('t', { url: `${server.url}/x`, timeoutMs: 1000 }).catch((e: OutboundError) => e);
+    expect(bad).toMatchObject({ reason: 'client', retryable: false });
+  });
+
+  it('times out as a retryable error and never puts the query string in the message', async () => {
+    server.failNext({ status: 200, delayMs: 500 });
+    const err = (await httpRequest('t', { url: `${server.url}/x?api_key=hunter2`, timeoutMs: 100 }).catch((e: unknown) => e)) as OutboundError;
+    expect(err).toBeInstanceOf(OutboundError);
+    expect(err.reason).toBe('timeout');
+    expect(err.retryable).toBe(true);
+    expect(err.message).not.toContain('hunter2');
+  });
+
+  it('reports a refused connection as a retryable network error', async () => {
+    const err = (await httpRequest('t', { url: 'http://127.0.0.1:1/x', timeoutMs: 1000 }).catch((e: unknown) => e)) as OutboundError;
+    expect(err.reason).toBe('network');
+    expect(err.retryable).toBe(true);
+  });
+
+  it('stops at once when the job is aborted, without a retry', async () => {
+    server.failNext({ status: 200, delayMs: 1000 });
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 50);
+    const err = (await httpRequest('t', { url: `${server.url}/x`, timeoutMs: 5000, signal: ac.signal }).catch((e: unknown) => e)) as OutboundError;
+    expect(err.reason).toBe('aborted');
+    expect(err.retryable).toBe(false);
+  });
+});
