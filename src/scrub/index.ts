@@ -1,14 +1,5 @@
-import type { Scrubber } from './types';
-
+/** The PII/secret scrubber (DESIGN.md, "scrub"): sessions for jobs, a stream for the CLI. */
 export type { Scrubber } from './types';
-
-/**
- * Placeholder session until the scrubber lands: masks nothing. Replaced by the real
- * PII/secret scrubber (issue 4); the export's name and shape stay.
- */
-export function createScrubber(): Scrubber {
-  return {
-    scrub: (text) => text,
-    scrubValue: (value) => structuredClone(value),
-  };
-}
+export type { Family } from './rules';
+export { createScrubber } from './scrubber';
+export { scrubStream } from './stream';

@@ -1,0 +1,209 @@
+/**
+ * The detectors: one pattern per rule, each behind a cheap pre-check, so a line pays only
+ * for the rules it could match (one combined alternation measured 3x slower: V8 tries every
+ * branch at every position). The scrubber collects the matches, resolves overlaps
+ * (leftmost first, then rule order, keep rules first) and rewrites the text once.
+ */
+
+/** Placeholder families, as they appear in `<FAMILY_n>`. */
+export type Family =
+  | 'EMAIL'
+  | 'PHONE'
+  | 'CARD'
+  | 'IBAN'
+  | 'IP'
+  | 'SSN'
+  | 'TOKEN'
+  | 'SECRET'
+  | 'PRIVATE_KEY'
+  | 'COOKIE';
+
+/** `[Tt][Rr]…`: case-insensitive words without making the whole pattern `/i` (AWS keys are upper case). */
+function ci(word: string): string {
+  return word.replace(/[a-z]/g, (c) => `[${c}${c.toUpperCase()}]`);
+}
+const anyCase = (...words: string[]): string => words.map(ci).join('|');
+
+/** Values that are already masked or empty: left alone. */
+export const ALREADY_MASKED = /^(?:<[A-Z_]+_\d+>|\*+|\[?redacted\]?|\[?filtered\]?|\[?hidden\]?|null|none|nil|true|false|undefined|x+|)$/i;
+
+const HEX_ID_KEYS = anyCase(
+  'traceparent',
+  'tracestate',
+  'trace_id',
+  'traceid',
+  'trace-id',
+  'span_id',
+  'spanid',
+  'span-id',
+  'parent_id',
+  'parentid',
+  'fingerprint',
+  'request_id',
+  'requestid',
+  'x-request-id',
+  'correlation_id',
+  'correlationid',
+  'commit',
+  'revision',
+  'git_sha',
+  'sha',
+  'digest',
+  'image_id',
+  'version',
+);
+
+const SECRET_KEY_WORDS = anyCase(
+  'password',
+  'passwd',
+  'passphrase',
+  'pwd',
+  'secret',
+  'token',
+  'api_key',
+  'api-key',
+  'apikey',
+  'access_key',
+  'access-key',
+  'secret_key',
+  'private_key',
+  'credential',
+  'credentials',
+  'session',
+  'session_id',
+  'sessionid',
+  'sessid',
+  'sid',
+  'signature',
+  'auth',
+);
+
+const QUERY_KEYS = anyCase(
+  'access_token',
+  'id_token',
+  'refresh_token',
+  'token',
+  'api_key',
+  'apikey',
+  'key',
+  'sig',
+  'signature',
+  'x-amz-signature',
+  'x-amz-credential',
+  'x-amz-security-token',
+  'code',
+  'auth',
+  'password',
+  'secret',
+  'client_secret',
+);
+
+const PEM_LABEL = String.raw`(?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?`;
+
+/** One detector: a pattern, an optional cheap pre-check, and what a match becomes. */
+export interface Rule {
+  name: string;
+  /** A sticky-free global pattern; exec'd from index 0 on each text. */
+  pattern: RegExp;
+  /**
+   * A cheap test on the text and its lower-case copy; when false the pattern cannot
+   * match, so it is not run. Most log lines carry no '@', no "token", no "::".
+   */
+  maybe?: (text: string, lower: string) => boolean;
+  /** undefined: a keep rule (the match is protected as is). */
+  family?: Family;
+  /** Named groups kept around the masked part: [head, value]. Default: the whole match is the value. */
+  split?: [head: string, value: string];
+}
+
+const R = (name: string, source: string, family: Family | undefined, maybe?: Rule['maybe'], split?: Rule['split']): Rule => ({
+  name,
+  pattern: new RegExp(source, 'g'),
+  maybe,
+  family,
+  split,
+});
+
+const has = (...needles: string[]) => (_t: string, lower: string) => needles.some((n) => lower.includes(n));
+
+/** An uncompressed IPv6 address has seven colons between hex groups. */
+const IPV6_FULL = /[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}/;
+
+/** Detectors of values to mask, most specific first (the order breaks ties at one position). */
+export const MASK_RULES: readonly Rule[] = [
+  // A private key block, or what is left of one when a line cuts it.
+  R('pem', String.raw`-----BEGIN ${PEM_LABEL}-----(?:[\s\S]*?-----END ${PEM_LABEL}-----|[\s\S]*$)`, 'PRIVATE_KEY', (t) => t.includes('PRIVATE KEY')),
+  R('jwt', String.raw`eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*`, 'TOKEN', (t) => t.includes('eyJ')),
+  // Credentials inside a URL: scheme://user:password@host keeps scheme and user.
+  R(
+    'urlcred',
+    String.raw`(?<head>[A-Za-z][A-Za-z0-9+.-]*://[^\s:/?#@"'<>]*:)(?<value>[^\s@/?#"'<>]+)(?=@)`,
+    'SECRET',
+    (t) => t.includes('://') && t.includes('@'),
+    ['head', 'value'],
+  ),
+  R('slackhook', String.raw`https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/-]+`, 'TOKEN', (t) => t.includes('hooks.slack.com')),
+  R(
+    'vendor',
+    String.raw`(?<![A-Za-z0-9])(?:(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}|gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,}|xox[abposre]-[A-Za-z0-9-]{10,}|xapp-\d-[A-Za-z0-9-]{10,}|(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{10,}|whsec_[A-Za-z0-9]{16,}|AIza[0-9A-Za-z_-]{30,}|sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,})`,
+    'TOKEN',
+    has('akia', 'asia', 'abia', 'acca', 'gh', 'xox', 'xapp-', '_live_', '_test_', 'whsec_', 'aiza', 'sk-'),
+  ),
+  // Authorization headers: the scheme stays, the credential goes.
+  R(
+    'auth',
+    String.raw`(?<head>(?:${anyCase('proxy-authorization', 'authorization')})["']?\s*[:=]\s*["']?(?:(?:Bearer|Basic|Token|Digest|Negotiate|ApiKey|AWS4-HMAC-SHA256|bearer|basic|token)\s+)?)(?<value>[^\s"',;}\]]+)`,
+    'TOKEN',
+    has('authorization'),
+    ['head', 'value'],
+  ),
+  R('bearer', String.raw`(?<head>\b[Bb]earer\s+)(?<value>[A-Za-z0-9._~+/=-]{8,})`, 'TOKEN', has('bearer'), ['head', 'value']),
+  R('cookie', String.raw`(?<head>(?:[Ss]et-)?[Cc]ookie["']?\s*[:=]\s*["']?)(?<value>[^"'\r\n]+)`, 'COOKIE', has('cookie'), ['head', 'value']),
+  // Tokens in query strings (?access_token=…&sig=…).
+  R(
+    'query',
+    String.raw`(?<=[?&;])(?<head>(?:${QUERY_KEYS})=)(?<value>[^&\s#"'<>]+)`,
+    'TOKEN',
+    (t) => t.includes('=') && (t.includes('?') || t.includes('&') || t.includes(';')),
+    ['head', 'value'],
+  ),
+  // key=value / "key": "value" pairs whose key ends with a secret word (also JSON).
+  R(
+    'pair',
+    String.raw`(?<![A-Za-z0-9_.-])(?<head>[A-Za-z0-9_.-]*?(?:${SECRET_KEY_WORDS})["']?\s*[:=]\s*)(?<value>"(?:[^"\\]|\\.)*"|'[^']*'|[^\s,;&"'}\]]+)`,
+    'SECRET',
+    has('pass', 'pwd', 'secret', 'token', 'key', 'sess', 'sid', 'signature', 'auth', 'credential'),
+    ['head', 'value'],
+  ),
+  R('email', String.raw`(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![A-Za-z0-9-])`, 'EMAIL', (t) =>
+    t.includes('@'),
+  ),
+  R('iban', String.raw`(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![A-Za-z0-9])`, 'IBAN'),
+  R('card', String.raw`(?<![0-9A-Za-z_.-])[2-6]\d{3}(?:[ -]?\d){9,15}(?![0-9A-Za-z_])`, 'CARD'),
+  R('ssn', String.raw`(?<![0-9A-Za-z.-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![0-9A-Za-z-])`, 'SSN', (t) => t.includes('-')),
+  R(
+    'phone',
+    String.raw`(?<![0-9A-Za-z.+-])(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}|\(\d{3}\) ?\d{3}[-. ]\d{4}|\d{3}[-.]\d{3}[-.]\d{4})(?![0-9A-Za-z])`,
+    'PHONE',
+  ),
+  R('ipv6', String.raw`(?<![0-9A-Za-z:.])(?=[0-9a-fA-F]{0,4}::?[0-9a-fA-F]{0,4}:)[0-9a-fA-F:]{3,39}(?![0-9A-Za-z:])`, 'IP', (t) => t.includes('::') || IPV6_FULL.test(t)),
+  R('ipv4', String.raw`(?<![0-9A-Za-z.])(?:\d{1,3}\.){3}\d{1,3}(?![0-9A-Za-z]|\.\d)`, 'IP', (t) => t.includes('.')),
+];
+
+/**
+ * Identifiers correlation needs. Run only on text where a mask rule found something; a
+ * masked value that overlaps a kept identifier loses to it when the identifier starts first.
+ */
+export const KEEP_RULES: readonly Rule[] = [
+  // A value under an id/version key (trace_id=…, "fingerprint":"…", version=10.2.0.1).
+  R('keepkv', String.raw`(?:${HEX_ID_KEYS})["']?\s*[:=]\s*["']?[A-Za-z0-9._:@/+-]+`, undefined),
+  // UUIDs, traceparent, image digests and hex ids (trace/span ids, fingerprints, git SHAs).
+  R(
+    'keephex',
+    String.raw`(?<![A-Za-z0-9_])(?:sha(?:256|512):[0-9a-f]{32,}|00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|(?=[0-9]*[a-f])[0-9a-f]{7,64})(?![A-Za-z0-9_])`,
+    undefined,
+  ),
+];
+
+/** Object keys (snake, kebab or camel case) whose whole value is a secret: scrubValue masks it whatever its shape. */
+export const SECRET_KEY = new RegExp(`(?:^|[^A-Za-z]|(?<=[a-z])(?=[A-Z]))(?:${SECRET_KEY_WORDS}|${anyCase('authorization', 'cookie')})$`);
