@@ -1,0 +1,106 @@
+import { mergeView } from '../src/publish/group-view';
+import { buildSlackMessage, clipMrkdwn, SLACK_LIMITS, slackText, type SlackBlock } from '../src/publish/slack-blocks';
+import { eventPayload, fixtureNames, loadPayload, NARRATION, NOW, recordsFor } from './publish-records';
+
+const OPTS = { now: NOW, grafanaUrl: 'https://grafana.example.com' };
+
+function texts(blocks: SlackBlock[]): string[] {
+  return blocks.flatMap((b) => {
+    if (b.type === 'header') return [b.text.text];
+    if (b.type === 'section') return 'text' in b ? [b.text.text] : b.fields.map((f) => f.text);
+    if (b.type === 'context') return b.elements.map((e) => e.text);
+    return [];
+  });
+}
+
+describe('the Block Kit message of a group', () => {
+  it.each(fixtureNames().map((n) => [n.slice(0, 13), n]))('matches the snapshot for %s', (prefix) => {
+    const payload = loadPayload(prefix);
+    const firing = recordsFor(payload, 'firing');
+    const resolved = recordsFor(payload, 'resolved');
+    let view = firing.length ? mergeView(undefined, firing).view : undefined;
+    if (resolved.length) view = mergeView(view, resolved).view;
+    expect(view).toBeDefined();
+    expect(buildSlackMessage(view!, eventPayload(payload), OPTS)).toMatchSnapshot();
+  });
+
+  it('shows a resolved group with its original narration and how long it lasted', () => {
+    const firing = loadPayload('am-webhook-01');
+    const resolved = loadPayload('am-webhook-06');
+    const first = mergeView(undefined, recordsFor(firing, 'firing')).view;
+    const change = mergeView(first, recordsFor(resolved, 'resolved'));
+    expect(change.resolvedNow).toBe(true);
+    const msg = buildSlackMessage(change.view, eventPayload(resolved), OPTS);
+    expect(msg).toMatchSnapshot();
+    const all = texts(msg.blocks).join('\n');
+    expect(all).toContain('RESOLVED');
+    expect(all).toContain(NARRATION.summary);
+    expect(all).not.toContain('Next steps');
+  });
+
+  it('spells out the evidence the root cause cites', () => {
+    const payload = loadPayload('am-webhook-01');
+    const msg = buildSlackMessage(mergeView(undefined, recordsFor(payload, 'firing')).view, eventPayload(payload), OPTS);
+    const rootCause = texts(msg.blocks).find((t) => t.startsWith('*Root cause*')) ?? '';
+    expect(rootCause).toContain('`L1` 412× "upstream connect error: payments:9090 connection refused" (new)');
+    expect(rootCause).toContain('`M1` p99 latency 2.41 s');
+    expect(rootCause).not.toContain('S1');
+  });
+
+  it('stays within every Slack limit when the inputs are huge, by trimming', () => {
+    const payload = loadPayload('am-webhook-04');
+    const records = recordsFor(payload, 'firing').map((r, i) => ({
+      ...r,
+      alertname: `VeryLongAlertName${'X'.repeat(300)}`,
+      summary: `summary ${i} `.repeat(800),
+      rootCause: 'because & <reasons> '.repeat(900),
+      actions: Array.from({ length: 5 }, (_, j) => `step ${j} `.repeat(400)),
+      findings: Array.from({ length: 300 }, (_, j) => ({ id: `M${j + 1}`, kind: 'metric' as const, text: `finding ${j} `.repeat(40) })),
+      evidence: Array.from({ length: 300 }, (_, j) => `M${j + 1}`),
+      suspects: Array.from({ length: 40 }, (_, j) => ({ service: `svc-${j}`.repeat(50), indicator: 'latency', score: j })),
+      labels: { ...r.labels, service: 's'.repeat(3000) },
+    }));
+    const many = Array.from({ length: 300 }, (_, i) => ({ ...records[0]!, fingerprint: (0x1000 + i).toString(16), labels: { ...records[0]!.labels, instance: `i-${i}` } }));
+    const msg = buildSlackMessage(mergeView(undefined, [...records, ...many]).view, eventPayload(payload), OPTS);
+    expect(msg.blocks.length).toBeLessThanOrEqual(SLACK_LIMITS.blocks);
+    const header = msg.blocks.find((b) => b.type === 'header');
+    expect(header?.type === 'header' && header.text.text.length).toBeLessThanOrEqual(SLACK_LIMITS.header);
+    for (const b of msg.blocks) {
+      if (b.type === 'section' && 'text' in b) expect(b.text.text.length).toBeLessThanOrEqual(SLACK_LIMITS.sectionText);
+      if (b.type === 'section' && 'fields' in b) for (const f of b.fields) expect(f.text.length).toBeLessThanOrEqual(SLACK_LIMITS.field);
+    }
+    expect(texts(msg.blocks).join('').length).toBeLessThanOrEqual(SLACK_LIMITS.totalChars);
+    // The footer that says who wrote the summary survives the trimming.
+    expect(texts(msg.blocks).at(-1)).toContain('verify before acting');
+    expect(msg.text.length).toBeLessThanOrEqual(SLACK_LIMITS.fallbackText + 100);
+  });
+
+  it('never links a runbook_url that is not http(s), and keeps | and > out of the links it builds', () => {
+    const payload = loadPayload('am-webhook-01');
+    const records = recordsFor(payload, 'firing').map((r) => ({ ...r, runbookUrl: 'javascript:alert(1)', generatorURL: 'http://prom:9090/graph?g0.expr=a|b>c' }));
+    const msg = buildSlackMessage(mergeView(undefined, records).view, eventPayload(payload), { now: NOW });
+    const links = texts(msg.blocks).find((t) => t.includes('Source graph')) ?? '';
+    expect(links).not.toContain('javascript');
+    expect(links).not.toContain('Runbook');
+    expect(links).toContain('<http://prom:9090/graph?g0.expr=a%7Cb%3Ec|Source graph>');
+  });
+});
+
+describe('text that did not come from us', () => {
+  it.each([
+    ['escapes & < >', 'a & b <c> d', 'a &amp; b &lt;c&gt; d'],
+    ['drops broadcast mentions', 'hey <!channel> and <!here> and <!everyone>', 'hey  and  and '],
+    ['drops user and group mentions', 'ask <@U024BE7LH> or <!subteam^SAZ94GDB8|@oncall>', 'ask  or '],
+    ['keeps only the label of a Slack link', 'see <https://evil.example/x|the docs>', 'see the docs'],
+    ['removes a bare link', 'go to https://evil.example/path?a=1 now', 'go to [link removed] now'],
+    ['removes a www link', 'visit www.evil.example today', 'visit [link removed] today'],
+    ['defuses plain-word broadcasts', 'ping @channel', 'ping @\u2060channel'],
+  ])('%s', (_name, input, expected) => {
+    expect(slackText(input)).toBe(expected);
+  });
+
+  it('is clipped without cutting an entity or a link in half', () => {
+    expect(clipMrkdwn('abc &amp; def', 7)).toBe('abc …');
+    expect(clipMrkdwn('see <http://x.example/abc|Link> after', 12)).toBe('see …');
+  });
+});
