@@ -68,6 +68,12 @@ export const configSchema = z
     OPENAI_MODEL: z.string().default('gpt-4o-mini'),
     LLM_TIMEOUT_MS: int(60000, 100),
     LLM_MAX_CONCURRENCY: int(2, 1),
+    /** Prompt template file prompts/<id>.md; the record carries the id as promptVersion. */
+    LLM_PROMPT_VERSION: z.string().regex(/^[a-z0-9][a-z0-9.-]*$/, 'a file name under prompts/, without .md').default('narrate-v1'),
+    /** Consecutive failed narrations that open the circuit breaker (the model is skipped). */
+    LLM_BREAKER_THRESHOLD: int(5, 1),
+    /** How long an open breaker skips the model before one trial call. */
+    LLM_BREAKER_COOLDOWN_MS: int(60000, 100),
 
     SLACK_BOT_TOKEN: z.string().optional(),
     SLACK_CHANNEL: z.string().optional(),
