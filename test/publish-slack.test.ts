@@ -1,0 +1,214 @@
+import { OutboundError, type FailureReason } from '../src/clients/http';
+import { SlackBotPublisher, SlackWebhookPublisher, type SlackBotOptions } from '../src/publish/slack';
+import { MemoryPublishState } from '../src/publish/state';
+import type { FakeReply } from './fakes/http';
+import { FAKE_SLACK_TOKEN, FAKE_WEBHOOK_PATH, FakeSlack } from './fakes/slack';
+import { eventFor, eventPayload, loadPayload, NARRATION, NOW, recordsFor } from './publish-records';
+
+const signal = new AbortController().signal;
+
+let slack: FakeSlack;
+let state: MemoryPublishState;
+
+beforeEach(async () => {
+  slack = await new FakeSlack().start();
+  state = new MemoryPublishState();
+});
+afterEach(async () => {
+  await slack.stop();
+});
+
+function bot(overrides: Partial<SlackBotOptions> = {}): SlackBotPublisher {
+  return new SlackBotPublisher(state, {
+    token: FAKE_SLACK_TOKEN,
+    channel: '#alerts',
+    apiUrl: `${slack.url}/api`,
+    minSeverity: 'info',
+    now: () => NOW,
+    timeoutMs: 2000,
+    ...overrides,
+  });
+}
+
+async function outcome(p: Promise<unknown>): Promise<{ ok: true } | { ok: false; reason: FailureReason; retryable: boolean; retryAfterMs?: number }> {
+  try {
+    await p;
+    return { ok: true };
+  } catch (err) {
+    if (!(err instanceof OutboundError)) throw err;
+    return { ok: false, reason: err.reason, retryable: err.retryable, ...(err.retryAfterMs !== undefined ? { retryAfterMs: err.retryAfterMs } : {}) };
+  }
+}
+
+describe('Slack Web API answers, status by status', () => {
+  const table: [string, FakeReply | undefined, unknown][] = [
+    ['200 ok:true publishes', undefined, { ok: true }],
+    ['200 ok:false ratelimited is retried after Retry-After', { status: 200, headers: { 'Retry-After': '4' }, body: { ok: false, error: 'ratelimited' } }, { ok: false, reason: 'rate_limited', retryable: true, retryAfterMs: 4000 }],
+    ['HTTP 429 is retried after Retry-After', { status: 429, headers: { 'Retry-After': '30' }, body: { ok: false, error: 'ratelimited' } }, { ok: false, reason: 'rate_limited', retryable: true, retryAfterMs: 30000 }],
+    ['200 ok:false invalid_auth is permanent', { status: 200, body: { ok: false, error: 'invalid_auth' } }, { ok: false, reason: 'auth', retryable: false }],
+    ['200 ok:false channel_not_found is permanent', { status: 200, body: { ok: false, error: 'channel_not_found' } }, { ok: false, reason: 'client', retryable: false }],
+    ['200 ok:false not_in_channel is permanent', { status: 200, body: { ok: false, error: 'not_in_channel' } }, { ok: false, reason: 'client', retryable: false }],
+    ['200 ok:false internal_error is retried', { status: 200, body: { ok: false, error: 'internal_error' } }, { ok: false, reason: 'server', retryable: true }],
+    ['HTTP 500 is retried', { status: 500, body: 'oops' }, { ok: false, reason: 'server', retryable: true }],
+    ['HTTP 503 is retried', { status: 503, body: 'unavailable' }, { ok: false, reason: 'server', retryable: true }],
+    ['HTTP 400 is permanent', { status: 400, body: 'bad' }, { ok: false, reason: 'client', retryable: false }],
+    ['200 with a body that is not JSON is permanent', { status: 200, body: '<html>proxy</html>' }, { ok: false, reason: 'bad_response', retryable: false }],
+  ];
+  it.each(table)('%s', async (_name, reply, expected) => {
+    if (reply) slack.failNext(reply);
+    const payload = loadPayload('am-webhook-01');
+    expect(await outcome(bot().publish(eventFor(payload), signal))).toEqual(expected);
+  });
+
+  it('explains the fix of a permanent error without printing the token', async () => {
+    const err = (await bot({ channel: '#private' })
+      .publish(eventFor(loadPayload('am-webhook-01')), signal)
+      .catch((e: unknown) => e)) as OutboundError;
+    expect(err).toBeInstanceOf(OutboundError);
+    expect(err.message).toContain('not_in_channel');
+    expect(err.message).toContain('invite the bot');
+    expect(err.message).not.toContain(FAKE_SLACK_TOKEN);
+  });
+
+  it('reports a wrong token as an auth failure', async () => {
+    const result = await outcome(bot({ token: 'xoxb-wrong' }).publish(eventFor(loadPayload('am-webhook-01')), signal));
+    expect(result).toEqual({ ok: false, reason: 'auth', retryable: false });
+  });
+});
+
+describe('the Slack message of a group, with a bot token', () => {
+  it('is posted once and answers with its ts', async () => {
+    const result = await bot().publish(eventFor(loadPayload('am-webhook-01')), signal);
+    expect(slack.topLevel()).toHaveLength(1);
+    expect(result).toEqual({ target: 'slack', published: true, slackTs: slack.topLevel()[0]!.ts });
+    expect(slack.requestsTo('/api/chat.postMessage')[0]?.json).toMatchObject({ channel: '#alerts', unfurl_links: false, link_names: false });
+  });
+
+  it('is not posted again when the same event is published again (a job retry)', async () => {
+    const event = eventFor(loadPayload('am-webhook-04'));
+    const first = await bot().publish(event, signal);
+    const again = await bot().publish(structuredClone(event), signal);
+    expect(slack.requestsTo('/api/chat.postMessage')).toHaveLength(1);
+    expect(slack.requestsTo('/api/chat.update')).toHaveLength(0);
+    expect(again).toEqual({ target: 'slack', published: false, slackTs: first.slackTs });
+  });
+
+  it('is updated, not reposted, when a retry follows a post whose job died before it finished', async () => {
+    const event = eventFor(loadPayload('am-webhook-01'));
+    // The post went out and its ts was remembered, but the event was never marked done.
+    const spy = jest.spyOn(state, 'markDone').mockRejectedValueOnce(new Error('worker killed'));
+    await expect(bot().publish(event, signal)).rejects.toThrow('worker killed');
+    spy.mockRestore();
+    await bot().publish(event, signal);
+    expect(slack.topLevel()).toHaveLength(1);
+    expect(slack.topLevel()[0]!.updates).toBe(1);
+    expect(slack.messages).toHaveLength(1);
+  });
+
+  it('is updated with a thread reply naming the alerts that joined the group', async () => {
+    const payload = loadPayload('am-webhook-04');
+    const all = recordsFor(payload, 'firing');
+    await bot().publish({ kind: 'initial', payload: eventPayload(payload), records: all.slice(0, 2) }, signal);
+    await bot().publish({ kind: 'initial', payload: eventPayload(payload), records: all.slice(2) }, signal);
+    const [root] = slack.topLevel();
+    expect(slack.topLevel()).toHaveLength(1);
+    expect(root!.updates).toBe(1);
+    expect(JSON.stringify(root!.blocks)).toContain('4 firing');
+    const replies = slack.replies(root!.ts);
+    expect(replies).toHaveLength(1);
+    expect(replies[0]!.text).toBe(':heavy_plus_sign: 2 new alerts firing: instance=api-3 node=api-3, instance=api-4 node=api-4');
+  });
+
+  it('is updated with the AI summary when the narration follow-up arrives', async () => {
+    const payload = loadPayload('am-webhook-01');
+    const template = { ...NARRATION, summary: 'Checkout p99 latency above 2s', narrator: 'template' };
+    await bot().publish(eventFor(payload, 'initial', template), signal);
+    await bot().publish(eventFor(payload, 'narration'), signal);
+    const [root] = slack.topLevel();
+    expect(root!.updates).toBe(1);
+    expect(JSON.stringify(root!.blocks)).toContain(NARRATION.summary);
+    expect(JSON.stringify(root!.blocks)).toContain('AI summary by ollama:qwen2.5:3b-instruct');
+    expect(slack.replies(root!.ts).map((r) => r.text)).toEqual([':memo: Summary updated. AI summary by ollama:qwen2.5:3b-instruct, verify before acting.']);
+  });
+
+  it('is updated to resolved, with "resolved after" in the thread', async () => {
+    await bot().publish(eventFor(loadPayload('am-webhook-01')), signal);
+    const resolved = loadPayload('am-webhook-06');
+    const result = await bot().publish(eventFor(resolved, 'resolve'), signal);
+    const [root] = slack.topLevel();
+    expect(slack.topLevel()).toHaveLength(1);
+    expect(result.slackTs).toBe(root!.ts);
+    expect(JSON.stringify(root!.blocks[0])).toContain('RESOLVED · CheckoutLatencyHigh');
+    const minutes = Math.floor((Date.parse(resolved.alerts[0]!.endsAt) - Date.parse(resolved.alerts[0]!.startsAt)) / 60_000);
+    expect(slack.replies(root!.ts).map((r) => r.text)).toEqual([`:white_check_mark: Resolved after ${minutes < 1 ? 'under 1 min' : `${minutes} min`}.`]);
+  });
+
+  it('finds its message again from the record after the Redis state was lost', async () => {
+    const payload = loadPayload('am-webhook-01');
+    const first = await bot({ channel: 'C0ALERTS' }).publish(eventFor(payload), signal);
+    state.clear();
+    const resolve = eventFor(loadPayload('am-webhook-06'), 'resolve');
+    for (const r of resolve.records) r.slackTs = first.slackTs;
+    await bot({ channel: 'C0ALERTS' }).publish(resolve, signal);
+    expect(slack.topLevel()).toHaveLength(1);
+    expect(slack.topLevel()[0]!.updates).toBe(1);
+  });
+
+  it('posts a new message when the remembered one was deleted', async () => {
+    const payload = loadPayload('am-webhook-04');
+    const all = recordsFor(payload, 'firing');
+    await bot().publish({ kind: 'initial', payload: eventPayload(payload), records: all.slice(0, 1) }, signal);
+    slack.deleteAll();
+    const result = await bot().publish({ kind: 'initial', payload: eventPayload(payload), records: all.slice(1) }, signal);
+    expect(slack.topLevel()).toHaveLength(1);
+    expect(result.slackTs).toBe(slack.topLevel()[0]!.ts);
+  });
+
+  it('is not posted for alerts below SLACK_MIN_SEVERITY', async () => {
+    const result = await bot({ minSeverity: 'critical' }).publish(eventFor(loadPayload('am-webhook-04')), signal);
+    expect(result.published).toBe(false);
+    expect(slack.requests).toHaveLength(0);
+  });
+
+  it('publishes neither the mention nor the link a model answer contains', async () => {
+    const evil = {
+      ...NARRATION,
+      summary: '<!channel> checkout is down, details at <https://evil.example/phish|the dashboard>',
+      rootCause: 'Ask <@U024BE7LH> and <!subteam^SAZ94GDB8|@oncall>; see https://evil.example/more or <!here>',
+      actions: ['Open www.evil.example/login & paste your token', 'ping @here'],
+    };
+    await bot().publish(eventFor(loadPayload('am-webhook-01'), 'initial', evil), signal);
+    const sent = slack.allBodies();
+    expect(slack.topLevel()).toHaveLength(1);
+    for (const forbidden of ['<!channel>', '<!here>', '<@U024BE7LH>', '<!subteam', 'evil.example', '@here']) {
+      expect(sent).not.toContain(forbidden);
+    }
+    expect(sent).toContain('checkout is down, details at the dashboard');
+    expect(sent).toContain('Open [link removed] &amp; paste your token');
+  });
+});
+
+describe('the Slack message of a group, with an incoming webhook', () => {
+  function hook(): SlackWebhookPublisher {
+    return new SlackWebhookPublisher(state, { webhookUrl: `${slack.url}${FAKE_WEBHOOK_PATH}`, minSeverity: 'info', now: () => NOW, timeoutMs: 2000 });
+  }
+
+  it('is one message per event, and a retried event posts once', async () => {
+    await hook().publish(eventFor(loadPayload('am-webhook-01')), signal);
+    await hook().publish(eventFor(loadPayload('am-webhook-01')), signal);
+    await hook().publish(eventFor(loadPayload('am-webhook-06'), 'resolve'), signal);
+    expect(slack.webhookMessages).toHaveLength(2);
+    expect(JSON.stringify(slack.webhookMessages[1])).toContain('RESOLVED');
+  });
+
+  it('keeps the webhook URL, which is the secret, out of errors', async () => {
+    slack.failNext({ status: 404, body: 'no_service' });
+    const err = (await hook()
+      .publish(eventFor(loadPayload('am-webhook-01')), signal)
+      .catch((e: unknown) => e)) as OutboundError;
+    expect(err).toBeInstanceOf(OutboundError);
+    expect(err.retryable).toBe(false);
+    expect(err.message).toContain('no_service');
+    expect(err.message).not.toContain('fakewebhooksecret');
+  });
+});
