@@ -10,6 +10,7 @@ import { buildPipelineDeps, startService } from './main';
 import { annotateGroup } from './pipeline';
 import { describeIssues, webhookPayloadSchema, type WebhookPayload } from './receive/schema';
 import { createScrubber } from './scrub';
+import { currentTraceparent, initTelemetry, logMixin, startAlertSpan } from './telemetry';
 
 const USAGE = `usage: alert-annotator <command>
 
@@ -37,7 +38,9 @@ function config(): Config {
 
 async function serve(): Promise<void> {
   const cfg = config();
-  const service = await startService(cfg);
+  // Before the service starts: it patches http/express/ioredis for the receiver and worker.
+  const telemetry = initTelemetry({ endpoint: cfg.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: cfg.OTEL_SERVICE_NAME });
+  const service = await startService(cfg, { logMixin, traceparent: currentTraceparent, onShutdown: () => telemetry.shutdown() });
   let signals = 0;
   const stop = (sig: string) => {
     if (++signals > 1) process.exit(1); // a second signal: stop now
@@ -82,20 +85,28 @@ async function replay(args: string[]): Promise<void> {
   if (!file) throw new UsageError('replay needs a payload or bundle file');
   const cfg = config();
   // Records go to stdout; logs to stderr.
-  const log = createLogger({ level: cfg.LOG_LEVEL, secrets: secretValues(cfg), destination: pino.destination(2) });
+  const telemetry = initTelemetry({ endpoint: cfg.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: cfg.OTEL_SERVICE_NAME });
+  const log = createLogger({ level: cfg.LOG_LEVEL, secrets: secretValues(cfg), destination: pino.destination(2), mixin: logMixin });
   const { payload, bundle } = readInput(file);
   const deps = buildPipelineDeps(cfg, log);
-  const outcome = await annotateGroup(
-    payload,
-    { ...deps, publishers: publish ? deps.publishers : [], dedup: new NoDedup(), ...(bundle ? { now: () => new Date(bundle.now) } : {}) },
-    new AbortController().signal,
-    {
-      ...(bundle ? { bundle } : {}),
-      onEvidence: (b) => {
-        if (saveTo) writeFileSync(saveTo, `${JSON.stringify(b, null, 2)}\n`);
+  const span = {
+    fingerprint: payload.alerts.map((a) => a.fingerprint),
+    alertname: payload.commonLabels.alertname ?? payload.alerts[0]?.labels.alertname ?? '',
+    groupKey: payload.groupKey,
+  };
+  const outcome = await startAlertSpan(span, () =>
+    annotateGroup(
+      payload,
+      { ...deps, publishers: publish ? deps.publishers : [], dedup: new NoDedup(), ...(bundle ? { now: () => new Date(bundle.now) } : {}) },
+      new AbortController().signal,
+      {
+        ...(bundle ? { bundle } : {}),
+        onEvidence: (b) => {
+          if (saveTo) writeFileSync(saveTo, `${JSON.stringify(b, null, 2)}\n`);
+        },
       },
-    },
-  );
+    ),
+  ).finally(() => telemetry.shutdown()); // a short run must not lose its spans
   for (const r of outcome.records) process.stdout.write(`${JSON.stringify(r)}\n`);
 }
 

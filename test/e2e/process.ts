@@ -20,6 +20,12 @@ export interface Started {
 
 const running = new Set<Started>();
 
+/** `p`, or `fallback` after `ms`; the timer is cleared either way (no handle left behind). */
+function within<T, F>(p: Promise<T>, ms: number, fallback: F): Promise<T | F> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<F>((r) => (timer = setTimeout(() => r(fallback), ms)))]).finally(() => clearTimeout(timer));
+}
+
 export function start(command: string, args: string[], opts: { env?: Record<string, string>; cwd?: string } = {}): Started {
   const child = spawn(command, args, {
     cwd: opts.cwd ?? REPO_ROOT,
@@ -54,9 +60,9 @@ export function start(command: string, args: string[], opts: { env?: Record<stri
         }
       };
       kill('SIGTERM');
-      const done = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 5000))]);
+      const done = await within(exited.then(() => true), 5000, false);
       if (!done) kill('SIGKILL');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 2000))]);
+      await within(exited, 2000, null);
     },
   };
   running.add(started);
@@ -70,10 +76,7 @@ export function startTs(file: string, env: Record<string, string> = {}): Started
 
 /** Waits for the process to exit; kills it and throws when it takes longer than `timeoutMs`. */
 export async function waitForExit(p: Started, timeoutMs: number): Promise<number | null> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), timeoutMs)));
-  const result = await Promise.race([p.exited, timeout]);
-  clearTimeout(timer);
+  const result = await within(p.exited, timeoutMs, 'timeout' as const);
   if (result === 'timeout') {
     await p.stop();
     throw new Error(`process did not exit within ${timeoutMs} ms; output:\n${p.output().slice(-4000)}`);

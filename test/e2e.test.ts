@@ -1,0 +1,247 @@
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { freePort, sampleSum, startAlertmanager, startPrometheus, type Peer } from './e2e/peers';
+import { REPO_ROOT, start, stopAll, type Started } from './e2e/process';
+import { FakeLoki } from './fakes/loki';
+import { FakeOtlpReceiver, type ReceivedSpan } from './fakes/otlp';
+import { deleteKeys, REDIS_URL } from './helpers/service';
+
+/**
+ * End to end with the real peers: the demo target misbehaves, a real Prometheus (Debian's
+ * package) fires a rule, a real Alertmanager routes it with a bearer token to our service
+ * (`alert-annotator serve` as its own process, receiver + worker, real Redis), which writes
+ * to fake Loki and exports its own trace to an in-process OTLP receiver. Then Alertmanager
+ * repeats the notification, and later the rule stops firing and the resolve goes through.
+ */
+
+const ALERT = 'E2ECheckoutErrors';
+const TOKEN = `e2e-${randomBytes(12).toString('hex')}`;
+const PREFIX = `test-e2e-${randomBytes(4).toString('hex')}`;
+
+const prometheusConfig = (demoPort: number, amPort: number, svcPort: number) => `
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files: [rules.yml]
+alerting:
+  alertmanagers:
+    - static_configs:
+        - targets: ['127.0.0.1:${amPort}']
+scrape_configs:
+  - job_name: demo
+    static_configs:
+      - targets: ['127.0.0.1:${demoPort}']
+        labels: { service: checkout }
+  - job_name: alert-annotator
+    static_configs:
+      - targets: ['127.0.0.1:${svcPort}']
+`;
+
+// Fires on the first evaluation after the demo misbehaves (for: 0s); severity critical so the
+// critical route takes it, as in alertmanager/alertmanager.yml.
+const rules = `
+groups:
+  - name: e2e
+    rules:
+      - alert: ${ALERT}
+        expr: demo_checkout_error_ratio > 0.05
+        labels:
+          severity: critical
+        annotations:
+          summary: Checkout error ratio above 5%
+          runbook_url: https://runbooks.example.com/checkout/errors
+`;
+
+// Short timers so a repeat notification arrives within seconds
+// (https://prometheus.io/docs/alerting/latest/configuration/#route).
+const alertmanagerConfig = (svcPort: number) => `
+route:
+  receiver: annotator
+  group_by: [alertname, service]
+  group_wait: 1s
+  group_interval: 2s
+  repeat_interval: 3s
+  routes:
+    - receiver: annotator
+      matchers: ['severity="critical"']
+receivers:
+  - name: annotator
+    webhook_configs:
+      - url: http://127.0.0.1:${svcPort}/webhook/alertmanager
+        send_resolved: true
+        max_alerts: 0
+        http_config:
+          authorization:
+            type: Bearer
+            credentials: ${TOKEN}
+`;
+
+async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs: number, context?: () => string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${context ? `\n${context()}` : ''}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+async function waitHttp(url: string, proc: Started, timeoutMs: number): Promise<void> {
+  await until(
+    url,
+    async () => {
+      if (proc.child.exitCode !== null) throw new Error(`process exited early:\n${proc.output().slice(-3000)}`);
+      try {
+        return (await fetch(url, { signal: AbortSignal.timeout(1000) })).ok ? true : undefined;
+      } catch {
+        return undefined;
+      }
+    },
+    timeoutMs,
+    () => proc.output().slice(-3000),
+  );
+}
+
+interface Rec {
+  fingerprint: string;
+  startsAt: string;
+  endsAt: string;
+  status: string;
+  alertname: string;
+  severity: string;
+  labels: Record<string, string>;
+  groupKey: string;
+  summary: string;
+  traceId: string;
+  narrator: string;
+}
+
+describe('end to end: real Prometheus and Alertmanager drive the service', () => {
+  let loki: FakeLoki;
+  let otlp: FakeOtlpReceiver;
+  let demo: Started;
+  let demoUrl: string;
+  let service: Started;
+  let prometheus: Peer | undefined;
+  let alertmanager: Peer | undefined;
+  let firing: Rec;
+
+  const records = (): Rec[] => loki.records() as unknown as Rec[];
+  const diagnostics = () =>
+    [
+      `service:\n${service?.output().slice(-2500) ?? ''}`,
+      `alertmanager:\n${alertmanager?.proc.output().slice(-1500) ?? ''}`,
+      `loki records: ${JSON.stringify(records().map((r) => [r.alertname, r.status, r.fingerprint]))}`,
+    ].join('\n');
+  const amMetric = async (name: string, labels: Record<string, string>) =>
+    sampleSum(await (await fetch(`${alertmanager!.url}/metrics`)).text(), name, labels);
+
+  beforeAll(async () => {
+    loki = await new FakeLoki().start();
+    otlp = await new FakeOtlpReceiver().start();
+
+    const demoPort = await freePort();
+    demo = start(process.execPath, [join(REPO_ROOT, 'deploy/demo/server.js')], { env: { PORT: String(demoPort), HOST: '127.0.0.1', DEMO_MODE: 'ok' } });
+    demoUrl = `http://127.0.0.1:${demoPort}`;
+    await waitHttp(`${demoUrl}/-/healthy`, demo, 10_000);
+
+    const svcPort = await freePort();
+    alertmanager = await startAlertmanager(alertmanagerConfig(svcPort));
+    prometheus = await startPrometheus(prometheusConfig(demoPort, alertmanager.port, svcPort), { 'rules.yml': rules });
+
+    service = start(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'src/cli.ts'), 'serve'], {
+      env: {
+        PORT: String(svcPort),
+        ROLE: 'all',
+        REDIS_URL,
+        QUEUE_PREFIX: PREFIX,
+        WEBHOOK_BEARER_TOKEN: TOKEN,
+        LOKI_URL: loki.url,
+        PROMETHEUS_URL: prometheus.url,
+        LLM_PROVIDER: 'none',
+        OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
+        OTEL_SERVICE_NAME: 'alert-annotator-e2e',
+        JOB_BACKOFF_MS: '200',
+        LOG_LEVEL: 'info',
+      },
+    });
+    await waitHttp(`http://127.0.0.1:${svcPort}/-/ready`, service, 30_000);
+  }, 90_000);
+
+  afterAll(async () => {
+    // Our service first (SIGTERM: a graceful stop that also flushes its spans), then the peers.
+    await stopAll();
+    await Promise.all([prometheus?.stop(), alertmanager?.stop()]);
+    await loki?.stop();
+    await otlp?.stop();
+    const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+    await deleteKeys(redis, PREFIX).finally(() => redis.disconnect());
+  }, 60_000);
+
+  it('a misbehaving target fires the rule and the alert reaches Loki as an annotation record', async () => {
+    await fetch(`${demoUrl}/misbehave?mode=errors`, { method: 'POST' });
+    firing = await until('a firing record in Loki', () => records().find((r) => r.alertname === ALERT && r.status === 'firing'), 45_000, diagnostics);
+    expect(firing).toMatchObject({
+      severity: 'critical',
+      endsAt: '0001-01-01T00:00:00Z',
+      labels: { alertname: ALERT, service: 'checkout', job: 'demo', severity: 'critical' },
+      narrator: 'template',
+    });
+    expect(firing.fingerprint).toMatch(/^[0-9a-f]{16}$/);
+    expect(firing.groupKey).toContain(ALERT);
+    expect(firing.summary).not.toBe('');
+    expect(firing.traceId).toMatch(/^[0-9a-f]{32}$/);
+    // Alertmanager delivered with the bearer token: not one webhook notification failed.
+    expect(await amMetric('alertmanager_notifications_failed_total', { integration: 'webhook' })).toBe(0);
+  }, 60_000);
+
+  it("Alertmanager's repeat notifications do not annotate the alert again", async () => {
+    const delivered = await until(
+      'two repeat notifications',
+      async () => {
+        const n = await amMetric('alertmanager_notifications_total', { integration: 'webhook' });
+        return n >= 3 ? n : undefined;
+      },
+      30_000,
+      diagnostics,
+    );
+    expect(delivered).toBeGreaterThanOrEqual(3);
+    // Let the worker finish whatever the last repeat enqueued.
+    await new Promise((r) => setTimeout(r, 1500));
+    const same = records().filter((r) => r.fingerprint === firing.fingerprint && r.startsAt === firing.startsAt && r.status === 'firing');
+    expect(same).toHaveLength(1);
+  }, 45_000);
+
+  it('when the rule stops firing, the resolve reaches Loki for the same alert', async () => {
+    await fetch(`${demoUrl}/behave`, { method: 'POST' });
+    const resolved = await until(
+      'a resolved record in Loki',
+      () => records().find((r) => r.fingerprint === firing.fingerprint && r.status === 'resolved'),
+      45_000,
+      diagnostics,
+    );
+    expect(resolved.startsAt).toBe(firing.startsAt);
+    expect(Date.parse(resolved.endsAt)).toBeGreaterThan(Date.parse(firing.startsAt));
+    expect(records().filter((r) => r.fingerprint === firing.fingerprint && r.status === 'resolved')).toHaveLength(1);
+  }, 60_000);
+
+  it("the record's traceId is the service's own trace: alert.annotate linked to the webhook request, with the stage spans", async () => {
+    const root = await otlp.waitFor((s) => s.name === 'alert.annotate' && s.traceId === firing.traceId, 15_000);
+    expect(root.serviceName).toBe('alert-annotator-e2e');
+    expect(root.parentSpanId).toBeUndefined();
+    expect(String(root.attributes['alert.fingerprint'])).toContain(firing.fingerprint);
+    expect(root.attributes).toMatchObject({ 'alert.name': ALERT, 'alert.group_key': firing.groupKey });
+
+    // The link points into the trace of the POST that Alertmanager made.
+    expect(root.links).toHaveLength(1);
+    const link = root.links[0]!;
+    const request = await otlp.waitFor((s) => s.traceId === link.traceId && s.parentSpanId === undefined, 15_000);
+    expect(request.name).toBe('POST /webhook/alertmanager');
+    expect(request.attributes['user_agent.original'] ?? request.attributes['http.user_agent']).toMatch(/^Alertmanager\//);
+    expect(otlp.spans.some((s) => s.traceId === link.traceId && s.spanId === link.spanId)).toBe(true);
+
+    const children = (parent: ReceivedSpan) => otlp.spans.filter((s) => s.parentSpanId === parent.spanId).map((s) => s.name);
+    expect(children(root)).toEqual(expect.arrayContaining(['dedup', 'analyze', 'scrub', 'publish.loki']));
+  }, 30_000);
+});

@@ -1,0 +1,124 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { start, type Started } from './process';
+
+/**
+ * Real Prometheus and Alertmanager for the end-to-end test: Debian's `prometheus` and
+ * `prometheus-alertmanager` packages (.ci/run installs them), each on a free loopback port
+ * with its own temporary directory, deleted on stop.
+ */
+
+/** A port that was free a moment ago (bind 0, read, close). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const addr = s.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function findBinary(envName: string, candidates: string[]): string {
+  const fromEnv = process.env[envName];
+  if (fromEnv) return fromEnv;
+  for (const c of candidates) {
+    try {
+      return execFileSync('sh', ['-c', `command -v ${c}`], { encoding: 'utf8' }).trim();
+    } catch {
+      // try the next name
+    }
+  }
+  throw new Error(`none of ${candidates.join(', ')} is installed (set ${envName}, or run .ci/run which installs Debian's prometheus and prometheus-alertmanager)`);
+}
+
+export interface Peer {
+  url: string;
+  port: number;
+  dir: string;
+  proc: Started;
+  stop(): Promise<void>;
+}
+
+async function waitReady(url: string, proc: Started, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (proc.child.exitCode !== null) throw new Error(`${url} exited early:\n${proc.output().slice(-3000)}`);
+    try {
+      const res = await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(1000) });
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`${url} not ready within ${timeoutMs} ms:\n${proc.output().slice(-3000)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+async function launch(name: string, bin: string, files: Record<string, string>, args: (dir: string, port: number) => string[]): Promise<Peer> {
+  const dir = mkdtempSync(join(tmpdir(), `e2e-${name}-`));
+  for (const [file, content] of Object.entries(files)) writeFileSync(join(dir, file), content);
+  const port = await freePort();
+  const proc = start(bin, args(dir, port), { cwd: dir });
+  const url = `http://127.0.0.1:${port}`;
+  const peer: Peer = {
+    url,
+    port,
+    dir,
+    proc,
+    stop: async () => {
+      await proc.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  try {
+    await waitReady(url, proc, 20_000);
+  } catch (err) {
+    await peer.stop();
+    throw err;
+  }
+  return peer;
+}
+
+/** Prometheus with the given config and rule files; short resend delay so resolves travel fast. */
+export function startPrometheus(config: string, rules: Record<string, string>): Promise<Peer> {
+  const bin = findBinary('PROMETHEUS_BIN', ['prometheus']);
+  return launch('prometheus', bin, { 'prometheus.yml': config, ...rules }, (dir, port) => [
+    `--config.file=${join(dir, 'prometheus.yml')}`,
+    `--storage.tsdb.path=${join(dir, 'data')}`,
+    `--web.listen-address=127.0.0.1:${port}`,
+    // Default 1m: how long Prometheus waits before re-sending an alert to Alertmanager.
+    '--rules.alert.resend-delay=1s',
+    '--log.level=warn',
+  ]);
+}
+
+/** Alertmanager without clustering (an empty cluster address turns the gossip listener off). */
+export function startAlertmanager(config: string): Promise<Peer> {
+  const bin = findBinary('ALERTMANAGER_BIN', ['prometheus-alertmanager', 'alertmanager']);
+  return launch('alertmanager', bin, { 'alertmanager.yml': config }, (dir, port) => [
+    `--config.file=${join(dir, 'alertmanager.yml')}`,
+    `--storage.path=${join(dir, 'data')}`,
+    `--web.listen-address=127.0.0.1:${port}`,
+    '--cluster.listen-address=',
+    '--log.level=warn',
+  ]);
+}
+
+/** The value of one sample in a Prometheus text exposition (sum over matching series). */
+export function sampleSum(exposition: string, name: string, labels: Record<string, string> = {}): number {
+  let sum = 0;
+  for (const line of exposition.split('\n')) {
+    if (line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][\w:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const set = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1]!, x[2]!]));
+    if (Object.entries(labels).every(([k, v]) => set[k] === v)) sum += Number(m[3]);
+  }
+  return sum;
+}
