@@ -1,0 +1,163 @@
+/**
+ * A Drain-style log template miner (He, Zhu, Zheng, Lyu: "Drain: An Online Log Parsing
+ * Approach with Fixed Depth Tree", ICWS 2017, https://jiemingzhu.github.io/pub/pjhe_icws2017.pdf).
+ * Written here because no maintained npm package exists. Lines are masked first (numbers,
+ * ids, IPs, emails… become placeholders), then routed through a fixed-depth tree keyed by
+ * token count and the first tokens; in the leaf, the most similar template absorbs the line
+ * when enough positions agree, and the positions that differ become `<*>`.
+ */
+
+export const WILDCARD = '<*>';
+
+/** Order matters: wider patterns first, so an email's digits are not masked as numbers. */
+const MASKS: readonly [RegExp, string][] = [
+  [/\b[A-Za-z][A-Za-z0-9+.-]*:\/\/[^\s"'<>]+/g, '<URL>'],
+  [/[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g, '<EMAIL>'],
+  [/\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b/g, '<UUID>'],
+  [/\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?/g, '<TS>'],
+  [/\b(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?\b/g, '<IP>'],
+  [/\b(?:[0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4}\b/g, '<IP>'],
+  [/\b0x[0-9a-fA-F]+\b/g, '<HEX>'],
+  // Hex ids (trace ids, hashes, pod suffixes): 8+ hex chars with at least one digit.
+  [/\b(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{8,}\b/g, '<HEX>'],
+  [/(?<![A-Za-z])[-+]?\d+(?:\.\d+)?(?![A-Za-z])/g, '<NUM>'],
+];
+
+/** Replaces variable parts of a line by placeholders before tokenising. */
+export function maskLine(line: string): string {
+  let out = line;
+  for (const [re, placeholder] of MASKS) out = out.replace(re, placeholder);
+  return out;
+}
+
+export function tokenize(masked: string): string[] {
+  return masked.split(/\s+/).filter((t) => t.length > 0);
+}
+
+export interface DrainOptions {
+  /** Tree depth including the length layer and the leaf (Drain's default: 4). */
+  depth?: number;
+  /** Fraction of agreeing positions for a line to join a template (Drain's st, 0.4–0.5). */
+  similarity?: number;
+  /** Children per inner node before new tokens route to the wildcard child. */
+  maxChildren?: number;
+  /** Templates kept in all; later lines that fit none are counted in an overflow template. */
+  maxClusters?: number;
+}
+
+export interface LogCluster {
+  id: number;
+  tokens: string[];
+  count: number;
+}
+
+interface TreeNode {
+  children: Map<string, TreeNode>;
+  clusters: LogCluster[];
+}
+
+const newNode = (): TreeNode => ({ children: new Map(), clusters: [] });
+
+/** A token that looks variable routes to the wildcard branch of the tree. */
+function routeKey(token: string): string {
+  return /\d/.test(token) || token.startsWith('<') ? WILDCARD : token;
+}
+
+export class DrainMiner {
+  private readonly depth: number;
+  private readonly similarity: number;
+  private readonly maxChildren: number;
+  private readonly maxClusters: number;
+  private readonly root = new Map<number, TreeNode>();
+  private readonly all: LogCluster[] = [];
+  private overflow?: LogCluster;
+
+  constructor(opts: DrainOptions = {}) {
+    this.depth = Math.max(3, opts.depth ?? 4);
+    this.similarity = opts.similarity ?? 0.5;
+    this.maxChildren = opts.maxChildren ?? 100;
+    this.maxClusters = opts.maxClusters ?? 1000;
+  }
+
+  /** Adds one line and returns the template it now belongs to. */
+  add(line: string): LogCluster {
+    const tokens = tokenize(maskLine(line));
+    const leaf = this.leaf(tokens, true)!;
+    const best = this.closest(leaf.clusters, tokens);
+    if (best) {
+      for (let i = 0; i < tokens.length; i++) if (best.tokens[i] !== tokens[i]) best.tokens[i] = WILDCARD;
+      best.count++;
+      return best;
+    }
+    if (this.all.length >= this.maxClusters) {
+      this.overflow ??= { id: this.all.length + 1, tokens: ['<other>'], count: 0 };
+      this.overflow.count++;
+      return this.overflow;
+    }
+    const cluster: LogCluster = { id: this.all.length + 1, tokens: [...tokens], count: 1 };
+    leaf.clusters.push(cluster);
+    this.all.push(cluster);
+    return cluster;
+  }
+
+  /** The template a line would join, without learning from it. */
+  match(line: string): LogCluster | undefined {
+    const tokens = tokenize(maskLine(line));
+    const leaf = this.leaf(tokens, false);
+    return leaf ? this.closest(leaf.clusters, tokens) : undefined;
+  }
+
+  clusters(): LogCluster[] {
+    return this.overflow ? [...this.all, this.overflow] : [...this.all];
+  }
+
+  private leaf(tokens: readonly string[], create: boolean): TreeNode | undefined {
+    let node: TreeNode | undefined = this.root.get(tokens.length);
+    if (!node) {
+      if (!create) return undefined;
+      node = newNode();
+      this.root.set(tokens.length, node);
+    }
+    // depth counts the length layer and the leaf; the layers between key on leading tokens.
+    const layers = Math.min(this.depth - 2, tokens.length);
+    for (let i = 0; i < layers; i++) {
+      const key = routeKey(tokens[i]!);
+      let next: TreeNode | undefined = node.children.get(key);
+      if (!next && !create) next = node.children.get(WILDCARD);
+      if (!next && create) {
+        const useKey: string = node.children.size < this.maxChildren ? key : WILDCARD;
+        next = node.children.get(useKey) ?? newNode();
+        node.children.set(useKey, next);
+      }
+      if (!next) return undefined;
+      node = next;
+    }
+    return node;
+  }
+
+  private closest(clusters: readonly LogCluster[], tokens: readonly string[]): LogCluster | undefined {
+    let best: LogCluster | undefined;
+    let bestSim = -1;
+    let bestWild = -1;
+    for (const c of clusters) {
+      if (c.tokens.length !== tokens.length) continue;
+      let same = 0;
+      let wild = 0;
+      for (let i = 0; i < tokens.length; i++) {
+        if (c.tokens[i] === WILDCARD) wild++;
+        else if (c.tokens[i] === tokens[i]) same++;
+      }
+      const sim = tokens.length === 0 ? 1 : same / tokens.length;
+      if (sim > bestSim || (sim === bestSim && wild > bestWild)) {
+        best = c;
+        bestSim = sim;
+        bestWild = wild;
+      }
+    }
+    return best && bestSim >= this.similarity ? best : undefined;
+  }
+}
+
+export function templateText(c: Pick<LogCluster, 'tokens'>): string {
+  return c.tokens.join(' ');
+}

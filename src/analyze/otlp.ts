@@ -1,0 +1,126 @@
+import { z } from 'zod';
+import type { Trace } from '../gather/evidence';
+
+/**
+ * OTLP JSON traces (https://opentelemetry.io/docs/specs/otlp/#json-protobuf-encoding) as
+ * both OTLP/HTTP (hex ids, `resourceSpans`) and Tempo 2.0's /api/traces (`batches`, base64
+ * ids, enum names for kind and status) write them; normalised to one flat span list.
+ */
+
+const anyValue = z.looseObject({
+  stringValue: z.string().optional(),
+  intValue: z.union([z.string(), z.number()]).optional(),
+  doubleValue: z.number().optional(),
+  boolValue: z.boolean().optional(),
+});
+const attributes = z.array(z.looseObject({ key: z.string(), value: anyValue.optional() })).default([]);
+const nanos = z.union([z.string().regex(/^\d+$/), z.number()]);
+
+const spanSchema = z.looseObject({
+  traceId: z.string(),
+  spanId: z.string(),
+  parentSpanId: z.string().optional(),
+  name: z.string().default(''),
+  kind: z.union([z.number(), z.string()]).optional(),
+  startTimeUnixNano: nanos,
+  endTimeUnixNano: nanos,
+  attributes,
+  status: z.looseObject({ code: z.union([z.number(), z.string()]).optional(), message: z.string().optional() }).optional(),
+});
+
+const scopeSpansSchema = z.looseObject({ spans: z.array(spanSchema).default([]) });
+const resourceSpansSchema = z.looseObject({
+  resource: z.looseObject({ attributes }).optional(),
+  scopeSpans: z.array(scopeSpansSchema).optional(),
+  // OTLP before 0.19 and some Tempo versions.
+  instrumentationLibrarySpans: z.array(scopeSpansSchema).optional(),
+});
+
+export type SpanKind = 'internal' | 'server' | 'client' | 'producer' | 'consumer' | 'unspecified';
+
+export interface FlatSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  service: string;
+  name: string;
+  kind: SpanKind;
+  /** Milliseconds since the epoch (float); ns precision is not needed for blame. */
+  startMs: number;
+  endMs: number;
+  error: boolean;
+  statusMessage?: string;
+  /** The remote service a client span calls (peer.service, server.address, net.peer.name). */
+  peer?: string;
+}
+
+const KINDS: SpanKind[] = ['unspecified', 'internal', 'server', 'client', 'producer', 'consumer'];
+
+function kindOf(k: number | string | undefined): SpanKind {
+  if (typeof k === 'number') return KINDS[k] ?? 'unspecified';
+  if (typeof k === 'string') {
+    const name = k.replace(/^SPAN_KIND_/, '').toLowerCase();
+    return (KINDS as string[]).includes(name) ? (name as SpanKind) : 'unspecified';
+  }
+  return 'unspecified';
+}
+
+/** Hex ids stay; base64 ids (Tempo's /api/traces) become lowercase hex. */
+export function normaliseId(id: string): string {
+  if (/^[0-9a-fA-F]{16}$|^[0-9a-fA-F]{32}$/.test(id)) return id.toLowerCase();
+  if (/^[A-Za-z0-9+/]+={0,2}$/.test(id)) {
+    const hex = Buffer.from(id, 'base64').toString('hex');
+    if (hex.length === 16 || hex.length === 32) return hex;
+  }
+  return id.toLowerCase();
+}
+
+function nsToMs(v: string | number): number {
+  if (typeof v === 'number') return v / 1e6;
+  // Split to keep precision: the digits beyond ms do not fit a double anyway.
+  return v.length > 6 ? Number(v.slice(0, v.length - 6)) + Number(`0.${v.slice(v.length - 6)}`) : Number(v) / 1e6;
+}
+
+function attr(list: z.infer<typeof attributes>, key: string): string | undefined {
+  const v = list.find((a) => a.key === key)?.value;
+  if (!v) return undefined;
+  if (v.stringValue !== undefined) return v.stringValue;
+  if (v.intValue !== undefined) return String(v.intValue);
+  if (v.doubleValue !== undefined) return String(v.doubleValue);
+  if (v.boolValue !== undefined) return String(v.boolValue);
+  return undefined;
+}
+
+function isError(code: number | string | undefined): boolean {
+  return code === 2 || code === 'STATUS_CODE_ERROR' || code === 'ERROR';
+}
+
+/** Flattens one trace; malformed parts are skipped, never thrown (evidence is best effort). */
+export function flattenTrace(trace: Trace): FlatSpan[] {
+  const groups = [...(trace.resourceSpans ?? []), ...(trace.batches ?? [])];
+  const out: FlatSpan[] = [];
+  for (const g of groups) {
+    const parsed = resourceSpansSchema.safeParse(g);
+    if (!parsed.success) continue;
+    const res = parsed.data.resource?.attributes ?? [];
+    const service = attr(res, 'service.name') ?? 'unknown';
+    for (const scope of [...(parsed.data.scopeSpans ?? []), ...(parsed.data.instrumentationLibrarySpans ?? [])]) {
+      for (const s of scope.spans) {
+        out.push({
+          traceId: normaliseId(s.traceId),
+          spanId: normaliseId(s.spanId),
+          parentSpanId: s.parentSpanId ? normaliseId(s.parentSpanId) : undefined,
+          service,
+          name: s.name,
+          kind: kindOf(s.kind),
+          startMs: nsToMs(s.startTimeUnixNano),
+          endMs: nsToMs(s.endTimeUnixNano),
+          error: isError(s.status?.code),
+          statusMessage: s.status?.message || undefined,
+          peer: attr(s.attributes, 'peer.service') ?? attr(s.attributes, 'server.address') ?? attr(s.attributes, 'net.peer.name'),
+        });
+      }
+    }
+  }
+  return out;
+}

@@ -1,0 +1,138 @@
+/**
+ * Robust statistics for one series (pure). The score follows BARO's robust scorer
+ * (Pham et al., FSE 2024, https://arxiv.org/abs/2405.09330): deviation from the baseline
+ * median in units of the baseline inter-quartile range, so one outlier in the baseline
+ * cannot hide a fault and one outlier in the incident cannot fake one.
+ */
+
+/** Scores above this are reported as this: a constant baseline would give infinity. */
+export const Z_CAP = 100;
+
+/** Quantile with linear interpolation (type 7) of already sorted values. */
+export function quantileSorted(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return NaN;
+  const pos = (sorted.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  const a = sorted[lo]!;
+  const b = sorted[hi]!;
+  return a + (b - a) * (pos - lo);
+}
+
+export interface Baseline {
+  median: number;
+  /** The spread used as the unit of the score; 0 only for a constant baseline. */
+  scale: number;
+}
+
+/**
+ * Median and scale of the baseline. IQR first; when it is 0 (a mostly flat series)
+ * 1.4826 × MAD, then the standard deviation; 0 only when every value is equal.
+ */
+export function baselineOf(values: readonly number[]): Baseline {
+  const sorted = [...values].sort((a, b) => a - b);
+  const median = quantileSorted(sorted, 0.5);
+  let scale = quantileSorted(sorted, 0.75) - quantileSorted(sorted, 0.25);
+  if (!(scale > 0)) {
+    const dev = sorted.map((v) => Math.abs(v - median)).sort((a, b) => a - b);
+    scale = 1.4826 * quantileSorted(dev, 0.5);
+  }
+  if (!(scale > 0)) {
+    const mean = sorted.reduce((s, v) => s + v, 0) / sorted.length;
+    scale = Math.sqrt(sorted.reduce((s, v) => s + (v - mean) ** 2, 0) / sorted.length);
+  }
+  return { median, scale: scale > 0 ? scale : 0 };
+}
+
+/** |x − median| / scale, capped; a constant baseline scores 0 when equal and Z_CAP when not. */
+export function robustZ(x: number, b: Baseline): number {
+  const d = Math.abs(x - b.median);
+  if (b.scale === 0) return d <= 1e-12 * Math.max(1, Math.abs(b.median)) ? 0 : Z_CAP;
+  return Math.min(Z_CAP, d / b.scale);
+}
+
+export type Direction = 'up' | 'down';
+export type Trend = 'rising' | 'falling' | 'flat';
+
+export interface SeriesScore {
+  /** Robust score of the incident window (second-largest deviation: one spike is not a fault). */
+  z: number;
+  direction: Direction;
+  baseline: Baseline;
+  /** The incident value at the scored point, in the series' own unit. */
+  peak: number;
+  /** Unix seconds of the first point of the sustained shift, when there is one. */
+  changeAt?: number;
+  trend: Trend;
+}
+
+type Point = readonly [number, number];
+
+/**
+ * Scores the incident points against the baseline points. Returns undefined when either
+ * window has too few points to say anything.
+ */
+export function scoreSeries(baselinePts: readonly Point[], incidentPts: readonly Point[]): SeriesScore | undefined {
+  if (baselinePts.length < 3 || incidentPts.length < 1) return undefined;
+  const baseline = baselineOf(baselinePts.map((p) => p[1]));
+  // Rank incident points by deviation; score the second largest when there are enough
+  // points, so a single scrape glitch does not become a finding.
+  const devs = incidentPts.map((p, i) => ({ i, d: p[1] - baseline.median })).sort((a, b) => Math.abs(b.d) - Math.abs(a.d));
+  const pick = devs[incidentPts.length >= 4 ? 1 : 0]!;
+  const peakPt = incidentPts[pick.i]!;
+  const z = robustZ(peakPt[1], baseline);
+  const direction: Direction = pick.d >= 0 ? 'up' : 'down';
+  const changeAt = z >= 3 ? changePoint(incidentPts, baseline, direction, z) : undefined;
+  // The trend after the change tells a ramp (a leak, a filling disk) from a step (a deploy).
+  const after = changeAt !== undefined ? incidentPts.filter((p) => p[0] >= changeAt) : incidentPts;
+  return { z, direction, baseline, peak: peakPt[1], changeAt, trend: trendOf(after.length >= 3 ? after : incidentPts, baseline) };
+}
+
+/**
+ * The first time from which the series stays shifted: the earliest incident point that,
+ * with the point after it, deviates in the scored direction by at least half the score
+ * (and at least 3 units).
+ */
+export function changePoint(pts: readonly Point[], b: Baseline, dir: Direction, z: number): number | undefined {
+  const threshold = Math.max(3, z / 2);
+  const shifted = (p: Point | undefined): boolean => {
+    if (!p) return false;
+    const d = dir === 'up' ? p[1] - b.median : b.median - p[1];
+    return d > 0 && robustZ(p[1], b) >= threshold;
+  };
+  for (let i = 0; i < pts.length; i++) {
+    if (shifted(pts[i]) && (i === pts.length - 1 || shifted(pts[i + 1]))) return pts[i]![0];
+  }
+  return undefined;
+}
+
+/**
+ * Least-squares slope over the incident window, judged against the baseline spread: a
+ * series is rising when the fitted line climbs by more than two baseline units across
+ * the window.
+ */
+export function trendOf(pts: readonly Point[], b: Baseline): Trend {
+  if (pts.length < 3) return 'flat';
+  const n = pts.length;
+  const t0 = pts[0]![0];
+  let st = 0;
+  let sv = 0;
+  for (const [t, v] of pts) {
+    st += t - t0;
+    sv += v;
+  }
+  const mt = st / n;
+  const mv = sv / n;
+  let num = 0;
+  let den = 0;
+  for (const [t, v] of pts) {
+    num += (t - t0 - mt) * (v - mv);
+    den += (t - t0 - mt) ** 2;
+  }
+  if (den === 0) return 'flat';
+  const rise = (num / den) * (pts[n - 1]![0] - t0);
+  const unit = b.scale > 0 ? b.scale : Math.max(1e-12, Math.abs(b.median) * 0.01);
+  if (rise > 2 * unit) return 'rising';
+  if (rise < -2 * unit) return 'falling';
+  return 'flat';
+}

@@ -1,0 +1,189 @@
+import type { Trace } from '../gather/evidence';
+import { flattenTrace, type FlatSpan } from './otlp';
+
+/**
+ * Reduces fetched traces to blame (issue 3): per-service self-time, where errors start,
+ * and — for each service u — which services own the time and the errors inside u's part
+ * of the traces. A client span's own time (the wait not covered by a server span) belongs
+ * to the peer it calls: that is where the network or the remote queue is.
+ */
+
+export interface SpanRef {
+  service: string;
+  name: string;
+  ms: number;
+  message?: string;
+}
+
+export interface TraceSummary {
+  traceCount: number;
+  errorTraceCount: number;
+  /** u -> s -> share of the time and errors within u's spans owned by s (sums to 1 per u). */
+  blame: Map<string, Map<string, number>>;
+  /** u -> s -> share of the errors within u's spans that start in s (only for u with errors). */
+  errorBlame: Map<string, Map<string, number>>;
+  /** u -> how many traces u appears in. */
+  tracesOf: Map<string, number>;
+  /** Service -> number of traces whose errors originate there. */
+  errorOrigins: Map<string, number>;
+  /** Service -> its span with the most own time across traces. */
+  slowest: Map<string, SpanRef>;
+  /** Service -> a span where an error originates. */
+  failing: Map<string, SpanRef>;
+  /** Hex ids, erroring traces first, then slowest first. */
+  traceIds: string[];
+}
+
+interface Node {
+  span: FlatSpan;
+  children: Node[];
+  parent?: Node;
+  self: number;
+  owner: string;
+}
+
+/** Length of the union of [start, end) intervals clipped to [lo, hi). */
+function coveredMs(intervals: [number, number][], lo: number, hi: number): number {
+  const clipped = intervals
+    .map(([a, b]) => [Math.max(a, lo), Math.min(b, hi)] as [number, number])
+    .filter(([a, b]) => b > a)
+    .sort((x, y) => x[0] - y[0]);
+  let total = 0;
+  let curA = -Infinity;
+  let curB = -Infinity;
+  for (const [a, b] of clipped) {
+    if (a > curB) {
+      if (curB > curA) total += curB - curA;
+      curA = a;
+      curB = b;
+    } else curB = Math.max(curB, b);
+  }
+  if (curB > curA) total += curB - curA;
+  return total;
+}
+
+function ownerOf(span: FlatSpan, children: readonly Node[]): string {
+  if (span.kind !== 'client') return span.service;
+  return span.peer ?? children.find((c) => c.span.service !== span.service)?.span.service ?? span.service;
+}
+
+function buildTree(spans: FlatSpan[]): Node[] {
+  const nodes = new Map<string, Node>();
+  for (const s of spans) nodes.set(s.spanId, { span: s, children: [], self: 0, owner: s.service });
+  for (const n of nodes.values()) {
+    const p = n.span.parentSpanId ? nodes.get(n.span.parentSpanId) : undefined;
+    if (p && p !== n) {
+      n.parent = p;
+      p.children.push(n);
+    }
+  }
+  for (const n of nodes.values()) {
+    const dur = Math.max(0, n.span.endMs - n.span.startMs);
+    n.self = Math.max(0, dur - coveredMs(n.children.map((c) => [c.span.startMs, c.span.endMs]), n.span.startMs, n.span.endMs));
+    n.owner = ownerOf(n.span, n.children);
+  }
+  return [...nodes.values()];
+}
+
+function walk(n: Node, visit: (n: Node) => void): void {
+  const stack = [n];
+  while (stack.length) {
+    const x = stack.pop()!;
+    visit(x);
+    stack.push(...x.children);
+  }
+}
+
+function addTo(m: Map<string, number>, k: string, v: number): void {
+  m.set(k, (m.get(k) ?? 0) + v);
+}
+
+export function summariseTraces(traces: readonly Trace[]): TraceSummary {
+  const timeIn = new Map<string, Map<string, number>>();
+  const errIn = new Map<string, Map<string, number>>();
+  const tracesOf = new Map<string, number>();
+  const errorOrigins = new Map<string, number>();
+  const slowest = new Map<string, SpanRef>();
+  const failing = new Map<string, SpanRef>();
+  const ranked: { id: string; error: boolean; ms: number }[] = [];
+  let errorTraceCount = 0;
+
+  for (const trace of traces) {
+    const nodes = buildTree(flattenTrace(trace));
+    if (nodes.length === 0) continue;
+    const isOrigin = (n: Node): boolean => n.span.error && !n.children.some((c) => c.span.error);
+    const hasError = nodes.some((n) => n.span.error);
+    if (hasError) errorTraceCount++;
+    const start = Math.min(...nodes.map((n) => n.span.startMs));
+    const end = Math.max(...nodes.map((n) => n.span.endMs));
+    ranked.push({ id: nodes[0]!.span.traceId, error: hasError, ms: end - start });
+
+    const seen = new Set<string>();
+    const origins = new Set<string>();
+    for (const n of nodes) {
+      seen.add(n.span.service);
+      const cur = slowest.get(n.owner);
+      if (!cur || n.self > cur.ms) slowest.set(n.owner, { service: n.owner, name: n.span.name, ms: n.self });
+      if (isOrigin(n)) {
+        origins.add(n.owner);
+        if (!failing.has(n.owner)) failing.set(n.owner, { service: n.owner, name: n.span.name, ms: n.self, message: n.span.statusMessage });
+      }
+    }
+    for (const s of seen) addTo(tracesOf, s, 1);
+    for (const s of origins) addTo(errorOrigins, s, 1);
+
+    // Entry spans of u: u's spans whose nearest ancestor outside u does not exist or is
+    // another service, counted once (a u -> v -> u call stays inside the outer entry).
+    for (const n of nodes) {
+      const u = n.span.service;
+      if (n.parent && n.parent.span.service === u) continue;
+      let a = n.parent;
+      let nested = false;
+      while (a) {
+        if (a.span.service === u) {
+          nested = true;
+          break;
+        }
+        a = a.parent;
+      }
+      if (nested) continue;
+      let time = timeIn.get(u);
+      if (!time) timeIn.set(u, (time = new Map()));
+      let errs = errIn.get(u);
+      if (!errs) errIn.set(u, (errs = new Map()));
+      walk(n, (x) => {
+        addTo(time!, x.owner, x.self);
+        if (isOrigin(x)) addTo(errs!, x.owner, 1);
+      });
+    }
+  }
+
+  const blame = new Map<string, Map<string, number>>();
+  const errorBlame = new Map<string, Map<string, number>>();
+  for (const [u, errs] of errIn) {
+    const totalE = [...errs.values()].reduce((s, v) => s + v, 0);
+    if (totalE > 0) errorBlame.set(u, new Map([...errs].map(([s, v]) => [s, v / totalE])));
+  }
+  for (const [u, time] of timeIn) {
+    const totalT = [...time.values()].reduce((s, v) => s + v, 0);
+    const errs = errIn.get(u) ?? new Map<string, number>();
+    const totalE = [...errs.values()].reduce((s, v) => s + v, 0);
+    const shares = new Map<string, number>();
+    const wT = totalE > 0 ? 0.5 : 1;
+    for (const [s, v] of time) if (totalT > 0) addTo(shares, s, (wT * v) / totalT);
+    for (const [s, v] of errs) addTo(shares, s, (0.5 * v) / totalE);
+    blame.set(u, shares);
+  }
+  ranked.sort((a, b) => Number(b.error) - Number(a.error) || b.ms - a.ms);
+  return {
+    traceCount: ranked.length,
+    errorTraceCount,
+    blame,
+    errorBlame,
+    tracesOf,
+    errorOrigins,
+    slowest,
+    failing,
+    traceIds: [...new Set(ranked.map((r) => r.id))],
+  };
+}
