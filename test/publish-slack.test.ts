@@ -138,8 +138,9 @@ describe('the Slack message of a group, with a bot token', () => {
     const [root] = slack.topLevel();
     expect(slack.topLevel()).toHaveLength(1);
     expect(result.slackTs).toBe(root!.ts);
-    expect(JSON.stringify(root!.blocks[0])).toContain('RESOLVED · CheckoutLatencyHigh');
-    const minutes = Math.floor((Date.parse(resolved.alerts[0]!.endsAt) - Date.parse(resolved.alerts[0]!.startsAt)) / 60_000);
+    expect(JSON.stringify(root!.blocks?.[0])).toContain('RESOLVED · CheckoutLatencyHigh');
+    const alert = resolved.alerts[0]!;
+    const minutes = Math.floor((Date.parse(alert.endsAt) - Date.parse(alert.startsAt)) / 60_000);
     expect(slack.replies(root!.ts).map((r) => r.text)).toEqual([`:white_check_mark: Resolved after ${minutes < 1 ? 'under 1 min' : `${minutes} min`}.`]);
   });
 

@@ -35,6 +35,16 @@ function clip(s: string, max: number): string {
   return s.length <= max ? s : `${s.slice(0, max - 1)}…`;
 }
 
+/** Every string inside a JSON-like value clipped to `max` characters. */
+function clipStrings<T>(value: T, max: number): T {
+  if (typeof value === 'string') return clip(value, max) as T;
+  if (Array.isArray(value)) return value.map((v: unknown) => clipStrings(v, max)) as T;
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, clipStrings(v, max)])) as T;
+  }
+  return value;
+}
+
 export interface PagerDutyOptions {
   routingKey: string;
   eventsUrl: string;
@@ -112,24 +122,31 @@ export function buildTrigger(
     payload: {
       summary: clip(`[FIRING:${count}] ${lead.alertname}: ${lead.summary}`, PAGERDUTY_LIMITS.summary),
       // `source` is required and names where the problem is.
-      source: lead.labels.instance ?? service ?? lead.alertname,
+      source: clip(lead.labels.instance ?? service ?? lead.alertname, 255),
       severity: highestSeverity(firing),
       ...(start !== undefined ? { timestamp: new Date(start).toISOString() } : {}),
-      ...(service ? { component: service } : {}),
+      ...(service ? { component: clip(service, 255) } : {}),
       ...(lead.labels.namespace ?? lead.labels.cluster ?? lead.labels.job
-        ? { group: lead.labels.namespace ?? lead.labels.cluster ?? lead.labels.job }
+        ? { group: clip(lead.labels.namespace ?? lead.labels.cluster ?? lead.labels.job ?? '', 255) }
         : {}),
-      class: lead.alertname,
+      class: clip(lead.alertname, 255),
       custom_details: detail,
     },
     links,
     client: 'alert-annotator',
     ...(opts.grafanaUrl ? { client_url: opts.grafanaUrl } : {}),
   };
-  // An event over 512 KB is refused; the long lists go first.
-  if (Buffer.byteLength(JSON.stringify(trigger)) > PAGERDUTY_LIMITS.eventBytes - 1024) {
-    detail.firing_alerts = firing.slice(0, 5).map((r) => r.labels);
-    detail.findings = lead.findings.slice(0, 10).map((f) => `[${f.id}] ${clip(f.text, 200)}`);
+  // An event over 512 KB is refused: shrink step by step, the long lists first.
+  const shrink: (() => void)[] = [
+    () => (detail.firing_alerts = firing.slice(0, 10).map((r) => clipStrings(r.labels, 256))),
+    () => (detail.findings = lead.findings.slice(0, 10).map((f) => `[${f.id}] ${clip(f.text, 200)}`)),
+    () => Object.assign(detail, clipStrings(detail, 2000)),
+    () => (detail.firing_alerts = `${firing.length} alerts; labels too large to attach`),
+    () => Object.assign(detail, clipStrings(detail, 200)),
+  ];
+  for (const step of shrink) {
+    if (Buffer.byteLength(JSON.stringify(trigger)) <= PAGERDUTY_LIMITS.eventBytes - 4096) break;
+    step();
   }
   return trigger;
 }
