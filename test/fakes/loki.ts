@@ -82,6 +82,11 @@ function matchLabels(labels: Record<string, string>, matchers: Matcher[]): boole
   });
 }
 
+/** RE2 (Loki's regex engine) takes `(?i)` inline; JavaScript only takes it as a flag. */
+function re2(value: string): RegExp {
+  return value.startsWith('(?i)') ? new RegExp(value.slice(4), 'i') : new RegExp(value);
+}
+
 function matchLine(line: string, filters: LineFilter[]): boolean {
   return filters.every(({ op, value }) => {
     switch (op) {
@@ -90,9 +95,9 @@ function matchLine(line: string, filters: LineFilter[]): boolean {
       case '!=':
         return !line.includes(value);
       case '|~':
-        return new RegExp(value).test(line);
+        return re2(value).test(line);
       case '!~':
-        return !new RegExp(value).test(line);
+        return !re2(value).test(line);
     }
   });
 }
