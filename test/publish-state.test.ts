@@ -1,0 +1,116 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { OutboundError } from '../src/clients/http';
+import { mergeView } from '../src/publish/group-view';
+import { SlackBotPublisher } from '../src/publish/slack';
+import { eventId, groupDigest, PUBLISH_STATE_TTL_MS, RedisPublishState } from '../src/publish/state';
+import { FAKE_SLACK_TOKEN, FakeSlack } from './fakes/slack';
+import { eventFor, loadPayload, NOW, recordsFor } from './publish-records';
+
+const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const signal = new AbortController().signal;
+
+let redis: Redis;
+let prefix: string;
+
+beforeAll(() => {
+  redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 3 });
+});
+beforeEach(() => {
+  prefix = `test-publish-${randomBytes(4).toString('hex')}`;
+});
+afterEach(async () => {
+  const keys = await redis.keys(`${prefix}:*`);
+  if (keys.length) await redis.del(...keys);
+});
+afterAll(() => redis.disconnect());
+
+describe('the Redis publish state', () => {
+  it('remembers the Slack message, the PagerDuty key and the view of a group, for at least 7 days', async () => {
+    const state = new RedisPublishState(redis, prefix);
+    const payload = loadPayload('am-webhook-04');
+    const view = mergeView(undefined, recordsFor(payload, 'firing')).view;
+    await state.save(payload.groupKey, { slack: { channel: 'C1', ts: '1.2' }, view });
+    await state.save(payload.groupKey, { pagerduty: { dedupKey: 'k', open: true } });
+    expect(await state.load(payload.groupKey)).toEqual({ slack: { channel: 'C1', ts: '1.2' }, pagerduty: { dedupKey: 'k', open: true }, view });
+    const keys = await redis.keys(`${prefix}:*`);
+    expect(keys).toEqual([`${prefix}:publish:{${groupDigest(payload.groupKey)}}`]);
+    const ttl = await redis.pttl(keys[0]!);
+    expect(ttl).toBeGreaterThan(7 * 24 * 3600 * 1000);
+    expect(ttl).toBeLessThanOrEqual(PUBLISH_STATE_TTL_MS);
+  });
+
+  it('keeps the group key (route matchers with label values) out of Redis key names', async () => {
+    const state = new RedisPublishState(redis, prefix);
+    await state.markDone('{}:{service="checkout"}', 'slack:abc');
+    const keys = await redis.keys(`${prefix}:*`);
+    expect(keys.join(' ')).not.toContain('checkout');
+    expect(await state.isDone('{}:{service="checkout"}', 'slack:abc')).toBe(true);
+    expect(await state.isDone('{}:{service="checkout"}', 'slack:other')).toBe(false);
+  });
+
+  it('ignores a stored value that does not parse, instead of failing the job', async () => {
+    const state = new RedisPublishState(redis, prefix);
+    await redis.hset(`${prefix}:publish:{${groupDigest('g')}}`, 'slack', '{"channel":', 'pagerduty', '{"dedupKey":"k","open":true}');
+    expect(await state.load('g')).toEqual({ pagerduty: { dedupKey: 'k', open: true } });
+  });
+
+  it('lets one worker at a time publish a group, and frees the lock afterwards', async () => {
+    const a = new RedisPublishState(redis, prefix);
+    const b = new RedisPublishState(redis, prefix);
+    const order: string[] = [];
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const first = a.withLock('g', 'slack', signal, async () => {
+      order.push('a-start');
+      await held;
+      order.push('a-end');
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    const second = b.withLock('g', 'slack', signal, async () => void order.push('b'));
+    await new Promise((r) => setTimeout(r, 150));
+    release();
+    await Promise.all([first, second]);
+    expect(order).toEqual(['a-start', 'a-end', 'b']);
+    expect(await redis.keys(`${prefix}:*:lock:*`)).toEqual([]);
+  });
+
+  it('turns a Redis outage into a retryable error', async () => {
+    const down = new Redis(REDIS_URL, { maxRetriesPerRequest: 0 });
+    await down.quit();
+    const state = new RedisPublishState(down, prefix);
+    const err = await state.load('g').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OutboundError);
+    expect((err as OutboundError).retryable).toBe(true);
+  });
+
+  it('gives the same event the same id on a retry, and a different id to a different event', () => {
+    const payload = loadPayload('am-webhook-04');
+    const records = recordsFor(payload, 'firing');
+    expect(eventId('initial', records)).toBe(eventId('initial', [...records].reverse()));
+    expect(eventId('initial', records)).not.toBe(eventId('narration', records));
+    expect(eventId('initial', records)).not.toBe(eventId('initial', records.slice(1)));
+  });
+});
+
+describe('two workers publishing the same new group at once', () => {
+  it('post one Slack message between them', async () => {
+    const slack = await new FakeSlack().start();
+    try {
+      const make = () =>
+        new SlackBotPublisher(new RedisPublishState(redis, prefix), {
+          token: FAKE_SLACK_TOKEN,
+          channel: '#alerts',
+          apiUrl: `${slack.url}/api`,
+          minSeverity: 'info',
+          now: () => NOW,
+        });
+      const event = eventFor(loadPayload('am-webhook-01'));
+      const results = await Promise.all([make().publish(event, signal), make().publish(structuredClone(event), signal)]);
+      expect(slack.topLevel()).toHaveLength(1);
+      expect(results.map((r) => r.slackTs)).toEqual([slack.topLevel()[0]!.ts, slack.topLevel()[0]!.ts]);
+    } finally {
+      await slack.stop();
+    }
+  });
+});
