@@ -27,9 +27,15 @@ export const PD_THROTTLED: FakeReply = {
 export class FakePagerDuty extends FakeHttpServer {
   readonly incidents = new Map<string, FakeIncident>();
   private seq = 0;
+  /** While set, every event is answered with this (an outage), until `outage(undefined)`. */
+  private down: FakeReply | undefined;
 
   constructor() {
     super((req) => this.answer(req));
+  }
+
+  outage(reply: FakeReply | undefined): void {
+    this.down = reply;
   }
 
   /** Accepted events, in order. */
@@ -42,6 +48,7 @@ export class FakePagerDuty extends FakeHttpServer {
   }
 
   private answer(req: RecordedRequest): FakeReply {
+    if (this.down) return this.down;
     if (req.path !== '/v2/enqueue') return { status: 404, body: { status: 'not found' } };
     if (req.method !== 'POST') return { status: 405, body: '' };
     const ev = req.json as Json | undefined;
