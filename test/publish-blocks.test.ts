@@ -87,6 +87,17 @@ describe('the Block Kit message of a group', () => {
 });
 
 describe('text that did not come from us', () => {
+  it('points at our runbook link when the narration quotes the runbook URL, and removes other URLs', () => {
+    const payload = loadPayload('am-webhook-01');
+    const records = recordsFor(payload, 'firing', {
+      ...NARRATION,
+      actions: ['Follow the runbook: https://runbooks.example.com/checkout/latency.', 'Read https://blog.example.org/fix'],
+    });
+    const msg = buildSlackMessage(mergeView(undefined, records).view, eventPayload(payload), OPTS);
+    const steps = texts(msg.blocks).find((t) => t.startsWith('*Next steps*'));
+    expect(steps).toBe('*Next steps*\n• Follow the runbook: Runbook (linked below).\n• Read [link removed]');
+  });
+
   it.each([
     ['escapes & < >', 'a & b <c> d', 'a &amp; b &lt;c&gt; d'],
     ['drops broadcast mentions', 'hey <!channel> and <!here> and <!everyone>', 'hey  and  and '],

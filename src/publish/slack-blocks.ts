@@ -1,6 +1,6 @@
 import type { AnnotationRecord } from '../record';
 import { allResolved, DEFAULT_SERVICE_LABELS, groupTimes, serviceOf, type AlertLine, type GroupView } from './group-view';
-import { groupLinks, type Link } from './links';
+import { groupLinks, httpUrl, type Link } from './links';
 import { normaliseSeverity, highestSeverity, type Severity } from './routing';
 import type { PublishEvent } from './types';
 
@@ -75,13 +75,19 @@ const BROADCAST = /@(channel|here|everyone)\b/gi;
 
 /**
  * Removes mentions and links from untrusted text. Links become their label (or a marker);
- * the plain words @channel/@here get a word joiner so they never notify.
+ * a bare URL that is one of the links we built ourselves (`known`: href → label, e.g. the
+ * runbook) points the reader at that link instead. The plain words @channel/@here get a
+ * word joiner so they never notify.
  */
-export function stripSlackMarkup(text: string): string {
+export function stripSlackMarkup(text: string, known?: ReadonlyMap<string, string>): string {
   return text
     .replace(CONTROL, '')
     .replace(SLACK_LINK, (_m, _url: string, label?: string) => (label ? label : '[link removed]'))
-    .replace(BARE_URL, '[link removed]')
+    .replace(BARE_URL, (m) => {
+      const trail = /[.,;:!?)]+$/.exec(m)?.[0] ?? '';
+      const label = known?.get(httpUrl(m.slice(0, m.length - trail.length)) ?? '');
+      return `${label ? `${label} (linked below)` : '[link removed]'}${trail}`;
+    })
     .replace(BROADCAST, '@\u2060$1');
 }
 
@@ -91,8 +97,8 @@ export function escapeMrkdwn(text: string): string {
 }
 
 /** Untrusted text for a mrkdwn field: no mentions, no links, escaped. */
-export function slackText(text: string): string {
-  return escapeMrkdwn(stripSlackMarkup(text));
+export function slackText(text: string, known?: ReadonlyMap<string, string>): string {
+  return escapeMrkdwn(stripSlackMarkup(text, known));
 }
 
 /** Untrusted text for a plain_text field: Slack shows it literally, so no escaping, only stripping. */
@@ -183,10 +189,10 @@ function narratorFooter(narrator: string): string {
 const mrkdwn = (text: string): MrkdwnText => ({ type: 'mrkdwn', text, verbatim: true });
 const section = (text: string): SlackBlock => ({ type: 'section', text: mrkdwn(clipMrkdwn(text, SLACK_LIMITS.sectionText)) });
 
-function evidenceLines(lead: AnnotationRecord): string[] {
+function evidenceLines(lead: AnnotationRecord, t: (s: string) => string): string[] {
   const byId = new Map(lead.findings.map((f) => [f.id, f]));
   const cited = (lead.evidence ?? []).map((id) => byId.get(id)).filter((f) => f !== undefined);
-  return cited.map((f) => `• \`${slackText(f.id)}\` ${slackText(f.text)}`);
+  return cited.map((f) => `• \`${t(f.id)}\` ${t(f.text)}`);
 }
 
 /** From half an hour before the start to the end (or now), at least an hour. */
@@ -206,17 +212,29 @@ export function buildSlackMessage(view: GroupView, payload: GroupPayload, opts: 
   const { firing, resolved: resolvedCount } = counts(alerts);
   const { start, end } = groupTimes(alerts);
 
+  const built = groupLinks({
+    lead,
+    alerts,
+    payload,
+    ...(opts.grafanaUrl ? { grafanaUrl: opts.grafanaUrl } : {}),
+    ...(services[0] ? { service: services[0] } : {}),
+    range: linkRange(start, end, opts.now),
+  });
+  // The model often quotes the runbook URL; point at our link rather than removing it.
+  const known = new Map(built.map((l) => [l.href, l.text]));
+  const t = (s: string) => slackText(s, known);
+
   const headerText = resolved
     ? `${RESOLVED_EMOJI} RESOLVED · ${alertname}`
     : `${SEVERITY_EMOJI[severity]} ${severity.toUpperCase()} · FIRING · ${alertname}`;
   const blocks: SlackBlock[] = [{ type: 'header', text: { type: 'plain_text', text: clipPlain(slackPlain(headerText), SLACK_LIMITS.header), emoji: true } }];
 
-  blocks.push(section(slackText(lead.summary)));
+  blocks.push(section(t(lead.summary)));
 
-  const evidence = evidenceLines(lead);
+  const evidence = evidenceLines(lead, t);
   blocks.push(
     section(
-      `*Root cause* (confidence: ${slackText(lead.confidence)})\n${slackText(lead.rootCause)}` +
+      `*Root cause* (confidence: ${slackText(lead.confidence)})\n${t(lead.rootCause)}` +
         (evidence.length ? `\n*Evidence*\n${evidence.join('\n')}` : ''),
     ),
   );
@@ -229,7 +247,7 @@ export function buildSlackMessage(view: GroupView, payload: GroupPayload, opts: 
   }
 
   if (lead.actions.length && !resolved) {
-    blocks.push(section(`*Next steps*\n${lead.actions.slice(0, 5).map((a) => `• ${slackText(a)}`).join('\n')}`));
+    blocks.push(section(`*Next steps*\n${lead.actions.slice(0, 5).map((a) => `• ${t(a)}`).join('\n')}`));
   }
 
   const durationMs = start === undefined ? undefined : (end ?? opts.now.getTime()) - start;
@@ -254,14 +272,7 @@ export function buildSlackMessage(view: GroupView, payload: GroupPayload, opts: 
     blocks.push(section(lines.join('\n')));
   }
 
-  const links = groupLinks({
-    lead,
-    alerts,
-    payload,
-    ...(opts.grafanaUrl ? { grafanaUrl: opts.grafanaUrl } : {}),
-    ...(services[0] ? { service: services[0] } : {}),
-    range: linkRange(start, end, opts.now),
-  }).map(slackLink);
+  const links = built.map(slackLink);
   if (links.length) blocks.push({ type: 'context', elements: [mrkdwn(clipMrkdwn(links.join('  ·  '), SLACK_LIMITS.sectionText))] });
   blocks.push({ type: 'context', elements: [mrkdwn(narratorFooter(lead.narrator))] });
 
