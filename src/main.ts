@@ -10,7 +10,7 @@ import { Metrics } from './metrics';
 import type { PipelineDeps } from './pipeline';
 import { Producer } from './queue/producer';
 import { startWorker, type AnnotatorWorker } from './queue/worker';
-import { createApp } from './receive/app';
+import { createReceiverServer } from './receive/app';
 import { buildLokiClient, buildNarrator, buildPublishers, buildSources } from './wiring';
 
 export interface Service {
@@ -122,7 +122,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     queueRedis.on('error', onRedisError('queue'));
     producer = new Producer(queueRedis, config.QUEUE_PREFIX, { attempts: config.JOB_ATTEMPTS, backoffMs: config.JOB_BACKOFF_MS });
     metrics.setQueueDepthReader(() => producer!.counts());
-    const app = createApp({
+    const httpServer = createReceiverServer({
       enqueue: (payload, traceparent) => producer!.enqueue(payload, traceparent),
       ready: () => pingWithin(queueRedis, 1500),
       metrics,
@@ -132,7 +132,8 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
       ...(opts.traceparent ? { traceparent: opts.traceparent } : {}),
     });
     server = await new Promise<Server>((resolve, reject) => {
-      const s = app.listen(config.PORT, (err?: Error) => (err ? reject(err) : resolve(s)));
+      httpServer.once('error', reject);
+      httpServer.listen(config.PORT, () => resolve(httpServer));
     });
     // Alertmanager keeps connections alive; let idle ones close before ours do.
     server.keepAliveTimeout = 65_000;

@@ -1,0 +1,96 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ReceiverDeps } from './app';
+import { checkAuth } from './auth';
+import { describeIssues, webhookPayloadSchema } from './schema';
+
+export const WEBHOOK_PATH = '/webhook/alertmanager';
+
+class BodyTooLarge extends Error {}
+
+/** Reads the body up to `limit` bytes; stops reading (and says so) past it. */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) return Promise.reject(new BodyTooLarge());
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        req.removeAllListeners('data');
+        req.resume();
+        reject(new BodyTooLarge());
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks, size)));
+    req.on('error', reject);
+  });
+}
+
+function send(res: ServerResponse, code: number, body: Record<string, unknown>, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(code, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+/**
+ * POST /webhook/alertmanager as a plain node:http handler. It is the hot path, so it runs
+ * without the framework (Express costs about 4x per request here, measured with
+ * bench/ingest.ts); everything else is served by Express.
+ * Auth comes first, so an unauthenticated client cannot make us read and parse 5 MiB;
+ * 4xx (which Alertmanager never retries) only for requests that can never succeed; 200
+ * only after a durable enqueue; 503 when Redis cannot take the job, so Alertmanager retries.
+ */
+export function webhookHandler(deps: ReceiverDeps): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  const reply = (res: ServerResponse, code: number, body: Record<string, unknown>, headers?: Record<string, string>) => {
+    deps.metrics.webhookRequests.inc({ code: String(code) });
+    send(res, code, body, headers);
+  };
+  return async (req, res) => {
+    if (!checkAuth(req.headers.authorization, deps.auth)) {
+      req.resume();
+      return reply(res, 401, { error: 'unauthorized', message: 'missing or wrong credentials' }, {
+        'WWW-Authenticate': deps.auth.bearerToken ? 'Bearer' : 'Basic realm="alert-annotator"',
+      });
+    }
+    let raw: Buffer;
+    try {
+      raw = await readBody(req, deps.maxBodyBytes);
+    } catch (err) {
+      if (err instanceof BodyTooLarge) {
+        return reply(res, 413, { error: 'payload_too_large', message: `body exceeds ${deps.maxBodyBytes} bytes (WEBHOOK_MAX_BODY_BYTES)` }, { Connection: 'close' });
+      }
+      return reply(res, 400, { error: 'bad_request', message: 'the request body could not be read' });
+    }
+    let body: unknown;
+    try {
+      // Any content type: some proxies drop or rewrite it; the body must be JSON either way.
+      body = JSON.parse(raw.toString('utf8'));
+    } catch (err) {
+      return reply(res, 400, { error: 'invalid_json', message: `body is not valid JSON: ${(err as Error).message}` });
+    }
+    const parsed = webhookPayloadSchema.safeParse(body);
+    if (!parsed.success) {
+      return reply(res, 400, {
+        error: 'invalid_payload',
+        message: 'body is not an Alertmanager webhook payload (version 4)',
+        issues: describeIssues(parsed.error),
+      });
+    }
+    const payload = parsed.data;
+    try {
+      const result = await deps.enqueue(payload, deps.traceparent?.());
+      for (const a of payload.alerts) deps.metrics.alertsReceived.inc({ status: a.status });
+      deps.log.info(
+        { jobId: result.jobId, groupKey: payload.groupKey, alerts: payload.alerts.length, duplicate: !result.added },
+        result.added ? 'notification queued' : 'identical notification already queued',
+      );
+      reply(res, 200, { status: 'queued', jobId: result.jobId, duplicate: !result.added });
+    } catch (err) {
+      deps.log.error({ groupKey: payload.groupKey, err: (err as Error).message }, 'queue unavailable; asking Alertmanager to retry');
+      reply(res, 503, { error: 'queue_unavailable', message: 'the job queue cannot be written right now; retry' }, { 'Retry-After': '5' });
+    }
+  };
+}
