@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import pino from 'pino';
 import { ConfigError, loadConfig, secretValues, type Config } from './config';
 import { NoDedup } from './dedup';
@@ -9,7 +8,7 @@ import { createLogger } from './logger';
 import { buildPipelineDeps, startService } from './main';
 import { annotateGroup } from './pipeline';
 import { describeIssues, webhookPayloadSchema, type WebhookPayload } from './receive/schema';
-import { createScrubber } from './scrub';
+import { scrubStream } from './scrub/stream';
 import { currentTraceparent, initTelemetry, logMixin, startAlertSpan } from './telemetry';
 
 const USAGE = `usage: alert-annotator <command>
@@ -111,9 +110,7 @@ async function replay(args: string[]): Promise<void> {
 }
 
 async function scrub(): Promise<void> {
-  const scrubber = createScrubber();
-  const rl = createInterface({ input: process.stdin, crlfDelay: Infinity });
-  for await (const line of rl) process.stdout.write(`${scrubber.scrub(line)}\n`);
+  await scrubStream(process.stdin, process.stdout);
 }
 
 export async function main(argv: string[]): Promise<void> {
