@@ -3,6 +3,12 @@ import type { Logger } from 'pino';
 import { LokiClient } from './clients/loki';
 import type { Config } from './config';
 import type { Source } from './gather/source';
+import { MemoryModelGate, RedisModelGate } from './narrate/gate';
+import { GuardedNarrator } from './narrate/guard';
+import type { ModelClient } from './narrate/model';
+import { OllamaModel } from './narrate/ollama';
+import { OpenAIModel } from './narrate/openai';
+import { loadPromptTemplate } from './narrate/prompt';
 import { TemplateNarrator } from './narrate/template';
 import type { Narrator } from './narrate/types';
 import { LokiPublisher } from './publish/loki';
@@ -25,9 +31,35 @@ export function buildSources(config: Config, _log: Logger): Source[] {
   return [];
 }
 
-export function buildNarrator(config: Config, _log: Logger): Narrator {
-  void config;
-  return new TemplateNarrator();
+/**
+ * The narrator for LLM_PROVIDER: `none` is the template; `ollama` and `openai` are model
+ * clients inside the guard. `redis` shares the concurrency cap and circuit breaker across
+ * worker processes (keys under QUEUE_PREFIX); without it (the CLI) they are per process.
+ */
+export function buildNarrator(config: Config, log: Logger, redis?: Redis): Narrator {
+  if (config.LLM_PROVIDER === 'none') return new TemplateNarrator();
+  const client: ModelClient =
+    config.LLM_PROVIDER === 'ollama'
+      ? new OllamaModel({ host: config.OLLAMA_HOST, model: config.OLLAMA_MODEL })
+      : new OpenAIModel({ apiKey: config.OPENAI_API_KEY, baseURL: config.OPENAI_BASE_URL, model: config.OPENAI_MODEL });
+  const gateOptions = {
+    maxConcurrency: config.LLM_MAX_CONCURRENCY,
+    threshold: config.LLM_BREAKER_THRESHOLD,
+    cooldownMs: config.LLM_BREAKER_COOLDOWN_MS,
+    // A slot outlives its longest legitimate use (two calls) before it is reclaimed.
+    slotTtlMs: 2 * config.LLM_TIMEOUT_MS + 5000,
+  };
+  const gate = redis
+    ? new RedisModelGate(redis, `${config.QUEUE_PREFIX}:llm:${client.provider}:${client.model}`, gateOptions)
+    : new MemoryModelGate(gateOptions);
+  return new GuardedNarrator({
+    client,
+    gate,
+    template: loadPromptTemplate(config.LLM_PROMPT_VERSION),
+    timeoutMs: config.LLM_TIMEOUT_MS,
+    log: log.child({ component: 'narrator' }),
+    allowedUrls: config.GRAFANA_URL ? [config.GRAFANA_URL] : [],
+  });
 }
 
 /**

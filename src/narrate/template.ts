@@ -1,4 +1,5 @@
 import type { Alert } from '../receive/schema';
+import { sanitizeFields } from './sanitize';
 import type { Narration, NarrationInput, Narrator } from './types';
 
 export const TEMPLATE_PROMPT_VERSION = 'template-v1';
@@ -44,15 +45,19 @@ export function templateNarration(input: NarrationInput): Narration {
   if (first?.annotations.description && first.annotations.description !== what) actions.push(clip(first.annotations.description, 200));
   actions.push(`Confirm ${name} in the alert's source graph and recent deploys`);
 
-  return {
-    summary: clip(`${what}${scope}`, 280),
-    rootCause,
-    evidence: evidence.map((f) => f.id),
-    actions: actions.slice(0, 5),
-    confidence: analysis.confidence,
-    narrator: 'template',
-    promptVersion: TEMPLATE_PROMPT_VERSION,
-  };
+  // Finding texts quote log lines: no pings or foreign links may ride along.
+  return sanitizeFields(
+    {
+      summary: clip(`${what}${scope}`, 280),
+      rootCause,
+      evidence: evidence.map((f) => f.id),
+      actions: actions.slice(0, 5),
+      confidence: analysis.confidence,
+      narrator: 'template',
+      promptVersion: TEMPLATE_PROMPT_VERSION,
+    },
+    { allowedUrls: [runbook, ...alerts.map((a) => a.generatorURL)].filter((u): u is string => !!u) },
+  );
 }
 
 export class TemplateNarrator implements Narrator {

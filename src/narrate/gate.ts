@@ -1,0 +1,168 @@
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { NarrationError } from './errors';
+
+/**
+ * What stands between the narrator and the model: a circuit breaker (after `threshold`
+ * consecutive failed narrations, skip the model for `cooldownMs`; then one failure
+ * re-opens it at once, one success closes it) and a cap on concurrent calls. The Redis
+ * gate shares both across every worker process; the memory gate serves the one-shot CLI.
+ */
+export interface ModelGate {
+  /** Throws NarrationError('circuit_open') while the breaker is open. */
+  checkOpen(): Promise<void>;
+  /** Waits for a call slot (at most `waitMs`); resolves with its release. */
+  acquire(signal: AbortSignal, waitMs: number): Promise<() => Promise<void>>;
+  success(): Promise<void>;
+  failure(): Promise<void>;
+}
+
+export interface GateOptions {
+  maxConcurrency: number;
+  threshold: number;
+  cooldownMs: number;
+  /** A slot held longer than this (a crashed worker) is reclaimed. */
+  slotTtlMs: number;
+}
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+
+/** Polls `tryAcquire` with a short jittered backoff until it succeeds, the wait ends or the job is aborted. */
+async function waitForSlot(tryAcquire: () => Promise<boolean>, signal: AbortSignal, waitMs: number): Promise<void> {
+  const deadline = Date.now() + waitMs;
+  for (let delay = 25; ; delay = Math.min(delay * 2, 500)) {
+    if (signal.aborted) throw new NarrationError('aborted', 'narration aborted while waiting for a model slot');
+    if (await tryAcquire()) return;
+    const left = deadline - Date.now();
+    if (left <= 0) throw new NarrationError('busy', `no model slot free within ${waitMs} ms`);
+    await sleep(Math.min(left, delay + Math.random() * delay), signal);
+  }
+}
+
+// KEYS[1] slots (sorted set: member = holder, score = expiry ms); ARGV: limit, ttl ms, holder.
+// Redis TIME, so every worker judges expiry by the same clock.
+const ACQUIRE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0`;
+
+// KEYS: failures, open, tripped; ARGV: threshold, cooldown ms, memory ms.
+// Returns the cool-down when this failure opened the breaker, else 0.
+const FAILURE = `
+local n = redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+if n >= tonumber(ARGV[1]) or redis.call('EXISTS', KEYS[3]) == 1 then
+  redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
+  redis.call('SET', KEYS[3], '1', 'PX', ARGV[3])
+  redis.call('DEL', KEYS[1])
+  return tonumber(ARGV[2])
+end
+return 0`;
+
+export class RedisModelGate implements ModelGate {
+  private readonly keys: { slots: string; failures: string; open: string; tripped: string };
+  /** Failures older than this are forgotten, so rare failures over days never open the breaker. */
+  private readonly memoryMs: number;
+
+  constructor(
+    private readonly redis: Redis,
+    /** e.g. `<QUEUE_PREFIX>:llm:ollama:<model>`: one gate per model endpoint. */
+    keyPrefix: string,
+    private readonly opts: GateOptions,
+  ) {
+    this.keys = {
+      slots: `${keyPrefix}:slots`,
+      failures: `${keyPrefix}:failures`,
+      open: `${keyPrefix}:open`,
+      tripped: `${keyPrefix}:tripped`,
+    };
+    this.memoryMs = Math.max(opts.cooldownMs * 10, 10 * 60_000);
+  }
+
+  async checkOpen(): Promise<void> {
+    const left = await this.redis.pttl(this.keys.open);
+    if (left > 0) throw new NarrationError('circuit_open', `model skipped for ${left} ms after repeated failures`, left);
+  }
+
+  async acquire(signal: AbortSignal, waitMs: number): Promise<() => Promise<void>> {
+    const holder = `${process.pid}-${randomBytes(6).toString('hex')}`;
+    const tryAcquire = async () =>
+      (await this.redis.eval(ACQUIRE, 1, this.keys.slots, this.opts.maxConcurrency, this.opts.slotTtlMs, holder)) === 1;
+    await waitForSlot(tryAcquire, signal, waitMs);
+    return async () => {
+      await this.redis.zrem(this.keys.slots, holder);
+    };
+  }
+
+  async success(): Promise<void> {
+    await this.redis.del(this.keys.failures, this.keys.tripped);
+  }
+
+  async failure(): Promise<void> {
+    await this.redis.eval(FAILURE, 3, this.keys.failures, this.keys.open, this.keys.tripped, this.opts.threshold, this.opts.cooldownMs, this.memoryMs);
+  }
+}
+
+/** The same semantics in one process (the CLI's replay, tests without Redis). */
+export class MemoryModelGate implements ModelGate {
+  private active = 0;
+  private failures = 0;
+  private openUntil = 0;
+  private tripped = false;
+
+  constructor(
+    private readonly opts: Pick<GateOptions, 'maxConcurrency' | 'threshold' | 'cooldownMs'>,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async checkOpen(): Promise<void> {
+    const left = this.openUntil - this.now();
+    if (left > 0) throw new NarrationError('circuit_open', `model skipped for ${left} ms after repeated failures`, left);
+  }
+
+  async acquire(signal: AbortSignal, waitMs: number): Promise<() => Promise<void>> {
+    await waitForSlot(
+      async () => {
+        if (this.active >= this.opts.maxConcurrency) return false;
+        this.active++;
+        return true;
+      },
+      signal,
+      waitMs,
+    );
+    let released = false;
+    return async () => {
+      if (!released) this.active--;
+      released = true;
+    };
+  }
+
+  async success(): Promise<void> {
+    this.failures = 0;
+    this.tripped = false;
+  }
+
+  async failure(): Promise<void> {
+    this.failures++;
+    if (this.failures >= this.opts.threshold || this.tripped) {
+      this.openUntil = this.now() + this.opts.cooldownMs;
+      this.tripped = true;
+      this.failures = 0;
+    }
+  }
+}

@@ -1,0 +1,136 @@
+import { SpanStatusCode } from '@opentelemetry/api';
+import type { Logger } from 'pino';
+import { OutboundError } from '../clients/http';
+import { createScrubber } from '../scrub';
+import { tracer } from '../spans';
+import { NarrationError } from './errors';
+import type { ModelGate } from './gate';
+import { groundingProblems } from './grounding';
+import { NARRATION_JSON_SCHEMA, type ChatMessage, type ModelClient } from './model';
+import { buildPrompt, correctionMessage, type PromptTemplate } from './prompt';
+import { sanitizeFields } from './sanitize';
+import { narrationSchema, type Narration, type NarrationBody, type NarrationInput, type Narrator } from './types';
+
+export interface GuardOptions {
+  client: ModelClient;
+  gate: ModelGate;
+  template: PromptTemplate;
+  /** Per model call (LLM_TIMEOUT_MS); also the longest wait for a concurrency slot. */
+  timeoutMs: number;
+  log: Logger;
+  /** Link prefixes we built (GRAFANA_URL); the alert's own runbook and generator URLs are added per call. */
+  allowedUrls?: readonly string[];
+}
+
+const RANK = { low: 0, medium: 1, high: 2 } as const;
+
+/** The model's text as JSON: tolerates a ```json fence, nothing else. */
+function parseAnswer(text: string): { body?: NarrationBody; problems: string[] } {
+  const unfenced = text.trim().replace(/^```(?:json)?\s*([\s\S]*?)\s*```$/, '$1');
+  let raw: unknown;
+  try {
+    raw = JSON.parse(unfenced);
+  } catch {
+    return { problems: ['the answer is not valid JSON: answer with one JSON object only'] };
+  }
+  const parsed = narrationSchema.safeParse(raw);
+  if (!parsed.success) {
+    return { problems: parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || 'answer'}: ${i.message}`) };
+  }
+  return { body: parsed.data, problems: [] };
+}
+
+function alertUrls(input: NarrationInput): string[] {
+  const urls = [input.payload.commonAnnotations.runbook_url];
+  for (const a of input.alerts) urls.push(a.annotations.runbook_url, a.generatorURL);
+  return urls.filter((u): u is string => !!u);
+}
+
+/**
+ * Wraps a model in everything that makes it safe to publish from: scrubbed prompt from
+ * findings, timeout and abort, schema validation, grounding, one corrective retry, output
+ * sanitising, a shared circuit breaker and concurrency cap, and an `llm.call` span per
+ * attempt. Any failure throws a NarrationError; the pipeline then publishes the template.
+ */
+export class GuardedNarrator implements Narrator {
+  readonly name: string;
+
+  constructor(private readonly opts: GuardOptions) {
+    this.name = `${opts.client.provider}:${opts.client.model}`;
+  }
+
+  async narrate(input: NarrationInput, signal: AbortSignal): Promise<Narration> {
+    if (signal.aborted) throw new NarrationError('aborted', 'narration aborted');
+    const { gate, template, timeoutMs } = this.opts;
+    // Defence in depth: the pipeline scrubs the input; scrubbing scrubbed text changes nothing.
+    const prompt = buildPrompt(createScrubber().scrubValue(input), template);
+    await gate.checkOpen();
+    const release = await gate.acquire(signal, timeoutMs);
+    try {
+      const body = await this.ask(prompt.system, prompt.user, input, signal);
+      await gate.success();
+      const capped = RANK[body.confidence] > RANK[input.analysis.confidence] ? input.analysis.confidence : body.confidence;
+      const clean = sanitizeFields(body, { allowedUrls: [...(this.opts.allowedUrls ?? []), ...alertUrls(input)] });
+      return { ...clean, evidence: [...new Set(body.evidence)], confidence: capped, narrator: this.name, promptVersion: prompt.version };
+    } catch (err) {
+      const failure = this.toNarrationError(err, signal);
+      if (failure.countsAsFailure) await gate.failure().catch(() => undefined);
+      throw failure;
+    } finally {
+      await release().catch(() => undefined);
+    }
+  }
+
+  /** First attempt, then at most one corrective retry for an invalid or ungrounded answer. */
+  private async ask(system: string, user: string, input: NarrationInput, signal: AbortSignal): Promise<NarrationBody> {
+    const messages: ChatMessage[] = [
+      { role: 'system', content: system },
+      { role: 'user', content: user },
+    ];
+    let lastReason: 'invalid' | 'ungrounded' = 'invalid';
+    let lastProblems: string[] = [];
+    for (let attempt = 1; attempt <= 2; attempt++) {
+      const text = await this.call(messages, attempt, signal);
+      const { body, problems } = parseAnswer(text);
+      const grounded = body ? groundingProblems(body, input) : [];
+      if (body && grounded.length === 0) return body;
+      lastReason = body ? 'ungrounded' : 'invalid';
+      lastProblems = body ? grounded : problems;
+      this.opts.log.warn({ narrator: this.name, attempt, reason: lastReason, problems: lastProblems }, 'model answer rejected');
+      messages.push({ role: 'assistant', content: text }, { role: 'user', content: correctionMessage(this.opts.template, lastProblems) });
+    }
+    throw new NarrationError(lastReason, `model answer rejected twice: ${lastProblems.join('; ')}`);
+  }
+
+  /** One model call inside an `llm.call` span (DESIGN.md span names). */
+  private async call(messages: ChatMessage[], attempt: number, signal: AbortSignal): Promise<string> {
+    const { client, timeoutMs } = this.opts;
+    const promptChars = messages.reduce((n, m) => n + m.content.length, 0);
+    return tracer.startActiveSpan(
+      'llm.call',
+      { attributes: { 'llm.provider': client.provider, 'llm.model': client.model, 'llm.prompt_chars': promptChars, 'llm.attempt': attempt } },
+      async (span) => {
+        try {
+          const text = await client.complete({ messages, schema: NARRATION_JSON_SCHEMA, timeoutMs, signal });
+          span.setAttribute('llm.response_chars', text.length);
+          span.setAttribute('llm.parse_ok', parseAnswer(text).body !== undefined);
+          return text;
+        } catch (err) {
+          span.setAttribute('llm.parse_ok', false);
+          span.recordException(err as Error);
+          span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+          throw err;
+        } finally {
+          span.end();
+        }
+      },
+    );
+  }
+
+  private toNarrationError(err: unknown, signal: AbortSignal): NarrationError {
+    if (err instanceof NarrationError) return err;
+    if (signal.aborted) return new NarrationError('aborted', 'narration aborted');
+    if (err instanceof OutboundError) return new NarrationError(err.reason, err.message, err.retryAfterMs);
+    return new NarrationError('bad_response', `${this.name}: ${(err as Error).message}`);
+  }
+}

@@ -1,0 +1,48 @@
+import { Ollama } from 'ollama';
+import { z } from 'zod';
+import { OutboundError } from '../clients/http';
+import { outboundCause, outboundFetch, type ModelCall, type ModelClient } from './model';
+
+/** The part of Ollama's /api/chat answer we use (https://github.com/ollama/ollama/blob/main/docs/api.md#generate-a-chat-completion). */
+const chatResponseSchema = z.looseObject({
+  model: z.string().optional(),
+  message: z.looseObject({ role: z.string(), content: z.string() }),
+  done: z.boolean().optional(),
+});
+
+export interface OllamaOptions {
+  host: string;
+  model: string;
+}
+
+/**
+ * Ollama through its own client: /api/chat, non-streaming, with the answer's JSON schema
+ * as `format` (structured outputs, Ollama >= 0.5) and temperature 0 for stable notes.
+ */
+export class OllamaModel implements ModelClient {
+  readonly provider = 'ollama' as const;
+  readonly model: string;
+  constructor(private readonly opts: OllamaOptions) {
+    this.model = opts.model;
+  }
+
+  async complete(call: ModelCall): Promise<string> {
+    // A client per call: its fetch carries this call's timeout and abort signal.
+    const client = new Ollama({ host: this.opts.host, fetch: outboundFetch('ollama', call.timeoutMs, call.signal) });
+    let raw: unknown;
+    try {
+      raw = await client.chat({
+        model: this.model,
+        messages: call.messages,
+        format: call.schema,
+        stream: false,
+        options: { temperature: 0 },
+      });
+    } catch (err) {
+      throw outboundCause(err) ?? new OutboundError('ollama', 'bad_response', `chat failed: ${(err as Error).message}`);
+    }
+    const parsed = chatResponseSchema.safeParse(raw);
+    if (!parsed.success) throw new OutboundError('ollama', 'bad_response', 'chat answered with an unexpected shape');
+    return parsed.data.message.content;
+  }
+}

@@ -1,0 +1,90 @@
+import { FakeHttpServer, type FakeReply, type RecordedRequest } from './http';
+
+/**
+ * What a fake model server does with the next chat request. Shared by the fake Ollama and
+ * the fake OpenAI; each turns a step into its own wire format.
+ */
+export type ModelStep =
+  /** Answer well: a narration grounded in the prompt it was given. */
+  | { kind: 'good'; delayMs?: number }
+  /** Answer this object (serialised as the message content). */
+  | { kind: 'answer'; body: unknown; delayMs?: number }
+  /** Answer this raw content (e.g. not JSON). */
+  | { kind: 'text'; content: string; delayMs?: number }
+  /** Answer with this HTTP error, in the provider's error format. */
+  | { kind: 'status'; status: number; retryAfterS?: number };
+
+/** The last user turn of a chat request (the prompt with the findings). */
+export function promptOf(json: unknown): string {
+  const messages = (json as { messages?: { role: string; content: string }[] } | undefined)?.messages ?? [];
+  return messages.filter((m) => m.role === 'user')[0]?.content ?? '';
+}
+
+/**
+ * A model that does what a good narrator should: names the top suspect, cites the finding
+ * ids it was given, and proposes actions. Reads only the prompt, like a real model.
+ */
+export function narrateFromPrompt(prompt: string): Record<string, unknown> {
+  const ids = [...prompt.matchAll(/^([A-Z]\d+) \|/gm)].map((m) => m[1]!);
+  const suspect = /^1\. (\S+) \|/m.exec(prompt)?.[1];
+  const alertname = /alertname=([^,\s]+)/.exec(prompt)?.[1] ?? 'the alert';
+  const cited = ids.slice(0, 3);
+  return {
+    summary: `${alertname} is firing${suspect ? `; ${suspect} is the most likely cause` : ''}.`,
+    rootCause: suspect
+      ? `${suspect} degraded first${cited.length ? ` [${cited.join(', ')}]` : ''}.`
+      : `Not determined from the findings${cited.length ? ` [${cited.join(', ')}]` : ''}.`,
+    evidence: cited,
+    actions: [suspect ? `Check ${suspect} dashboards and recent deploys` : 'Check the alert graph', 'Follow the runbook'],
+    confidence: 'low',
+  };
+}
+
+export interface ScriptedModel {
+  /** Steps for the next requests, in order; afterwards `fallback`. */
+  steps: ModelStep[];
+  fallback: ModelStep;
+}
+
+export function nextStep(m: ScriptedModel): ModelStep {
+  return m.steps.shift() ?? m.fallback;
+}
+
+export function contentFor(step: ModelStep, prompt: string): string {
+  if (step.kind === 'good') return JSON.stringify(narrateFromPrompt(prompt));
+  if (step.kind === 'answer') return JSON.stringify(step.body);
+  if (step.kind === 'text') return step.content;
+  return '';
+}
+
+export function delayed(reply: FakeReply, step: ModelStep): FakeReply {
+  return 'delayMs' in step && step.delayMs ? { ...reply, delayMs: step.delayMs } : reply;
+}
+
+/**
+ * The base of the fake model servers: a FakeHttpServer with a script of steps; the
+ * subclass answers one request in its provider's wire format.
+ */
+export abstract class ScriptedModelServer extends FakeHttpServer implements ScriptedModel {
+  steps: ModelStep[] = [];
+  fallback: ModelStep = { kind: 'good' };
+
+  constructor(private readonly chatPath: string) {
+    const self: { fake?: ScriptedModelServer } = {};
+    super((req) => self.fake!.reply(req));
+    self.fake = this;
+  }
+
+  /** Scripts the next answers, in order. */
+  script(...steps: ModelStep[]): this {
+    this.steps.push(...steps);
+    return this;
+  }
+
+  /** The chat requests received so far. */
+  chats(): RecordedRequest[] {
+    return this.requestsTo(this.chatPath);
+  }
+
+  protected abstract reply(req: RecordedRequest): FakeReply;
+}

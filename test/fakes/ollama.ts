@@ -1,0 +1,60 @@
+import type { FakeReply, RecordedRequest } from './http';
+import { contentFor, delayed, nextStep, promptOf, ScriptedModelServer } from './llm';
+
+/**
+ * A fake Ollama speaking its HTTP API (https://github.com/ollama/ollama/blob/main/docs/api.md):
+ * POST /api/chat (non-streaming answer object; NDJSON when `stream` is not false),
+ * GET /api/tags; errors as `{"error": "..."}` with Ollama's statuses (404 for an unknown
+ * model, 400 for a bad request, 503 when its queue is full, 500 otherwise).
+ */
+export class FakeOllama extends ScriptedModelServer {
+  constructor(readonly models: string[] = ['qwen2.5:3b-instruct']) {
+    super('/api/chat');
+  }
+
+  protected reply(req: RecordedRequest): FakeReply {
+    if (req.method === 'GET' && req.path === '/api/tags') {
+      return {
+        status: 200,
+        body: {
+          models: this.models.map((name) => ({
+            name,
+            model: name,
+            modified_at: '2026-11-20T10:00:00.000000000Z',
+            size: 1929912432,
+            digest: 'a'.repeat(64),
+            details: { format: 'gguf', family: 'qwen2', parameter_size: '3.1B', quantization_level: 'Q4_K_M' },
+          })),
+        },
+      };
+    }
+    if (req.method !== 'POST' || req.path !== '/api/chat') return { status: 404, body: '404 page not found' };
+    const body = req.json as { model?: string; messages?: unknown[]; stream?: boolean } | undefined;
+    if (!body || !Array.isArray(body.messages)) return { status: 400, body: { error: 'invalid request: messages required' } };
+    if (!body.model || !this.models.includes(body.model)) {
+      return { status: 404, body: { error: `model "${body.model ?? ''}" not found, try pulling it first` } };
+    }
+    const step = nextStep(this);
+    if (step.kind === 'status') {
+      const message = step.status === 503 ? 'server busy, please try again.  maximum pending requests exceeded' : 'llama runner process has terminated';
+      return { status: step.status, body: { error: message }, ...(step.retryAfterS ? { headers: { 'Retry-After': String(step.retryAfterS) } } : {}) };
+    }
+    const content = contentFor(step, promptOf(body));
+    const answer = {
+      model: body.model,
+      created_at: new Date().toISOString(),
+      message: { role: 'assistant', content },
+      done_reason: 'stop',
+      done: true,
+      total_duration: 5191566416,
+      load_duration: 2154458,
+      prompt_eval_count: 26,
+      prompt_eval_duration: 383809000,
+      eval_count: 298,
+      eval_duration: 4799921000,
+    };
+    if (body.stream === false) return delayed({ status: 200, body: answer }, step);
+    // Streaming (the API's default): one NDJSON object per chunk; here a single final chunk.
+    return delayed({ status: 200, headers: { 'Content-Type': 'application/x-ndjson' }, body: `${JSON.stringify(answer)}\n` }, step);
+  }
+}
