@@ -100,12 +100,13 @@ describe('text that did not come from us', () => {
 
   it.each([
     ['escapes & < >', 'a & b <c> d', 'a &amp; b &lt;c&gt; d'],
-    ['drops broadcast mentions', 'hey <!channel> and <!here> and <!everyone>', 'hey  and  and '],
-    ['drops user and group mentions', 'ask <@U024BE7LH> or <!subteam^SAZ94GDB8|@oncall>', 'ask  or '],
+    ['turns broadcast mentions into plain words', 'hey <!channel> and <!here> and <!everyone>', 'hey channel and here and everyone'],
+    ['turns user and group mentions into plain words', 'ask <@U024BE7LH> or <!subteam^SAZ94GDB8|@oncall>', 'ask a user or a group'],
     ['keeps only the label of a Slack link', 'see <https://evil.example/x|the docs>', 'see the docs'],
     ['removes a bare link', 'go to https://evil.example/path?a=1 now', 'go to [link removed] now'],
     ['removes a www link', 'visit www.evil.example today', 'visit [link removed] today'],
-    ['defuses plain-word broadcasts', 'ping @channel', 'ping @\u2060channel'],
+    ['drops invisible bidi overrides', 'safe\u202etxt.exe', 'safetxt.exe'],
+    ['defuses plain-word broadcasts', 'ping @channel', 'ping channel'],
   ])('%s', (_name, input, expected) => {
     expect(slackText(input)).toBe(expected);
   });

@@ -1,3 +1,4 @@
+import { sanitizeText } from '../narrate/sanitize';
 import type { AnnotationRecord } from '../record';
 import { allResolved, DEFAULT_SERVICE_LABELS, groupTimes, serviceOf, type AlertLine, type GroupView } from './group-view';
 import { groupLinks, httpUrl, type Link } from './links';
@@ -64,31 +65,24 @@ export type GroupPayload = PublishEvent['payload'];
 // ---------------------------------------------------------------------------------------
 // Text that did not come from us
 
-/** Slack's control sequences: <!channel>, <!here>, <!everyone>, <!subteam^…>, <@U…>, <#C…>, <!date…>. */
-const CONTROL = /<[!@#][^<>]*>/g;
-/** A link in Slack's own markup, `<url|label>` or `<url>`. */
-const SLACK_LINK = /<([a-z][a-z0-9+.-]*:[^<>|]*)(?:\|([^<>]*))?>/gi;
-/** A bare URL, in case a reader's client links it anyway; `www.` hosts included. */
-const BARE_URL = /\b(?:[a-z][a-z0-9+.-]*:\/\/|www\.)[^\s<>"'`]+/gi;
-/** Plain-word broadcasts that some clients and older APIs still expand. */
-const BROADCAST = /@(channel|here|everyone)\b/gi;
+/** A bare URL (to spot the ones we built ourselves). */
+const BARE_URL = /\b(?:https?:\/\/|www\.)[^\s<>"'`|]+/gi;
 
 /**
- * Removes mentions and links from untrusted text. Links become their label (or a marker);
- * a bare URL that is one of the links we built ourselves (`known`: href → label, e.g. the
- * runbook) points the reader at that link instead. The plain words @channel/@here get a
- * word joiner so they never notify.
+ * Removes mentions, pings and links from untrusted text with the shared output sanitiser
+ * (src/narrate/sanitize.ts). A bare URL that is one of the links we built ourselves
+ * (`known`: href → label, e.g. the runbook) first becomes a pointer to that link, since
+ * the reader finds it in the message anyway.
  */
 export function stripSlackMarkup(text: string, known?: ReadonlyMap<string, string>): string {
-  return text
-    .replace(CONTROL, '')
-    .replace(SLACK_LINK, (_m, _url: string, label?: string) => (label ? label : '[link removed]'))
-    .replace(BARE_URL, (m) => {
-      const trail = /[.,;:!?)]+$/.exec(m)?.[0] ?? '';
-      const label = known?.get(httpUrl(m.slice(0, m.length - trail.length)) ?? '');
-      return `${label ? `${label} (linked below)` : '[link removed]'}${trail}`;
-    })
-    .replace(BROADCAST, '@\u2060$1');
+  const pointed = known?.size
+    ? text.replace(BARE_URL, (m) => {
+        const trail = /[.,;:!?)]+$/.exec(m)?.[0] ?? '';
+        const label = known.get(httpUrl(m.slice(0, m.length - trail.length)) ?? '');
+        return label ? `${label} (linked below)${trail}` : m;
+      })
+    : text;
+  return sanitizeText(pointed);
 }
 
 /** mrkdwn escaping (https://docs.slack.dev/messaging/formatting-message-text#escaping). */
