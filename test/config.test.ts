@@ -1,7 +1,7 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, loadConfig, secretValues } from '../src/config';
+import { ConfigError, configSchema, loadConfig, secretValues } from '../src/config';
 
 describe('configuration', () => {
   it('applies the documented defaults to an empty environment', () => {
@@ -56,5 +56,13 @@ describe('configuration', () => {
   it('says which _FILE cannot be read, and refuses a secret given twice', () => {
     expect(() => loadConfig({ OPENAI_API_KEY_FILE: '/nonexistent/key' })).toThrow(/OPENAI_API_KEY_FILE: cannot read/);
     expect(() => loadConfig({ PAGERDUTY_ROUTING_KEY: 'a', PAGERDUTY_ROUTING_KEY_FILE: '/x' })).toThrow(/choose one/);
+  });
+});
+
+describe('the README', () => {
+  it('documents every configuration variable', () => {
+    const readme = readFileSync(join(__dirname, '..', 'README.md'), 'utf8');
+    const missing = Object.keys(configSchema.shape).filter((name) => !readme.includes(`\`${name}\``));
+    expect(missing).toEqual([]);
   });
 });
