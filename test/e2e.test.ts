@@ -4,20 +4,24 @@ import { Redis } from 'ioredis';
 import { freePort, sampleSum, startAlertmanager, startPrometheus, type Peer } from './e2e/peers';
 import { REPO_ROOT, start, stopAll, type Started } from './e2e/process';
 import { FakeLoki } from './fakes/loki';
+import { FakeOllama } from './fakes/ollama';
 import { FakeOtlpReceiver, type ReceivedSpan } from './fakes/otlp';
+import { FAKE_SLACK_TOKEN, FakeSlack } from './fakes/slack';
 import { deleteKeys, REDIS_URL } from './helpers/service';
 
 /**
  * End to end with the real peers: the demo target misbehaves, a real Prometheus (Debian's
  * package) fires a rule, a real Alertmanager routes it with a bearer token to our service
- * (`alert-annotator serve` as its own process, receiver + worker, real Redis), which writes
- * to fake Loki and exports its own trace to an in-process OTLP receiver. Then Alertmanager
- * repeats the notification, and later the rule stops firing and the resolve goes through.
+ * (`alert-annotator serve` as its own process, receiver + worker, real Redis), which asks a
+ * fake Ollama for the narration, writes to fake Loki and fake Slack, and exports its own
+ * trace to an in-process OTLP receiver. Then Alertmanager repeats the notification, and later
+ * the rule stops firing and the resolve goes through to Loki and Slack.
  */
 
 const ALERT = 'E2ECheckoutErrors';
 const TOKEN = `e2e-${randomBytes(12).toString('hex')}`;
 const PREFIX = `test-e2e-${randomBytes(4).toString('hex')}`;
+const MODEL = 'qwen2.5:3b-instruct';
 
 const prometheusConfig = (demoPort: number, amPort: number, svcPort: number) => `
 global:
@@ -120,6 +124,8 @@ interface Rec {
 describe('end to end: real Prometheus and Alertmanager drive the service', () => {
   let loki: FakeLoki;
   let otlp: FakeOtlpReceiver;
+  let slack: FakeSlack;
+  let ollama: FakeOllama;
   let demo: Started;
   let demoUrl: string;
   let service: Started;
@@ -133,6 +139,7 @@ describe('end to end: real Prometheus and Alertmanager drive the service', () =>
       `service:\n${service?.output().slice(-2500) ?? ''}`,
       `alertmanager:\n${alertmanager?.proc.output().slice(-1500) ?? ''}`,
       `loki records: ${JSON.stringify(records().map((r) => [r.alertname, r.status, r.fingerprint]))}`,
+      `slack messages: ${JSON.stringify(slack?.messages.map((m) => [m.ts, m.threadTs ?? null, m.updates, m.text]))}`,
     ].join('\n');
   const amMetric = async (name: string, labels: Record<string, string>) =>
     sampleSum(await (await fetch(`${alertmanager!.url}/metrics`)).text(), name, labels);
@@ -140,6 +147,8 @@ describe('end to end: real Prometheus and Alertmanager drive the service', () =>
   beforeAll(async () => {
     loki = await new FakeLoki().start();
     otlp = await new FakeOtlpReceiver().start();
+    slack = await new FakeSlack().start();
+    ollama = await new FakeOllama([MODEL]).start();
 
     const demoPort = await freePort();
     demo = start(process.execPath, [join(REPO_ROOT, 'deploy/demo/server.js')], { env: { PORT: String(demoPort), HOST: '127.0.0.1', DEMO_MODE: 'ok' } });
@@ -159,7 +168,12 @@ describe('end to end: real Prometheus and Alertmanager drive the service', () =>
         WEBHOOK_BEARER_TOKEN: TOKEN,
         LOKI_URL: loki.url,
         PROMETHEUS_URL: prometheus.url,
-        LLM_PROVIDER: 'none',
+        LLM_PROVIDER: 'ollama',
+        OLLAMA_HOST: ollama.url,
+        OLLAMA_MODEL: MODEL,
+        SLACK_BOT_TOKEN: FAKE_SLACK_TOKEN,
+        SLACK_CHANNEL: 'C0ALERTS',
+        SLACK_API_URL: `${slack.url}/api`,
         OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
         OTEL_SERVICE_NAME: 'alert-annotator-e2e',
         JOB_BACKOFF_MS: '200',
@@ -173,20 +187,19 @@ describe('end to end: real Prometheus and Alertmanager drive the service', () =>
     // Our service first (SIGTERM: a graceful stop that also flushes its spans), then the peers.
     await stopAll();
     await Promise.all([prometheus?.stop(), alertmanager?.stop()]);
-    await loki?.stop();
-    await otlp?.stop();
+    await Promise.all([loki?.stop(), otlp?.stop(), slack?.stop(), ollama?.stop()]);
     const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
     await deleteKeys(redis, PREFIX).finally(() => redis.disconnect());
   }, 60_000);
 
-  it('a misbehaving target fires the rule and the alert reaches Loki as an annotation record', async () => {
+  it('a misbehaving target fires the rule and the alert reaches Loki as a narrated record and Slack as a message', async () => {
     await fetch(`${demoUrl}/misbehave?mode=errors`, { method: 'POST' });
     firing = await until('a firing record in Loki', () => records().find((r) => r.alertname === ALERT && r.status === 'firing'), 45_000, diagnostics);
     expect(firing).toMatchObject({
       severity: 'critical',
       endsAt: '0001-01-01T00:00:00Z',
       labels: { alertname: ALERT, service: 'checkout', job: 'demo', severity: 'critical' },
-      narrator: 'template',
+      narrator: `ollama:${MODEL}`,
     });
     expect(firing.fingerprint).toMatch(/^[0-9a-f]{16}$/);
     expect(firing.groupKey).toContain(ALERT);
@@ -194,9 +207,15 @@ describe('end to end: real Prometheus and Alertmanager drive the service', () =>
     expect(firing.traceId).toMatch(/^[0-9a-f]{32}$/);
     // Alertmanager delivered with the bearer token: not one webhook notification failed.
     expect(await amMetric('alertmanager_notifications_failed_total', { integration: 'webhook' })).toBe(0);
+    // Slack: one message in the channel, published before the Loki record (Loki is written last).
+    const top = slack.topLevel();
+    expect(top).toHaveLength(1);
+    expect(top[0]).toMatchObject({ channel: 'C0ALERTS' });
+    expect(JSON.stringify(top[0]!.blocks ?? top[0]!.text)).toContain(ALERT);
+    expect(ollama.chats()).toHaveLength(1);
   }, 60_000);
 
-  it("Alertmanager's repeat notifications do not annotate the alert again", async () => {
+  it("Alertmanager's repeat notifications cause no second narration, record or Slack message", async () => {
     const delivered = await until(
       'two repeat notifications',
       async () => {
@@ -211,9 +230,11 @@ describe('end to end: real Prometheus and Alertmanager drive the service', () =>
     await new Promise((r) => setTimeout(r, 1500));
     const same = records().filter((r) => r.fingerprint === firing.fingerprint && r.startsAt === firing.startsAt && r.status === 'firing');
     expect(same).toHaveLength(1);
+    expect(ollama.chats()).toHaveLength(1);
+    expect(slack.topLevel()).toHaveLength(1);
   }, 45_000);
 
-  it('when the rule stops firing, the resolve reaches Loki for the same alert', async () => {
+  it('when the rule stops firing, the resolve reaches Loki and the Slack message of the alert', async () => {
     await fetch(`${demoUrl}/behave`, { method: 'POST' });
     const resolved = await until(
       'a resolved record in Loki',
@@ -224,6 +245,14 @@ describe('end to end: real Prometheus and Alertmanager drive the service', () =>
     expect(resolved.startsAt).toBe(firing.startsAt);
     expect(Date.parse(resolved.endsAt)).toBeGreaterThan(Date.parse(firing.startsAt));
     expect(records().filter((r) => r.fingerprint === firing.fingerprint && r.status === 'resolved')).toHaveLength(1);
+    // Slack: the original message is updated in place (no new top-level message) and the
+    // thread says it resolved.
+    const [message] = slack.topLevel();
+    expect(slack.topLevel()).toHaveLength(1);
+    expect(message!.updates).toBeGreaterThanOrEqual(1);
+    expect(slack.replies(message!.ts).map((r) => JSON.stringify(r.blocks ?? r.text)).join('\n')).toMatch(/resolved/i);
+    // resolving is not narrated
+    expect(ollama.chats()).toHaveLength(1);
   }, 60_000);
 
   it("the record's traceId is the service's own trace: alert.annotate linked to the webhook request, with the stage spans", async () => {
@@ -237,11 +266,19 @@ describe('end to end: real Prometheus and Alertmanager drive the service', () =>
     expect(root.links).toHaveLength(1);
     const link = root.links[0]!;
     const request = await otlp.waitFor((s) => s.traceId === link.traceId && s.parentSpanId === undefined, 15_000);
-    expect(request.name).toBe('POST /webhook/alertmanager');
+    // The webhook is served on plain node:http (no Express route), so the http instrumentation
+    // names the span by method; the path and client are attributes (old or new semconv).
+    expect(request.name).toMatch(/^POST( \/webhook\/alertmanager)?$/);
+    expect(request.attributes['url.path'] ?? request.attributes['http.target']).toBe('/webhook/alertmanager');
     expect(request.attributes['user_agent.original'] ?? request.attributes['http.user_agent']).toMatch(/^Alertmanager\//);
     expect(otlp.spans.some((s) => s.traceId === link.traceId && s.spanId === link.spanId)).toBe(true);
 
     const children = (parent: ReceivedSpan) => otlp.spans.filter((s) => s.parentSpanId === parent.spanId).map((s) => s.name);
-    expect(children(root)).toEqual(expect.arrayContaining(['dedup', 'analyze', 'scrub', 'publish.loki']));
+    expect(children(root)).toEqual(expect.arrayContaining(['dedup', 'analyze', 'scrub', 'publish.slack', 'publish.loki']));
+    const llm = otlp.spans.filter((s) => s.traceId === root.traceId && s.name === 'llm.call');
+    expect(llm).toHaveLength(1);
+    expect(llm[0]!.attributes).toMatchObject({ 'llm.provider': 'ollama', 'llm.model': MODEL, 'llm.attempt': 1, 'llm.parse_ok': true });
+    expect(llm[0]!.attributes['llm.prompt_chars']).toEqual(expect.any(Number));
+    expect(llm[0]!.attributes['llm.response_chars']).toEqual(expect.any(Number));
   }, 30_000);
 });
