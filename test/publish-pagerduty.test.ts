@@ -50,6 +50,13 @@ describe('PagerDuty Events API answers, status by status', () => {
     expect(result).toEqual(expected);
   });
 
+  it('waits out a short Retry-After in place and then sends once', async () => {
+    pd.failNext({ ...PD_THROTTLED, headers: { 'Retry-After': '1' } });
+    await publisher().publish(eventFor(loadPayload('am-webhook-01')), signal);
+    expect(pd.requests).toHaveLength(2);
+    expect(pd.accepted()).toHaveLength(1);
+  });
+
   it("logs PagerDuty's own reason for a 400, and never the routing key", async () => {
     const err = (await publisher({ routingKey: 'too-short-key-12345' })
       .publish(eventFor(loadPayload('am-webhook-01')), signal)

@@ -43,7 +43,7 @@ async function outcome(p: Promise<unknown>): Promise<{ ok: true } | { ok: false;
 describe('Slack Web API answers, status by status', () => {
   const table: [string, FakeReply | undefined, unknown][] = [
     ['200 ok:true publishes', undefined, { ok: true }],
-    ['200 ok:false ratelimited is retried after Retry-After', { status: 200, headers: { 'Retry-After': '4' }, body: { ok: false, error: 'ratelimited' } }, { ok: false, reason: 'rate_limited', retryable: true, retryAfterMs: 4000 }],
+    ['200 ok:false ratelimited is retried after Retry-After', { status: 200, headers: { 'Retry-After': '40' }, body: { ok: false, error: 'ratelimited' } }, { ok: false, reason: 'rate_limited', retryable: true, retryAfterMs: 40000 }],
     ['HTTP 429 is retried after Retry-After', { status: 429, headers: { 'Retry-After': '30' }, body: { ok: false, error: 'ratelimited' } }, { ok: false, reason: 'rate_limited', retryable: true, retryAfterMs: 30000 }],
     ['200 ok:false invalid_auth is permanent', { status: 200, body: { ok: false, error: 'invalid_auth' } }, { ok: false, reason: 'auth', retryable: false }],
     ['200 ok:false channel_not_found is permanent', { status: 200, body: { ok: false, error: 'channel_not_found' } }, { ok: false, reason: 'client', retryable: false }],
@@ -58,6 +58,20 @@ describe('Slack Web API answers, status by status', () => {
     if (reply) slack.failNext(reply);
     const payload = loadPayload('am-webhook-01');
     expect(await outcome(bot().publish(eventFor(payload), signal))).toEqual(expected);
+  });
+
+  it('waits out a short Retry-After in place and then posts once', async () => {
+    slack.failNext({ status: 429, headers: { 'Retry-After': '1' }, body: { ok: false, error: 'ratelimited' } });
+    const result = await bot().publish(eventFor(loadPayload('am-webhook-01')), signal);
+    expect(result.published).toBe(true);
+    expect(slack.requestsTo('/api/chat.postMessage')).toHaveLength(2);
+    expect(slack.topLevel()).toHaveLength(1);
+  });
+
+  it('leaves a second 429 in a row to the job backoff', async () => {
+    slack.failNext({ status: 429, headers: { 'Retry-After': '1' }, body: { ok: false, error: 'ratelimited' } }, 2);
+    expect(await outcome(bot().publish(eventFor(loadPayload('am-webhook-01')), signal))).toEqual({ ok: false, reason: 'rate_limited', retryable: true, retryAfterMs: 1000 });
+    expect(slack.topLevel()).toHaveLength(0);
   });
 
   it('explains the fix of a permanent error without printing the token', async () => {

@@ -5,6 +5,7 @@ import { httpRequest } from '../clients/http';
 import type { AnnotationRecord } from '../record';
 import { DEFAULT_SERVICE_LABELS, serviceOf } from './group-view';
 import { groupLinks } from './links';
+import { honourRetryAfter } from './retry';
 import { highestSeverity, routeRecords, type Severity } from './routing';
 import { eventId, type PublishState } from './state';
 import type { PublishEvent, PublishResult, Publisher } from './types';
@@ -177,13 +178,10 @@ export class PagerDutyPublisher implements Publisher {
       const body: PagerDutyTrigger | PagerDutyResolve = groupResolved
         ? { routing_key: this.opts.routingKey, event_action: 'resolve', dedup_key: dedupKey }
         : buildTrigger(event, firing, this.opts);
-      const res = await httpRequest(TARGET, {
-        method: 'POST',
-        url: this.opts.eventsUrl,
-        body,
-        timeoutMs: this.opts.timeoutMs ?? 10_000,
+      const res = await honourRetryAfter(
+        () => httpRequest(TARGET, { method: 'POST', url: this.opts.eventsUrl, body, timeoutMs: this.opts.timeoutMs ?? 10_000, signal }),
         signal,
-      });
+      );
       // The event is accepted at this point; an odd body is worth a line, not a retry.
       let parsed: unknown;
       try {

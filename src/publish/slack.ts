@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { httpRequest, OutboundError, parseJsonBody, parseRetryAfter, type FailureReason } from '../clients/http';
 import { mergeView, type ViewChange } from './group-view';
+import { honourRetryAfter } from './retry';
 import { routeRecords, type Severity } from './routing';
 import {
   buildSlackMessage,
@@ -198,20 +199,23 @@ export class SlackBotPublisher extends SlackPublisherBase {
 
   /** One Web API call (JSON body, bearer token: https://docs.slack.dev/apis/web-api/#posting-json). */
   private async call(method: 'chat.postMessage' | 'chat.update', body: Record<string, unknown>, signal: AbortSignal) {
-    const res = await httpRequest(TARGET, {
-      method: 'POST',
-      url: `${this.base}/${method}`,
-      headers: { Authorization: `Bearer ${this.bot.token}`, 'Content-Type': 'application/json; charset=utf-8' },
-      // link_names/parse: Slack must not turn any text into a mention; blocks are mrkdwn verbatim.
-      body: JSON.stringify({ ...body, link_names: false, parse: 'none' }),
-      timeoutMs: this.opts.timeoutMs ?? 10_000,
-      signal,
-    });
-    const answer = parseJsonBody(TARGET, res, slackApiResponseSchema);
-    if (!answer.ok) {
-      throw new SlackApiError(answer.error ?? 'unknown_error', method, res.status, parseRetryAfter(res.headers.get('retry-after')));
-    }
-    return answer;
+    const res = await honourRetryAfter(async () => {
+      const r = await httpRequest(TARGET, {
+        method: 'POST',
+        url: `${this.base}/${method}`,
+        headers: { Authorization: `Bearer ${this.bot.token}`, 'Content-Type': 'application/json; charset=utf-8' },
+        // link_names/parse: Slack must not turn any text into a mention; blocks are mrkdwn verbatim.
+        body: JSON.stringify({ ...body, link_names: false, parse: 'none' }),
+        timeoutMs: this.opts.timeoutMs ?? 10_000,
+        signal,
+      });
+      const answer = parseJsonBody(TARGET, r, slackApiResponseSchema);
+      if (!answer.ok) {
+        throw new SlackApiError(answer.error ?? 'unknown_error', method, r.status, parseRetryAfter(r.headers.get('retry-after')));
+      }
+      return answer;
+    }, signal);
+    return res;
   }
 }
 
@@ -247,13 +251,17 @@ export class SlackWebhookPublisher extends SlackPublisherBase {
     _now: Date,
     signal: AbortSignal,
   ): Promise<undefined> {
-    await httpRequest(TARGET, {
-      method: 'POST',
-      url: this.hook.webhookUrl,
-      body: { text: message.text, blocks: message.blocks, unfurl_links: false, unfurl_media: false },
-      timeoutMs: this.opts.timeoutMs ?? 10_000,
+    await honourRetryAfter(
+      () =>
+        httpRequest(TARGET, {
+          method: 'POST',
+          url: this.hook.webhookUrl,
+          body: { text: message.text, blocks: message.blocks, unfurl_links: false, unfurl_media: false },
+          timeoutMs: this.opts.timeoutMs ?? 10_000,
+          signal,
+        }),
       signal,
-    });
+    );
     await this.state.save(event.payload.groupKey, { view: change.view });
     return undefined;
   }

@@ -5,6 +5,7 @@ import { OutboundError } from '../clients/http';
 import { alertKey } from '../receive/schema';
 import type { AnnotationRecord } from '../record';
 import { groupViewSchema, type GroupView } from './group-view';
+import { sleep } from './retry';
 import type { PublishEvent } from './types';
 
 /**
@@ -62,18 +63,6 @@ export function eventId(kind: PublishEvent['kind'], records: readonly Pick<Annot
 /** Group keys contain route matchers (label values); store a digest, not the key itself. */
 export function groupDigest(groupKey: string): string {
   return createHash('sha256').update(groupKey).digest('hex').slice(0, 32);
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const t = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
 
 function parseField<T>(raw: string | undefined, schema: z.ZodType<T>): T | undefined {
