@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort, sampleSum, startAlertmanager, startPrometheus, type Peer } from './e2e/peers';
@@ -273,6 +274,16 @@ describe('end to end: real Prometheus and Alertmanager drive the service', () =>
     expect(request.attributes['user_agent.original'] ?? request.attributes['http.user_agent']).toMatch(/^Alertmanager\//);
     expect(otlp.spans.some((s) => s.traceId === link.traceId && s.spanId === link.spanId)).toBe(true);
 
+    // The worker's log lines inside that span carry its ids (pino mixin).
+    const logged = service
+      .stdout()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((l) => l.trace_id === firing.traceId);
+    expect(logged.length).toBeGreaterThan(0);
+    expect(logged[0]!.span_id).toMatch(/^[0-9a-f]{16}$/);
+
     const children = (parent: ReceivedSpan) => otlp.spans.filter((s) => s.parentSpanId === parent.spanId).map((s) => s.name);
     expect(children(root)).toEqual(expect.arrayContaining(['dedup', 'analyze', 'scrub', 'publish.slack', 'publish.loki']));
     const llm = otlp.spans.filter((s) => s.traceId === root.traceId && s.name === 'llm.call');
@@ -280,5 +291,36 @@ describe('end to end: real Prometheus and Alertmanager drive the service', () =>
     expect(llm[0]!.attributes).toMatchObject({ 'llm.provider': 'ollama', 'llm.model': MODEL, 'llm.attempt': 1, 'llm.parse_ok': true });
     expect(llm[0]!.attributes['llm.prompt_chars']).toEqual(expect.any(Number));
     expect(llm[0]!.attributes['llm.response_chars']).toEqual(expect.any(Number));
+  }, 30_000);
+
+  it("every PromQL query of the dashboard runs on the real Prometheus, which scrapes the service's /metrics", async () => {
+    const dashboard = JSON.parse(readFileSync(join(REPO_ROOT, 'grafana/dashboards/alert-annotations.json'), 'utf8')) as {
+      panels: { title: string; datasource?: { uid?: string }; targets?: { expr?: string }[] }[];
+    };
+    const exprs = dashboard.panels
+      .filter((p) => p.datasource?.uid === 'prometheus')
+      .flatMap((p) => (p.targets ?? []).map((t) => ({ title: p.title, expr: t.expr ?? '' })));
+    expect(exprs.length).toBeGreaterThanOrEqual(6);
+    // Grafana's variables, as Grafana would substitute them.
+    const substitute = (e: string) => e.replaceAll('$__rate_interval', '1m').replaceAll('$alertname', '.+').replaceAll('$severity', '.+');
+    const query = async (expr: string) => {
+      const res = await fetch(`${prometheus!.url}/api/v1/query?${new URLSearchParams({ query: expr })}`);
+      return { status: res.status, body: (await res.json()) as { status: string; error?: string; data?: { result: unknown[] } } };
+    };
+    for (const { title, expr } of exprs) {
+      const { status, body } = await query(substitute(expr));
+      expect({ title, status, error: body.error }).toEqual({ title, status: 200, error: undefined });
+    }
+    // Prometheus scraped the webhook counter of the service with the 200s Alertmanager got.
+    const scraped = await until(
+      'the scraped webhook counter',
+      async () => {
+        const { body } = await query('sum(alert_annotator_webhook_requests_total{job="alert-annotator", code="200"})');
+        const v = Number((body.data?.result[0] as { value?: [number, string] } | undefined)?.value?.[1] ?? 0);
+        return v >= 3 ? v : undefined;
+      },
+      15_000,
+    );
+    expect(scraped).toBeGreaterThanOrEqual(3);
   }, 30_000);
 });

@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import { createLogger } from '../src/logger';
 import { currentTraceId, withSpan } from '../src/spans';
 import { currentTraceparent, initTelemetry, isUntracedPath, logMixin, parseTraceparent, startAlertSpan, tracesUrl } from '../src/telemetry';
-import { REPO_ROOT, startTs, stopAll, waitForExit } from './e2e/process';
+import { REPO_ROOT, start, startTs, stopAll, waitForExit } from './e2e/process';
 import { FakeOtlpReceiver, type ReceivedSpan } from './fakes/otlp';
 
 describe('telemetry when no OTLP endpoint is configured', () => {
@@ -132,4 +132,34 @@ describe('one alert traced by a real process into an OTLP/HTTP receiver', () => 
       .find((l) => l.msg === 'dedup done');
     expect(line).toMatchObject({ trace_id: result.traceId, span_id: dedup.spanId });
   });
+});
+
+describe('a short-lived `replay` run', () => {
+  let otlp: FakeOtlpReceiver;
+
+  beforeAll(async () => {
+    otlp = await new FakeOtlpReceiver().start();
+  });
+
+  afterAll(async () => {
+    await stopAll();
+    await otlp.stop();
+  });
+
+  it('exports its whole trace before exiting, and the printed record carries that trace id', async () => {
+    const fixture = join(REPO_ROOT, 'test/fixtures/alertmanager/am-webhook-01-firing-1-alert-CheckoutLatencyHigh-basic-auth.json');
+    const proc = start(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'src/cli.ts'), 'replay', fixture], {
+      env: { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_SERVICE_NAME: 'replay-under-test', LLM_PROVIDER: 'none', LOG_LEVEL: 'warn', LOKI_URL: '', PROMETHEUS_URL: '', TEMPO_URL: '' },
+    });
+    const code = await waitForExit(proc, 40_000);
+    expect({ code, output: code === 0 ? '' : proc.output().slice(-2000) }).toEqual({ code: 0, output: '' });
+    const record = JSON.parse(proc.stdout().trim().split('\n')[0] ?? '{}') as { traceId?: string; fingerprint?: string };
+    expect(record.fingerprint).toBe('ca1e646dc11e4a70');
+    expect(record.traceId).toMatch(/^[0-9a-f]{32}$/);
+    // No waiting: the process has exited, so whatever arrived was flushed by shutdown.
+    const trace = otlp.spans.filter((s) => s.traceId === record.traceId);
+    const root = trace.find((s) => s.name === 'alert.annotate');
+    expect(root).toMatchObject({ serviceName: 'replay-under-test', attributes: { 'alert.fingerprint': 'ca1e646dc11e4a70', 'alert.name': 'CheckoutLatencyHigh' } });
+    expect(trace.map((s) => s.name)).toEqual(expect.arrayContaining(['alert.annotate', 'dedup', 'analyze', 'scrub']));
+  }, 60_000);
 });
