@@ -165,11 +165,12 @@ describe('annotating alerts end to end into Loki (real Redis, fake Loki)', () =>
   it('when Loki fails for a while, the record is written once it is back, and only once', async () => {
     const svc = await startTestService({ LOKI_URL: loki.url });
     try {
-      loki.failNext({ status: 503, body: 'Ingester not ready' }, 3);
+      loki.failNextPushes({ status: 503, body: 'Ingester not ready' }, 3);
       expect(await post(svc, bodyOf('am-webhook-01', 'outage'))).toBe(200);
       await svc.waitForJobs({ timeoutMs: 20_000 });
       expect(loki.records()).toHaveLength(1);
-      expect(svc.logs.some((l) => l.msg === 'job failed; will retry' || l.msg === 'publish failed; will retry')).toBe(true);
+      expect(svc.logs.filter((l) => l.msg === 'publish failed; will retry' && l.target === 'loki')).toHaveLength(3);
+      expect(loki.requestsTo('/loki/api/v1/push')).toHaveLength(4);
     } finally {
       await svc.stop();
     }

@@ -131,9 +131,17 @@ export class FakeLoki extends FakeHttpServer {
     for (const [ts, line] of values) this.store(labels, BigInt(ts), line);
   }
 
-  /** Forgets everything stored. */
+  private readonly pushFailures: FakeReply[] = [];
+
+  /** Answers the next `count` pushes (only pushes) with `reply`, e.g. an ingester outage. */
+  failNextPushes(reply: FakeReply, count = 1): void {
+    for (let i = 0; i < count; i++) this.pushFailures.push(reply);
+  }
+
+  /** Forgets everything stored and every scripted failure. */
   clear(): void {
     this.streams.clear();
+    this.pushFailures.length = 0;
   }
 
   private store(labels: Record<string, string>, ts: bigint, line: string): void {
@@ -152,6 +160,8 @@ export class FakeLoki extends FakeHttpServer {
   }
 
   private push(req: RecordedRequest): FakeReply {
+    const failure = this.pushFailures.shift();
+    if (failure) return failure;
     if (Buffer.byteLength(req.body) > MAX_BODY) return { status: 500, body: 'rpc error: code = ResourceExhausted desc = grpc: received message larger than max\n' };
     const ct = req.headers['content-type'];
     if (!ct) return { status: 400, body: 'unsupported Content-Type ""\n' };
