@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { analyze } from './analyze';
+import { analyze, type AnalyzeOptions } from './analyze';
 import type { Analysis } from './analyze/types';
 import { OutboundError } from './clients/http';
 import type { Dedup } from './dedup';
@@ -21,6 +21,8 @@ export interface PipelineDeps {
   publishers: Publisher[];
   dedup: Dedup;
   log: Logger;
+  /** SERVICE_LABELS and the windows, from the configuration. */
+  analyzeOptions?: AnalyzeOptions;
   metrics?: Metrics;
   now?: () => Date;
 }
@@ -90,7 +92,7 @@ export async function annotateGroup(
         opts.bundle ?? (await gather(deps.sources, { payload, alerts: firing, now, log: deps.log }, signal));
       opts.onEvidence?.(bundle);
       const scrubber = createScrubber();
-      const analysis = await withSpan('analyze', {}, async () => analyze(bundle));
+      const analysis = await withSpan('analyze', {}, async () => analyze(bundle, deps.analyzeOptions));
       const input = await withSpan('scrub', {}, async () => scrubInput(scrubber, payload, firing, analysis));
       const narration = await narrate(deps, input, signal);
       const records = firing.map((alert) =>
