@@ -63,6 +63,33 @@ describe('publishing through the worker', () => {
     }
   });
 
+  it('posts exactly one Slack message when the worker that posted goes away before the job completes and another worker retries it', async () => {
+    const prefix = uniquePrefix('publish-kill');
+    // PagerDuty is down, so the first worker's job fails after Slack has the message.
+    pd.outage({ status: 503, body: '' });
+    const first = await startTestService(env(prefix));
+    await post(first, 'am-webhook-01');
+    await until('the Slack post and a failed PagerDuty call', () => slack.topLevel().length === 1 && pd.requests.length >= 1);
+    // The first worker goes away with the job unfinished (its Redis keys stay).
+    await first.service.shutdown();
+    await first.queue.close();
+    first.redis.disconnect();
+
+    pd.outage(undefined);
+    const second = await startTestService(env(prefix));
+    try {
+      await until('PagerDuty to accept the trigger', () => pd.accepted().length === 1, 20_000);
+      await second.waitForJobs();
+      expect(slack.topLevel()).toHaveLength(1);
+      expect(slack.requestsTo('/api/chat.postMessage').filter((r) => !(r.json as { thread_ts?: string }).thread_ts)).toHaveLength(1);
+      // The durable record carries the message's ts.
+      await until('the Loki record', () => loki.records().length === 1);
+      expect(loki.records()[0]).toMatchObject({ slackTs: slack.topLevel()[0]!.ts });
+    } finally {
+      await second.stop();
+    }
+  });
+
   it('updates the original Slack message and resolves the PagerDuty alert when the group resolves', async () => {
     const svc = await startTestService(env(uniquePrefix('publish-resolve')));
     try {
