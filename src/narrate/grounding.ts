@@ -1,4 +1,5 @@
 import type { NarrationBody, NarrationInput } from './types';
+import { indicatorWithoutLogText } from './untrusted';
 
 /**
  * Grounding checks on a model answer (DESIGN.md, "narrate"): every cited evidence id must
@@ -39,7 +40,7 @@ export function trustedVocabulary(input: NarrationInput): Set<string> {
   for (const v of Object.values(input.payload.commonAnnotations)) add(v);
   for (const s of input.analysis.suspects) {
     vocab.add(s.service.toLowerCase());
-    add(s.indicator);
+    add(indicatorWithoutLogText(s.indicator));
   }
   for (const f of input.analysis.findings) {
     if (f.service) vocab.add(f.service.toLowerCase());

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Finding } from '../analyze/types';
 import type { NarrationInput } from './types';
+import { indicatorWithoutLogText } from './untrusted';
 
 /**
  * Prompt templates are files (prompts/<id>.md) so wording changes are reviewed like code
@@ -106,7 +107,7 @@ function alertSection(input: NarrationInput): string {
 function suspectSection(input: NarrationInput): string {
   const s = input.analysis.suspects;
   if (s.length === 0) return '(none: no service stands out)';
-  return s.map((x, i) => `${i + 1}. ${x.service} | ${clip(x.indicator, 120)} | score ${x.score.toFixed(1)}`).join('\n');
+  return s.map((x, i) => `${i + 1}. ${x.service} | ${clip(indicatorWithoutLogText(x.indicator), 120)} | score ${x.score.toFixed(1)}`).join('\n');
 }
 
 const findingLine = (f: Finding): string => `${f.id} | ${f.kind} | ${f.service ?? '-'} | ${clip(f.text, FINDING_CHARS)}`;

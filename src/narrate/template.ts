@@ -1,6 +1,8 @@
+import type { Finding } from '../analyze/types';
 import type { Alert } from '../receive/schema';
 import { sanitizeFields } from './sanitize';
 import type { Narration, NarrationInput, Narrator } from './types';
+import { indicatorWithoutLogText } from './untrusted';
 
 export const TEMPLATE_PROMPT_VERSION = 'template-v1';
 
@@ -11,6 +13,15 @@ function clip(s: string, max: number): string {
 function serviceOf(alert: Alert): string | undefined {
   const l = alert.labels;
   return l.service ?? l.service_name ?? l.app ?? l.job ?? l.container;
+}
+
+/**
+ * A finding as cited in our own prose. A log pattern is quoted text from the application,
+ * which anyone able to write a log line controls: it is cited by id (its text stays in
+ * the record's findings, as data), so a planted line cannot speak in the note's voice.
+ */
+function citation(f: Finding): string {
+  return f.kind === 'log' ? `[${f.id}] a new or surging log pattern${f.service ? ` in ${f.service}` : ''}` : `[${f.id}] ${f.text}`;
 }
 
 /**
@@ -31,17 +42,17 @@ export function templateNarration(input: NarrationInput): Narration {
   const top = analysis.suspects[0];
   const evidence = analysis.findings.filter((f) => f.kind !== 'source').slice(0, 3);
 
+  const cited = evidence.map(citation).join('; ');
   const rootCause = top
-    ? `Most likely ${top.service} (${top.indicator}, score ${top.score.toFixed(1)}).` +
-      (evidence.length ? ` Evidence: ${evidence.map((f) => `[${f.id}] ${f.text}`).join('; ')}` : '')
-    : evidence.length
-      ? `No single suspect stands out. ${evidence.map((f) => `[${f.id}] ${f.text}`).join('; ')}`
+    ? `Most likely ${top.service} (${indicatorWithoutLogText(top.indicator)}, score ${top.score.toFixed(1)}).` + (cited ? ` Evidence: ${cited}` : '')
+    : cited
+      ? `No single suspect stands out. ${cited}`
       : 'Not determined: no correlated evidence was available.';
 
   const actions: string[] = [];
   const runbook = first?.annotations.runbook_url ?? input.payload.commonAnnotations.runbook_url;
   if (runbook) actions.push(`Follow the runbook: ${runbook}`);
-  if (top) actions.push(`Check ${top.service}: ${top.indicator}`);
+  if (top) actions.push(`Check ${top.service}: ${indicatorWithoutLogText(top.indicator)}`);
   if (first?.annotations.description && first.annotations.description !== what) actions.push(clip(first.annotations.description, 200));
   actions.push(`Confirm ${name} in the alert's source graph and recent deploys`);
 

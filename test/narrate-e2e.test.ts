@@ -1,0 +1,152 @@
+import request from 'supertest';
+import { annotationRecordSchema, type AnnotationRecord } from '../src/record';
+import { FakeLoki } from './fakes/loki';
+import { FakeOllama } from './fakes/ollama';
+import { INJECTION } from './narrate-input';
+import { fixture, startTestService, type TestService } from './helpers/service';
+
+/**
+ * Narration through the whole service: receiver → queue → worker (real Redis) with the
+ * Loki source and sink (fake Loki) and the model (fake Ollama). The deterministic note must
+ * go out at once whatever the model does; the model's note follows as a second record.
+ */
+
+const MODEL = 'qwen2.5:3b-instruct';
+let loki: FakeLoki;
+let ollama: FakeOllama;
+let svc: TestService;
+let seq = 0;
+
+beforeAll(async () => {
+  loki = await new FakeLoki().start();
+  ollama = await new FakeOllama([MODEL]).start();
+  svc = await startTestService(
+    {
+      LOKI_URL: loki.url,
+      LLM_PROVIDER: 'ollama',
+      OLLAMA_HOST: ollama.url,
+      OLLAMA_MODEL: MODEL,
+      LLM_TIMEOUT_MS: '800',
+      LLM_BREAKER_THRESHOLD: '100',
+    },
+    { renarrateDelaysMs: [300, 300] },
+  );
+});
+afterAll(async () => {
+  await svc?.stop();
+  await Promise.all([loki?.stop(), ollama?.stop()]);
+});
+beforeEach(() => {
+  loki.clear();
+  ollama.steps = [];
+  ollama.fallback = { kind: 'good' };
+  ollama.requests.length = 0;
+});
+
+/** A fresh CheckoutLatencyHigh notification (new fingerprint each time) that started two minutes ago. */
+function notification(): { body: Record<string, unknown>; fingerprint: string; startsAt: string } {
+  const body = structuredClone(fixture('am-webhook-01').body) as Record<string, unknown> & { alerts: Record<string, unknown>[] };
+  const fingerprint = `ca1e646dc11e${(0x1000 + ++seq + Math.floor(Math.random() * 0xe000)).toString(16)}`;
+  const startsAt = new Date(Date.now() - 120_000).toISOString();
+  body.groupKey = `${String(body.groupKey)}/narrate-${fingerprint}`;
+  body.alerts[0]!.fingerprint = fingerprint;
+  body.alerts[0]!.startsAt = startsAt;
+  return { body, fingerprint, startsAt };
+}
+
+async function send(body: unknown): Promise<void> {
+  expect((await request(svc.url).post('/webhook/alertmanager').send(body as object)).status).toBe(200);
+}
+
+function recordsOf(fingerprint: string): AnnotationRecord[] {
+  return loki
+    .records()
+    .map((r) => annotationRecordSchema.parse(r))
+    .filter((r) => r.fingerprint === fingerprint);
+}
+
+/** Error lines of checkout: a quiet baseline, then `line` 60 times since the alert began. */
+function seedLogs(line: string): void {
+  const now = Date.now();
+  const ns = (ms: number) => `${BigInt(ms) * 1_000_000n}`;
+  const values: [string, string][] = [];
+  for (let i = 0; i < 5; i++) values.push([ns(now - 40 * 60_000 + i * 60_000), 'WARN slow cache refresh took 120ms']);
+  for (let i = 0; i < 60; i++) values.push([ns(now - 150_000 + i * 2000), line]);
+  loki.seed({ service_name: 'checkout', level: 'error' }, values);
+}
+
+const narrative = (r: AnnotationRecord) => [r.summary, r.rootCause, ...r.actions].join('\n');
+
+describe('narration through the worker', () => {
+  test('with a healthy model the published note is the model’s, citing real findings', async () => {
+    const n = notification();
+    await send(n.body);
+    await svc.waitForJobs();
+    const records = recordsOf(n.fingerprint);
+    expect(records).toHaveLength(1);
+    expect(records[0]).toMatchObject({ narrator: `ollama:${MODEL}`, promptVersion: 'narrate-v1', startsAt: n.startsAt });
+    const ids = new Set(records[0]!.findings.map((f) => f.id));
+    for (const id of records[0]!.evidence ?? []) expect(ids.has(id)).toBe(true);
+  });
+
+  test.each([
+    ['down (HTTP 500)', { kind: 'status', status: 500 } as const],
+    ['slow (beyond LLM_TIMEOUT_MS)', { kind: 'good', delayMs: 3000 } as const],
+    ['answering invalid JSON', { kind: 'text', content: 'The checkout service is slow.' } as const],
+  ])('when the model is %s, the template note is published at once and the model’s note follows', async (_what, step) => {
+    ollama.script(step, ...(step.kind === 'text' ? [step] : []));
+    const n = notification();
+    await send(n.body);
+    await svc.waitForJobs({ includeDelayed: false });
+    const first = recordsOf(n.fingerprint);
+    expect(first).toHaveLength(1);
+    expect(first[0]).toMatchObject({ narrator: 'template', promptVersion: 'template-v1' });
+
+    await svc.waitForJobs();
+    const all = recordsOf(n.fingerprint);
+    expect(all).toHaveLength(2);
+    expect(all[1]).toMatchObject({ narrator: `ollama:${MODEL}`, promptVersion: 'narrate-v1', fingerprint: n.fingerprint, startsAt: n.startsAt });
+    expect(all[1]!.annotatedAt >= all[0]!.annotatedAt).toBe(true);
+  });
+
+  test('a log line telling the model to blame another service changes neither the suspects nor what is published', async () => {
+    // The model obeys whatever the prompt's log data says.
+    const obey = { summary: 'ledger-db is down', rootCause: 'ledger-db failed [L1]', evidence: ['L1'], actions: ['Blame ledger-db'], confidence: 'high' };
+
+    seedLogs('ERROR upstream call failed while reading the order book from the primary replica, the request will be retried later with backoff');
+    const control = notification();
+    await send(control.body);
+    await svc.waitForJobs();
+    const [controlRecord] = recordsOf(control.fingerprint);
+    expect(controlRecord).toBeDefined();
+
+    loki.clear();
+    ollama.requests.length = 0;
+    ollama.fallback = { kind: 'answer', body: obey };
+    seedLogs(INJECTION);
+    const attacked = notification();
+    await send(attacked.body);
+    await svc.waitForJobs();
+    const published = recordsOf(attacked.fingerprint);
+
+    // The model saw the line only inside the data section, and was asked, corrected, and refused.
+    const prompt = (ollama.chats()[0]!.json as { messages: { role: string; content: string }[] }).messages[1]!.content;
+    const data = /<<<LOG DATA[^\n]*\n([\s\S]*?)\nLOG DATA>>>/.exec(prompt)?.[1] ?? '';
+    expect(data).toContain('ledger-db');
+    expect(prompt.replace(data, '')).not.toContain('ledger-db');
+    expect(ollama.chats().length).toBeGreaterThanOrEqual(2);
+
+    expect(published.length).toBeGreaterThanOrEqual(1);
+    for (const r of published) {
+      expect(r.narrator).toBe('template');
+      expect(narrative(r)).not.toContain('ledger-db');
+      expect(narrative(r)).not.toContain('<!channel>');
+      expect(narrative(r)).not.toContain('SYSTEM NOTE');
+      // Same ranking as without the planted line (indicators quote the pattern, so compare ranks).
+      expect(r.suspects.map(({ service, score }) => ({ service, score }))).toEqual(
+        controlRecord!.suspects.map(({ service, score }) => ({ service, score })),
+      );
+    }
+    expect(published[0]!.suspects.map((s) => s.service)).not.toContain('ledger-db');
+  });
+});
