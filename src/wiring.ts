@@ -2,7 +2,13 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { LokiClient } from './clients/loki';
 import type { Config } from './config';
+import type { AnalyzeOptions } from './analyze';
+import { parseServiceLabels } from './analyze/service';
+import { LokiLogSource, parseStreamLabelMap } from './gather/loki';
+import { PrometheusSource } from './gather/prometheus';
+import { loadRelatedQueries } from './gather/related';
 import type { Source } from './gather/source';
+import { TempoSource } from './gather/tempo';
 import { MemoryModelGate, RedisModelGate } from './narrate/gate';
 import { GuardedNarrator } from './narrate/guard';
 import type { ModelClient } from './narrate/model';
@@ -26,9 +32,53 @@ export function buildLokiClient(config: Config): LokiClient | undefined {
   return config.LOKI_URL ? new LokiClient({ url: config.LOKI_URL, tenant: config.LOKI_TENANT }) : undefined;
 }
 
-export function buildSources(config: Config, _log: Logger): Source[] {
-  void config;
-  return [];
+/**
+ * Evidence sources for the configured back ends (PROMETHEUS_URL, LOKI_URL, TEMPO_URL); each
+ * gets the whole SOURCE_TIMEOUT_MS as its own budget. An unreadable RELATED_QUERIES_FILE
+ * throws here, at start-up, naming the file.
+ */
+export function buildSources(config: Config, log: Logger, loki = buildLokiClient(config)): Source[] {
+  const windows = { baselineMin: config.BASELINE_WINDOW_MIN, leadMin: config.INCIDENT_LEAD_MIN };
+  const sources: Source[] = [];
+  if (config.PROMETHEUS_URL) {
+    const related = loadRelatedQueries(config.RELATED_QUERIES_FILE);
+    log.debug({ related: related.length, file: config.RELATED_QUERIES_FILE ?? '(built-in)' }, 'related queries loaded');
+    sources.push(new PrometheusSource({ url: config.PROMETHEUS_URL, timeoutMs: config.SOURCE_TIMEOUT_MS, related, ...windows }));
+  }
+  if (loki) {
+    sources.push(
+      new LokiLogSource({
+        client: loki,
+        streamLabels: parseStreamLabelMap(config.LOKI_STREAM_LABELS),
+        lineFilter: config.LOKI_LOG_FILTER,
+        limit: config.LOKI_LINE_LIMIT,
+        timeoutMs: config.SOURCE_TIMEOUT_MS,
+        ...windows,
+      }),
+    );
+  }
+  if (config.TEMPO_URL) {
+    sources.push(
+      new TempoSource({
+        url: config.TEMPO_URL,
+        timeoutMs: config.SOURCE_TIMEOUT_MS,
+        serviceLabels: parseServiceLabels(config.SERVICE_LABELS),
+        traceLimit: config.TEMPO_TRACE_LIMIT,
+        slowMs: config.TEMPO_SLOW_MS,
+        ...windows,
+      }),
+    );
+  }
+  return sources;
+}
+
+/** What analyze needs from the configuration; pass it as `analyze(bundle, analyzeOptions(config))`. */
+export function analyzeOptions(config: Config): AnalyzeOptions {
+  return {
+    serviceLabels: parseServiceLabels(config.SERVICE_LABELS),
+    baselineMin: config.BASELINE_WINDOW_MIN,
+    leadMin: config.INCIDENT_LEAD_MIN,
+  };
 }
 
 /**

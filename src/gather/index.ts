@@ -1,3 +1,4 @@
+import { withSpan } from '../spans';
 import type { EvidenceBundle, SourceStatus } from './evidence';
 import type { GatherRequest, Source } from './source';
 
@@ -16,7 +17,21 @@ export async function gather(sources: readonly Source[], req: GatherRequest, sig
     traces: [],
     sources: [],
   };
-  const results = await Promise.allSettled(sources.map((s) => s.gather(req, signal)));
+  const results = await Promise.allSettled(
+    sources.map((s) =>
+      // DESIGN.md span names: gather.prometheus|loki|tempo.
+      withSpan(`gather.${s.name}`, { 'alert.count': req.alerts.length }, async (span) => {
+        const r = await s.gather(req, signal);
+        span.setAttributes({
+          'gather.series': r.series?.length ?? 0,
+          'gather.log_streams': r.logs?.length ?? 0,
+          'gather.traces': r.traces?.length ?? 0,
+          'gather.partial': !!r.partial,
+        });
+        return r;
+      }),
+    ),
+  );
   results.forEach((r, i) => {
     const source = sources[i]!;
     if (r.status === 'fulfilled') {

@@ -1,0 +1,100 @@
+import type { LokiClient } from '../clients/loki';
+import { logqlString } from '../clients/loki';
+import type { Alert } from '../receive/schema';
+import type { LogStream } from './evidence';
+import { reasonText, remaining, settleLimited } from './budget';
+import type { GatherRequest, Source, SourceResult } from './source';
+import { alertWindows, type WindowOptions } from './window';
+
+/**
+ * Log evidence: the error/warn lines of the alerting workload in the baseline and incident
+ * windows, found through a map from alert labels to Loki stream labels (LOKI_STREAM_LABELS).
+ * Two query_range calls per workload (https://grafana.com/docs/loki/latest/reference/loki-http-api/#query-logs-within-a-range-of-time),
+ * so a noisy incident cannot crowd the baseline out of the line limit.
+ */
+
+export interface LokiLogSourceOptions extends WindowOptions {
+  client: LokiClient;
+  /** alert label -> stream label; the first alert label that maps to a stream label wins. */
+  streamLabels: readonly (readonly [string, string])[];
+  /** RE2 line filter (`|~`) that keeps error and warn lines. */
+  lineFilter: string;
+  /** Lines per window per workload. */
+  limit: number;
+  timeoutMs: number;
+}
+
+/** `service=service_name,pod=pod` -> [['service','service_name'], ['pod','pod']]. */
+export function parseStreamLabelMap(csv: string): [string, string][] {
+  return csv
+    .split(',')
+    .map((pair) => pair.split('=').map((s) => s.trim()))
+    .filter((p): p is [string, string] => p.length === 2 && !!p[0] && !!p[1]);
+}
+
+/** Loki needs at least one non-empty matcher; a workload is any alert with a mapped label. */
+export function streamSelector(alert: Pick<Alert, 'labels'>, map: readonly (readonly [string, string])[]): string | undefined {
+  const matchers = new Map<string, string>();
+  for (const [from, to] of map) {
+    const v = alert.labels[from];
+    if (v && !matchers.has(to)) matchers.set(to, v);
+  }
+  if (matchers.size === 0) return undefined;
+  return `{${[...matchers].map(([k, v]) => `${k}=${logqlString(v)}`).join(', ')}}`;
+}
+
+/** At most this many distinct workloads per group: a 200-alert group must not send 400 queries. */
+const MAX_SELECTORS = 5;
+
+export class LokiLogSource implements Source {
+  readonly name = 'loki' as const;
+  constructor(private readonly opts: LokiLogSourceOptions) {}
+
+  async gather(req: GatherRequest, signal: AbortSignal): Promise<SourceResult> {
+    const deadline = Date.now() + this.opts.timeoutMs;
+    const w = alertWindows(req.alerts, req.now, this.opts);
+    const selectors = [...new Set(req.alerts.map((a) => streamSelector(a, this.opts.streamLabels)).filter((s): s is string => !!s))];
+    if (selectors.length === 0) return { logs: [], partial: 'no alert label maps to a log stream label (LOKI_STREAM_LABELS)' };
+    const used = selectors.slice(0, MAX_SELECTORS);
+    const windows = [
+      { name: 'incident', start: w.incidentStart, end: w.end },
+      { name: 'baseline', start: w.baselineStart, end: w.incidentStart },
+    ];
+    const jobs = used.flatMap((selector) => windows.map((win) => ({ selector, win })));
+    const filter = this.opts.lineFilter ? ` |~ ${logqlString(this.opts.lineFilter)}` : '';
+    const results = await settleLimited(jobs, 4, ({ selector, win }) =>
+      this.opts.client.queryRange(
+        `${selector}${filter}`,
+        { start: win.start, end: win.end, limit: this.opts.limit, direction: 'backward' },
+        signal,
+        remaining(deadline),
+      ),
+    );
+
+    const byStream = new Map<string, LogStream>();
+    const notes: string[] = [];
+    let failures = 0;
+    results.forEach((r, i) => {
+      const job = jobs[i]!;
+      if (r.status === 'rejected') {
+        failures++;
+        notes.push(`${job.win.name} window: ${reasonText(r.reason)}`);
+        return;
+      }
+      const count = r.value.reduce((n, s) => n + s.values.length, 0);
+      // Backward with a limit keeps the newest lines: say so, the counts are a floor.
+      if (count >= this.opts.limit) notes.push(`${job.win.name} window truncated at ${this.opts.limit} lines`);
+      for (const s of r.value) {
+        const key = JSON.stringify(Object.entries(s.stream).sort(([a], [b]) => a.localeCompare(b)));
+        const stream = byStream.get(key) ?? { labels: s.stream, values: [] };
+        stream.values.push(...s.values);
+        byStream.set(key, stream);
+      }
+    });
+    const firstRejection = results.find((r) => r.status === 'rejected');
+    if (failures === jobs.length && firstRejection) throw firstRejection.reason;
+    if (selectors.length > used.length) notes.push(`${selectors.length - used.length} more workloads not queried`);
+    const logs = [...byStream.values()].map((s) => ({ ...s, values: s.values.sort((a, b) => a[0].length - b[0].length || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)) }));
+    return { logs, ...(notes.length ? { partial: notes.join('; ') } : {}) };
+  }
+}

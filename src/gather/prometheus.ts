@@ -1,0 +1,185 @@
+import { z } from 'zod';
+import { httpRequest, parseJsonBody } from '../clients/http';
+import type { Alert } from '../receive/schema';
+import { reasonText, remaining, settleLimited, splitCredentials } from './budget';
+import type { Exemplar, Series } from './evidence';
+import { exprFromGeneratorUrl, valueExpression } from './promql';
+import { renderTemplate, type RelatedQuery, type RenderedQuery } from './related';
+import type { GatherRequest, Source, SourceResult } from './source';
+import { alertWindows, stepSeconds, type WindowOptions } from './window';
+
+/**
+ * Metrics evidence from the Prometheus HTTP API
+ * (https://prometheus.io/docs/prometheus/latest/querying/api/): the alert's own expression
+ * and the related queries over the baseline and incident windows (one query_range each,
+ * ≤ 500 points per series), and exemplars of the alert's metric for trace ids.
+ */
+
+const sampleValue = z.tuple([z.number(), z.string()]);
+const matrixSchema = z.object({
+  status: z.literal('success'),
+  data: z.object({
+    resultType: z.literal('matrix'),
+    result: z.array(z.object({ metric: z.record(z.string(), z.string()), values: z.array(sampleValue) })),
+  }),
+});
+
+// https://prometheus.io/docs/prometheus/latest/querying/api/#querying-exemplars
+const exemplarsSchema = z.object({
+  status: z.literal('success'),
+  data: z
+    .array(
+      z.object({
+        seriesLabels: z.record(z.string(), z.string()),
+        exemplars: z.array(z.object({ labels: z.record(z.string(), z.string()), value: z.string(), timestamp: z.number() })),
+      }),
+    )
+    .nullable(),
+});
+
+/** Exemplar labels that carry a trace id, by the conventions of the common SDKs. */
+const TRACE_ID_LABELS = ['trace_id', 'traceID', 'traceId', 'TraceID'];
+/** Related queries per group: each is one request; keep the source inside its time budget. */
+export const MAX_RELATED_QUERIES = 40;
+const CONCURRENCY = 4;
+
+export interface PrometheusSourceOptions extends WindowOptions {
+  url: string;
+  /** The whole source's budget (SOURCE_TIMEOUT_MS). */
+  timeoutMs: number;
+  related: readonly RelatedQuery[];
+  /** Extra headers (a tenant header for Mimir/Cortex, say). */
+  headers?: Record<string, string>;
+  maxPoints?: number;
+}
+
+interface Job {
+  kind: 'alert' | 'related';
+  query: string;
+  alert: Alert;
+  rendered?: RenderedQuery;
+}
+
+/** True when the series' labels agree with the alert's on every label both carry. */
+function belongsTo(metric: Record<string, string>, alert: Alert): boolean {
+  return Object.entries(metric).every(([k, v]) => k === '__name__' || alert.labels[k] === undefined || alert.labels[k] === v);
+}
+
+export class PrometheusSource implements Source {
+  readonly name = 'prometheus' as const;
+  private readonly base: string;
+  private readonly headers: Record<string, string>;
+
+  constructor(private readonly opts: PrometheusSourceOptions) {
+    const { url, headers } = splitCredentials(opts.url);
+    this.base = url;
+    this.headers = { ...headers, ...(opts.headers ?? {}) };
+  }
+
+  async gather(req: GatherRequest, signal: AbortSignal): Promise<SourceResult> {
+    const deadline = Date.now() + this.opts.timeoutMs;
+    const w = alertWindows(req.alerts, req.now, this.opts);
+    const step = stepSeconds(w.baselineStart, w.end, this.opts.maxPoints ?? 500);
+    const jobs = this.plan(req.alerts);
+    if (jobs.length === 0) return { series: [], partial: 'no alert expression and no related query applies to these alerts' };
+
+    const results = await settleLimited(jobs, CONCURRENCY, (job) =>
+      this.queryRange(job.query, w.baselineStart, w.end, step, signal, remaining(deadline)),
+    );
+    const series: Series[] = [];
+    const failures: string[] = [];
+    const seen = new Set<string>();
+    results.forEach((r, i) => {
+      const job = jobs[i]!;
+      if (r.status === 'rejected') {
+        failures.push(reasonText(r.reason));
+        return;
+      }
+      for (const s of r.value) {
+        // The alert's own expression answers for every matching target; keep this alert's.
+        if (job.kind === 'alert' && !belongsTo(s.metric, job.alert)) continue;
+        const key = `${job.query}|${JSON.stringify(s.metric)}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        series.push({
+          query: job.kind === 'alert' ? job.query : null,
+          labels: s.metric,
+          values: s.values,
+          ...(job.rendered ? { name: job.rendered.name, ...(job.rendered.unit ? { unit: job.rendered.unit } : {}) } : {}),
+        });
+      }
+    });
+    // Nothing came back: the source failed (its first error says why); otherwise it is partial.
+    const firstRejection = results.find((r) => r.status === 'rejected');
+    if (failures.length === jobs.length && firstRejection) throw firstRejection.reason;
+
+    let exemplars: Exemplar[] = [];
+    const alertQueries = [...new Set(jobs.filter((j) => j.kind === 'alert').map((j) => j.query))];
+    const ex = await settleLimited(alertQueries, CONCURRENCY, (q) => this.exemplars(q, w.incidentStart, w.end, signal, remaining(deadline)));
+    for (const r of ex) {
+      if (r.status === 'fulfilled') exemplars = exemplars.concat(r.value);
+      else failures.push(`exemplars: ${reasonText(r.reason)}`);
+    }
+    const partial = failures.length ? `${failures.length} of ${jobs.length + alertQueries.length} queries failed; first: ${failures[0]}` : undefined;
+    return { series, exemplars, ...(partial ? { partial } : {}) };
+  }
+
+  /** One job per distinct query: the alerts' value expressions, then the rendered templates. */
+  plan(alerts: readonly Alert[]): Job[] {
+    const jobs: Job[] = [];
+    const queries = new Set<string>();
+    for (const alert of alerts) {
+      const expr = exprFromGeneratorUrl(alert.generatorURL);
+      if (!expr) continue;
+      const query = valueExpression(expr);
+      if (queries.has(query)) continue;
+      queries.add(query);
+      jobs.push({ kind: 'alert', query, alert });
+    }
+    for (const alert of alerts) {
+      for (const t of this.opts.related) {
+        if (jobs.length >= MAX_RELATED_QUERIES + queries.size) break;
+        const rendered = renderTemplate(t, alert.labels);
+        if (!rendered || queries.has(rendered.query)) continue;
+        queries.add(rendered.query);
+        jobs.push({ kind: 'related', query: rendered.query, alert, rendered });
+      }
+    }
+    return jobs;
+  }
+
+  /**
+   * POST with a form body: long expressions do not fit a URL
+   * (https://prometheus.io/docs/prometheus/latest/querying/api/#range-queries).
+   */
+  private postForm(path: string, params: Record<string, string>, signal: AbortSignal, timeoutMs: number) {
+    return httpRequest('prometheus', {
+      method: 'POST',
+      url: `${this.base}${path}`,
+      headers: { ...this.headers, 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams(params).toString(),
+      timeoutMs,
+      signal,
+    });
+  }
+
+  private async queryRange(query: string, start: Date, end: Date, step: number, signal: AbortSignal, timeoutMs: number) {
+    const params = { query, start: (start.getTime() / 1000).toString(), end: (end.getTime() / 1000).toString(), step: `${step}s` };
+    const res = await this.postForm('/api/v1/query_range', params, signal, timeoutMs);
+    return parseJsonBody('prometheus', res, matrixSchema).data.result;
+  }
+
+  private async exemplars(query: string, start: Date, end: Date, signal: AbortSignal, timeoutMs: number): Promise<Exemplar[]> {
+    const params = { query, start: (start.getTime() / 1000).toString(), end: (end.getTime() / 1000).toString() };
+    const res = await this.postForm('/api/v1/query_exemplars', params, signal, timeoutMs);
+    const out: Exemplar[] = [];
+    for (const s of parseJsonBody('prometheus', res, exemplarsSchema).data ?? []) {
+      for (const e of s.exemplars) {
+        const traceId = TRACE_ID_LABELS.map((l) => e.labels[l]).find((v) => v && /^[0-9a-fA-F]{1,32}$/.test(v));
+        const value = Number(e.value);
+        if (traceId && Number.isFinite(value)) out.push({ seriesLabels: s.seriesLabels, traceId: traceId.toLowerCase().padStart(32, '0'), value, timestamp: e.timestamp });
+      }
+    }
+    return out;
+  }
+}
