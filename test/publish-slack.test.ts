@@ -179,6 +179,15 @@ describe('the Slack message of a group, with a bot token', () => {
     expect(result.slackTs).toBe(slack.topLevel()[0]!.ts);
   });
 
+  it('is posted once, without thread noise, for a first notification that mixes firing and resolved alerts', async () => {
+    const mixed = loadPayload('am-webhook-07');
+    await bot().publish(eventFor(mixed, 'initial'), signal);
+    await bot().publish(eventFor(mixed, 'resolve'), signal);
+    const [root] = slack.topLevel();
+    expect(slack.messages).toEqual([root]);
+    expect(JSON.stringify(root!.blocks)).toContain('3 firing, 1 resolved');
+  });
+
   it('is not posted for alerts below SLACK_MIN_SEVERITY', async () => {
     const result = await bot({ minSeverity: 'critical' }).publish(eventFor(loadPayload('am-webhook-04')), signal);
     expect(result.published).toBe(false);

@@ -49,8 +49,11 @@ export interface PublishState {
  * group can stay open for days; a week covers a long incident plus its follow-ups.
  */
 export const PUBLISH_STATE_TTL_MS = 8 * 24 * 3600 * 1000;
-/** Longer than one publish takes (a few HTTP calls, each with its own timeout). */
-const LOCK_TTL_MS = 60_000;
+/**
+ * Longer than one publish can take: up to three Slack calls (update, reply, post), each
+ * with a 10 s timeout and one in-place Retry-After wait of at most 10 s.
+ */
+const LOCK_TTL_MS = 120_000;
 const LOCK_WAIT_MS = 15_000;
 const LOCK_POLL_MS = 50;
 
