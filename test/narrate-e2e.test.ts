@@ -2,6 +2,7 @@ import request from 'supertest';
 import { annotationRecordSchema, type AnnotationRecord } from '../src/record';
 import { FakeLoki } from './fakes/loki';
 import { FakeOllama } from './fakes/ollama';
+import { FakeOpenAI } from './fakes/openai';
 import { INJECTION } from './narrate-input';
 import { fixture, startTestService, type TestService } from './helpers/service';
 
@@ -148,5 +149,34 @@ describe('narration through the worker', () => {
       );
     }
     expect(published[0]!.suspects.map((s) => s.service)).not.toContain('ledger-db');
+  });
+});
+
+describe('narration through the worker with an OpenAI-compatible server', () => {
+  const KEY = 'sk-e2e-narrate-0123456789abcdef';
+  let openai: FakeOpenAI;
+  let svc2: TestService;
+  beforeAll(async () => {
+    openai = await new FakeOpenAI({ apiKey: KEY, models: ['gpt-4o-mini'] }).start();
+    svc2 = await startTestService(
+      { LOKI_URL: loki.url, LLM_PROVIDER: 'openai', OPENAI_BASE_URL: `${openai.url}/v1`, OPENAI_API_KEY: KEY, LLM_TIMEOUT_MS: '800' },
+      { renarrateDelaysMs: [300] },
+    );
+  });
+  afterAll(async () => {
+    await svc2?.stop();
+    await openai?.stop();
+  });
+
+  test('a 429 sends the template note at once, the model note follows, and the key is in no log line', async () => {
+    openai.script({ kind: 'status', status: 429, retryAfterS: 1 });
+    const n = notification();
+    expect((await request(svc2.url).post('/webhook/alertmanager').send(n.body)).status).toBe(200);
+    await svc2.waitForJobs({ includeDelayed: false });
+    expect(recordsOf(n.fingerprint).map((r) => r.narrator)).toEqual(['template']);
+    await svc2.waitForJobs();
+    expect(recordsOf(n.fingerprint).map((r) => r.narrator)).toEqual(['template', 'openai:gpt-4o-mini']);
+    expect(openai.chats().every((c) => c.headers.authorization === `Bearer ${KEY}`)).toBe(true);
+    expect(JSON.stringify(svc2.logs)).not.toContain(KEY);
   });
 });
