@@ -20,7 +20,8 @@ const MASKS: readonly [RegExp, string][] = [
   [/\b0x[0-9a-fA-F]+\b/g, '<HEX>'],
   // Hex ids (trace ids, hashes, pod suffixes): 8+ hex chars with at least one digit.
   [/\b(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{8,}\b/g, '<HEX>'],
-  [/(?<![A-Za-z])[-+]?\d+(?:\.\d+)?(?![A-Za-z])/g, '<NUM>'],
+  // A number not glued to a word before it: `45ms` -> `<NUM>ms`, `exec-12` -> `exec-<NUM>`, `v7` stays.
+  [/(?<![A-Za-z0-9_])\d+(?:\.\d+)?/g, '<NUM>'],
 ];
 
 /** Replaces variable parts of a line by placeholders before tokenising. */
