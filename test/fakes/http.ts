@@ -89,7 +89,8 @@ export class FakeHttpServer {
       reply = { status: 500, body: String(err) };
     }
     const delay = (reply.delayMs ?? 0) + this.latencyMs;
-    if (delay) await new Promise((r) => setTimeout(r, delay));
+    // unref: a slow answer still pending must not keep the test process alive.
+    if (delay) await new Promise((r) => setTimeout(r, delay).unref());
     if (res.destroyed) return;
     const headers = { ...(reply.headers ?? {}) };
     let payload = '';

@@ -1,0 +1,95 @@
+import { createServer } from 'node:net';
+import { Redis } from 'ioredis';
+import { start, stopAll, waitForExit, type Started } from './e2e/process';
+import { FakeLoki } from './fakes/loki';
+import { deleteKeys, fixture, REDIS_URL, uniquePrefix } from './helpers/service';
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+async function serve(env: Record<string, string>): Promise<{ proc: Started; url: string }> {
+  const port = await freePort();
+  const proc = start(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve'], {
+    env: { ...env, PORT: String(port), LOG_LEVEL: 'info', LLM_PROVIDER: 'none', REDIS_URL },
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await until('the service to listen', async () => {
+    try {
+      return (await fetch(`${url}/-/ready`)).status === 200;
+    } catch {
+      return false;
+    }
+  });
+  return { proc, url };
+}
+
+describe('stopping the service', () => {
+  const loki = new FakeLoki();
+  const redis = new Redis(REDIS_URL);
+  const prefixes: string[] = [];
+  beforeAll(async () => loki.start());
+  afterAll(async () => {
+    await stopAll();
+    await loki.stop();
+    for (const p of prefixes) await deleteKeys(redis, p);
+    redis.disconnect();
+  });
+
+  it('on SIGTERM stops taking requests, finishes the job in flight and exits 0', async () => {
+    const prefix = uniquePrefix('sigterm');
+    prefixes.push(prefix);
+    const { proc, url } = await serve({ QUEUE_PREFIX: prefix, LOKI_URL: loki.url, SHUTDOWN_TIMEOUT_MS: '20000' });
+    loki.latencyMs = 1500;
+    try {
+      const res = await fetch(`${url}/webhook/alertmanager`, { method: 'POST', body: JSON.stringify(fixture('am-webhook-01').body) });
+      expect(res.status).toBe(200);
+      // The worker is inside the pipeline once it has asked Loki anything.
+      await until('the job to start', () => loki.requests.length > 0);
+      proc.child.kill('SIGTERM');
+      expect(await waitForExit(proc, 20_000)).toBe(0);
+      expect(loki.records()).toHaveLength(1);
+      await expect(fetch(`${url}/-/healthy`)).rejects.toThrow();
+      expect(proc.output()).toContain('"msg":"stopped"');
+    } finally {
+      loki.latencyMs = 0;
+      loki.clear();
+    }
+  });
+
+  it('exits by the shutdown deadline even when a job is stuck, and the job is retried later', async () => {
+    const prefix = uniquePrefix('deadline');
+    prefixes.push(prefix);
+    const { proc, url } = await serve({ QUEUE_PREFIX: prefix, LOKI_URL: loki.url, SHUTDOWN_TIMEOUT_MS: '1000' });
+    loki.latencyMs = 30_000;
+    try {
+      const res = await fetch(`${url}/webhook/alertmanager`, { method: 'POST', body: JSON.stringify(fixture('am-webhook-06').body) });
+      expect(res.status).toBe(200);
+      await until('the job to start', () => loki.requests.length > 0);
+      const started = Date.now();
+      proc.child.kill('SIGTERM');
+      expect(await waitForExit(proc, 10_000)).toBe(0);
+      expect(Date.now() - started).toBeLessThan(6000);
+      // The unfinished job is still in Redis for the next worker.
+      const keys = await redis.keys(`${prefix}:annotate:*`);
+      expect(keys.some((k) => /:annotate:g-[0-9a-f]+$/.test(k))).toBe(true);
+    } finally {
+      loki.latencyMs = 0;
+      loki.clear();
+    }
+  });
+});
