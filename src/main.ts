@@ -11,7 +11,7 @@ import type { PipelineDeps } from './pipeline';
 import { Producer } from './queue/producer';
 import { startWorker, type AnnotatorWorker } from './queue/worker';
 import { createReceiverServer } from './receive/app';
-import { buildLokiClient, buildNarrator, buildPublishers, buildSources } from './wiring';
+import { analyzeOptions, buildLokiClient, buildNarrator, buildPublishers, buildSources } from './wiring';
 
 export interface Service {
   /** Base URL of the receiver, when this process runs one. */
@@ -49,14 +49,15 @@ function pingWithin(redis: Redis, ms: number): Promise<boolean> {
 }
 
 /** Pipeline dependencies from configuration: shared by `serve` and `replay --publish`. */
-export function buildPipelineDeps(config: Config, log: Logger, metrics?: Metrics): Omit<PipelineDeps, 'dedup'> {
+export function buildPipelineDeps(config: Config, log: Logger, opts: { redis?: Redis; metrics?: Metrics } = {}): Omit<PipelineDeps, 'dedup'> {
   const loki = buildLokiClient(config);
   return {
-    sources: buildSources(config, log),
-    narrator: buildNarrator(config, log),
-    publishers: buildPublishers(config, log, loki),
+    sources: buildSources(config, log, loki),
+    narrator: buildNarrator(config, log, opts.redis),
+    publishers: buildPublishers(config, log, loki, opts.redis),
+    analyzeOptions: analyzeOptions(config),
     log,
-    ...(metrics ? { metrics } : {}),
+    ...(opts.metrics ? { metrics: opts.metrics } : {}),
   };
 }
 
@@ -90,7 +91,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     stateRedis.on('error', onRedisError('state'));
     const loki = buildLokiClient(config);
     const deps: PipelineDeps = {
-      ...buildPipelineDeps(config, log, metrics),
+      ...buildPipelineDeps(config, log, { redis: stateRedis, metrics }),
       dedup: new RedisDedup({
         redis: stateRedis,
         prefix: config.QUEUE_PREFIX,
