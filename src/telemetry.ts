@@ -17,7 +17,9 @@ import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { IORedisInstrumentation } from '@opentelemetry/instrumentation-ioredis';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
-import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
+import { ATTR_HTTP_ROUTE, ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
+import { IncomingMessage } from 'node:http';
+import { WEBHOOK_PATH } from './receive/webhook';
 import { tracer } from './spans';
 
 /**
@@ -97,6 +99,15 @@ export function initTelemetry(opts: TelemetryOptions): Telemetry {
     instrumentations: [
       new HttpInstrumentation({
         ignoreIncomingRequestHook: (req) => isUntracedPath(req.url ?? ''),
+        // The webhook is served on plain node:http, where no router names the span; name it
+        // `{method} {route}` as the HTTP semantic conventions ask, so it is findable in Tempo
+        // (https://opentelemetry.io/docs/specs/semconv/http/http-spans/#name).
+        requestHook: (span, req) => {
+          if (req instanceof IncomingMessage && req.url?.split('?', 1)[0] === WEBHOOK_PATH) {
+            span.updateName(`${req.method ?? 'POST'} ${WEBHOOK_PATH}`);
+            span.setAttribute(ATTR_HTTP_ROUTE, WEBHOOK_PATH);
+          }
+        },
         // Outbound calls use fetch (undici), which this instrumentation does not see; an
         // http client span without a parent is a library's background call, not our work.
         requireParentforOutgoingSpans: true,

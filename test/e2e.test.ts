@@ -267,10 +267,8 @@ describe('end to end: real Prometheus and Alertmanager drive the service', () =>
     expect(root.links).toHaveLength(1);
     const link = root.links[0]!;
     const request = await otlp.waitFor((s) => s.traceId === link.traceId && s.parentSpanId === undefined, 15_000);
-    // The webhook is served on plain node:http (no Express route), so the http instrumentation
-    // names the span by method; the path and client are attributes (old or new semconv).
-    expect(request.name).toMatch(/^POST( \/webhook\/alertmanager)?$/);
-    expect(request.attributes['url.path'] ?? request.attributes['http.target']).toBe('/webhook/alertmanager');
+    expect(request.name).toBe('POST /webhook/alertmanager');
+    expect(request.attributes['http.route']).toBe('/webhook/alertmanager');
     expect(request.attributes['user_agent.original'] ?? request.attributes['http.user_agent']).toMatch(/^Alertmanager\//);
     expect(otlp.spans.some((s) => s.traceId === link.traceId && s.spanId === link.spanId)).toBe(true);
 
