@@ -117,7 +117,7 @@ describe('the guarded narrator over Ollama', () => {
   });
 
   test('a slow model times out after LLM_TIMEOUT_MS', async () => {
-    ollama.script({ kind: 'good', delayMs: 2000 });
+    ollama.script({ kind: 'good', delayMs: 1000 });
     const started = Date.now();
     const err = await failure(viaOllama({ timeoutMs: 300 }).narrate(sampleInput(), signal()));
     expect(err.reason).toBe('timeout');
@@ -125,7 +125,7 @@ describe('the guarded narrator over Ollama', () => {
   });
 
   test('the job being aborted stops the call and does not count against the model', async () => {
-    ollama.script({ kind: 'good', delayMs: 2000 });
+    ollama.script({ kind: 'good', delayMs: 1000 });
     const gate = new MemoryModelGate({ maxConcurrency: 1, threshold: 1, cooldownMs: 60_000 });
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 100);
@@ -258,7 +258,7 @@ describe('the guarded narrator over OpenAI (or a compatible server)', () => {
   });
 
   test('a slow server times out', async () => {
-    openai.script({ kind: 'good', delayMs: 2000 });
+    openai.script({ kind: 'good', delayMs: 1000 });
     expect((await failure(viaOpenAI({ timeoutMs: 300 }).narrate(sampleInput(), signal()))).reason).toBe('timeout');
   });
 

@@ -137,7 +137,7 @@ export const MASK_RULES: readonly Rule[] = [
   // Credentials inside a URL: scheme://user:password@host keeps scheme and user.
   R(
     'urlcred',
-    String.raw`(?<head>[A-Za-z][A-Za-z0-9+.-]*://[^\s:/?#@"'<>]*:)(?<value>[^\s@/?#"'<>]+)(?=@)`,
+    String.raw`(?<![A-Za-z0-9+.-])(?<head>[A-Za-z][A-Za-z0-9+.-]*://[^\s:/?#@"'<>]*:)(?<value>[^\s@/?#"'<>]+)(?=@)`,
     'SECRET',
     (t) => t.includes('://') && t.includes('@'),
     ['head', 'value'],
