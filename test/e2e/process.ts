@@ -20,6 +20,18 @@ export interface Started {
 
 const running = new Set<Started>();
 
+// Last resort when the test process exits without its afterAll (a crash, a forced exit):
+// no process group of ours outlives it. 'exit' handlers must be synchronous, hence SIGKILL.
+process.once('exit', () => {
+  for (const p of running) {
+    try {
+      if (p.child.pid !== undefined) process.kill(-p.child.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+});
+
 /** `p`, or `fallback` after `ms`; the timer is cleared either way (no handle left behind). */
 function within<T, F>(p: Promise<T>, ms: number, fallback: F): Promise<T | F> {
   let timer: NodeJS.Timeout | undefined;
