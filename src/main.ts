@@ -103,6 +103,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
       connection: workerRedis,
       prefix: config.QUEUE_PREFIX,
       concurrency: config.WORKER_CONCURRENCY,
+      backoffMs: config.JOB_BACKOFF_MS,
       deps,
       log,
       metrics,

@@ -176,6 +176,21 @@ describe('annotating alerts end to end into Loki (real Redis, fake Loki)', () =>
     }
   });
 
+  it('waits as long as Loki asks with Retry-After before retrying the job', async () => {
+    const svc = await startTestService({ LOKI_URL: loki.url, JOB_BACKOFF_MS: '100' });
+    try {
+      loki.failNextPushes({ status: 429, headers: { 'Retry-After': '2' }, body: 'Ingestion rate limit exceeded' }, 1);
+      expect(await post(svc, bodyOf('am-webhook-01', 'retry-after'))).toBe(200);
+      await svc.waitForJobs({ timeoutMs: 20_000 });
+      const pushes = loki.requestsTo('/loki/api/v1/push');
+      expect(pushes).toHaveLength(2);
+      expect(pushes[1]!.at - pushes[0]!.at).toBeGreaterThanOrEqual(1900);
+      expect(loki.records()).toHaveLength(1);
+    } finally {
+      await svc.stop();
+    }
+  });
+
   it('never writes a configured secret into its logs', async () => {
     const secretToken = 'xoxb-very-secret-token-value';
     const svc = await startTestService({ LOKI_URL: loki.url, SLACK_WEBHOOK_URL: 'http://127.0.0.1:1/services/T000/B000/secretpath', WEBHOOK_BEARER_TOKEN: secretToken });

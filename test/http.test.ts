@@ -1,4 +1,5 @@
 import { classifyStatus, httpRequest, OutboundError, parseRetryAfter, redactUrl } from '../src/clients/http';
+import { retryDelayMs } from '../src/queue/job';
 import { FakeHttpServer } from './fakes/http';
 
 describe('the shared retry classifier', () => {
@@ -68,5 +69,17 @@ describe('outbound requests', () => {
     const err = (await httpRequest('t', { url: `${server.url}/x`, timeoutMs: 5000, signal: ac.signal }).catch((e: unknown) => e)) as OutboundError;
     expect(err.reason).toBe('aborted');
     expect(err.retryable).toBe(false);
+  });
+});
+
+describe('retry delays of jobs', () => {
+  it('grow exponentially from the configured base', () => {
+    expect([1, 2, 3, 4].map((n) => retryDelayMs(n, 1000))).toEqual([1000, 2000, 4000, 8000]);
+  });
+
+  it('wait at least as long as a rate-limited target asked with Retry-After', () => {
+    const err = new OutboundError('slack', 'rate_limited', 'answered 429', 429, 30_000);
+    expect(retryDelayMs(1, 1000, err)).toBe(30_000);
+    expect(retryDelayMs(6, 1000, err)).toBe(32_000);
   });
 });

@@ -37,3 +37,16 @@ export function groupJobId(payload: WebhookPayload): string {
 
 /** Delays of the narration follow-ups: 5 tries over about 30 minutes. */
 export const RENARRATE_DELAYS_MS = [60_000, 2 * 60_000, 5 * 60_000, 10 * 60_000, 12 * 60_000];
+
+/** Backoff type of group jobs: exponential, but never sooner than a target's Retry-After. */
+export const BACKOFF_TYPE = 'retry-after';
+
+/**
+ * The delay before attempt `attemptsMade + 1`: exponential from `baseMs`, stretched to the
+ * Retry-After a rate-limited target asked for (Slack and PagerDuty send it with 429).
+ */
+export function retryDelayMs(attemptsMade: number, baseMs: number, err?: Error): number {
+  const exponential = baseMs * 2 ** Math.max(0, attemptsMade - 1);
+  const retryAfter = (err as { retryAfterMs?: unknown } | undefined)?.retryAfterMs;
+  return typeof retryAfter === 'number' && retryAfter > exponential ? retryAfter : exponential;
+}

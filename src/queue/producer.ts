@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { WebhookPayload } from '../receive/schema';
-import { groupJobId, QUEUE_NAME, type GroupJobData } from './job';
+import { BACKOFF_TYPE, groupJobId, QUEUE_NAME, type GroupJobData } from './job';
 
 export class QueueUnavailableError extends Error {
   constructor(message: string) {
@@ -72,7 +72,7 @@ export class Producer {
     const add = this.queue.add('group', data, {
       jobId,
       attempts: this.jobOpts.attempts,
-      backoff: { type: 'exponential', delay: this.jobOpts.backoffMs },
+      backoff: { type: BACKOFF_TYPE, delay: this.jobOpts.backoffMs },
       // Kept for an hour so an identical re-delivery finds the id and is not added again.
       removeOnComplete: { age: 3600, count: 10_000 },
       removeOnFail: { age: 7 * 24 * 3600 },

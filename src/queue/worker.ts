@@ -6,7 +6,7 @@ import { ZodError } from 'zod';
 import type { Metrics } from '../metrics';
 import { annotateGroup, renarrateGroup, type GroupOutcome, type PipelineDeps, type RenarrationData } from '../pipeline';
 import { tracer } from '../spans';
-import { groupJobSchema, QUEUE_NAME, RENARRATE_DELAYS_MS, renarrateJobSchema, type RenarrateJobData } from './job';
+import { groupJobSchema, QUEUE_NAME, RENARRATE_DELAYS_MS, renarrateJobSchema, retryDelayMs, type RenarrateJobData } from './job';
 
 export interface WorkerOptions {
   /** A connection with maxRetriesPerRequest: null, as BullMQ workers require. */
@@ -17,6 +17,8 @@ export interface WorkerOptions {
   log: Logger;
   metrics?: Metrics;
   renarrateDelaysMs?: readonly number[];
+  /** First retry delay of group jobs (JOB_BACKOFF_MS). */
+  backoffMs?: number;
 }
 
 export interface AnnotatorWorker {
@@ -138,7 +140,20 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
         throw err;
       }
     },
-    { connection: opts.connection, prefix: opts.prefix, concurrency: opts.concurrency, autorun: true },
+    {
+      connection: opts.connection,
+      prefix: opts.prefix,
+      concurrency: opts.concurrency,
+      autorun: true,
+      settings: {
+        // Only called for our BACKOFF_TYPE; BullMQ's own types keep their built-in strategies.
+        backoffStrategy: (attemptsMade, _type, err, job) => {
+          const backoff = job?.opts.backoff;
+          const base = (typeof backoff === 'object' ? backoff.delay : undefined) ?? opts.backoffMs ?? 5000;
+          return retryDelayMs(attemptsMade, base, err);
+        },
+      },
+    },
   );
   worker.on('error', (err) => opts.log.error({ err: err.message }, 'worker error'));
   worker.on('completed', (job, result: Partial<GroupOutcome> | undefined) => {

@@ -10,6 +10,8 @@ export interface RecordedRequest {
   body: string;
   /** The body parsed as JSON, or undefined when it is not JSON. */
   json: unknown;
+  /** Date.now() when the request arrived. */
+  at: number;
 }
 
 export interface FakeReply {
@@ -80,7 +82,7 @@ export class FakeHttpServer {
     } catch {
       json = undefined;
     }
-    const recorded: RecordedRequest = { method: req.method ?? 'GET', path: u.pathname, query: u.searchParams, headers: req.headers, body, json };
+    const recorded: RecordedRequest = { method: req.method ?? 'GET', path: u.pathname, query: u.searchParams, headers: req.headers, body, json, at: Date.now() };
     this.requests.push(recorded);
     let reply: FakeReply;
     try {
