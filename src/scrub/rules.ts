@@ -53,7 +53,7 @@ const HEX_ID_KEYS = anyCase(
   'version',
 );
 
-const SECRET_KEY_WORDS = anyCase(
+const SECRET_WORDS = [
   'password',
   'passwd',
   'passphrase',
@@ -76,7 +76,8 @@ const SECRET_KEY_WORDS = anyCase(
   'sid',
   'signature',
   'auth',
-);
+];
+const SECRET_KEY_WORDS = anyCase(...SECRET_WORDS);
 
 const QUERY_KEYS = anyCase(
   'access_token',
@@ -106,25 +107,40 @@ export interface Rule {
   /** A sticky-free global pattern; exec'd from index 0 on each text. */
   pattern: RegExp;
   /**
-   * A cheap test on the text and its lower-case copy; when false the pattern cannot
-   * match, so it is not run. Most log lines carry no '@', no "token", no "::".
+   * A cheap test on the text; when false the pattern cannot match, so it is not run.
+   * Most log lines carry no '@', no "Bearer", no "::".
    */
-  maybe?: (text: string, lower: string) => boolean;
+  maybe?: (text: string) => boolean;
   /** undefined: a keep rule (the match is protected as is). */
   family?: Family;
   /** Named groups kept around the masked part: [head, value]. Default: the whole match is the value. */
   split?: [head: string, value: string];
 }
 
-const R = (name: string, source: string, family: Family | undefined, maybe?: Rule['maybe'], split?: Rule['split']): Rule => ({
+const R = (
+  name: string,
+  source: string,
+  family: Family | undefined,
+  maybe?: Rule['maybe'],
+  split?: Rule['split'],
+  flags = 'g',
+): Rule => ({
   name,
-  pattern: new RegExp(source, 'g'),
+  pattern: new RegExp(source, flags),
   maybe,
   family,
   split,
 });
 
-const has = (...needles: string[]) => (_t: string, lower: string) => needles.some((n) => lower.includes(n));
+/** A pre-check from one regular expression (a single scan beats many `includes`). */
+const hint = (re: RegExp) => (t: string) => re.test(t);
+
+/** Colons of an uncompressed IPv6 address; timestamps have two or three. */
+function sevenColons(t: string): boolean {
+  let n = 0;
+  for (let i = t.indexOf(':'); i !== -1; i = t.indexOf(':', i + 1)) if (++n >= 7) return true;
+  return false;
+}
 
 /** An uncompressed IPv6 address has seven colons between hex groups. */
 const IPV6_FULL = /[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}/;
@@ -147,18 +163,18 @@ export const MASK_RULES: readonly Rule[] = [
     'vendor',
     String.raw`(?<![A-Za-z0-9])(?:(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}|gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,}|xox[abposre]-[A-Za-z0-9-]{10,}|xapp-\d-[A-Za-z0-9-]{10,}|(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{10,}|whsec_[A-Za-z0-9]{16,}|AIza[0-9A-Za-z_-]{30,}|sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,})`,
     'TOKEN',
-    has('akia', 'asia', 'abia', 'acca', 'gh', 'xox', 'xapp-', '_live_', '_test_', 'whsec_', 'aiza', 'sk-'),
+    hint(/AKIA|ASIA|ABIA|ACCA|gh[pousr]_|github_pat_|xox|xapp-|_live_|_test_|whsec_|AIza|sk-/),
   ),
   // Authorization headers: the scheme stays, the credential goes.
   R(
     'auth',
     String.raw`(?<head>(?:${anyCase('proxy-authorization', 'authorization')})["']?\s*[:=]\s*["']?(?:(?:Bearer|Basic|Token|Digest|Negotiate|ApiKey|AWS4-HMAC-SHA256|bearer|basic|token)\s+)?)(?<value>[^\s"',;}\]]+)`,
     'TOKEN',
-    has('authorization'),
+    hint(/authorization/i),
     ['head', 'value'],
   ),
-  R('bearer', String.raw`(?<head>\b[Bb]earer\s+)(?<value>[A-Za-z0-9._~+/=-]{8,})`, 'TOKEN', has('bearer'), ['head', 'value']),
-  R('cookie', String.raw`(?<head>(?:[Ss]et-)?[Cc]ookie["']?\s*[:=]\s*["']?)(?<value>[^"'\r\n]+)`, 'COOKIE', has('cookie'), ['head', 'value']),
+  R('bearer', String.raw`(?<head>\b[Bb]earer\s+)(?<value>[A-Za-z0-9._~+/=-]{8,})`, 'TOKEN', hint(/bearer/i), ['head', 'value']),
+  R('cookie', String.raw`(?<head>(?:[Ss]et-)?[Cc]ookie["']?\s*[:=]\s*["']?)(?<value>[^"'\r\n]+)`, 'COOKIE', hint(/cookie/i), ['head', 'value']),
   // Tokens in query strings (?access_token=…&sig=…).
   R(
     'query',
@@ -167,13 +183,16 @@ export const MASK_RULES: readonly Rule[] = [
     (t) => t.includes('=') && (t.includes('?') || t.includes('&') || t.includes(';')),
     ['head', 'value'],
   ),
-  // key=value / "key": "value" pairs whose key ends with a secret word (also JSON).
+  // key=value / "key": "value" pairs whose key ends with a secret word (also JSON). The
+  // match starts at the word (what precedes it in the key stays as it is): a lazy key
+  // prefix before the word measured 4x slower.
   R(
     'pair',
-    String.raw`(?<![A-Za-z0-9_.-])(?<head>[A-Za-z0-9_.-]*?(?:${SECRET_KEY_WORDS})["']?\s*[:=]\s*)(?<value>"(?:[^"\\]|\\.)*"|'[^']*'|[^\s,;&"'}\]]+)`,
+    String.raw`(?<head>(?:${SECRET_WORDS.join('|')})["']?\s*[:=]\s*)(?<value>"(?:[^"\\]|\\.)*"|'[^']*'|[^\s,;&"'}\]]+)`,
     'SECRET',
-    has('pass', 'pwd', 'secret', 'token', 'key', 'sess', 'sid', 'signature', 'auth', 'credential'),
+    undefined,
     ['head', 'value'],
+    'gi',
   ),
   R('email', String.raw`(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![A-Za-z0-9-])`, 'EMAIL', (t) =>
     t.includes('@'),
@@ -186,7 +205,9 @@ export const MASK_RULES: readonly Rule[] = [
     String.raw`(?<![0-9A-Za-z.+-])(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}|\(\d{3}\) ?\d{3}[-. ]\d{4}|\d{3}[-.]\d{3}[-.]\d{4})(?![0-9A-Za-z])`,
     'PHONE',
   ),
-  R('ipv6', String.raw`(?<![0-9A-Za-z:.])(?=[0-9a-fA-F]{0,4}::?[0-9a-fA-F]{0,4}:)[0-9a-fA-F:]{3,39}(?![0-9A-Za-z:])`, 'IP', (t) => t.includes('::') || IPV6_FULL.test(t)),
+  R('ipv6', String.raw`(?<![0-9A-Za-z:.])(?=[0-9a-fA-F]{0,4}::?[0-9a-fA-F]{0,4}:)[0-9a-fA-F:]{3,39}(?![0-9A-Za-z:])`, 'IP', (t) =>
+    t.includes('::') || (sevenColons(t) && IPV6_FULL.test(t)),
+  ),
   R('ipv4', String.raw`(?<![0-9A-Za-z.])(?:\d{1,3}\.){3}\d{1,3}(?![0-9A-Za-z]|\.\d)`, 'IP', (t) => t.includes('.')),
 ];
 

@@ -44,9 +44,9 @@ function canonical(family: Family, value: string): string {
   return value;
 }
 
-function collect(rules: readonly Rule[], rankBase: number, text: string, lower: string, hits: Hit[]): void {
+function collect(rules: readonly Rule[], rankBase: number, text: string, hits: Hit[]): void {
   rules.forEach((rule, i) => {
-    if (rule.maybe && !rule.maybe(text, lower)) return;
+    if (rule.maybe && !rule.maybe(text)) return;
     const re = rule.pattern;
     re.lastIndex = 0;
     for (let m = re.exec(text); m; m = re.exec(text)) {
@@ -93,11 +93,10 @@ export function createScrubber(): Scrubber {
 
   const scrub = (text: string): string => {
     if (text.length < 6) return text;
-    const lower = text.toLowerCase();
     const hits: Hit[] = [];
-    collect(MASK_RULES, KEEP_RULES.length, text, lower, hits);
+    collect(MASK_RULES, KEEP_RULES.length, text, hits);
     if (hits.length === 0) return text;
-    collect(KEEP_RULES, 0, text, lower, hits);
+    collect(KEEP_RULES, 0, text, hits);
     hits.sort((a, b) => a.start - b.start || a.rank - b.rank);
     let out = '';
     let pos = 0;
