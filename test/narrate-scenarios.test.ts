@@ -1,0 +1,63 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { analyze } from '../src/analyze';
+import { evidenceBundleSchema } from '../src/gather/evidence';
+import { groundingProblems } from '../src/narrate/grounding';
+import { buildPrompt, loadPromptTemplate, PROMPT_BUDGET_CHARS } from '../src/narrate/prompt';
+import { indicatorWithoutLogText } from '../src/narrate/untrusted';
+import type { NarrationBody, NarrationInput } from '../src/narrate/types';
+import { createScrubber } from '../src/scrub';
+import { narrateFromPrompt } from './fakes/llm';
+
+/**
+ * The guard against the analysis' real output: over every scenario bundle, a faithful
+ * narration (restating the findings and naming the suspects) must pass grounding, and the
+ * prompt must fit its budget. A check that rejects good answers would silently turn every
+ * note into the template.
+ */
+
+const DIR = join(__dirname, 'scenarios', 'bundles');
+const bundles = readdirSync(DIR)
+  .filter((f) => f.endsWith('.json'))
+  .sort();
+const template = loadPromptTemplate('narrate-v1');
+
+function inputOf(file: string): NarrationInput {
+  const bundle = evidenceBundleSchema.parse(JSON.parse(readFileSync(join(DIR, file), 'utf8')));
+  const s = createScrubber();
+  const p = bundle.payload;
+  return {
+    payload: s.scrubValue({ groupKey: p.groupKey, status: p.status, commonLabels: p.commonLabels, commonAnnotations: p.commonAnnotations, groupLabels: p.groupLabels }),
+    alerts: s.scrubValue(p.alerts.filter((a) => a.status === 'firing')),
+    analysis: s.scrubValue(analyze(bundle)),
+  };
+}
+
+describe.each(bundles)('scenario %s', (file) => {
+  const input = inputOf(file);
+  const prompt = buildPrompt(input, template);
+
+  test('the prompt fits the budget and carries every finding id', () => {
+    expect(prompt.system.length + prompt.user.length).toBeLessThanOrEqual(PROMPT_BUDGET_CHARS);
+    for (const f of input.analysis.findings) expect(prompt.user).toContain(`${f.id} |`);
+  });
+
+  test('a narration built from the prompt alone is grounded', () => {
+    expect(groundingProblems(narrateFromPrompt(prompt.user) as NarrationBody, input)).toEqual([]);
+  });
+
+  test('a narration restating the non-log findings and every suspect is grounded', () => {
+    const facts = input.analysis.findings.filter((f) => f.kind !== 'log' && f.kind !== 'source');
+    const answer: NarrationBody = {
+      summary: 'Incident summary',
+      rootCause: facts.map((f) => `[${f.id}] ${f.text}`).join(' ') || 'Not determined.',
+      evidence: facts.map((f) => f.id),
+      actions: input.analysis.suspects.slice(0, 5).map((s) => `Check ${s.service}: ${indicatorWithoutLogText(s.indicator)}`),
+      confidence: 'low',
+    };
+    if (answer.actions.length === 0) answer.actions.push('Check the alert graph');
+    const problems = groundingProblems(answer, input);
+    // With no findings to cite, only the empty-evidence rule may speak.
+    expect(problems.filter((p) => !(facts.length === 0 && p.includes('"evidence" is empty')))).toEqual([]);
+  });
+});
