@@ -113,4 +113,9 @@ describe('scrubStream (the scrub command)', () => {
     expect(out).toBe('before\n<PRIVATE_KEY_1>\n after\nnext line\n');
     expect(out).not.toContain('MIIE');
   });
+
+  test('a key block whose END line carries nothing else leaves no empty line behind', async () => {
+    const out = await runStream('a\n-----BEGIN PRIVATE KEY-----\nMIIEabc\n-----END PRIVATE KEY-----\nb\n');
+    expect(out).toBe('a\n<PRIVATE_KEY_1>\nb\n');
+  });
 });

@@ -22,7 +22,9 @@ export async function scrubStream(input: Readable, output: Writable): Promise<vo
       const end = PEM_END.exec(line);
       if (!end) continue;
       inKey = false;
-      out = scrubber.scrub(line.slice(end.index + end[0].length));
+      const rest = line.slice(end.index + end[0].length);
+      if (rest.trim() === '') continue;
+      out = scrubber.scrub(rest);
     } else {
       out = scrubber.scrub(line);
       // An opened block without its end on this line: the scrubber masked to the end of the
