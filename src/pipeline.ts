@@ -113,6 +113,9 @@ export async function annotateGroup(
     }
     await deps.dedup.complete(fresh, owner);
     outcome.annotated = fresh.length;
+    for (const r of outcome.records) {
+      deps.log.info({ fingerprint: r.fingerprint, status: r.status, narrator: r.narrator, suspects: r.suspects.length }, 'alert annotated');
+    }
   } catch (err) {
     await deps.dedup.release(fresh, owner).catch(() => undefined);
     throw err;

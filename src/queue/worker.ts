@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { ZodError } from 'zod';
 import type { Metrics } from '../metrics';
-import { annotateGroup, renarrateGroup, type GroupOutcome, type PipelineDeps, type RenarrationData } from '../pipeline';
+import { annotateGroup, renarrateGroup, type PipelineDeps, type RenarrationData } from '../pipeline';
 import { tracer } from '../spans';
 import { groupJobSchema, QUEUE_NAME, RENARRATE_DELAYS_MS, renarrateJobSchema, retryDelayMs, type RenarrateJobData } from './job';
 
@@ -19,6 +19,15 @@ export interface WorkerOptions {
   renarrateDelaysMs?: readonly number[];
   /** First retry delay of group jobs (JOB_BACKOFF_MS). */
   backoffMs?: number;
+}
+
+/** What a finished group job leaves in Redis. */
+export interface GroupReceipt {
+  annotated: number;
+  skipped: number;
+  narrationPending: boolean;
+  /** `fingerprint:status` of each record written. */
+  fingerprints: string[];
 }
 
 export interface AnnotatorWorker {
@@ -43,7 +52,7 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
   const followUps = new Queue(QUEUE_NAME, { connection: opts.connection, prefix: opts.prefix });
   followUps.on('error', () => undefined);
 
-  const processGroup = async (job: Job, signal: AbortSignal): Promise<GroupOutcome> => {
+  const processGroup = async (job: Job, signal: AbortSignal): Promise<GroupReceipt> => {
     const data = groupJobSchema.parse(job.data);
     const { payload } = data;
     const log = opts.log.child({ jobId: job.id, groupKey: payload.groupKey });
@@ -69,7 +78,15 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
           span.setAttribute('alert.skipped', outcome.skipped);
           log.info({ annotated: outcome.annotated, skipped: outcome.skipped, narrationPending: outcome.narrationPending }, 'group processed');
           if (outcome.renarration) await scheduleRenarration(job.id!, data.traceparent, outcome.renarration, 1);
-          return outcome;
+          for (const r of outcome.records) opts.metrics?.records.inc({ narrator: r.narrator.split(':')[0] ?? r.narrator });
+          opts.metrics?.jobs.inc({ outcome: outcome.annotated > 0 ? 'annotated' : 'skipped' });
+          // BullMQ stores the return value in Redis: keep it to a receipt, not the records.
+          return {
+            annotated: outcome.annotated,
+            skipped: outcome.skipped,
+            narrationPending: outcome.narrationPending,
+            fingerprints: outcome.records.map((r) => `${r.fingerprint}:${r.status}`),
+          };
         } catch (err) {
           span.recordException(err as Error);
           throw err;
@@ -156,11 +173,6 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
     },
   );
   worker.on('error', (err) => opts.log.error({ err: err.message }, 'worker error'));
-  worker.on('completed', (job, result: Partial<GroupOutcome> | undefined) => {
-    if (job.name !== 'group') return;
-    opts.metrics?.jobs.inc({ outcome: result && (result.annotated ?? 0) > 0 ? 'annotated' : 'skipped' });
-    for (const r of result?.records ?? []) opts.metrics?.records.inc({ narrator: r.narrator.split(':')[0] ?? r.narrator });
-  });
   worker.on('failed', (job, err) => {
     if (!job) return;
     const final = job.attemptsMade >= (job.opts.attempts ?? 1) || err instanceof UnrecoverableError;
