@@ -180,3 +180,34 @@ describe('narration through the worker with an OpenAI-compatible server', () => 
     expect(JSON.stringify(svc2.logs)).not.toContain(KEY);
   });
 });
+
+describe('the circuit breaker through the worker', () => {
+  let ollama3: FakeOllama;
+  let svc3: TestService;
+  beforeAll(async () => {
+    ollama3 = await new FakeOllama([MODEL]).start();
+    svc3 = await startTestService(
+      { LOKI_URL: loki.url, LLM_PROVIDER: 'ollama', OLLAMA_HOST: ollama3.url, LLM_BREAKER_THRESHOLD: '2', LLM_BREAKER_COOLDOWN_MS: '60000' },
+      { renarrateDelaysMs: [60_000] },
+    );
+  });
+  afterAll(async () => {
+    await svc3?.stop();
+    await ollama3?.stop();
+  });
+
+  test('after repeated failures the model is skipped (state in Redis), and notes still go out at once', async () => {
+    ollama3.fallback = { kind: 'status', status: 500 };
+    const sent: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const n = notification();
+      sent.push(n.fingerprint);
+      expect((await request(svc3.url).post('/webhook/alertmanager').send(n.body)).status).toBe(200);
+      await svc3.waitForJobs({ includeDelayed: false });
+    }
+    expect(ollama3.chats()).toHaveLength(2);
+    for (const fp of sent) expect(recordsOf(fp).map((r) => r.narrator)).toEqual(['template']);
+    const ttl = await svc3.redis.pttl(`${svc3.config.QUEUE_PREFIX}:llm:ollama:${MODEL}:open`);
+    expect(ttl).toBeGreaterThan(50_000);
+  });
+});
