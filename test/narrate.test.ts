@@ -84,6 +84,17 @@ describe('the prompt', () => {
   });
 });
 
+test('a large analysis is trimmed to the budget, dropping the lowest-ranked findings first', () => {
+  const input = sampleInput();
+  for (let i = 3; i < 40; i++) input.analysis.findings.push({ id: `M${i}`, kind: 'metric', service: 'api', text: `series ${i} ${'x'.repeat(300)}` });
+  for (let i = 2; i < 30; i++) input.analysis.findings.push({ id: `L${i}`, kind: 'log', service: 'api', text: `pattern ${i} ${'y'.repeat(400)}` });
+  const p = buildPrompt(input, template);
+  expect(p.system.length + p.user.length).toBeLessThanOrEqual(6000);
+  expect(p.user).toContain('M1 |');
+  expect(p.user).toContain('L1 |');
+  expect(p.user).not.toContain('M39 |');
+});
+
 describe('the guarded narrator over Ollama', () => {
   test('a good answer becomes the narration, named after provider and model, with the prompt version', async () => {
     const n = await viaOllama().narrate(sampleInput(), signal());
