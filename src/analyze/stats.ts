@@ -9,7 +9,7 @@
 export const Z_CAP = 100;
 
 /** Quantile with linear interpolation (type 7) of already sorted values. */
-export function quantileSorted(sorted: readonly number[], q: number): number {
+export function quantileSorted(sorted: ArrayLike<number>, q: number): number {
   if (sorted.length === 0) return NaN;
   const pos = (sorted.length - 1) * q;
   const lo = Math.floor(pos);
@@ -29,12 +29,13 @@ export interface Baseline {
  * Median and scale of the baseline. IQR first; when it is 0 (a mostly flat series)
  * 1.4826 × MAD, then the standard deviation; 0 only when every value is equal.
  */
-export function baselineOf(values: readonly number[]): Baseline {
-  const sorted = [...values].sort((a, b) => a - b);
+export function baselineOf(values: ArrayLike<number>): Baseline {
+  // A typed array sorts numerically without a comparator call per pair.
+  const sorted = Float64Array.from(values).sort();
   const median = quantileSorted(sorted, 0.5);
   let scale = quantileSorted(sorted, 0.75) - quantileSorted(sorted, 0.25);
   if (!(scale > 0)) {
-    const dev = sorted.map((v) => Math.abs(v - median)).sort((a, b) => a - b);
+    const dev = sorted.map((v) => Math.abs(v - median)).sort();
     scale = 1.4826 * quantileSorted(dev, 0.5);
   }
   if (!(scale > 0)) {
@@ -75,13 +76,20 @@ type Point = readonly [number, number];
 export function scoreSeries(baselinePts: readonly Point[], incidentPts: readonly Point[]): SeriesScore | undefined {
   if (baselinePts.length < 3 || incidentPts.length < 1) return undefined;
   const baseline = baselineOf(baselinePts.map((p) => p[1]));
-  // Rank incident points by deviation; score the second largest when there are enough
-  // points, so a single scrape glitch does not become a finding.
-  const devs = incidentPts.map((p, i) => ({ i, d: p[1] - baseline.median })).sort((a, b) => Math.abs(b.d) - Math.abs(a.d));
-  const pick = devs[incidentPts.length >= 4 ? 1 : 0]!;
-  const peakPt = incidentPts[pick.i]!;
+  // Score the second-largest deviation when there are enough points, so a single scrape
+  // glitch does not become a finding.
+  let first = -1;
+  let second = -1;
+  for (let i = 0; i < incidentPts.length; i++) {
+    const d = Math.abs(incidentPts[i]![1] - baseline.median);
+    if (first < 0 || d > Math.abs(incidentPts[first]![1] - baseline.median)) {
+      second = first;
+      first = i;
+    } else if (second < 0 || d > Math.abs(incidentPts[second]![1] - baseline.median)) second = i;
+  }
+  const peakPt = incidentPts[incidentPts.length >= 4 ? second : first]!;
   const z = robustZ(peakPt[1], baseline);
-  const direction: Direction = pick.d >= 0 ? 'up' : 'down';
+  const direction: Direction = peakPt[1] - baseline.median >= 0 ? 'up' : 'down';
   const changeAt = z >= 3 ? changePoint(incidentPts, baseline, direction, z) : undefined;
   // The trend after the change tells a ramp (a leak, a filling disk) from a step (a deploy).
   const after = changeAt !== undefined ? incidentPts.filter((p) => p[0] >= changeAt) : incidentPts;
