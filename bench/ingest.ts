@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
+import { deleteKeys } from '../test/helpers/service';
 
 const DURATION = Number(process.env.BENCH_DURATION_S ?? 10);
 const OFFERED_RPS = 500;
@@ -79,12 +80,7 @@ async function measure(mode: string): Promise<Result> {
   } finally {
     child.kill('SIGKILL');
     const redis = new Redis(REDIS_URL);
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length) await redis.del(...keys);
-    } while (cursor !== '0');
+    await deleteKeys(redis, prefix);
     redis.disconnect();
   }
 }

@@ -1,24 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import request from 'supertest';
 import { groupJobId } from '../src/queue/job';
 import { webhookPayloadSchema } from '../src/receive/schema';
-import { allFixtures, fixture, startTestService, type TestService } from './helpers/service';
+import { allFixtures, fixture, freePort, startTestService, type TestService } from './helpers/service';
 
 const BEARER = 'test-bearer-token-123';
 
 function header(f: ReturnType<typeof fixture>, name: string): string | undefined {
   return f.headers.find(([k]) => k.toLowerCase() === name.toLowerCase())?.[1];
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 describe('the webhook receiver, against real Redis', () => {

@@ -1,18 +1,7 @@
-import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { start, stopAll, waitForExit, type Started } from './e2e/process';
 import { FakeLoki } from './fakes/loki';
-import { deleteKeys, fixture, REDIS_URL, uniquePrefix } from './helpers/service';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+import { deleteKeys, fixture, freePort, REDIS_URL, uniquePrefix } from './helpers/service';
 
 async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -105,4 +106,15 @@ export function fixture(prefix: string): AmFixture {
   const f = allFixtures().find((x) => x.name.startsWith(prefix));
   if (!f) throw new Error(`no fixture ${prefix} in ${FIXTURE_DIR}`);
   return f;
+}
+
+/** A TCP port nobody listens on right now (for servers a test starts, or a closed port). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
 }
