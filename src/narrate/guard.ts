@@ -68,7 +68,8 @@ export class GuardedNarrator implements Narrator {
     const release = await gate.acquire(signal, timeoutMs);
     try {
       const body = await this.ask(prompt.system, prompt.user, input, signal);
-      await gate.success();
+      // Best effort: a Redis hiccup must not throw away a good narration.
+      await gate.success().catch(() => undefined);
       const capped = RANK[body.confidence] > RANK[input.analysis.confidence] ? input.analysis.confidence : body.confidence;
       const clean = sanitizeFields(body, { allowedUrls: [...(this.opts.allowedUrls ?? []), ...alertUrls(input)] });
       return { ...clean, evidence: [...new Set(body.evidence)], confidence: capped, narrator: this.name, promptVersion: prompt.version };
