@@ -37,7 +37,6 @@ scrape_configs:
   - job_name: demo
     static_configs:
       - targets: ['127.0.0.1:${demoPort}']
-        labels: { service: checkout }
   - job_name: alert-annotator
     static_configs:
       - targets: ['127.0.0.1:${svcPort}']
@@ -120,6 +119,7 @@ interface Rec {
   summary: string;
   traceId: string;
   narrator: string;
+  findings: { id: string; kind: string; text: string }[];
 }
 
 describe('end to end: real Prometheus and Alertmanager drive the service', () => {
@@ -152,7 +152,10 @@ describe('end to end: real Prometheus and Alertmanager drive the service', () =>
     ollama = await new FakeOllama([MODEL]).start();
 
     const demoPort = await freePort();
-    demo = start(process.execPath, [join(REPO_ROOT, 'deploy/demo/server.js')], { env: { PORT: String(demoPort), HOST: '127.0.0.1', DEMO_MODE: 'ok' } });
+    // The demo pushes its logs to (fake) Loki, where the service's log source finds them.
+    demo = start(process.execPath, [join(REPO_ROOT, 'deploy/demo/server.js')], {
+      env: { PORT: String(demoPort), HOST: '127.0.0.1', DEMO_MODE: 'ok', LOKI_URL: loki.url },
+    });
     demoUrl = `http://127.0.0.1:${demoPort}`;
     await waitHttp(`${demoUrl}/-/healthy`, demo, 10_000);
 
@@ -205,6 +208,8 @@ describe('end to end: real Prometheus and Alertmanager drive the service', () =>
     expect(firing.fingerprint).toMatch(/^[0-9a-f]{16}$/);
     expect(firing.groupKey).toContain(ALERT);
     expect(firing.summary).not.toBe('');
+    // Evidence gathered for real: the demo's error lines, found in Loki by the service label.
+    expect(firing.findings).toEqual(expect.arrayContaining([expect.objectContaining({ kind: 'log', text: expect.stringContaining('payment provider call failed') })]));
     expect(firing.traceId).toMatch(/^[0-9a-f]{32}$/);
     // Alertmanager delivered with the bearer token: not one webhook notification failed.
     expect(await amMetric('alertmanager_notifications_failed_total', { integration: 'webhook' })).toBe(0);
@@ -283,7 +288,7 @@ describe('end to end: real Prometheus and Alertmanager drive the service', () =>
     expect(logged[0]!.span_id).toMatch(/^[0-9a-f]{16}$/);
 
     const children = (parent: ReceivedSpan) => otlp.spans.filter((s) => s.parentSpanId === parent.spanId).map((s) => s.name);
-    expect(children(root)).toEqual(expect.arrayContaining(['dedup', 'analyze', 'scrub', 'publish.slack', 'publish.loki']));
+    expect(children(root)).toEqual(expect.arrayContaining(['dedup', 'gather.prometheus', 'gather.loki', 'analyze', 'scrub', 'publish.slack', 'publish.loki']));
     const llm = otlp.spans.filter((s) => s.traceId === root.traceId && s.name === 'llm.call');
     expect(llm).toHaveLength(1);
     expect(llm[0]!.attributes).toMatchObject({ 'llm.provider': 'ollama', 'llm.model': MODEL, 'llm.attempt': 1, 'llm.parse_ok': true });

@@ -3,8 +3,10 @@
 /**
  * A tiny "checkout" service for the demo stack that can be made to misbehave. It serves
  * Prometheus metrics (text exposition format 0.0.4,
- * https://prometheus.io/docs/instrumenting/exposition_formats/) from a simulated request
- * stream of 20 req/s, and prints a JSON log line per simulated failure on stdout.
+ * https://prometheus.io/docs/instrumenting/exposition_formats/) from a simulated stream of
+ * 20 requests/s and, when told where, writes what a real service would leave behind: log
+ * lines pushed to Loki (LOKI_URL) and traces sent to an OTLP/HTTP endpoint (OTLP_TRACES_URL,
+ * e.g. Tempo's http://tempo:4318/v1/traces), so the annotator finds evidence in all three.
  *
  *   GET  /metrics                 the metrics
  *   POST /misbehave?mode=errors   35% of requests fail   (fires CheckoutErrorRateHigh)
@@ -12,9 +14,13 @@
  *   POST /behave                  back to normal          (the alerts resolve)
  *   GET  /-/healthy
  *
- * Plain Node, no dependencies: `node deploy/demo/server.js` (PORT, default 8081;
- * DEMO_MODE=ok|errors|slow for the starting mode).
+ * Plain Node 20+, no dependencies: `node deploy/demo/server.js`. Environment: PORT (8081),
+ * HOST (0.0.0.0), DEMO_MODE=ok|errors|slow (start mode), DEMO_BREAK_AFTER_S and
+ * DEMO_BREAK_FOR_S (misbehave once, on its own, after that many seconds and for that long,
+ * so `docker compose up` alone leads to an annotated alert), DEMO_BREAK_MODE (errors),
+ * LOKI_URL, OTLP_TRACES_URL.
  */
+const { randomBytes } = require('node:crypto');
 const http = require('node:http');
 
 const MODES = {
@@ -24,12 +30,16 @@ const MODES = {
 };
 const RATE = 20; // simulated requests per second
 
-/** @type {keyof typeof MODES} */
-let mode = /** @type {keyof typeof MODES} */ (process.env.DEMO_MODE in MODES ? process.env.DEMO_MODE : 'ok');
+/** @typedef {keyof typeof MODES} Mode */
+/** @param {string | undefined} m @returns {m is Mode} */
+const isMode = (m) => m === 'ok' || m === 'errors' || m === 'slow';
+/** @type {Mode} */
+let mode = isMode(process.env.DEMO_MODE) ? process.env.DEMO_MODE : 'ok';
 let ok = 0;
 let failed = 0;
 let last = Date.now();
 
+/** Counts the requests simulated since the last call; returns how many failed. */
 function advance() {
   const now = Date.now();
   const n = (RATE * (now - last)) / 1000;
@@ -37,11 +47,129 @@ function advance() {
   const bad = n * MODES[mode].errorRatio;
   failed += bad;
   ok += n - bad;
-  if (bad >= 1 || (bad > 0 && Math.random() < bad)) {
-    process.stdout.write(
-      `${JSON.stringify({ ts: new Date(now).toISOString(), level: 'error', service: 'checkout', msg: 'payment provider call failed', err: 'upstream timeout after 2000ms', mode })}\n`,
-    );
+  return bad;
+}
+
+const LOKI_URL = process.env.LOKI_URL?.replace(/\/+$/, '');
+const OTLP_TRACES_URL = process.env.OTLP_TRACES_URL;
+/** @type {[string, string][]} */
+let pendingLines = [];
+let lastSendError = 0;
+
+/** @param {string} what @param {unknown} err */
+function sendFailed(what, err) {
+  // One line a minute at most: the collector may simply not be up yet.
+  if (Date.now() - lastSendError < 60_000) return;
+  lastSendError = Date.now();
+  process.stdout.write(`${JSON.stringify({ level: 'warn', msg: `${what} failed`, err: String(err) })}\n`);
+}
+
+/** @param {string} level @param {string} msg @param {Record<string, string | number>} [extra] */
+function log(level, msg, extra = {}) {
+  const ts = new Date();
+  // logfmt, as many services write it
+  const fields = Object.entries(extra).map(([k, v]) => `${k}=${typeof v === 'number' || /^[\w.:/-]+$/.test(v) ? v : JSON.stringify(v)}`);
+  const line = [`ts=${ts.toISOString()}`, `level=${level}`, `msg=${JSON.stringify(msg)}`, ...fields].join(' ');
+  process.stdout.write(`${line}\n`);
+  // Loki wants nanosecond timestamps as strings (https://grafana.com/docs/loki/latest/reference/loki-http-api/#ingest-logs).
+  if (LOKI_URL) pendingLines.push([`${BigInt(ts.getTime()) * 1_000_000n + BigInt(pendingLines.length)}`, line]);
+}
+
+async function flushLogs() {
+  if (!LOKI_URL || pendingLines.length === 0) return;
+  const values = pendingLines;
+  pendingLines = [];
+  try {
+    const res = await fetch(`${LOKI_URL}/loki/api/v1/push`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ streams: [{ stream: { service_name: 'checkout', job: 'demo' }, values }] }),
+      signal: AbortSignal.timeout(5000),
+    });
+    if (!res.ok) sendFailed('loki push', `HTTP ${res.status}`);
+  } catch (err) {
+    sendFailed('loki push', err);
   }
+}
+
+/** @param {number} bytes */
+const hex = (bytes) => randomBytes(bytes).toString('hex');
+
+/** One request as a trace: checkout (server) → payments (server), failing or slow by mode. */
+async function sendTrace() {
+  if (!OTLP_TRACES_URL) return;
+  const m = MODES[mode];
+  const fails = Math.random() < m.errorRatio * 4;
+  const slow = mode === 'slow';
+  const endNs = BigInt(Date.now()) * 1_000_000n;
+  const payDur = BigInt(Math.round((slow ? 2600 : 40 + Math.random() * 30) * 1e6));
+  const totalDur = payDur + 12_000_000n;
+  const traceId = hex(16);
+  const rootId = hex(8);
+  const str = (/** @type {string} */ key, /** @type {string} */ value) => ({ key, value: { stringValue: value } });
+  const resource = (/** @type {string} */ name) => ({ attributes: [str('service.name', name)] });
+  const span = (/** @type {Record<string, unknown>} */ s) => ({ traceId, kind: 2, ...s });
+  // OTLP/HTTP JSON with hex ids (https://opentelemetry.io/docs/specs/otlp/#json-protobuf-encoding).
+  const body = {
+    resourceSpans: [
+      {
+        resource: resource('checkout'),
+        scopeSpans: [{ scope: { name: 'demo' }, spans: [span({
+          spanId: rootId, name: 'POST /checkout',
+          startTimeUnixNano: String(endNs - totalDur), endTimeUnixNano: String(endNs),
+          attributes: [str('http.route', '/checkout')], status: fails ? { code: 2, message: 'payment failed' } : { code: 1 },
+        })] }],
+      },
+      {
+        resource: resource('payments'),
+        scopeSpans: [{ scope: { name: 'demo' }, spans: [span({
+          spanId: hex(8), parentSpanId: rootId, name: 'POST /charge',
+          startTimeUnixNano: String(endNs - totalDur + 6_000_000n), endTimeUnixNano: String(endNs - 6_000_000n),
+          attributes: [str('peer.service', 'payment-provider')], status: fails ? { code: 2, message: 'upstream timeout after 2000ms' } : { code: 1 },
+        })] }],
+      },
+    ],
+  };
+  try {
+    const res = await fetch(OTLP_TRACES_URL, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(5000),
+    });
+    if (!res.ok) sendFailed('trace export', `HTTP ${res.status}`);
+  } catch (err) {
+    sendFailed('trace export', err);
+  }
+}
+
+/** Every second: what the simulated requests left behind. */
+function tick() {
+  const bad = advance();
+  for (let i = 0; i < Math.min(Math.round(bad), 10); i++) {
+    log('error', 'payment provider call failed', { err: 'upstream timeout after 2000ms', provider: 'payments', order_id: `o-${hex(4)}` });
+  }
+  if (mode === 'slow' && Math.random() < 0.5) log('warn', 'slow query on orders table', { duration_ms: 2400 + Math.round(Math.random() * 600) });
+  if (Math.random() < 0.05) log('warn', 'cache miss ratio above 20%', { cache: 'catalog' });
+  void flushLogs();
+  void sendTrace();
+}
+setInterval(tick, 1000).unref();
+
+const breakAfter = Number(process.env.DEMO_BREAK_AFTER_S ?? '');
+if (breakAfter > 0) {
+  const breakMode = isMode(process.env.DEMO_BREAK_MODE) ? process.env.DEMO_BREAK_MODE : 'errors';
+  setTimeout(() => {
+    advance();
+    mode = breakMode;
+    log('info', 'demo misbehaving on schedule', { mode });
+    const breakFor = Number(process.env.DEMO_BREAK_FOR_S ?? '300');
+    setTimeout(() => {
+      advance();
+      mode = 'ok';
+      log('info', 'demo back to normal on schedule');
+    }, breakFor * 1000).unref();
+  }, breakAfter * 1000).unref();
 }
 
 function metrics() {
@@ -79,10 +207,12 @@ const server = http.createServer((req, res) => {
     }
     advance();
     mode = want;
+    log('info', 'demo misbehaving on request', { mode });
     res.end(`mode=${mode}\n`);
   } else if (req.method === 'POST' && url.pathname === '/behave') {
     advance();
     mode = 'ok';
+    log('info', 'demo back to normal on request');
     res.end('mode=ok\n');
   } else if (req.method === 'GET' && url.pathname === '/-/healthy') {
     res.end('ok\n');
