@@ -97,12 +97,12 @@ export function scoreSeries(baselinePts: readonly Point[], incidentPts: readonly
 }
 
 /**
- * The first time from which the series stays shifted: the earliest incident point that,
- * with the point after it, deviates in the scored direction by at least half the score
- * (and at least 3 units).
+ * When the shift began: the earliest incident point that, with the point after it,
+ * deviates in the scored direction by at least 3 baseline units (normal noise stays under
+ * about 2). For a ramp that is where it leaves the noise, not where it crosses a threshold.
  */
 export function changePoint(pts: readonly Point[], b: Baseline, dir: Direction, z: number): number | undefined {
-  const threshold = Math.max(3, z / 2);
+  const threshold = Math.min(3, z);
   const shifted = (p: Point | undefined): boolean => {
     if (!p) return false;
     const d = dir === 'up' ? p[1] - b.median : b.median - p[1];

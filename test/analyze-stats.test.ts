@@ -1,0 +1,67 @@
+import { baselineOf, changePoint, robustZ, scoreSeries, trendOf, Z_CAP } from '../src/analyze/stats';
+
+const pts = (values: number[], t0 = 0, step = 60): [number, number][] => values.map((v, i) => [t0 + i * step, v]);
+const noisy = (n: number, base: number, amp: number): number[] => Array.from({ length: n }, (_, i) => base + amp * Math.sin(i * 1.7));
+
+describe('the robust score', () => {
+  it('measures the distance from the baseline median in inter-quartile ranges', () => {
+    const b = baselineOf([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(b.median).toBe(5);
+    expect(b.scale).toBe(4);
+    expect(robustZ(13, b)).toBe(2);
+  });
+
+  it('is not moved by one wild baseline outlier', () => {
+    const clean = baselineOf(noisy(55, 10, 1));
+    const dirty = baselineOf([...noisy(54, 10, 1), 10_000]);
+    expect(Math.abs(dirty.median - clean.median)).toBeLessThan(0.2);
+    expect(dirty.scale / clean.scale).toBeLessThan(1.2);
+  });
+
+  it('falls back to MAD, then to the deviation, when the IQR is zero', () => {
+    const mostlyFlat = baselineOf([0, 0, 0, 0, 0, 0, 0, 0, 0, 5]);
+    expect(mostlyFlat.scale).toBeGreaterThan(0);
+    expect(baselineOf([3, 3, 3, 3]).scale).toBe(0);
+  });
+
+  it('caps a change from a constant baseline instead of dividing by zero', () => {
+    const b = baselineOf([0, 0, 0, 0]);
+    expect(robustZ(0, b)).toBe(0);
+    expect(robustZ(0.001, b)).toBe(Z_CAP);
+  });
+
+  it('ignores a single spike in the incident window', () => {
+    const base = pts(noisy(55, 10, 1));
+    const incident = pts([...noisy(10, 10, 1)], 55 * 60);
+    incident[4] = [incident[4]![0], 500];
+    expect(scoreSeries(base, incident)!.z).toBeLessThan(3);
+  });
+
+  it('scores a sustained shift, its direction and when it started', () => {
+    const base = pts(noisy(55, 10, 1));
+    const incident = pts([10, 10.5, 9.8, 30, 31, 30.5, 29.9, 30.2, 31, 30], 55 * 60);
+    const s = scoreSeries(base, incident)!;
+    expect(s.z).toBeGreaterThan(5);
+    expect(s.direction).toBe('up');
+    expect(s.changeAt).toBe(58 * 60);
+    expect(s.trend).toBe('flat');
+    const drop = scoreSeries(base, pts([10, 1, 1, 1, 1, 1], 55 * 60))!;
+    expect(drop.direction).toBe('down');
+  });
+
+  it('tells a ramp from a step', () => {
+    const b = baselineOf(noisy(55, 10, 1));
+    expect(trendOf(pts([10, 14, 18, 22, 26, 30]), b)).toBe('rising');
+    expect(trendOf(pts([30, 26, 22, 18, 14, 10]), b)).toBe('falling');
+    expect(trendOf(pts([30, 30, 30, 30]), b)).toBe('flat');
+  });
+
+  it('says nothing when the baseline is too short', () => {
+    expect(scoreSeries(pts([1, 2]), pts([5, 5, 5]))).toBeUndefined();
+  });
+
+  it('finds no change point when the shift does not last', () => {
+    const b = baselineOf(noisy(55, 10, 1));
+    expect(changePoint(pts([10, 40, 10, 10]), b, 'up', 20)).toBeUndefined();
+  });
+});

@@ -1,0 +1,114 @@
+import { analyze } from '../src/analyze';
+import { analysisSchema } from '../src/analyze/types';
+import type { EvidenceBundle, Series } from '../src/gather/evidence';
+import { templateNarration } from '../src/narrate/template';
+import { firingPayload } from './helpers/gather';
+import { checkoutPath } from './scenarios/shop';
+import { makeTrace, rng } from './scenarios/sim';
+
+const now = new Date('2026-11-21T02:20:00Z');
+const nowS = now.getTime() / 1000;
+const startsS = nowS - 120;
+
+/** One point a minute from 60 minutes before startsAt to now; `after` applies from `fromS` on. */
+function series(labels: Record<string, string>, base: (i: number) => number, after?: { fromS: number; value: (i: number) => number }, extra: Partial<Series> = {}): Series {
+  const values: [number, string][] = [];
+  let i = 0;
+  for (let t = startsS - 3600; t <= nowS; t += 60, i++) values.push([t, String(after && t >= after.fromS ? after.value(i) : base(i))]);
+  return { query: null, labels, values, ...extra };
+}
+const wobble = (mid: number, amp: number) => (i: number) => mid + amp * Math.sin(i * 1.3);
+
+function bundle(over: Partial<EvidenceBundle> = {}, labels: Record<string, string> = { alertname: 'CheckoutLatencyHigh', service: 'checkout' }): EvidenceBundle {
+  return { payload: firingPayload(now, labels), now: now.toISOString(), series: [], logs: [], traces: [], ...over };
+}
+
+describe('analyze', () => {
+  it('writes a metric finding with values, baseline, score and the time of the change', () => {
+    const a = analyze(
+      bundle({
+        series: [series({ service: 'checkout' }, wobble(0.21, 0.05), { fromS: startsS - 360, value: (i) => 0.3 + 0.25 * (i - 55) }, { name: 'p99 latency', unit: 's' })],
+      }),
+    );
+    expect(a.findings[0]).toMatchObject({ id: 'M1', kind: 'metric', service: 'checkout' });
+    expect(a.findings[0]!.text).toBe('p99 latency of checkout 1.8 s vs baseline 0.21 s (z=23), rising since 02:14 UTC');
+  });
+
+  it('scores any metric name and attributes it through the configured service labels', () => {
+    const odd = series({ __name__: 'ledger_queue_depth_total', component: 'ledger' }, wobble(100, 5), { fromS: startsS - 200, value: () => 900 });
+    expect(analyze(bundle({ series: [odd] })).suspects).toEqual([]);
+    const a = analyze(bundle({ series: [odd] }), { serviceLabels: ['component'] });
+    expect(a.suspects[0]).toMatchObject({ service: 'ledger', indicator: expect.stringContaining('ledger_queue_depth_total up') });
+  });
+
+  it('names a host when a series carries no service label', () => {
+    const disk = series({ instance: 'node-3:9100', mountpoint: '/' }, wobble(0.5, 0.001), { fromS: startsS - 240, value: (i) => Math.min(1, 0.5 + 0.05 * (i - 55)) }, { name: 'disk usage', unit: 'ratio' });
+    expect(analyze(bundle({ series: [disk] })).suspects[0]?.service).toBe('node-3:9100');
+  });
+
+  it('turns a source that failed or was not configured into a finding, not an error', () => {
+    const a = analyze(
+      bundle({
+        sources: [
+          { source: 'prometheus', status: 'failed', detail: 'prometheus: POST http://prom:9090/api/v1/query_range timed out after 5000 ms' },
+          { source: 'loki', status: 'ok' },
+          { source: 'tempo', status: 'skipped', detail: 'not configured' },
+        ],
+      }),
+    );
+    expect(a.findings).toEqual([
+      { id: 'S1', kind: 'source', text: 'prometheus: failed (prometheus: POST http://prom:9090/api/v1/query_range timed out after 5000 ms)' },
+      { id: 'S2', kind: 'source', text: 'tempo: not queried (not configured)' },
+    ]);
+    expect(a.confidence).toBe('low');
+    expect(a.suspects).toEqual([]);
+  });
+
+  it('blames the downstream service whose client calls time out, not the caller that alerted', () => {
+    const r = rng(5);
+    const traces = Array.from({ length: 8 }, (_, i) => makeTrace(r, (startsS - 100 + i) * 1000, checkoutPath({ payments: { timeoutMs: 2000 } })));
+    const a = analyze(
+      bundle({
+        series: [series({ service: 'checkout' }, wobble(0.01, 0.002), { fromS: startsS - 200, value: () => 0.3 }, { name: 'error ratio', unit: 'ratio' })],
+        traces,
+      }),
+    );
+    expect(a.suspects[0]).toMatchObject({ service: 'payments', indicator: expect.stringMatching(/owns \d+% of checkout's trace time and errors/) });
+    expect(a.findings.filter((f) => f.kind === 'trace').map((f) => f.text)).toContainEqual(
+      expect.stringMatching(/^errors in 8 of 8 erroring traces start in payments: span "POST payments" \("context deadline exceeded calling payments"\)$/),
+    );
+  });
+
+  it('links exemplar traces of the incident first, then the fetched traces, as hex', () => {
+    const t = makeTrace(rng(9), (startsS - 30) * 1000, checkoutPath(), true);
+    const a = analyze(
+      bundle({
+        traces: [t],
+        exemplars: [
+          { seriesLabels: {}, traceId: '0af7651916cd43dd8448eb211c80319c', value: 1, timestamp: startsS },
+          { seriesLabels: {}, traceId: '11111111111111111111111111111111', value: 9, timestamp: startsS - 3000 },
+        ],
+      }),
+    );
+    expect(a.relatedTraceIds).toHaveLength(2);
+    expect(a.relatedTraceIds[0]).toBe('0af7651916cd43dd8448eb211c80319c');
+    expect(a.relatedTraceIds[1]).toMatch(/^[0-9a-f]{32}$/);
+  });
+
+  it('is pure: the same bundle gives the same analysis and is left untouched', () => {
+    const b = bundle({ series: [series({ service: 'checkout' }, wobble(1, 0.1), { fromS: startsS - 100, value: () => 9 })] });
+    const copy = structuredClone(b);
+    const first = analyze(b);
+    expect(analyze(b)).toEqual(first);
+    expect(b).toEqual(copy);
+    expect(analysisSchema.safeParse(first).success).toBe(true);
+  });
+
+  it("feeds the template narrator's root cause with the top suspect and cited findings", () => {
+    const b = bundle({ series: [series({ service: 'checkout' }, wobble(1, 0.1), { fromS: startsS - 100, value: () => 9 }, { name: 'p99 latency', unit: 's' })] });
+    const analysis = analyze(b);
+    const n = templateNarration({ payload: b.payload, alerts: b.payload.alerts, analysis });
+    expect(n.rootCause).toMatch(/^Most likely checkout \(p99 latency up/);
+    expect(n.evidence).toContain('M1');
+  });
+});
