@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { freePort, sampleSum } from './e2e/peers';
-import { REPO_ROOT, start, stopAll, type Started } from './e2e/process';
+import { REPO_ROOT, start, stopAll, until, waitHttpOk, type Started } from './e2e/process';
 import { FakeLoki } from './fakes/loki';
 import { FakeOtlpReceiver } from './fakes/otlp';
 
@@ -10,28 +10,11 @@ import { FakeOtlpReceiver } from './fakes/otlp';
  * fakes (which follow the real APIs) check them.
  */
 
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 async function startDemo(env: Record<string, string>): Promise<{ proc: Started; url: string }> {
   const port = await freePort();
   const proc = start(process.execPath, [join(REPO_ROOT, 'deploy/demo/server.js')], { env: { PORT: String(port), HOST: '127.0.0.1', ...env } });
   const url = `http://127.0.0.1:${port}`;
-  await until(
-    'the demo to listen',
-    async () => {
-      if (proc.child.exitCode !== null) throw new Error(`demo exited:\n${proc.output()}`);
-      return (await fetch(`${url}/-/healthy`).catch(() => undefined))?.ok ? true : undefined;
-    },
-    10_000,
-  );
+  await waitHttpOk(`${url}/-/healthy`, proc, 10_000);
   return { proc, url };
 }
 

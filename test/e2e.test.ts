@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort, sampleSum, startAlertmanager, startPrometheus, type Peer } from './e2e/peers';
-import { REPO_ROOT, start, stopAll, type Started } from './e2e/process';
+import { REPO_ROOT, start, stopAll, until, waitHttpOk, type Started } from './e2e/process';
 import { FakeLoki } from './fakes/loki';
 import { FakeOllama } from './fakes/ollama';
 import { FakeOtlpReceiver, type ReceivedSpan } from './fakes/otlp';
@@ -81,32 +81,6 @@ receivers:
             credentials: ${TOKEN}
 `;
 
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs: number, context?: () => string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${context ? `\n${context()}` : ''}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
-async function waitHttp(url: string, proc: Started, timeoutMs: number): Promise<void> {
-  await until(
-    url,
-    async () => {
-      if (proc.child.exitCode !== null) throw new Error(`process exited early:\n${proc.output().slice(-3000)}`);
-      try {
-        return (await fetch(url, { signal: AbortSignal.timeout(1000) })).ok ? true : undefined;
-      } catch {
-        return undefined;
-      }
-    },
-    timeoutMs,
-    () => proc.output().slice(-3000),
-  );
-}
-
 interface Rec {
   fingerprint: string;
   startsAt: string;
@@ -157,7 +131,7 @@ describe('end to end: real Prometheus and Alertmanager drive the service', () =>
       env: { PORT: String(demoPort), HOST: '127.0.0.1', DEMO_MODE: 'ok', LOKI_URL: loki.url },
     });
     demoUrl = `http://127.0.0.1:${demoPort}`;
-    await waitHttp(`${demoUrl}/-/healthy`, demo, 10_000);
+    await waitHttpOk(`${demoUrl}/-/healthy`, demo, 10_000);
 
     const svcPort = await freePort();
     alertmanager = await startAlertmanager(alertmanagerConfig(svcPort));
@@ -184,7 +158,7 @@ describe('end to end: real Prometheus and Alertmanager drive the service', () =>
         LOG_LEVEL: 'info',
       },
     });
-    await waitHttp(`http://127.0.0.1:${svcPort}/-/ready`, service, 30_000);
+    await waitHttpOk(`http://127.0.0.1:${svcPort}/-/ready`, service, 30_000);
   }, 90_000);
 
   afterAll(async () => {

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { start, type Started } from './process';
+import { start, waitHttpOk, type Started } from './process';
 
 /**
  * Real Prometheus and Alertmanager for the end-to-end test: Debian's `prometheus` and
@@ -45,21 +45,6 @@ export interface Peer {
   stop(): Promise<void>;
 }
 
-async function waitReady(url: string, proc: Started, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (proc.child.exitCode !== null) throw new Error(`${url} exited early:\n${proc.output().slice(-3000)}`);
-    try {
-      const res = await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(1000) });
-      if (res.ok) return;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error(`${url} not ready within ${timeoutMs} ms:\n${proc.output().slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
 async function launch(name: string, bin: string, files: Record<string, string>, args: (dir: string, port: number) => string[]): Promise<Peer> {
   const dir = mkdtempSync(join(tmpdir(), `e2e-${name}-`));
   for (const [file, content] of Object.entries(files)) writeFileSync(join(dir, file), content);
@@ -77,7 +62,7 @@ async function launch(name: string, bin: string, files: Record<string, string>, 
     },
   };
   try {
-    await waitReady(url, proc, 20_000);
+    await waitHttpOk(`${url}/-/ready`, proc, 20_000);
   } catch (err) {
     await peer.stop();
     throw err;

@@ -100,3 +100,27 @@ export async function waitForExit(p: Started, timeoutMs: number): Promise<number
 export async function stopAll(): Promise<void> {
   await Promise.all([...running].map((p) => p.stop()));
 }
+
+/** Polls `probe` until it returns something other than undefined; throws after `timeoutMs`. */
+export async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs: number, context?: () => string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${context ? `\n${context()}` : ''}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Waits until GET `url` answers 2xx; fails at once, with its output, if `proc` exits first. */
+export async function waitHttpOk(url: string, proc: Started, timeoutMs: number): Promise<void> {
+  await until(
+    url,
+    async () => {
+      if (proc.child.exitCode !== null) throw new Error(`process exited early (${proc.child.exitCode}) while waiting for ${url}:\n${proc.output().slice(-3000)}`);
+      return (await fetch(url, { signal: AbortSignal.timeout(1000) }).catch(() => undefined))?.ok ? true : undefined;
+    },
+    timeoutMs,
+    () => proc.output().slice(-3000),
+  );
+}
