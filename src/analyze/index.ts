@@ -66,8 +66,12 @@ export function analyze(bundle: EvidenceBundle, opts: AnalyzeOptions = {}): Anal
     ...traceFindings(traces, alerting),
     ...sourceFindings(bundle),
   ];
+  // The evidence for the top suspect reads first (a narrator, or a reader, takes the head of
+  // the list); ids keep their order within each kind.
+  const top = suspects[0]?.service;
+  const ordered = top ? [...findings.filter((f) => f.service === top), ...findings.filter((f) => f.service !== top)] : findings;
   return {
-    findings,
+    findings: ordered,
     suspects: suspects.map(({ service, indicator, score }) => ({ service, indicator, score })),
     relatedTraceIds: relatedTraceIds(bundle, incS, traces),
     confidence: confidenceOf(suspects),
