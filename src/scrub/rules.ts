@@ -173,7 +173,7 @@ export const MASK_RULES: readonly Rule[] = [
     hint(/authorization/i),
     ['head', 'value'],
   ),
-  R('bearer', String.raw`(?<head>\b[Bb]earer\s+)(?<value>[A-Za-z0-9._~+/=-]{8,})`, 'TOKEN', hint(/bearer/i), ['head', 'value']),
+  R('bearer', String.raw`(?<head>\b[Bb]earer\s+)(?<value>[A-Za-z0-9._~+/-]{8,}=*)(?![A-Za-z0-9._~+/=-])`, 'TOKEN', hint(/bearer/i), ['head', 'value']),
   R('cookie', String.raw`(?<head>(?:[Ss]et-)?[Cc]ookie["']?\s*[:=]\s*["']?)(?<value>[^"'\r\n]+)`, 'COOKIE', hint(/cookie/i), ['head', 'value']),
   // Tokens in query strings (?access_token=…&sig=…).
   R(
