@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Finding } from '../analyze/types';
 import type { NarrationInput } from './types';
@@ -34,7 +34,7 @@ export function promptsDir(): string {
   let dir = __dirname;
   for (let i = 0; i < 5; i++) {
     const candidate = join(dir, 'prompts');
-    if (existsSync(join(candidate, 'narrate-v1.md'))) return candidate;
+    if (existsSync(candidate) && statSync(candidate).isDirectory()) return candidate;
     dir = dirname(dir);
   }
   throw new Error('prompts/ folder not found next to the application');
