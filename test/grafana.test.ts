@@ -180,17 +180,19 @@ describe('the "Alert annotations" dashboard', () => {
     expect(dashboard.uid).toBe('alert-annotations');
   });
 
-  it('every datasource uid it uses exists in the provisioning', () => {
+  it('every datasource uid it uses exists in the provisioning, data links included', () => {
     const refs = datasourceRefs(dashboard);
     expect(refs.length).toBeGreaterThan(5);
     expect(refs.filter((r) => r.uid !== GRAFANA_BUILTIN && !uids.has(r.uid ?? '(none)'))).toEqual([]);
+    const linked = [...JSON.stringify(dashboard).matchAll(/"datasourceUid":"([^"]*)"/g)].map((m) => m[1]!);
+    expect(linked).toEqual(['tempo']);
   });
 
   it('has the panels the issue lists: annotations table, record logs, health, and annotations on a time series', () => {
     const table = panels.find((p) => p.type === 'table' && p.title === 'Recent annotations');
     expect(table).toBeDefined();
     const shown = table!.transformations?.find((t) => t.id === 'filterFieldsByName')?.options as { include: { names: string[] } };
-    expect(shown.include.names).toEqual(['Time', 'alertname', 'severity', 'status', 'summary', 'rootCause', 'narrator', 'confidence']);
+    expect(shown.include.names).toEqual(['Time', 'alertname', 'severity', 'status', 'summary', 'rootCause', 'narrator', 'confidence', 'traceId']);
     expect(panels.some((p) => p.type === 'logs' && p.datasource?.uid === 'loki')).toBe(true);
     const health = panels.filter((p) => p.datasource?.uid === 'prometheus').flatMap((p) => (p.targets ?? []).map((t) => t.expr ?? '')).join('\n');
     for (const metric of ['alert_annotator_webhook_requests_total', 'alert_annotator_queue_jobs', 'alert_annotator_llm_request_duration_seconds_bucket', 'alert_annotator_llm_request_duration_seconds_count']) {
