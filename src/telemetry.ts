@@ -41,9 +41,11 @@ import { tracer } from './spans';
  *   has already ended) with a span LINK to the receiving request's span and the attributes
  *   `alert.fingerprint`, `alert.name`, `alert.group_key`. Errors thrown by `fn` are recorded
  *   on the span and re-thrown.
+ * - `parseTraceparent(s)` — the span context a stored `traceparent` names, or undefined.
+ * - `logMixin` — pass as pino's `mixin`: adds `trace_id`/`span_id` to lines logged inside a span.
+ *
  * Child spans (`dedup`, `gather.loki`, `llm.call`, …) and the record's `traceId` come from
  * `withSpan` / `currentTraceId` in ./spans, which share the tracer used here.
- * - `logMixin` — pass as pino's `mixin`: adds `trace_id`/`span_id` to lines logged inside a span.
  */
 
 /** The attributes of the worker's root span (names fixed by DESIGN.md). */
@@ -123,7 +125,7 @@ export function initTelemetry(opts: TelemetryOptions): Telemetry {
   // point that imported http/express/ioredis before calling this (hoisted imports) would stay
   // unpatched. require-in-the-middle patches on every require, also of a cached module, and
   // these instrumentations patch prototypes in place, so requiring them here covers
-  // references taken earlier. (https://github.com/open-telemetry/opentelemetry-js/blob/main/doc/esm-support.md)
+  // references taken earlier (https://github.com/nodejs/require-in-the-middle#readme).
   for (const name of ['http', 'https', 'express', 'ioredis']) {
     try {
       require(name);
