@@ -16,7 +16,8 @@ import { summariseTraces } from '../src/analyze/traces';
 import { evidenceBundleSchema, type EvidenceBundle, type LogStream, type Series, type Trace } from '../src/gather/evidence';
 import { labelledLogSample } from '../test/scenarios/log-sample';
 import { BUNDLE_DIR } from '../test/scenarios/generate';
-import { checkoutPath } from '../test/scenarios/shop';
+import { SCENARIOS } from '../test/scenarios/catalog';
+import { buildScenario, checkoutPath, scaleFaults } from '../test/scenarios/shop';
 import { clockFor, makeLogs, makeSeries, makeTrace, rng, type ScenarioKey } from '../test/scenarios/sim';
 
 function accuracy(): void {
@@ -55,6 +56,42 @@ function accuracy(): void {
   }
   console.log(`${'all faults'.padEnd(20)} ${String(n).padStart(2)}  ${(at1 / n).toFixed(2).padStart(5)}  ${(at3 / n).toFixed(2).padStart(5)}`);
   console.log('(no-fault: a hit is low confidence with no strong suspect)');
+}
+
+/**
+ * Beyond the 16 committed bundles: each scenario regenerated with other noise seeds, and
+ * with its metric changes and fault log rates weakened, to see where detection gives out.
+ */
+function robustness(): void {
+  const seeds = Number(process.env.BENCH_SEEDS ?? 10);
+  console.log(`\nRobustness: every scenario × ${seeds} other noise seeds, fault strength scaled (trace changes kept unless "no traces")`);
+  console.log('strength            faults  AC@1   AC@3   controls low-confidence');
+  const variants: [number, boolean][] = [[1, true], [0.5, true], [0.25, true], [0.1, true], [1, false], [0.25, false]];
+  for (const [f, withTraces] of variants) {
+    let n = 0;
+    let at1 = 0;
+    let at3 = 0;
+    let controls = 0;
+    let low = 0;
+    for (const spec of SCENARIOS) {
+      for (let k = 1; k <= seeds; k++) {
+        const bundle = evidenceBundleSchema.parse(JSON.parse(JSON.stringify(buildScenario(scaleFaults({ ...spec, seed: spec.seed + k * 1000 }, f)))));
+        if (!withTraces) bundle.traces = [];
+        const a = analyze(bundle);
+        if (spec.key.rootCause === null) {
+          controls++;
+          if (a.confidence === 'low') low++;
+          continue;
+        }
+        n++;
+        const top = a.suspects.map((s) => s.service);
+        if (top[0] === spec.key.rootCause) at1++;
+        if (top.slice(0, 3).includes(spec.key.rootCause)) at3++;
+      }
+    }
+    const label = `${f.toFixed(2)}${withTraces ? '' : ' no traces'}`;
+    console.log(`${label.padStart(17)}   ${String(n).padStart(6)}  ${(at1 / n).toFixed(2)}   ${(at3 / n).toFixed(2)}   ${low}/${controls}`);
+  }
 }
 
 /** 50 series × 500 points, 2,000 error/warn lines over both windows, 20 traces of 13 spans. */
@@ -186,5 +223,6 @@ function drain(): void {
 }
 
 accuracy();
+robustness();
 speed();
 drain();

@@ -184,7 +184,10 @@ function rankSuspects(
       kinds: new Set(sorted.filter((p) => p.value >= 0.5).map((p) => p.kind)),
     });
   }
-  return ranked.sort((a, b) => b.score - a.score || a.service.localeCompare(b.service)).slice(0, MAX_SUSPECTS);
+  // On equal evidence the service the alert is about goes first: it is the prior.
+  return ranked
+    .sort((a, b) => b.score - a.score || Number(alerting.has(b.service)) - Number(alerting.has(a.service)) || a.service.localeCompare(b.service))
+    .slice(0, MAX_SUSPECTS);
 }
 
 /**

@@ -261,3 +261,26 @@ export function searchPath(tweak: Tweak = {}): CallSpec {
     tweak,
   );
 }
+
+/**
+ * The same scenario with its metric changes and its fault log rates scaled by `f` (trace
+ * changes stay): bench/rca.ts uses it to see how weak a fault can be and still be found.
+ */
+export function scaleFaults(spec: ScenarioSpec, f: number): ScenarioSpec {
+  const shapes = (list?: Shape[]): Shape[] | undefined => list?.map((s) => ({ ...s, by: s.by * f, ...(s.cap !== undefined ? { cap: s.cap * f } : {}) }));
+  const bend = (b: Bend): Bend => ({
+    latency: shapes(b.latency),
+    errors: shapes(b.errors),
+    rps: shapes(b.rps),
+    cpu: shapes(b.cpu),
+    mem: shapes(b.mem),
+    throttling: shapes(b.throttling),
+    pool: shapes(b.pool),
+    logs: b.logs?.map((l) => ({ ...l, perMin: l.perMin * f })),
+  });
+  const bends: ScenarioSpec['bends'] = {};
+  for (const [k, b] of Object.entries(spec.bends ?? {})) bends[k as ServiceName] = bend(b);
+  const nodes: ScenarioSpec['nodes'] = {};
+  for (const [k, b] of Object.entries(spec.nodes ?? {})) nodes[k as (typeof NODES)[number]] = { disk: shapes(b.disk), retrans: shapes(b.retrans), cpu: shapes(b.cpu) };
+  return { ...spec, bends, nodes };
+}
