@@ -1,8 +1,9 @@
 import { join } from 'node:path';
-import { freePort, sampleSum } from './e2e/peers';
+import { sampleSum } from './e2e/peers';
 import { REPO_ROOT, start, stopAll, until, waitHttpOk, type Started } from './e2e/process';
 import { FakeLoki } from './fakes/loki';
 import { FakeOtlpReceiver } from './fakes/otlp';
+import { freePort } from './helpers/service';
 
 /**
  * The compose stack's demo target (deploy/demo/server.js): it must flip on request and on

@@ -2,13 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort, sampleSum, startAlertmanager, startPrometheus, type Peer } from './e2e/peers';
+import { sampleSum, startAlertmanager, startPrometheus, type Peer } from './e2e/peers';
 import { REPO_ROOT, start, stopAll, until, waitHttpOk, type Started } from './e2e/process';
 import { FakeLoki } from './fakes/loki';
 import { FakeOllama } from './fakes/ollama';
 import { FakeOtlpReceiver, type ReceivedSpan } from './fakes/otlp';
 import { FAKE_SLACK_TOKEN, FakeSlack } from './fakes/slack';
-import { deleteKeys, REDIS_URL } from './helpers/service';
+import { deleteKeys, freePort, REDIS_URL } from './helpers/service';
 
 /**
  * End to end with the real peers: the demo target misbehaves, a real Prometheus (Debian's

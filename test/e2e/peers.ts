@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../helpers/service';
 import { start, waitHttpOk, type Started } from './process';
 
 /**
@@ -10,19 +10,6 @@ import { start, waitHttpOk, type Started } from './process';
  * `prometheus-alertmanager` packages (.ci/run installs them), each on a free loopback port
  * with its own temporary directory, deleted on stop.
  */
-
-/** A port that was free a moment ago (bind 0, read, close). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function findBinary(envName: string, candidates: string[]): string {
   const fromEnv = process.env[envName];
