@@ -12,11 +12,12 @@ import { deleteKeys, freePort, REDIS_URL } from './helpers/service';
 
 /**
  * End to end with the real peers: the demo target misbehaves, a real Prometheus (Debian's
- * package) fires a rule, a real Alertmanager routes it with a bearer token to our service
- * (`alert-annotator serve` as its own process, receiver + worker, real Redis), which asks a
- * fake Ollama for the narration, writes to fake Loki and fake Slack, and exports its own
- * trace to an in-process OTLP receiver. Then Alertmanager repeats the notification, and later
- * the rule stops firing and the resolve goes through to Loki and Slack.
+ * package) fires a rule, and two real Alertmanagers (an HA pair that cannot gossip, so both
+ * notify) route it with a bearer token to our service (`alert-annotator serve` as its own
+ * process, receiver + worker, real Redis). The service asks a fake Ollama for the narration,
+ * writes to fake Loki and fake Slack, and exports its own trace to an in-process OTLP
+ * receiver. Then the Alertmanagers repeat the notification, and later the rule stops firing
+ * and the resolve goes through to Loki and Slack.
  */
 
 const ALERT = 'E2ECheckoutErrors';
@@ -24,7 +25,7 @@ const TOKEN = `e2e-${randomBytes(12).toString('hex')}`;
 const PREFIX = `test-e2e-${randomBytes(4).toString('hex')}`;
 const MODEL = 'qwen2.5:3b-instruct';
 
-const prometheusConfig = (demoPort: number, amPort: number, svcPort: number) => `
+const prometheusConfig = (demoPort: number, amPorts: number[], svcPort: number) => `
 global:
   scrape_interval: 1s
   evaluation_interval: 1s
@@ -32,7 +33,7 @@ rule_files: [rules.yml]
 alerting:
   alertmanagers:
     - static_configs:
-        - targets: ['127.0.0.1:${amPort}']
+        - targets: [${amPorts.map((p) => `'127.0.0.1:${p}'`).join(', ')}]
 scrape_configs:
   - job_name: demo
     static_configs:
@@ -105,19 +106,22 @@ describe('end to end: real Prometheus and Alertmanager drive the service', () =>
   let demoUrl: string;
   let service: Started;
   let prometheus: Peer | undefined;
-  let alertmanager: Peer | undefined;
+  // Two Alertmanagers that both notify, as an HA pair does when its members cannot see each
+  // other: every notification reaches the service twice.
+  let alertmanagers: Peer[] = [];
   let firing: Rec;
 
   const records = (): Rec[] => loki.records() as unknown as Rec[];
   const diagnostics = () =>
     [
       `service:\n${service?.output().slice(-2500) ?? ''}`,
-      `alertmanager:\n${alertmanager?.proc.output().slice(-1500) ?? ''}`,
+      `alertmanagers:\n${alertmanagers.map((a) => a.proc.output().slice(-1000)).join('\n')}`,
       `loki records: ${JSON.stringify(records().map((r) => [r.alertname, r.status, r.fingerprint]))}`,
       `slack messages: ${JSON.stringify(slack?.messages.map((m) => [m.ts, m.threadTs ?? null, m.updates, m.text]))}`,
     ].join('\n');
+  /** One metric from each Alertmanager. */
   const amMetric = async (name: string, labels: Record<string, string>) =>
-    sampleSum(await (await fetch(`${alertmanager!.url}/metrics`)).text(), name, labels);
+    Promise.all(alertmanagers.map(async (am) => sampleSum(await (await fetch(`${am.url}/metrics`)).text(), name, labels)));
 
   beforeAll(async () => {
     loki = await new FakeLoki().start();
@@ -134,8 +138,8 @@ describe('end to end: real Prometheus and Alertmanager drive the service', () =>
     await waitHttpOk(`${demoUrl}/-/healthy`, demo, 10_000);
 
     const svcPort = await freePort();
-    alertmanager = await startAlertmanager(alertmanagerConfig(svcPort));
-    prometheus = await startPrometheus(prometheusConfig(demoPort, alertmanager.port, svcPort), { 'rules.yml': rules });
+    for (let i = 0; i < 2; i++) alertmanagers.push(await startAlertmanager(alertmanagerConfig(svcPort)));
+    prometheus = await startPrometheus(prometheusConfig(demoPort, alertmanagers.map((a) => a.port), svcPort), { 'rules.yml': rules });
 
     service = start(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'src/cli.ts'), 'serve'], {
       env: {
@@ -164,7 +168,7 @@ describe('end to end: real Prometheus and Alertmanager drive the service', () =>
   afterAll(async () => {
     // Our service first (SIGTERM: a graceful stop that also flushes its spans), then the peers.
     await stopAll();
-    await Promise.all([prometheus?.stop(), alertmanager?.stop()]);
+    await Promise.all([prometheus?.stop(), ...alertmanagers.map((a) => a.stop())]);
     await Promise.all([loki?.stop(), otlp?.stop(), slack?.stop(), ollama?.stop()]);
     const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
     await deleteKeys(redis, PREFIX).finally(() => redis.disconnect());
@@ -186,7 +190,7 @@ describe('end to end: real Prometheus and Alertmanager drive the service', () =>
     expect(firing.findings).toEqual(expect.arrayContaining([expect.objectContaining({ kind: 'log', text: expect.stringContaining('payment provider call failed') })]));
     expect(firing.traceId).toMatch(/^[0-9a-f]{32}$/);
     // Alertmanager delivered with the bearer token: not one webhook notification failed.
-    expect(await amMetric('alertmanager_notifications_failed_total', { integration: 'webhook' })).toBe(0);
+    expect(await amMetric('alertmanager_notifications_failed_total', { integration: 'webhook' })).toEqual([0, 0]);
     // Slack: one message in the channel, published before the Loki record (Loki is written last).
     const top = slack.topLevel();
     expect(top).toHaveLength(1);
@@ -195,17 +199,17 @@ describe('end to end: real Prometheus and Alertmanager drive the service', () =>
     expect(ollama.chats()).toHaveLength(1);
   }, 60_000);
 
-  it("Alertmanager's repeat notifications cause no second narration, record or Slack message", async () => {
+  it("Alertmanager's repeat notifications, from both members of the pair, cause no second narration, record or Slack message", async () => {
     const delivered = await until(
-      'two repeat notifications',
+      'two repeat notifications from each Alertmanager',
       async () => {
         const n = await amMetric('alertmanager_notifications_total', { integration: 'webhook' });
-        return n >= 3 ? n : undefined;
+        return n.every((x) => x >= 3) ? n : undefined;
       },
       30_000,
       diagnostics,
     );
-    expect(delivered).toBeGreaterThanOrEqual(3);
+    expect(Math.min(...delivered)).toBeGreaterThanOrEqual(3);
     // Let the worker finish whatever the last repeat enqueued.
     await new Promise((r) => setTimeout(r, 1500));
     const same = records().filter((r) => r.fingerprint === firing.fingerprint && r.startsAt === firing.startsAt && r.status === 'firing');
@@ -294,10 +298,10 @@ describe('end to end: real Prometheus and Alertmanager drive the service', () =>
       async () => {
         const { body } = await query('sum(alert_annotator_webhook_requests_total{job="alert-annotator", code="200"})');
         const v = Number((body.data?.result[0] as { value?: [number, string] } | undefined)?.value?.[1] ?? 0);
-        return v >= 3 ? v : undefined;
+        return v >= 6 ? v : undefined;
       },
       15_000,
     );
-    expect(scraped).toBeGreaterThanOrEqual(3);
+    expect(scraped).toBeGreaterThanOrEqual(6);
   }, 30_000);
 });
