@@ -28,6 +28,8 @@ export interface TraceSummary {
   errorOrigins: Map<string, number>;
   /** Service -> its span with the most own time across traces. */
   slowest: Map<string, SpanRef>;
+  /** Service -> its own time summed over all traces, in ms. */
+  selfMs: Map<string, number>;
   /** Service -> a span where an error originates. */
   failing: Map<string, SpanRef>;
   /** Hex ids, erroring traces first, then slowest first. */
@@ -104,6 +106,8 @@ export function summariseTraces(traces: readonly Trace[]): TraceSummary {
   const tracesOf = new Map<string, number>();
   const errorOrigins = new Map<string, number>();
   const slowest = new Map<string, SpanRef>();
+  const selfMs = new Map<string, number>();
+  const errTracesOf = new Map<string, number>();
   const failing = new Map<string, SpanRef>();
   const ranked: { id: string; error: boolean; ms: number }[] = [];
   let errorTraceCount = 0;
@@ -124,6 +128,7 @@ export function summariseTraces(traces: readonly Trace[]): TraceSummary {
       seen.add(n.span.service);
       const cur = slowest.get(n.owner);
       if (!cur || n.self > cur.ms) slowest.set(n.owner, { service: n.owner, name: n.span.name, ms: n.self });
+      addTo(selfMs, n.owner, n.self);
       if (isOrigin(n)) {
         origins.add(n.owner);
         if (!failing.has(n.owner)) failing.set(n.owner, { service: n.owner, name: n.span.name, ms: n.self, message: n.span.statusMessage });
@@ -134,6 +139,7 @@ export function summariseTraces(traces: readonly Trace[]): TraceSummary {
 
     // Entry spans of u: u's spans whose nearest ancestor outside u does not exist or is
     // another service, counted once (a u -> v -> u call stays inside the outer entry).
+    const erred = new Set<string>();
     for (const n of nodes) {
       const u = n.span.service;
       if (n.parent && n.parent.span.service === u) continue;
@@ -153,9 +159,13 @@ export function summariseTraces(traces: readonly Trace[]): TraceSummary {
       if (!errs) errIn.set(u, (errs = new Map()));
       walk(n, (x) => {
         addTo(time!, x.owner, x.self);
-        if (isOrigin(x)) addTo(errs!, x.owner, 1);
+        if (isOrigin(x)) {
+          addTo(errs!, x.owner, 1);
+          erred.add(u);
+        }
       });
     }
+    for (const u of erred) addTo(errTracesOf, u, 1);
   }
 
   const blame = new Map<string, Map<string, number>>();
@@ -169,9 +179,11 @@ export function summariseTraces(traces: readonly Trace[]): TraceSummary {
     const errs = errIn.get(u) ?? new Map<string, number>();
     const totalE = [...errs.values()].reduce((s, v) => s + v, 0);
     const shares = new Map<string, number>();
-    const wT = totalE > 0 ? 0.5 : 1;
-    for (const [s, v] of time) if (totalT > 0) addTo(shares, s, (wT * v) / totalT);
-    for (const [s, v] of errs) addTo(shares, s, (0.5 * v) / totalE);
+    // Errors weigh up to half, in proportion to how many of u's traces failed: one failed
+    // trace among twenty slow ones says little about where the time goes.
+    const wE = totalE > 0 ? 0.5 * Math.min(1, (errTracesOf.get(u) ?? 0) / Math.max(1, tracesOf.get(u) ?? 1)) : 0;
+    for (const [s, v] of time) if (totalT > 0) addTo(shares, s, ((1 - wE) * v) / totalT);
+    for (const [s, v] of errs) if (totalE > 0) addTo(shares, s, (wE * v) / totalE);
     blame.set(u, shares);
   }
   ranked.sort((a, b) => Number(b.error) - Number(a.error) || b.ms - a.ms);
@@ -183,6 +195,7 @@ export function summariseTraces(traces: readonly Trace[]): TraceSummary {
     tracesOf,
     errorOrigins,
     slowest,
+    selfMs,
     failing,
     traceIds: [...new Set(ranked.map((r) => r.id))],
   };
