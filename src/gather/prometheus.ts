@@ -140,7 +140,13 @@ export class PrometheusSource implements Source {
       for (const t of this.opts.related) {
         if (jobs.length >= MAX_RELATED_QUERIES + queries.size) break;
         const rendered = renderTemplate(t, alert.labels);
-        if (!rendered || queries.has(rendered.query)) continue;
+        if (!rendered) continue;
+        if (queries.has(rendered.query)) {
+          // The alert watches exactly this template: its series get the template's name and unit.
+          const same = jobs.find((j) => j.query === rendered.query);
+          if (same && !same.rendered) same.rendered = rendered;
+          continue;
+        }
         queries.add(rendered.query);
         jobs.push({ kind: 'related', query: rendered.query, alert, rendered });
       }

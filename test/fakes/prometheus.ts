@@ -116,7 +116,7 @@ export class FakePrometheus extends FakeHttpServer {
     if (end < start) return badData('invalid parameter "end": end timestamp must not be before start time');
     const step = parseStep(p.get('step'));
     if (step === undefined) return badData(`invalid parameter "step": cannot parse ${JSON.stringify(p.get('step') ?? '')} to a valid duration`);
-    if (step <= 0) return badData('zero or negative query resolution step widths are not accepted. Try a positive integer');
+    if (step <= 0) return badData('invalid parameter "step": zero or negative query resolution step widths are not accepted. Try a positive integer');
     if ((end - start) / step > MAX_POINTS) {
       return badData('exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)');
     }
