@@ -1,5 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { analyze } from '../src/analyze';
@@ -113,6 +115,38 @@ describe('the Prometheus source against a real Prometheus', () => {
     const { real, fake: f } = await both({ query: 'no_such_metric', start: String(nowS - 600), end: String(nowS), step: '15s' });
     expect(f).toEqual(real);
   });
+
+  it('reads the exemplars a real Prometheus stored from a scrape', async () => {
+    // A target exposing OpenMetrics with an exemplar (https://github.com/OpenObservability/OpenMetrics/blob/main/specification/OpenMetrics.md#exemplars).
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const target = createServer((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/openmetrics-text; version=1.0.0; charset=utf-8' });
+      res.end(`# TYPE demo_requests counter\ndemo_requests_total{service="checkout"} ${Math.floor(Date.now() / 1000)} # {trace_id="${traceId}"} 1.5 ${Date.now() / 1000}\n# EOF\n`);
+    });
+    await new Promise<void>((r) => target.listen(0, '127.0.0.1', r));
+    const targetPort = (target.address() as AddressInfo).port;
+    const exDir = mkdtempSync(join(tmpdir(), 'gather-prom-ex-'));
+    writeFileSync(join(exDir, 'prometheus.yml'), `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: demo\n    static_configs:\n      - targets: ['127.0.0.1:${targetPort}']\n`);
+    const port = await freePort();
+    const exUrl = `http://127.0.0.1:${port}`;
+    const p = start('prometheus', [`--config.file=${join(exDir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(exDir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--enable-feature=exemplar-storage', '--log.level=warn'], { cwd: exDir });
+    try {
+      await waitHttpOk(`${exUrl}/-/ready`, p, 20_000);
+      const now = new Date();
+      const payload = firingPayload(now, { alertname: 'X', service: 'checkout' }, { expr: 'rate(demo_requests_total[1m]) > 0' });
+      const source = new PrometheusSource({ url: exUrl, timeoutMs: 5000, related: [] });
+      let exemplars: unknown[] = [];
+      for (let i = 0; i < 40 && exemplars.length === 0; i++) {
+        await new Promise((r) => setTimeout(r, 500));
+        exemplars = (await source.gather(gatherRequest(payload, new Date()), never())).exemplars ?? [];
+      }
+      expect(exemplars[0]).toMatchObject({ traceId, value: 1.5, seriesLabels: expect.objectContaining({ service: 'checkout', job: 'demo' }) });
+    } finally {
+      await p.stop();
+      target.close();
+      rmSync(exDir, { recursive: true, force: true });
+    }
+  }, 40_000);
 
   it('the exemplars endpoint answers in a shape the source reads (empty without exemplar storage)', async () => {
     const source = new PrometheusSource({ url, timeoutMs: 10_000, related: [] });
