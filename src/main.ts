@@ -10,11 +10,11 @@ import { Metrics } from './metrics';
 import type { PipelineDeps } from './pipeline';
 import { Producer } from './queue/producer';
 import { startWorker, type AnnotatorWorker } from './queue/worker';
-import { createReceiverServer } from './receive/app';
+import { createReceiverServer, type ReceiverDeps } from './receive/app';
 import { analyzeOptions, buildLokiClient, buildNarrator, buildPublishers, buildSources } from './wiring';
 
 export interface Service {
-  /** Base URL of the receiver, when this process runs one. */
+  /** Base URL of this process's HTTP server (the webhook, or only metrics and health for ROLE=worker). */
   url?: string;
   log: Logger;
   metrics: Metrics;
@@ -82,6 +82,10 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
   let url: string | undefined;
   let worker: AnnotatorWorker | undefined;
   let producer: Producer | undefined;
+  // What the HTTP server needs from the role: a worker-only process serves /metrics and
+  // health on PORT too, so its LLM and job metrics can be scraped.
+  let ready: () => Promise<boolean> = async () => false;
+  let enqueue: ReceiverDeps['enqueue'] | undefined;
 
   if (runWorker) {
     // Workers block on Redis: BullMQ requires maxRetriesPerRequest null here.
@@ -111,6 +115,8 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     });
     closers.unshift({ name: 'redis', close: async () => { workerRedis.disconnect(); stateRedis.disconnect(); } });
     closers.unshift({ name: 'worker', close: () => worker!.close() });
+    ready = () => pingWithin(stateRedis, 1500);
+    metrics.setQueueDepthReader(() => worker!.counts());
   }
 
   if (runReceiver) {
@@ -124,34 +130,37 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     queueRedis.on('error', onRedisError('queue'));
     producer = new Producer(queueRedis, config.QUEUE_PREFIX, { attempts: config.JOB_ATTEMPTS, backoffMs: config.JOB_BACKOFF_MS });
     metrics.setQueueDepthReader(() => producer!.counts());
-    const httpServer = createReceiverServer({
-      enqueue: (payload, traceparent) => producer!.enqueue(payload, traceparent),
-      ready: () => pingWithin(queueRedis, 1500),
-      metrics,
-      log,
-      auth: { bearerToken: config.WEBHOOK_BEARER_TOKEN, basicAuth: config.WEBHOOK_BASIC_AUTH },
-      maxBodyBytes: config.WEBHOOK_MAX_BODY_BYTES,
-      ...(opts.traceparent ? { traceparent: opts.traceparent } : {}),
-    });
-    server = await new Promise<Server>((resolve, reject) => {
-      httpServer.once('error', reject);
-      httpServer.listen(config.PORT, () => resolve(httpServer));
-    });
-    // Alertmanager keeps connections alive; let idle ones close before ours do.
-    server.keepAliveTimeout = 65_000;
-    const port = (server.address() as AddressInfo).port;
-    url = `http://127.0.0.1:${port}`;
-    log.info({ port, role: config.ROLE }, 'receiver listening');
+    enqueue = (payload, traceparent) => producer!.enqueue(payload, traceparent);
+    ready = () => pingWithin(queueRedis, 1500);
     closers.unshift({ name: 'queue', close: async () => { await producer!.close(); queueRedis.disconnect(); } });
-    closers.unshift({
-      name: 'http',
-      close: () =>
-        new Promise<void>((resolve) => {
-          server!.close(() => resolve());
-          server!.closeIdleConnections();
-        }),
-    });
   }
+
+  const httpServer = createReceiverServer({
+    ...(enqueue ? { enqueue } : {}),
+    ready,
+    metrics,
+    log,
+    auth: { bearerToken: config.WEBHOOK_BEARER_TOKEN, basicAuth: config.WEBHOOK_BASIC_AUTH },
+    maxBodyBytes: config.WEBHOOK_MAX_BODY_BYTES,
+    ...(opts.traceparent ? { traceparent: opts.traceparent } : {}),
+  });
+  server = await new Promise<Server>((resolve, reject) => {
+    httpServer.once('error', reject);
+    httpServer.listen(config.PORT, () => resolve(httpServer));
+  });
+  // Alertmanager keeps connections alive; let idle ones close before ours do.
+  server.keepAliveTimeout = 65_000;
+  const port = (server.address() as AddressInfo).port;
+  url = `http://127.0.0.1:${port}`;
+  log.info({ port, role: config.ROLE, webhook: !!enqueue }, runReceiver ? 'receiver listening' : 'metrics and health listening');
+  closers.unshift({
+    name: 'http',
+    close: () =>
+      new Promise<void>((resolve) => {
+        server!.close(() => resolve());
+        server!.closeIdleConnections();
+      }),
+  });
   if (runWorker) log.info({ concurrency: config.WORKER_CONCURRENCY, role: config.ROLE }, 'worker started');
 
   let stopping: Promise<void> | undefined;

@@ -198,3 +198,22 @@ describe('when Redis cannot take the job', () => {
     }
   });
 });
+
+describe('a worker-only process', () => {
+  it('serves metrics and health on its port, and no webhook', async () => {
+    const svc = await startTestService({ ROLE: 'worker' });
+    try {
+      expect((await request(svc.url).get('/-/healthy')).status).toBe(200);
+      expect((await request(svc.url).get('/-/ready')).status).toBe(200);
+      const metrics = await request(svc.url).get('/metrics');
+      expect(metrics.status).toBe(200);
+      expect(metrics.text).toContain('alert_annotator_jobs_total');
+      expect(metrics.text).toMatch(/alert_annotator_queue_jobs\{state="waiting"\} 0/);
+      const hook = await request(svc.url).post('/webhook/alertmanager').send(fixture('am-webhook-01').body);
+      expect(hook.status).toBe(404);
+      expect(hook.body.message).toContain('ROLE=worker');
+    } finally {
+      await svc.stop();
+    }
+  });
+});

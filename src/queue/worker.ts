@@ -1,11 +1,10 @@
-import { context, propagation, trace, type Link } from '@opentelemetry/api';
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { ZodError } from 'zod';
 import type { Metrics } from '../metrics';
 import { annotateGroup, renarrateGroup, type PipelineDeps, type RenarrationData } from '../pipeline';
-import { tracer } from '../spans';
+import { startAlertSpan } from '../telemetry';
 import { groupJobSchema, QUEUE_NAME, RENARRATE_DELAYS_MS, renarrateJobSchema, retryDelayMs, type RenarrateJobData } from './job';
 
 export interface WorkerOptions {
@@ -34,13 +33,8 @@ export interface AnnotatorWorker {
   worker: Worker;
   /** Stops taking jobs and waits for the ones in flight. */
   close(): Promise<void>;
-}
-
-function linkFrom(traceparent: string | undefined): Link[] {
-  if (!traceparent) return [];
-  const ctx = propagation.extract(context.active(), { traceparent });
-  const sc = trace.getSpanContext(ctx);
-  return sc ? [{ context: sc }] : [];
+  /** Jobs in the queue by state, for the queue-depth metric. */
+  counts(): Promise<Record<string, number>>;
 }
 
 /**
@@ -57,42 +51,29 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
     const { payload } = data;
     const log = opts.log.child({ jobId: job.id, groupKey: payload.groupKey });
     const fingerprints = payload.alerts.map((a) => a.fingerprint);
-    return tracer.startActiveSpan(
-      'alert.annotate',
+    return startAlertSpan(
       {
-        links: linkFrom(data.traceparent),
-        attributes: {
-          'alert.fingerprint': fingerprints.length === 1 ? fingerprints[0]! : fingerprints.join(','),
-          'alert.fingerprints': fingerprints,
-          'alert.name': payload.commonLabels.alertname ?? payload.alerts[0]?.labels.alertname ?? '',
-          'alert.group_key': payload.groupKey,
-          'alert.status': payload.status,
-          'job.id': job.id ?? '',
-          'job.attempt': job.attemptsMade + 1,
-        },
+        traceparent: data.traceparent,
+        fingerprint: fingerprints,
+        alertname: payload.commonLabels.alertname ?? payload.alerts[0]?.labels.alertname ?? '',
+        groupKey: payload.groupKey,
+        attributes: { 'alert.status': payload.status, 'job.id': job.id ?? '', 'job.attempt': job.attemptsMade + 1 },
       },
       async (span) => {
-        try {
-          const outcome = await annotateGroup(payload, { ...opts.deps, log }, signal, { owner: job.id });
-          span.setAttribute('alert.annotated', outcome.annotated);
-          span.setAttribute('alert.skipped', outcome.skipped);
-          log.info({ annotated: outcome.annotated, skipped: outcome.skipped, narrationPending: outcome.narrationPending }, 'group processed');
-          if (outcome.renarration) await scheduleRenarration(job.id!, data.traceparent, outcome.renarration, 1);
-          for (const r of outcome.records) opts.metrics?.records.inc({ narrator: r.narrator.split(':')[0] ?? r.narrator });
-          opts.metrics?.jobs.inc({ outcome: outcome.annotated > 0 ? 'annotated' : 'skipped' });
-          // BullMQ stores the return value in Redis: keep it to a receipt, not the records.
-          return {
-            annotated: outcome.annotated,
-            skipped: outcome.skipped,
-            narrationPending: outcome.narrationPending,
-            fingerprints: outcome.records.map((r) => `${r.fingerprint}:${r.status}`),
-          };
-        } catch (err) {
-          span.recordException(err as Error);
-          throw err;
-        } finally {
-          span.end();
-        }
+        const outcome = await annotateGroup(payload, { ...opts.deps, log }, signal, { owner: job.id });
+        span.setAttribute('alert.annotated', outcome.annotated);
+        span.setAttribute('alert.skipped', outcome.skipped);
+        log.info({ annotated: outcome.annotated, skipped: outcome.skipped, narrationPending: outcome.narrationPending }, 'group processed');
+        if (outcome.renarration) await scheduleRenarration(job.id!, data.traceparent, outcome.renarration, 1);
+        for (const r of outcome.records) opts.metrics?.records.inc({ narrator: r.narrator.split(':')[0] ?? r.narrator });
+        opts.metrics?.jobs.inc({ outcome: outcome.annotated > 0 ? 'annotated' : 'skipped' });
+        // BullMQ stores the return value in Redis: keep it to a receipt, not the records.
+        return {
+          annotated: outcome.annotated,
+          skipped: outcome.skipped,
+          narrationPending: outcome.narrationPending,
+          fingerprints: outcome.records.map((r) => `${r.fingerprint}:${r.status}`),
+        };
       },
     );
   };
@@ -116,18 +97,15 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
     const data = renarrateJobSchema.parse(job.data);
     const renarration = data.renarration as unknown as RenarrationData;
     const log = opts.log.child({ jobId: job.id, groupKey: renarration.event.payload.groupKey });
-    return tracer.startActiveSpan(
-      'alert.annotate',
+    return startAlertSpan(
       {
-        links: linkFrom(data.traceparent),
-        attributes: {
-          'alert.fingerprint': renarration.records.map((r) => r.fingerprint).join(','),
-          'alert.name': renarration.records[0]?.alertname ?? '',
-          'alert.group_key': renarration.event.payload.groupKey,
-          'alert.renarration_attempt': data.attempt,
-        },
+        traceparent: data.traceparent,
+        fingerprint: renarration.records.map((r) => r.fingerprint),
+        alertname: renarration.records[0]?.alertname ?? '',
+        groupKey: renarration.event.payload.groupKey,
+        attributes: { 'alert.renarration_attempt': data.attempt, 'job.id': job.id ?? '' },
       },
-      async (span) => {
+      async () => {
         try {
           await renarrateGroup(renarration, { ...opts.deps, log }, signal);
           log.info({ attempt: data.attempt }, 'narration follow-up published');
@@ -137,8 +115,6 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
           const next = await scheduleRenarration(data.groupJobId, data.traceparent, renarration, data.attempt + 1);
           log.warn({ attempt: data.attempt, next, err: (err as Error).message }, next ? 'narration follow-up failed; trying later' : 'narration follow-up gave up; the deterministic note stands');
           return { renarrated: 0 };
-        } finally {
-          span.end();
         }
       },
     );
@@ -186,5 +162,6 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
       await worker.close();
       await followUps.close();
     },
+    counts: () => followUps.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized'),
   };
 }

@@ -8,8 +8,11 @@ import type { WebhookPayload } from './schema';
 import { WEBHOOK_PATH, webhookHandler } from './webhook';
 
 export interface ReceiverDeps {
-  /** Resolves only once Redis holds the job; rejects when the queue cannot be written. */
-  enqueue(payload: WebhookPayload, traceparent?: string): Promise<EnqueueResult>;
+  /**
+   * Resolves only once Redis holds the job; rejects when the queue cannot be written.
+   * Absent in a worker-only process, which serves no webhook.
+   */
+  enqueue?(payload: WebhookPayload, traceparent?: string): Promise<EnqueueResult>;
   /** Is Redis reachable? Must answer within a second or two. */
   ready(): Promise<boolean>;
   metrics: Metrics;
@@ -31,8 +34,10 @@ export function createApp(deps: ReceiverDeps): Express {
   app.disable('x-powered-by');
   app.set('etag', false);
 
-  const webhook = webhookHandler(deps);
-  app.post(WEBHOOK_PATH, (req, res) => webhook(req, res));
+  if (deps.enqueue) {
+    const webhook = webhookHandler(deps, deps.enqueue);
+    app.post(WEBHOOK_PATH, (req, res) => webhook(req, res));
+  }
 
   app.get('/-/healthy', (_req, res) => {
     res.type('text/plain').send('OK');
@@ -48,8 +53,9 @@ export function createApp(deps: ReceiverDeps): Express {
     res.send(await deps.metrics.registry.metrics());
   });
 
-  app.use((_req, res) => {
-    res.status(404).json({ error: 'not_found' });
+  app.use((req, res) => {
+    const hint = req.path === WEBHOOK_PATH ? { message: 'this process runs ROLE=worker; send webhooks to a receiver' } : {};
+    res.status(404).json({ error: 'not_found', ...hint });
   });
 
   const onError: ErrorRequestHandler = (err: { status?: number; message?: string }, req, res, _next) => {
@@ -67,10 +73,10 @@ export function createApp(deps: ReceiverDeps): Express {
  */
 export function createReceiverServer(deps: ReceiverDeps): Server {
   const app = createApp(deps);
-  const webhook = webhookHandler(deps);
+  const webhook = deps.enqueue ? webhookHandler(deps, deps.enqueue) : undefined;
   return createServer((req, res) => {
     const path = req.url?.split('?', 1)[0];
-    if (req.method === 'POST' && path === WEBHOOK_PATH) {
+    if (webhook && req.method === 'POST' && path === WEBHOOK_PATH) {
       webhook(req, res).catch((err: Error) => {
         deps.log.error({ err: err.message }, 'webhook handler failed');
         if (!res.headersSent) res.writeHead(500).end();

@@ -43,7 +43,10 @@ function send(res: ServerResponse, code: number, body: Record<string, unknown>, 
  * 4xx (which Alertmanager never retries) only for requests that can never succeed; 200
  * only after a durable enqueue; 503 when Redis cannot take the job, so Alertmanager retries.
  */
-export function webhookHandler(deps: ReceiverDeps): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+export function webhookHandler(
+  deps: ReceiverDeps,
+  enqueue: NonNullable<ReceiverDeps['enqueue']>,
+): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   const reply = (res: ServerResponse, code: number, body: Record<string, unknown>, headers?: Record<string, string>) => {
     deps.metrics.webhookRequests.inc({ code: String(code) });
     send(res, code, body, headers);
@@ -81,7 +84,7 @@ export function webhookHandler(deps: ReceiverDeps): (req: IncomingMessage, res: 
     }
     const payload = parsed.data;
     try {
-      const result = await deps.enqueue(payload, deps.traceparent?.());
+      const result = await enqueue(payload, deps.traceparent?.());
       for (const a of payload.alerts) deps.metrics.alertsReceived.inc({ status: a.status });
       deps.log.info(
         { jobId: result.jobId, groupKey: payload.groupKey, alerts: payload.alerts.length, duplicate: !result.added },
