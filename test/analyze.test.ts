@@ -95,6 +95,17 @@ describe('analyze', () => {
     expect(a.relatedTraceIds[1]).toMatch(/^[0-9a-f]{32}$/);
   });
 
+  it('compares the windows the bundle says the sources queried', () => {
+    const early = series({ service: 'checkout' }, wobble(1, 0.1), { fromS: startsS - 600, value: () => 9 }, { name: 'queue depth' });
+    const byDefault = analyze(bundle({ series: [early] })).findings[0]!.text;
+    const recorded = analyze(
+      bundle({ series: [early], windows: { baselineStart: new Date((startsS - 3600) * 1000).toISOString(), incidentStart: new Date((startsS - 900) * 1000).toISOString() } }),
+    ).findings[0]!.text;
+    // 5 minutes before startsAt (02:18) by default; the recorded window reaches back to the change itself.
+    expect(byDefault).toMatch(/up since 02:13 UTC$/);
+    expect(recorded).toMatch(/up since 02:08 UTC$/);
+  });
+
   it('is pure: the same bundle gives the same analysis and is left untouched', () => {
     const b = bundle({ series: [series({ service: 'checkout' }, wobble(1, 0.1), { fromS: startsS - 100, value: () => 9 })] });
     const copy = structuredClone(b);

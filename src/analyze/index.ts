@@ -44,10 +44,11 @@ function diminishing(values: number[]): number {
 export function analyze(bundle: EvidenceBundle, opts: AnalyzeOptions = {}): Analysis {
   const serviceLabels = opts.serviceLabels?.length ? opts.serviceLabels : DEFAULT_SERVICE_LABELS;
   const now = new Date(bundle.now);
+  // The windows the sources queried, when the bundle says; otherwise the same rule they use.
   const w = alertWindows(bundle.payload.alerts, now, opts);
-  const incS = w.incidentStart.getTime() / 1000;
+  const incS = (bundle.windows ? Date.parse(bundle.windows.incidentStart) : w.incidentStart.getTime()) / 1000;
+  const baseS = (bundle.windows ? Date.parse(bundle.windows.baselineStart) : w.baselineStart.getTime()) / 1000;
   const endS = now.getTime() / 1000;
-  const baseS = w.baselineStart.getTime() / 1000;
 
   const scored = scoreAllSeries(bundle.series, incS, endS, serviceLabels);
   const patterns = minePatterns(bundle.logs, incS, endS, baseS, serviceLabels, opts.drain);

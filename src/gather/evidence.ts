@@ -53,6 +53,11 @@ export const evidenceBundleSchema = z.looseObject({
   series: z.array(seriesSchema).default([]),
   logs: z.array(logStreamSchema).default([]),
   traces: z.array(traceSchema).default([]),
+  /** The windows the sources queried (RFC 3339), so a replay compares the same spans of time. */
+  windows: z
+    .object({ baselineStart: z.string(), incidentStart: z.string() })
+    .refine((w) => !Number.isNaN(Date.parse(w.baselineStart)) && !Number.isNaN(Date.parse(w.incidentStart)), 'must be RFC 3339 timestamps')
+    .optional(),
   /** Exemplars of the alert's metric; their trace ids go into relatedTraceIds. */
   exemplars: z.array(exemplarSchema).optional(),
   /** What each source did; absent in hand-written bundles. */

@@ -39,6 +39,9 @@ export async function gather(sources: readonly Source[], req: GatherRequest, sig
       bundle.logs.push(...(r.value.logs ?? []));
       bundle.traces.push(...(r.value.traces ?? []));
       if (r.value.exemplars?.length) (bundle.exemplars ??= []).push(...r.value.exemplars);
+      if (r.value.windows && !bundle.windows) {
+        bundle.windows = { baselineStart: r.value.windows.baselineStart.toISOString(), incidentStart: r.value.windows.incidentStart.toISOString() };
+      }
       bundle.sources!.push(
         r.value.partial ? { source: source.name, status: 'partial', detail: r.value.partial } : { source: source.name, status: 'ok' },
       );

@@ -95,6 +95,6 @@ export class LokiLogSource implements Source {
     if (failures === jobs.length && firstRejection) throw firstRejection.reason;
     if (selectors.length > used.length) notes.push(`${selectors.length - used.length} more workloads not queried`);
     const logs = [...byStream.values()].map((s) => ({ ...s, values: s.values.sort((a, b) => a[0].length - b[0].length || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)) }));
-    return { logs, ...(notes.length ? { partial: notes.join('; ') } : {}) };
+    return { windows: { baselineStart: w.baselineStart, incidentStart: w.incidentStart }, logs, ...(notes.length ? { partial: notes.join('; ') } : {}) };
   }
 }

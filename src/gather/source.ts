@@ -16,6 +16,8 @@ export interface SourceResult {
   logs?: LogStream[];
   traces?: Trace[];
   exemplars?: Exemplar[];
+  /** The baseline and incident windows the source queried. */
+  windows?: { baselineStart: Date; incidentStart: Date };
   /** Set when the source returned only part of what it was asked for. */
   partial?: string;
 }
