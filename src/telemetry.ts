@@ -70,8 +70,29 @@ export interface Telemetry {
   shutdown(): Promise<void>;
 }
 
-const noop: Telemetry = { forceFlush: async () => {}, shutdown: async () => {} };
 let active: Telemetry | undefined;
+
+/**
+ * Without an exporter, spans still get real ids and are then dropped: the record's `traceId`
+ * and the `trace_id` of log lines still tie a job's log lines to its annotation. Nothing is
+ * sent anywhere and no library is patched.
+ */
+function localIdsOnly(serviceName: string): Telemetry {
+  const provider = new NodeTracerProvider({ resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: serviceName }) });
+  provider.register();
+  const handle: Telemetry = {
+    forceFlush: async () => {},
+    shutdown: async () => {
+      await provider.shutdown();
+      trace.disable();
+      context.disable();
+      propagation.disable();
+      if (active === handle) active = undefined;
+    },
+  };
+  active = handle;
+  return handle;
+}
 
 /** The OTLP/HTTP traces URL for a base endpoint, as the OTLP exporter spec builds it. */
 export function tracesUrl(endpoint: string): string {
@@ -85,9 +106,9 @@ export function isUntracedPath(url: string): boolean {
 }
 
 export function initTelemetry(opts: TelemetryOptions): Telemetry {
-  if (!opts.endpoint) return noop;
   // One provider per process; a second caller (ROLE=all builds receiver and worker) shares it.
   if (active) return active;
+  if (!opts.endpoint) return localIdsOnly(opts.serviceName);
 
   const exporter = new OTLPTraceExporter({ url: tracesUrl(opts.endpoint), timeoutMillis: 5000 });
   const provider = new NodeTracerProvider({
