@@ -7,7 +7,7 @@ import { REPO_ROOT, start, startTs, stopAll, waitForExit } from './e2e/process';
 import { FakeOtlpReceiver, type ReceivedSpan } from './fakes/otlp';
 
 describe('telemetry when no OTLP endpoint is configured', () => {
-  it('runs the work untraced, returns its result and adds nothing to log lines', async () => {
+  it('gives the work local trace ids that the log lines carry, exporting nothing', async () => {
     const lines: string[] = [];
     const log = createLogger({ mixin: logMixin, destination: new Writable({ write: (c, _e, cb) => (lines.push(String(c)), cb()) }) });
     const t = initTelemetry({ serviceName: 'alert-annotator' });
@@ -17,8 +17,9 @@ describe('telemetry when no OTLP endpoint is configured', () => {
         return { tp: currentTraceparent(), id: currentTraceId() };
       }),
     );
-    expect(seen).toEqual({ tp: undefined, id: '' });
-    expect(JSON.parse(lines[0] ?? '{}')).not.toHaveProperty('trace_id');
+    expect(seen.id).toMatch(/^[0-9a-f]{32}$/);
+    expect(seen.tp).toMatch(new RegExp(`^00-${seen.id}-[0-9a-f]{16}-01$`));
+    expect(JSON.parse(lines[0] ?? '{}')).toMatchObject({ trace_id: seen.id });
     await expect(t.shutdown()).resolves.toBeUndefined();
   });
 
