@@ -42,6 +42,8 @@ export interface RenarrationData {
   input: NarrationInput;
   records: AnnotationRecord[];
   event: Omit<PublishEvent, 'records' | 'kind'>;
+  /** The model asked for at least this long before the next try. */
+  retryAfterMs?: number;
 }
 
 /** Alerts still being annotated by another worker: retry later, do not annotate twice. */
@@ -103,7 +105,7 @@ export async function annotateGroup(
       outcome.records.push(...records);
       if (narration.failed) {
         outcome.narrationPending = true;
-        outcome.renarration = { input, records, event };
+        outcome.renarration = { input, records, event, ...(narration.retryAfterMs !== undefined ? { retryAfterMs: narration.retryAfterMs } : {}) };
       }
     }
     if (resolved.length > 0) {
@@ -132,7 +134,7 @@ export async function annotateGroup(
 export async function renarrateGroup(data: RenarrationData, deps: PipelineDeps, signal: AbortSignal): Promise<AnnotationRecord[]> {
   const now = deps.now?.() ?? new Date();
   const result = await narrate(deps, data.input, signal);
-  if (result.failed) throw new Error('narration failed again');
+  if (result.failed) throw new NarrationPendingError(result.retryAfterMs);
   const n = result.narration;
   const records = data.records.map((r) => ({
     ...r,
@@ -170,7 +172,22 @@ function scrubInput(
 }
 
 /** The model narrates; on any failure the deterministic note goes out instead. */
-async function narrate(deps: PipelineDeps, input: NarrationInput, signal: AbortSignal): Promise<{ narration: Narration; failed: boolean }> {
+interface NarrateResult {
+  narration: Narration;
+  failed: boolean;
+  /** How long the model asked us to wait (Retry-After, or an open breaker's cool-down). */
+  retryAfterMs?: number;
+}
+
+/** The model failed again; carries how long it asked us to wait. */
+export class NarrationPendingError extends Error {
+  constructor(readonly retryAfterMs?: number) {
+    super('narration failed again');
+    this.name = 'NarrationPendingError';
+  }
+}
+
+async function narrate(deps: PipelineDeps, input: NarrationInput, signal: AbortSignal): Promise<NarrateResult> {
   if (deps.narrator.name === 'template') return { narration: templateNarration(input), failed: false };
   const started = performance.now();
   try {
@@ -181,7 +198,8 @@ async function narrate(deps: PipelineDeps, input: NarrationInput, signal: AbortS
     if (signal.aborted) throw err;
     deps.metrics?.llmDuration.observe({ outcome: 'failed' }, (performance.now() - started) / 1000);
     deps.log.warn({ err: (err as Error).message, narrator: deps.narrator.name }, 'narration failed; publishing the deterministic note');
-    return { narration: templateNarration(input), failed: true };
+    const retryAfterMs = (err as { retryAfterMs?: unknown }).retryAfterMs;
+    return { narration: templateNarration(input), failed: true, ...(typeof retryAfterMs === 'number' ? { retryAfterMs } : {}) };
   }
 }
 

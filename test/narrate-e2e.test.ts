@@ -174,6 +174,9 @@ describe('narration through the worker with an OpenAI-compatible server', () => 
     expect((await request(svc2.url).post('/webhook/alertmanager').send(n.body)).status).toBe(200);
     await svc2.waitForJobs({ includeDelayed: false });
     expect(recordsOf(n.fingerprint).map((r) => r.narrator)).toEqual(['template']);
+    // The follow-up waits as long as the server asked (Retry-After: 1 s), not the planned 300 ms.
+    const followUps = await svc2.queue.getDelayed();
+    expect(followUps.map((j) => j.opts.delay)).toEqual([1000]);
     await svc2.waitForJobs();
     expect(recordsOf(n.fingerprint).map((r) => r.narrator)).toEqual(['template', 'openai:gpt-4o-mini']);
     expect(openai.chats().every((c) => c.headers.authorization === `Bearer ${KEY}`)).toBe(true);

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { ZodError } from 'zod';
 import type { Metrics } from '../metrics';
-import { annotateGroup, renarrateGroup, type PipelineDeps, type RenarrationData } from '../pipeline';
+import { annotateGroup, NarrationPendingError, renarrateGroup, type PipelineDeps, type RenarrationData } from '../pipeline';
 import { startAlertSpan } from '../telemetry';
 import { groupJobSchema, QUEUE_NAME, RENARRATE_DELAYS_MS, renarrateJobSchema, retryDelayMs, type RenarrateJobData } from './job';
 
@@ -78,9 +78,17 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
     );
   };
 
-  const scheduleRenarration = async (groupJobId: string, traceparent: string | undefined, renarration: RenarrationData, attempt: number) => {
-    const delay = delays[attempt - 1];
-    if (delay === undefined) return false;
+  const scheduleRenarration = async (
+    groupJobId: string,
+    traceparent: string | undefined,
+    renarration: RenarrationData,
+    attempt: number,
+    retryAfterMs = renarration.retryAfterMs,
+  ) => {
+    const planned = delays[attempt - 1];
+    if (planned === undefined) return false;
+    // Never sooner than the model asked (a 429's Retry-After, an open breaker's cool-down).
+    const delay = Math.max(planned, retryAfterMs ?? 0);
     const data: RenarrateJobData = { groupJobId, attempt, renarration: renarration as unknown as RenarrateJobData['renarration'], ...(traceparent ? { traceparent } : {}) };
     await followUps.add('renarrate', data, {
       jobId: `r-${groupJobId}-${attempt}`,
@@ -112,7 +120,8 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
           return { renarrated: renarration.records.length };
         } catch (err) {
           if (signal.aborted) throw err;
-          const next = await scheduleRenarration(data.groupJobId, data.traceparent, renarration, data.attempt + 1);
+          const retryAfterMs = err instanceof NarrationPendingError ? err.retryAfterMs : undefined;
+          const next = await scheduleRenarration(data.groupJobId, data.traceparent, renarration, data.attempt + 1, retryAfterMs ?? 0);
           log.warn({ attempt: data.attempt, next, err: (err as Error).message }, next ? 'narration follow-up failed; trying later' : 'narration follow-up gave up; the deterministic note stands');
           return { renarrated: 0 };
         }
