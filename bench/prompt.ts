@@ -11,6 +11,7 @@ import { analyze } from '../src/analyze';
 import { evidenceBundleSchema, type EvidenceBundle } from '../src/gather/evidence';
 import { buildPrompt, loadPromptTemplate } from '../src/narrate/prompt';
 import type { NarrationInput } from '../src/narrate/types';
+import { scrubInput } from '../src/pipeline';
 import { createScrubber } from '../src/scrub';
 
 const BUNDLES = join(__dirname, '..', 'test', 'scenarios', 'bundles');
@@ -40,13 +41,8 @@ function loadBundles(): [string, EvidenceBundle][] {
 
 /** What the pipeline hands the narrator: scrubbed alert context and the analysis. */
 function narrationInput(bundle: EvidenceBundle): NarrationInput {
-  const s = createScrubber();
   const p = bundle.payload;
-  return {
-    payload: s.scrubValue({ groupKey: p.groupKey, status: p.status, commonLabels: p.commonLabels, commonAnnotations: p.commonAnnotations, groupLabels: p.groupLabels }),
-    alerts: s.scrubValue(p.alerts.filter((a) => a.status === 'firing')),
-    analysis: s.scrubValue(analyze(bundle)),
-  };
+  return scrubInput(createScrubber(), p, p.alerts.filter((a) => a.status === 'firing'), analyze(bundle));
 }
 
 const template = loadPromptTemplate('narrate-v1');

@@ -152,7 +152,8 @@ export async function renarrateGroup(data: RenarrationData, deps: PipelineDeps, 
   return records;
 }
 
-function scrubInput(
+/** The narrator's input: the group's context, its firing alerts and the analysis, scrubbed in one session. */
+export function scrubInput(
   scrubber: ReturnType<typeof createScrubber>,
   payload: WebhookPayload,
   alerts: Alert[],

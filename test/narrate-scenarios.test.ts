@@ -6,6 +6,7 @@ import { groundingProblems } from '../src/narrate/grounding';
 import { buildPrompt, loadPromptTemplate, PROMPT_BUDGET_CHARS } from '../src/narrate/prompt';
 import { indicatorWithoutLogText } from '../src/narrate/untrusted';
 import type { NarrationBody, NarrationInput } from '../src/narrate/types';
+import { scrubInput } from '../src/pipeline';
 import { createScrubber } from '../src/scrub';
 import { narrateFromPrompt } from './fakes/llm';
 
@@ -24,13 +25,8 @@ const template = loadPromptTemplate('narrate-v1');
 
 function inputOf(file: string): NarrationInput {
   const bundle = evidenceBundleSchema.parse(JSON.parse(readFileSync(join(DIR, file), 'utf8')));
-  const s = createScrubber();
   const p = bundle.payload;
-  return {
-    payload: s.scrubValue({ groupKey: p.groupKey, status: p.status, commonLabels: p.commonLabels, commonAnnotations: p.commonAnnotations, groupLabels: p.groupLabels }),
-    alerts: s.scrubValue(p.alerts.filter((a) => a.status === 'firing')),
-    analysis: s.scrubValue(analyze(bundle)),
-  };
+  return scrubInput(createScrubber(), p, p.alerts.filter((a) => a.status === 'firing'), analyze(bundle));
 }
 
 describe.each(bundles)('scenario %s', (file) => {
