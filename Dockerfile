@@ -7,7 +7,9 @@ FROM node:${NODE_VERSION}-bookworm-slim AS build
 WORKDIR /app
 # Dependencies first: this layer is reused until package*.json change.
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+# npm 11 may reject a lock file written where a registry mirror lacked other platforms'
+# optional binaries; npm 10's ci installs the same lock exactly (see .ci/run).
+RUN npm ci --no-audit --no-fund || npx --yes npm@10.9.2 ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build \
@@ -25,8 +27,7 @@ COPY prompts ./prompts
 # Read-only code, owned by root; the process runs as the image's unprivileged `node` user.
 USER node
 EXPOSE 8080
-# /-/healthy answers without touching Redis; ROLE=worker overrides this in compose when it
-# serves no HTTP (see docker-compose.yml).
+# /-/healthy answers without touching Redis; every ROLE serves it on PORT.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/-/healthy').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # Node as PID 1 gets SIGTERM directly; the service closes HTTP → worker → queue → Redis →
