@@ -230,6 +230,42 @@ export const SCENARIOS: ScenarioSpec[] = [
     traces: { faulty: () => searchPath({ search: { selfMs: 560, jitter: 0.3 } }), normal: () => searchPath(), faultyShare: 0.8 },
   },
   {
+    key: {
+      id: 'downstream-latency-cart-exporter-labels',
+      fault: 'downstream-latency',
+      rootCause: 'cart',
+      description: 'cart slows by 800 ms; every series uses another exporter\'s names and an app label instead of service',
+    },
+    seed: 114,
+    style: 'exporter',
+    alert: latencyAlert('checkout', '1'),
+    bends: {
+      cart: { latency: [{ kind: 'step', at: -210, by: 0.8 }] },
+      checkout: { latency: [{ kind: 'step', at: -210, by: 0.85 }] },
+      frontend: { latency: [{ kind: 'step', at: -210, by: 0.85 }] },
+      shipping: { errors: [{ kind: 'spike', at: -120, by: 0.02, lasts: 120 }] },
+    },
+    traces: { faulty: () => checkoutPath({ cart: { selfMs: 820, jitter: 0.1 } }), normal: () => checkoutPath(), faultyShare: 0.85 },
+  },
+  {
+    key: {
+      id: 'cpu-saturation-orders-group-of-two',
+      fault: 'cpu-saturation',
+      rootCause: 'orders',
+      description: 'orders saturates its CPU; checkout and frontend both fire the latency alert in one notification group',
+    },
+    seed: 115,
+    alert: latencyAlert('checkout', '1'),
+    alsoFiring: ['frontend'],
+    throttled: ['orders'],
+    bends: {
+      orders: { cpu: [{ kind: 'ramp', at: -250, by: 0.6, cap: 1.5 }], throttling: [{ kind: 'ramp', at: -230, by: 0.1, cap: 0.45 }], latency: [{ kind: 'ramp', at: -220, by: 0.45, cap: 1.4 }] },
+      checkout: { latency: [{ kind: 'ramp', at: -220, by: 0.5, cap: 1.5 }] },
+      frontend: { latency: [{ kind: 'ramp', at: -220, by: 0.5, cap: 1.6 }] },
+    },
+    traces: { faulty: () => checkoutPath({ orders: { selfMs: 1300, jitter: 0.3 } }), normal: () => checkoutPath(), faultyShare: 0.85 },
+  },
+  {
     key: { id: 'control-flapping-latency', fault: 'no-fault', rootCause: null, description: 'checkout latency alert with a threshold set inside normal noise; nothing changed' },
     seed: 201,
     alert: latencyAlert('checkout', '0.3'),

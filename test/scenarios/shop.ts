@@ -79,6 +79,13 @@ export interface ScenarioSpec {
   pools?: ServiceName[];
   throttled?: ServiceName[];
   sources?: SourceStatus[];
+  /** More services firing the same alert in the same notification group. */
+  alsoFiring?: ServiceName[];
+  /**
+   * `exporter`: another team's conventions: an `app` label instead of `service`, metric names
+   * of a home-grown exporter, no template names or units. The analysis must not care.
+   */
+  style?: 'exporter';
 }
 
 const STARTS_AT = '2026-11-21T02:20:00.000Z';
@@ -150,8 +157,13 @@ export function buildScenario(spec: ScenarioSpec): ScenarioBundle {
   const r = rng(spec.seed);
   const c = clockFor(STARTS_AT, NOW);
   const a = spec.alert;
-  const alertLabels: Record<string, string> = { alertname: a.name, service: a.service, namespace: 'shop', severity: a.severity };
-  if (a.indicator === 'disk') alertLabels.instance = `${NORMAL[a.service].node}:9100`;
+  const labelsFor = (service: ServiceName): Record<string, string> => {
+    const l: Record<string, string> = { alertname: a.name, service, namespace: 'shop', severity: a.severity };
+    if (a.indicator === 'disk') l.instance = `${NORMAL[service].node}:9100`;
+    return l;
+  };
+  const alertLabels = labelsFor(a.service);
+  const firing = [a.service, ...(spec.alsoFiring ?? [])];
   const payload: WebhookPayload = {
     version: '4',
     groupKey: `{}/{severity="${a.severity}"}:{alertname="${a.name}", service="${a.service}"}`,
@@ -159,32 +171,37 @@ export function buildScenario(spec: ScenarioSpec): ScenarioBundle {
     status: 'firing',
     receiver: 'alert-annotator',
     groupLabels: { alertname: a.name, service: a.service },
-    commonLabels: alertLabels,
+    commonLabels: firing.length > 1 ? { alertname: a.name, namespace: 'shop', severity: a.severity } : alertLabels,
     commonAnnotations: { summary: a.summary },
     externalURL: 'http://alertmanager.example:9093',
-    alerts: [
-      {
-        status: 'firing',
-        labels: alertLabels,
-        annotations: { summary: a.summary },
-        startsAt: STARTS_AT,
-        endsAt: '0001-01-01T00:00:00Z',
-        generatorURL: `http://prometheus.example:9090/graph?g0.expr=${encodeURIComponent(a.expr)}&g0.tab=1`,
-        fingerprint: hex(rng(spec.seed + 1), 16),
-      },
-    ],
+    alerts: firing.map((service, i) => ({
+      status: 'firing' as const,
+      labels: labelsFor(service),
+      annotations: { summary: a.summary },
+      startsAt: STARTS_AT,
+      endsAt: '0001-01-01T00:00:00Z',
+      generatorURL: `http://prometheus.example:9090/graph?g0.expr=${encodeURIComponent(a.expr.replace(`"${a.service}"`, `"${service}"`))}&g0.tab=1`,
+      fingerprint: hex(rng(spec.seed + 1 + i), 16),
+    })),
   };
 
   const series: Series[] = [];
   for (const s of SERVICES) series.push(...serviceSeries(r, c, spec, s));
   for (const n of NODES) series.push(...nodeSeries(r, c, spec, n));
   // The alert's own expression evaluates to (a copy of) the indicator series it watches.
-  const watched = series.find((s) => {
-    if (a.indicator === 'disk') return s.name === 'disk usage' && s.labels.instance === alertLabels.instance;
-    const name = { latency: 'p99 latency', errors: 'error ratio', mem: 'memory working set' }[a.indicator];
-    return s.name === name && (s.labels.service === a.service || s.labels.container === a.service);
-  })!;
-  series.unshift({ query: a.expr, labels: { ...watched.labels }, values: watched.values, ...(watched.unit ? { unit: watched.unit } : {}) });
+  const watchedOf = (service: ServiceName): Series =>
+    series.find((s) => {
+      if (a.indicator === 'disk') return s.name === 'disk usage' && s.labels.instance === labelsFor(service).instance;
+      const name = { latency: 'p99 latency', errors: 'error ratio', mem: 'memory working set' }[a.indicator];
+      return s.name === name && (s.labels.service === service || s.labels.container === service);
+    })!;
+  const watched = watchedOf(a.service);
+  series.unshift(
+    ...firing.map((service) => {
+      const w = watchedOf(service);
+      return { query: a.expr.replace(`"${a.service}"`, `"${service}"`), labels: { ...w.labels }, values: w.values, ...(w.unit ? { unit: w.unit } : {}) };
+    }),
+  );
 
   const logs: LogStream[] = [];
   for (const s of SERVICES) {
@@ -203,7 +220,7 @@ export function buildScenario(spec: ScenarioSpec): ScenarioBundle {
       traces.push(makeTrace(r, startMs, faulty ? t.faulty(r) : t.normal(r), t.tempoForm));
     }
   }
-  return {
+  const bundle: ScenarioBundle = {
     scenario: spec.key,
     payload,
     now: NOW,
@@ -217,6 +234,7 @@ export function buildScenario(spec: ScenarioSpec): ScenarioBundle {
       { source: 'tempo', status: 'ok' },
     ],
   };
+  return spec.style === 'exporter' ? exporterStyle(bundle) : bundle;
 }
 
 type Tweak = Partial<Record<string, Partial<CallSpec>>>;
@@ -283,4 +301,42 @@ export function scaleFaults(spec: ScenarioSpec, f: number): ScenarioSpec {
   const nodes: ScenarioSpec['nodes'] = {};
   for (const [k, b] of Object.entries(spec.nodes ?? {})) nodes[k as (typeof NODES)[number]] = { disk: shapes(b.disk), retrans: shapes(b.retrans), cpu: shapes(b.cpu) };
   return { ...spec, bends, nodes };
+}
+
+/** Metric names a home-grown exporter might use for the same measurements. */
+const EXPORTER_NAMES: Record<string, string> = {
+  'request rate': 'shop_requests_per_second',
+  'error ratio': 'shop_failed_request_ratio',
+  'p99 latency': 'shop_latency_p99',
+  'cpu usage': 'proc_cpu_cores_used',
+  'memory working set': 'proc_rss',
+  'cpu throttling': 'proc_cpu_throttled_share',
+  'db pool usage': 'dbpool_busy_share',
+  'disk usage': 'host_fs_full_share',
+  'tcp retransmit ratio': 'host_tcp_retrans_share',
+  'node cpu busy': 'host_cpu_busy_share',
+};
+
+function appLabels(labels: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(labels)) {
+    if (k === 'service' || k === 'service_name' || k === 'container') out.app = v;
+    else out[k] = v;
+  }
+  return out;
+}
+
+/** Rewrites a bundle in the `exporter` style: `app` labels, other metric names, no names or units. */
+function exporterStyle(b: ScenarioBundle): ScenarioBundle {
+  const alerts = b.payload.alerts.map((x) => ({ ...x, labels: appLabels(x.labels) }));
+  return {
+    ...b,
+    payload: { ...b.payload, alerts, commonLabels: appLabels(b.payload.commonLabels), groupLabels: appLabels(b.payload.groupLabels) },
+    series: b.series.map((s) => ({
+      query: s.query,
+      labels: { ...appLabels(s.labels), ...(s.name ? { __name__: EXPORTER_NAMES[s.name] ?? s.name.replace(/\W+/g, '_') } : {}) },
+      values: s.values,
+    })),
+    logs: b.logs.map((l) => ({ ...l, labels: appLabels(l.labels) })),
+  };
 }
