@@ -59,7 +59,7 @@ function accuracy(): void {
 }
 
 /**
- * Beyond the 16 committed bundles: each scenario regenerated with other noise seeds, and
+ * Beyond the committed bundles: each scenario regenerated with other noise seeds, and
  * with its metric changes and fault log rates weakened, to see where detection gives out.
  */
 function robustness(): void {
