@@ -1,0 +1,128 @@
+import type { EvidenceBundle } from '../gather/evidence';
+import { formatClock, formatDurationMs, formatPercent, quote } from './format';
+import type { LogPattern } from './logs';
+import { METRIC_MIN_Z, metricFindingText, type ScoredSeries } from './metrics';
+import { normaliseId } from './otlp';
+import type { TraceSummary } from './traces';
+import type { Finding } from './types';
+
+/** Findings (pure): one line of plain text with numbers each; ids M1…, L1…, T1…, S1…. */
+
+const MAX_RELATED_TRACES = 10;
+
+const MAX_METRIC_FINDINGS = 8;
+
+export function metricFindings(scored: ScoredSeries[], now: Date): Finding[] {
+  const picked: ScoredSeries[] = [];
+  // The alert's own expression first (it is what the reader saw), then the strongest others.
+  for (const s of scored) if (s.fromAlert && picked.length < 2) picked.push(s);
+  for (const s of scored) {
+    if (picked.length >= MAX_METRIC_FINDINGS) break;
+    if (s.score.z >= METRIC_MIN_Z && !picked.includes(s)) picked.push(s);
+  }
+  return picked.map((s, i) => ({
+    id: `M${i + 1}`,
+    kind: 'metric' as const,
+    text: metricFindingText(s, now),
+    ...(s.service ? { service: s.service } : {}),
+  }));
+}
+
+const MAX_LOG_FINDINGS = 4;
+
+export function logFindings(patterns: LogPattern[], hadLogs: boolean, now: Date): Finding[] {
+  const anomalous = patterns.filter((p) => p.strength > 0).slice(0, MAX_LOG_FINDINGS);
+  if (anomalous.length === 0) {
+    if (!hadLogs) return [];
+    const top = patterns[0];
+    const total = patterns.reduce((s, p) => s + p.incidentCount, 0);
+    return [
+      {
+        id: 'L1',
+        kind: 'log',
+        text:
+          `no new or surging error/warn log pattern (${total} lines, ${patterns.length} templates in the incident window)` +
+          (top ? `; most frequent in ${top.service}: ${quote(top.template, 80)} ×${top.incidentCount}` : ''),
+      },
+    ];
+  }
+  return anomalous.map((p, i) => {
+    const since = p.firstSeen !== undefined ? ` since ${formatClock(p.firstSeen, now)}` : '';
+    const text = p.isNew
+      ? `new log pattern in ${p.service}: ${quote(p.template)} ×${p.incidentCount}${since} (none in baseline)`
+      : `log pattern in ${p.service} ×${p.ratio >= 10 ? Math.round(p.ratio) : p.ratio.toFixed(1)} its baseline rate: ${quote(p.template)} ×${p.incidentCount}${since} (${p.baselineCount} in baseline)`;
+    return { id: `L${i + 1}`, kind: 'log' as const, text, service: p.service };
+  });
+}
+
+export function traceFindings(t: TraceSummary, alerting: ReadonlySet<string>): Finding[] {
+  if (t.traceCount === 0) return [];
+  const out: Omit<Finding, 'id'>[] = [];
+  for (const u of [...alerting].sort()) {
+    const blame = t.blame.get(u);
+    if (!blame) continue;
+    const [s, share] = [...blame.entries()].filter(([k]) => k !== u).sort((a, b) => b[1] - a[1])[0] ?? [];
+    if (!s || share === undefined || share < 0.25) continue;
+    const slow = t.slowest.get(s);
+    out.push({
+      kind: 'trace',
+      service: s,
+      text:
+        `in ${t.tracesOf.get(u) ?? 0} slow/erroring traces of ${u}, ${s} owns ${formatPercent(share)} of the time and errors` +
+        (slow ? `; its slowest span ${quote(slow.name, 60)} spends ${formatDurationMs(slow.ms)} on its own` : '') +
+        `; own time per trace: ${ownTimes(t)}`,
+    });
+  }
+  const origins = [...t.errorOrigins.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  const top = origins[0];
+  if (top && t.errorTraceCount > 0) {
+    const f = t.failing.get(top[0]);
+    out.push({
+      kind: 'trace',
+      service: top[0],
+      text:
+        `errors in ${top[1]} of ${t.errorTraceCount} erroring traces start in ${top[0]}` +
+        (f ? `: span ${quote(f.name, 60)}${f.message ? ` (${quote(f.message, 80)})` : ''}` : ''),
+    });
+  }
+  if (out.length === 0) {
+    const [s, ref] = [...t.slowest.entries()].sort((a, b) => b[1].ms - a[1].ms)[0] ?? [];
+    out.push({
+      kind: 'trace',
+      text:
+        `${t.traceCount} traces, no erroring span and no downstream service dominating; own time per trace: ${ownTimes(t)}` +
+        (s && ref ? `; slowest span ${quote(ref.name, 60)} in ${s} (${formatDurationMs(ref.ms)} on its own)` : ''),
+    });
+  }
+  return out.map((f, i) => ({ ...f, id: `T${i + 1}` }));
+}
+
+/** "payments 1.41 s, checkout 62 ms, frontend 21 ms": the three services that spend the most time on their own. */
+function ownTimes(t: TraceSummary): string {
+  return [...t.selfMs.entries()]
+    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+    .slice(0, 3)
+    .map(([s, ms]) => `${s} ${formatDurationMs(ms / Math.max(1, t.traceCount))}`)
+    .join(', ');
+}
+
+export function sourceFindings(bundle: EvidenceBundle): Finding[] {
+  const out: Finding[] = [];
+  for (const s of bundle.sources ?? []) {
+    if (s.status === 'ok') continue;
+    out.push({
+      id: `S${out.length + 1}`,
+      kind: 'source',
+      text: `${s.source}: ${s.status === 'skipped' ? 'not queried' : s.status}${s.detail ? ` (${s.detail})` : ''}`,
+    });
+  }
+  return out;
+}
+
+export function relatedTraceIds(bundle: EvidenceBundle, incidentStartS: number, t: TraceSummary): string[] {
+  const exemplars = (bundle.exemplars ?? [])
+    .filter((e) => e.timestamp >= incidentStartS)
+    .sort((a, b) => b.value - a.value)
+    .map((e) => normaliseId(e.traceId));
+  return [...new Set([...exemplars, ...t.traceIds])].slice(0, MAX_RELATED_TRACES);
+}
