@@ -4,7 +4,7 @@ import { gather } from '../src/gather';
 import { PrometheusSource } from '../src/gather/prometheus';
 import { exprFromGeneratorUrl, valueExpression } from '../src/gather/promql';
 import { defaultRelatedQueries, loadRelatedQueries, renderTemplate } from '../src/gather/related';
-import { stepSeconds } from '../src/gather/window';
+import { alertWindows, stepSeconds } from '../src/gather/window';
 import { FakePrometheus } from './fakes/prometheus';
 import { firingPayload, gatherRequest, never } from './helpers/gather';
 
@@ -142,6 +142,13 @@ describe('the alert expression', () => {
   it('comes from g0.expr of the generator URL', () => {
     expect(exprFromGeneratorUrl('http://127.0.0.1:19090/graph?g0.expr=demo_toggle+%3D%3D+1&g0.tab=1')).toBe('demo_toggle == 1');
     expect(exprFromGeneratorUrl('')).toBeUndefined();
+  });
+
+  it('explains an alert first seen days after it started by its start: the incident window ends an hour after it', () => {
+    const late = new Date('2026-11-24T02:00:00Z');
+    const w = alertWindows([{ startsAt: '2026-11-21T02:00:00Z', status: 'firing' }], late);
+    expect(w.end.toISOString()).toBe('2026-11-21T03:00:00.000Z');
+    expect(w.incidentStart.toISOString()).toBe('2026-11-21T01:55:00.000Z');
   });
 
   it('keeps a day-long window at 500 points or fewer', () => {

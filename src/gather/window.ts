@@ -2,7 +2,8 @@ import type { WebhookPayload } from '../receive/schema';
 
 /**
  * The two windows every source queries and the analysis compares (issue 3):
- * baseline = [anchor − baselineMin, anchor − leadMin), incident = [anchor − leadMin, now],
+ * baseline = [anchor − baselineMin, anchor − leadMin), incident = [anchor − leadMin, now] (at most
+ * an hour past the anchor),
  * where anchor is the earliest startsAt of the group's firing alerts. The last minutes
  * before startsAt belong to the incident because a rule's `for:` clause delays firing.
  */
@@ -21,6 +22,12 @@ export interface WindowOptions {
 
 export const DEFAULT_BASELINE_MIN = 60;
 export const DEFAULT_LEAD_MIN = 5;
+/**
+ * The incident window ends at now, but no later than this after startsAt: an alert first
+ * seen days after it started (a worker back from an outage) is explained by its start, and
+ * a days-long window would thin every series to a few points and flood the log limit.
+ */
+export const MAX_INCIDENT_AFTER_START_MIN = 60;
 
 export function alertWindows(
   alerts: Pick<WebhookPayload['alerts'][number], 'startsAt' | 'status'>[],
@@ -37,7 +44,7 @@ export function alertWindows(
     baselineStart: new Date(anchorMs - baselineMs),
     incidentStart: new Date(anchorMs - leadMs),
     anchor: new Date(anchorMs),
-    end: now,
+    end: new Date(Math.min(now.getTime(), anchorMs + MAX_INCIDENT_AFTER_START_MIN * 60_000)),
   };
 }
 
