@@ -126,10 +126,12 @@ export function rankSuspects(
   const ranked: RankedSuspect[] = [];
   for (const [service, { score, parts }] of final) {
     if (score < MIN_SUSPECT_SCORE) continue;
-    const merged = new Map<Contribution['kind'], Contribution>();
+    // Per kind: the summed value, named after its single largest part.
+    const merged = new Map<Contribution['kind'], Contribution & { best: number }>();
     for (const p of parts) {
       const cur = merged.get(p.kind);
-      merged.set(p.kind, cur ? { ...(cur.value >= p.value ? cur : p), value: cur.value + p.value } : p);
+      if (!cur) merged.set(p.kind, { ...p, best: p.value });
+      else merged.set(p.kind, { ...cur, value: cur.value + p.value, ...(p.value > cur.best ? { indicator: p.indicator, best: p.value } : {}) });
     }
     const sorted = [...merged.values()].sort((a, b) => b.value - a.value);
     ranked.push({
