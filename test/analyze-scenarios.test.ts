@@ -66,6 +66,10 @@ describe.each(files.map((f) => [f.replace(/\.json$/, ''), f] as const))('scenari
     });
   }
 
+  it('backs every suspect with a finding about it (a narrator may name only those)', () => {
+    for (const s of analysis.suspects) expect(analysis.findings.map((f) => f.service)).toContain(s.service);
+  });
+
   it('writes findings with unique ids, one line each', () => {
     const ids = analysis.findings.map((f) => f.id);
     expect(new Set(ids).size).toBe(ids.length);

@@ -12,10 +12,17 @@ const MAX_RELATED_TRACES = 10;
 
 const MAX_METRIC_FINDINGS = 8;
 
-export function metricFindings(scored: ScoredSeries[], now: Date): Finding[] {
+/**
+ * The alert's own expression first (it is what the reader saw), then the strongest series of
+ * each suspect (a narrator may only name services the findings name), then the strongest others.
+ */
+export function metricFindings(scored: ScoredSeries[], now: Date, suspects: readonly string[] = []): Finding[] {
   const picked: ScoredSeries[] = [];
-  // The alert's own expression first (it is what the reader saw), then the strongest others.
   for (const s of scored) if (s.fromAlert && picked.length < 2) picked.push(s);
+  for (const service of suspects) {
+    const best = scored.find((s) => s.service === service && s.score.z >= METRIC_MIN_Z);
+    if (best && !picked.includes(best) && picked.length < MAX_METRIC_FINDINGS) picked.push(best);
+  }
   for (const s of scored) {
     if (picked.length >= MAX_METRIC_FINDINGS) break;
     if (s.score.z >= METRIC_MIN_Z && !picked.includes(s)) picked.push(s);

@@ -39,7 +39,7 @@ export function analyze(bundle: EvidenceBundle, opts: AnalyzeOptions = {}): Anal
 
   const suspects = rankSuspects(scored, patterns, traces, alerting);
   const findings: Finding[] = [
-    ...metricFindings(scored, now),
+    ...metricFindings(scored, now, suspects.map((x) => x.service)),
     ...logFindings(patterns, bundle.logs.length > 0, now),
     ...traceFindings(traces, alerting),
     ...sourceFindings(bundle),
