@@ -78,6 +78,20 @@ describe('the Loki log source', () => {
     expect(r.partial).toMatch(/incident window truncated at 10 lines/);
   });
 
+  it('computes log rates from where the line limit cut the baseline, so a steady pattern does not look surging', async () => {
+    loki.clear();
+    const steady: [string, string][] = [];
+    for (let t = startsS - 3600; t < nowS; t += 5) steady.push([ns(t), `WARN queue lag ${t % 50} ms on partition ${t % 7}`]);
+    loki.seed({ service_name: 'checkout', namespace: 'shop' }, steady);
+    const bundle = await gather([source({ limit: 150 })], gatherRequest(payload, now), never());
+    expect(bundle.sources![0]!.detail).toMatch(/baseline window truncated at 150 lines/);
+    expect(Date.parse(bundle.windows!.logsBaselineFrom!) / 1000).toBe(startsS - 300 - 150 * 5);
+    expect(analyze(bundle).findings.find((f) => f.kind === 'log')?.text).toMatch(/^no new or surging/);
+    // Without the cut the newest 150 baseline lines would be spread over the whole hour.
+    const uncut = { ...bundle, windows: { baselineStart: bundle.windows!.baselineStart, incidentStart: bundle.windows!.incidentStart } };
+    expect(analyze(uncut).findings.find((f) => f.kind === 'log')?.text).toMatch(/^log pattern in checkout ×\d/);
+  });
+
   it('queries nothing when no alert label maps to a stream', async () => {
     const host = firingPayload(now, { alertname: 'NodeDown', instance: 'node-1:9100' });
     const r = await source().gather(gatherRequest(host, now), never());

@@ -28,7 +28,11 @@ export function analyze(bundle: EvidenceBundle, opts: AnalyzeOptions = {}): Anal
   const endS = now.getTime() / 1000;
 
   const scored = scoreAllSeries(bundle.series, incS, endS, serviceLabels);
-  const patterns = minePatterns(bundle.logs, incS, endS, baseS, serviceLabels, opts.drain);
+  const cut = {
+    ...(bundle.windows?.logsBaselineFrom ? { baselineFromS: Math.floor(Date.parse(bundle.windows.logsBaselineFrom) / 1000) } : {}),
+    ...(bundle.windows?.logsIncidentFrom ? { incidentFromS: Math.floor(Date.parse(bundle.windows.logsIncidentFrom) / 1000) } : {}),
+  };
+  const patterns = minePatterns(bundle.logs, incS, endS, baseS, serviceLabels, opts.drain, cut);
   const traces = summariseTraces(bundle.traces);
   const alerting = new Set(
     bundle.payload.alerts

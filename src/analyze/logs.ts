@@ -33,7 +33,11 @@ export function minePatterns(
   baselineStartS: number,
   serviceLabels: readonly string[],
   drain: DrainOptions = {},
+  /** Where a line limit cut each window (unix seconds): earlier lines are left out of both counts and durations. */
+  cut: { baselineFromS?: number; incidentFromS?: number } = {},
 ): LogPattern[] {
+  const baseFromS = Math.max(baselineStartS, cut.baselineFromS ?? -Infinity);
+  const incFromS = Math.max(incidentStartS, cut.incidentFromS ?? -Infinity);
   const byService = new Map<string, { t: number; line: string }[]>();
   for (const s of streams) {
     const service = serviceOfLabels(s.labels, serviceLabels) ?? 'unknown';
@@ -42,12 +46,12 @@ export function minePatterns(
     for (const [ns, line] of s.values) {
       // Nanosecond strings exceed 2^53; seconds precision is all a window needs.
       const t = Number(ns.length > 9 ? ns.slice(0, ns.length - 9) : '0');
-      if (t > endS) continue;
+      if (t > endS || (t < incidentStartS && t < baseFromS) || (t >= incidentStartS && t < incFromS)) continue;
       list.push({ t, line });
     }
   }
-  const incidentS = Math.max(60, endS - incidentStartS);
-  const baselineS = Math.max(60, incidentStartS - baselineStartS);
+  const incidentS = Math.max(60, endS - incFromS);
+  const baselineS = Math.max(60, incidentStartS - baseFromS);
   const out: LogPattern[] = [];
   for (const [service, lines] of byService) {
     lines.sort((a, b) => a.t - b.t);

@@ -55,8 +55,17 @@ export const evidenceBundleSchema = z.looseObject({
   traces: z.array(traceSchema).default([]),
   /** The windows the sources queried (RFC 3339), so a replay compares the same spans of time. */
   windows: z
-    .object({ baselineStart: z.string(), incidentStart: z.string() })
-    .refine((w) => !Number.isNaN(Date.parse(w.baselineStart)) && !Number.isNaN(Date.parse(w.incidentStart)), 'must be RFC 3339 timestamps')
+    .object({
+      baselineStart: z.string(),
+      incidentStart: z.string(),
+      /**
+       * Set when Loki's line limit cut a window: the oldest line it returned. Log rates are
+       * computed from there, so a truncated baseline does not make every pattern look surging.
+       */
+      logsBaselineFrom: z.string().optional(),
+      logsIncidentFrom: z.string().optional(),
+    })
+    .refine((w) => [w.baselineStart, w.incidentStart, w.logsBaselineFrom ?? w.baselineStart, w.logsIncidentFrom ?? w.incidentStart].every((t) => !Number.isNaN(Date.parse(t))), 'must be RFC 3339 timestamps')
     .optional(),
   /** Exemplars of the alert's metric; their trace ids go into relatedTraceIds. */
   exemplars: z.array(exemplarSchema).optional(),

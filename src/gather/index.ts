@@ -51,6 +51,11 @@ export async function gather(sources: readonly Source[], req: GatherRequest, sig
       bundle.sources!.push({ source: source.name, status: 'failed', detail });
     }
   });
+  const logsFrom = results.map((r) => (r.status === 'fulfilled' ? r.value.logsFrom : undefined)).find((x) => x);
+  if (logsFrom && bundle.windows) {
+    if (logsFrom.baseline) bundle.windows.logsBaselineFrom = logsFrom.baseline.toISOString();
+    if (logsFrom.incident) bundle.windows.logsIncidentFrom = logsFrom.incident.toISOString();
+  }
   for (const name of ALL_SOURCES) {
     if (!sources.some((s) => s.name === name)) bundle.sources!.push({ source: name, status: 'skipped', detail: 'not configured' });
   }

@@ -57,8 +57,8 @@ export class LokiLogSource implements Source {
     if (selectors.length === 0) return { logs: [], partial: 'no alert label maps to a log stream label (LOKI_STREAM_LABELS)' };
     const used = selectors.slice(0, MAX_SELECTORS);
     const windows = [
-      { name: 'incident', start: w.incidentStart, end: w.end },
-      { name: 'baseline', start: w.baselineStart, end: w.incidentStart },
+      { name: 'incident' as const, start: w.incidentStart, end: w.end },
+      { name: 'baseline' as const, start: w.baselineStart, end: w.incidentStart },
     ];
     const jobs = used.flatMap((selector) => windows.map((win) => ({ selector, win })));
     const filter = this.opts.lineFilter ? ` |~ ${logqlString(this.opts.lineFilter)}` : '';
@@ -73,6 +73,7 @@ export class LokiLogSource implements Source {
 
     const byStream = new Map<string, LogStream>();
     const notes: string[] = [];
+    const logsFrom: { baseline?: Date; incident?: Date } = {};
     let failures = 0;
     results.forEach((r, i) => {
       const job = jobs[i]!;
@@ -82,8 +83,15 @@ export class LokiLogSource implements Source {
         return;
       }
       const count = r.value.reduce((n, s) => n + s.values.length, 0);
-      // Backward with a limit keeps the newest lines: say so, the counts are a floor.
-      if (count >= this.opts.limit) notes.push(`${job.win.name} window truncated at ${this.opts.limit} lines`);
+      // Backward with a limit keeps the newest lines: say so, and from when the window is whole.
+      if (count >= this.opts.limit) {
+        notes.push(`${job.win.name} window truncated at ${this.opts.limit} lines`);
+        const oldestNs = r.value.flatMap((s) => s.values.map((v) => v[0])).reduce((m, t) => (t.length < m.length || (t.length === m.length && t < m) ? t : m));
+        const oldest = new Date(Number(BigInt(oldestNs) / 1_000_000n));
+        const key = job.win.name;
+        // Several workloads: the latest cut applies to all, so rates stay comparable.
+        if (!logsFrom[key] || oldest > logsFrom[key]) logsFrom[key] = oldest;
+      }
       for (const s of r.value) {
         const key = JSON.stringify(Object.entries(s.stream).sort(([a], [b]) => a.localeCompare(b)));
         const stream = byStream.get(key) ?? { labels: s.stream, values: [] };
@@ -95,6 +103,11 @@ export class LokiLogSource implements Source {
     if (failures === jobs.length && firstRejection) throw firstRejection.reason;
     if (selectors.length > used.length) notes.push(`${selectors.length - used.length} more workloads not queried`);
     const logs = [...byStream.values()].map((s) => ({ ...s, values: s.values.sort((a, b) => a[0].length - b[0].length || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)) }));
-    return { windows: { baselineStart: w.baselineStart, incidentStart: w.incidentStart }, logs, ...(notes.length ? { partial: notes.join('; ') } : {}) };
+    return {
+      windows: { baselineStart: w.baselineStart, incidentStart: w.incidentStart },
+      logs,
+      ...(logsFrom.baseline || logsFrom.incident ? { logsFrom } : {}),
+      ...(notes.length ? { partial: notes.join('; ') } : {}),
+    };
   }
 }

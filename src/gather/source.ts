@@ -18,6 +18,8 @@ export interface SourceResult {
   exemplars?: Exemplar[];
   /** The baseline and incident windows the source queried. */
   windows?: { baselineStart: Date; incidentStart: Date };
+  /** Log windows cut by a line limit: the oldest line returned in each. */
+  logsFrom?: { baseline?: Date; incident?: Date };
   /** Set when the source returned only part of what it was asked for. */
   partial?: string;
 }
