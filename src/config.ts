@@ -40,6 +40,8 @@ export const configSchema = z
     LOKI_URL: optionalUrl,
     TEMPO_URL: optionalUrl,
     LOKI_TENANT: z.string().optional(),
+    /** X-Scope-OrgID for a multi-tenant Tempo. */
+    TEMPO_TENANT: z.string().optional(),
     SOURCE_TIMEOUT_MS: int(5000, 100),
     BASELINE_WINDOW_MIN: int(60, 5),
     RELATED_QUERIES_FILE: z.string().optional(),

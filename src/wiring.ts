@@ -65,6 +65,7 @@ export function buildSources(config: Config, log: Logger, loki = buildLokiClient
         serviceLabels: parseServiceLabels(config.SERVICE_LABELS),
         traceLimit: config.TEMPO_TRACE_LIMIT,
         slowMs: config.TEMPO_SLOW_MS,
+        ...(config.TEMPO_TENANT ? { tenant: config.TEMPO_TENANT } : {}),
         ...windows,
       }),
     );

@@ -1,6 +1,8 @@
 import { classifyStatus, httpRequest, OutboundError, parseRetryAfter, redactUrl } from '../src/clients/http';
 import { retryDelayMs } from '../src/queue/job';
+import { LokiClient } from '../src/clients/loki';
 import { FakeHttpServer } from './fakes/http';
+import { FakeLoki } from './fakes/loki';
 
 describe('the shared retry classifier', () => {
   it.each([
@@ -81,5 +83,22 @@ describe('retry delays of jobs', () => {
     const err = new OutboundError('slack', 'rate_limited', 'answered 429', 429, 30_000);
     expect(retryDelayMs(1, 1000, err)).toBe(30_000);
     expect(retryDelayMs(6, 1000, err)).toBe(32_000);
+  });
+});
+
+describe('the Loki client', () => {
+  it('sends credentials given in LOKI_URL as basic auth, and never puts them in the URL it calls', async () => {
+    const loki = await new FakeLoki().start();
+    try {
+      const port = new URL(loki.url).port;
+      const client = new LokiClient({ url: `http://tenant-user:s3cr%40t@127.0.0.1:${port}/`, tenant: 'team-a' });
+      await client.push([{ labels: { job: 'x' }, line: 'hello' }]);
+      const [push] = loki.requests;
+      expect(push!.headers.authorization).toBe(`Basic ${Buffer.from('tenant-user:s3cr@t').toString('base64')}`);
+      expect(push!.headers['x-scope-orgid']).toBe('team-a');
+      expect(loki.entries()).toHaveLength(1);
+    } finally {
+      await loki.stop();
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { httpRequest, parseJsonBody } from './http';
+import { httpRequest, parseJsonBody, splitCredentials } from './http';
 
 /**
  * Loki HTTP API client (https://grafana.com/docs/loki/latest/reference/loki-http-api/).
@@ -56,12 +56,15 @@ export function sanitiseLabels(labels: Record<string, string>): Record<string, s
 
 export class LokiClient {
   private readonly base: string;
+  private readonly auth: Record<string, string>;
   constructor(private readonly opts: LokiClientOptions) {
-    this.base = opts.url.replace(/\/+$/, '');
+    const { url, headers } = splitCredentials(opts.url);
+    this.base = url;
+    this.auth = headers;
   }
 
   private headers(): Record<string, string> {
-    return this.opts.tenant ? { 'X-Scope-OrgID': this.opts.tenant } : {};
+    return { ...this.auth, ...(this.opts.tenant ? { 'X-Scope-OrgID': this.opts.tenant } : {}) };
   }
 
   /**

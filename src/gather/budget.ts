@@ -27,16 +27,3 @@ export function reasonText(reason: unknown): string {
   return reason instanceof Error ? reason.message : String(reason);
 }
 
-/**
- * `http://user:pass@host/` is how many people configure basic auth, but fetch refuses URLs
- * with credentials: move them into an Authorization header (never into logs: errors print
- * redactUrl of the clean URL).
- */
-export function splitCredentials(raw: string): { url: string; headers: Record<string, string> } {
-  const u = new URL(raw);
-  if (!u.username && !u.password) return { url: raw.replace(/\/+$/, ''), headers: {} };
-  const token = Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64');
-  u.username = '';
-  u.password = '';
-  return { url: u.toString().replace(/\/+$/, ''), headers: { Authorization: `Basic ${token}` } };
-}

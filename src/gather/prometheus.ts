@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { httpRequest, parseJsonBody } from '../clients/http';
 import type { Alert } from '../receive/schema';
-import { reasonText, remaining, settleLimited, splitCredentials } from './budget';
+import { splitCredentials } from '../clients/http';
+import { reasonText, remaining, settleLimited } from './budget';
 import type { Exemplar, Series } from './evidence';
 import { exprFromGeneratorUrl, valueExpression } from './promql';
 import { renderTemplate, type RelatedQuery, type RenderedQuery } from './related';

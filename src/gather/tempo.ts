@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { httpRequest, parseJsonBody } from '../clients/http';
 import type { Alert } from '../receive/schema';
-import { reasonText, remaining, settleLimited, splitCredentials } from './budget';
+import { splitCredentials } from '../clients/http';
+import { reasonText, remaining, settleLimited } from './budget';
 import { traceSchema, type Trace } from './evidence';
 import type { GatherRequest, Source, SourceResult } from './source';
 import { alertWindows, type WindowOptions } from './window';
