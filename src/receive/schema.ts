@@ -35,9 +35,7 @@ export const webhookPayloadSchema = z.looseObject({
 export type Alert = z.infer<typeof alertSchema>;
 export type WebhookPayload = z.infer<typeof webhookPayloadSchema>;
 
-/** Alertmanager's zero time for a firing alert's endsAt. */
-export const ZERO_TIME = '0001-01-01T00:00:00Z';
-
+/** Alertmanager's zero time (`0001-01-01T00:00:00Z`), the endsAt of a firing alert. */
 export function isZeroTime(ts: string): boolean {
   return ts.startsWith('0001-01-01');
 }
