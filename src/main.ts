@@ -103,6 +103,9 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
         ...(loki ? { index: new LokiAnnotationIndex(loki) } : {}),
       }),
     };
+    if (deps.publishers.length === 0) {
+      log.warn('no LOKI_URL, Slack or PagerDuty configured: annotations are computed but published nowhere');
+    }
     worker = startWorker({
       connection: workerRedis,
       prefix: config.QUEUE_PREFIX,
