@@ -56,8 +56,7 @@ describe('the webhook receiver, against real Redis', () => {
       .set('Authorization', `Bearer ${BEARER}`)
       .send({ ...body, externalURL: 'http://alertmanager-1:9093' });
     expect([first.status, again.status, otherInstance.status]).toEqual([200, 200, 200]);
-    expect(first.body.duplicate).toBe(false);
-    expect(again.body.duplicate).toBe(true);
+    expect(again.body.jobId).toBe(first.body.jobId);
     expect(otherInstance.body.jobId).toBe(first.body.jobId);
     const jobs = await svc.queue.getJobs(['waiting', 'active', 'completed', 'delayed']);
     expect(jobs.filter((j) => j.data.payload.groupKey === body.groupKey)).toHaveLength(1);
