@@ -97,11 +97,13 @@ describe('the webhook receiver, against real Redis', () => {
     const body = structuredClone(fixture('am-webhook-01').body) as { alerts: Record<string, unknown>[] };
     delete body.alerts[0]!.fingerprint;
     body.alerts[0]!.status = 'exploded';
+    body.alerts[0]!.startsAt = 'yesterday';
+    body.alerts[0]!.labels = { severity: 'critical' };
     const res = await request(svc.url).post('/webhook/alertmanager').set('Authorization', `Bearer ${BEARER}`).send(body);
     expect(res.status).toBe(400);
     expect(res.body.error).toBe('invalid_payload');
     const paths = (res.body.issues as { path: string }[]).map((i) => i.path);
-    expect(paths).toEqual(expect.arrayContaining(['alerts.0.fingerprint', 'alerts.0.status']));
+    expect(paths).toEqual(expect.arrayContaining(['alerts.0.fingerprint', 'alerts.0.status', 'alerts.0.startsAt', 'alerts.0.labels.alertname']));
   });
 
   it('answers 400 for JSON that is not an object of alerts', async () => {

@@ -7,11 +7,15 @@ import { z } from 'zod';
  */
 
 const labelSet = z.record(z.string(), z.string());
-const timestamp = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'must be an RFC 3339 timestamp');
+// Go's time.Time JSON form (RFC 3339, fractional seconds optional). A regex rather than a
+// Date.parse refinement: this runs for every alert of every webhook (bench:ingest).
+const timestamp = z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/, 'must be an RFC 3339 timestamp');
+/** Every alert has an alertname; all label values are strings. Typed as a plain label set. */
+const alertLabels: z.ZodType<Record<string, string>> = z.looseObject({ alertname: z.string() }).catchall(z.string());
 
 export const alertSchema = z.looseObject({
   status: z.enum(['firing', 'resolved']),
-  labels: labelSet.refine((l) => typeof l.alertname === 'string', 'must contain alertname'),
+  labels: alertLabels,
   annotations: labelSet.default({}),
   startsAt: timestamp,
   endsAt: timestamp.default('0001-01-01T00:00:00Z'),
