@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import type { DestinationStream, Logger } from 'pino';
 import { secretValues, type Config } from './config';
+import type { LokiClient } from './clients/loki';
 import { RedisDedup } from './dedup';
 import { LokiAnnotationIndex } from './dedup/loki-index';
 import { createLogger } from './logger';
@@ -49,8 +50,12 @@ function pingWithin(redis: Redis, ms: number): Promise<boolean> {
 }
 
 /** Pipeline dependencies from configuration: shared by `serve` and `replay --publish`. */
-export function buildPipelineDeps(config: Config, log: Logger, opts: { redis?: Redis; metrics?: Metrics } = {}): Omit<PipelineDeps, 'dedup'> {
-  const loki = buildLokiClient(config);
+export function buildPipelineDeps(
+  config: Config,
+  log: Logger,
+  opts: { redis?: Redis; metrics?: Metrics; loki?: LokiClient } = {},
+): Omit<PipelineDeps, 'dedup'> {
+  const loki = opts.loki ?? buildLokiClient(config);
   return {
     sources: buildSources(config, log, loki),
     narrator: buildNarrator(config, log, opts.redis),
@@ -95,7 +100,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     stateRedis.on('error', onRedisError('state'));
     const loki = buildLokiClient(config);
     const deps: PipelineDeps = {
-      ...buildPipelineDeps(config, log, { redis: stateRedis, metrics }),
+      ...buildPipelineDeps(config, log, { redis: stateRedis, metrics, ...(loki ? { loki } : {}) }),
       dedup: new RedisDedup({
         redis: stateRedis,
         prefix: config.QUEUE_PREFIX,
