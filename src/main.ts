@@ -66,11 +66,15 @@ export function buildPipelineDeps(
   };
 }
 
+/** Reverse order of start: stop taking requests, finish jobs, then drop connections. */
+const SHUTDOWN_ORDER = ['http', 'worker', 'queue', 'redis'] as const;
+
 /** The composition root: the only place that wires real dependencies. */
 export async function startService(config: Config, opts: StartOptions = {}): Promise<Service> {
   const log = createLogger({ level: config.LOG_LEVEL, secrets: secretValues(config), destination: opts.destination, mixin: opts.logMixin });
   const metrics = new Metrics();
-  const closers: { name: string; close: () => Promise<unknown> }[] = [];
+  // Filled as parts start; shutdown runs them in SHUTDOWN_ORDER.
+  const closers: Partial<Record<(typeof SHUTDOWN_ORDER)[number], () => Promise<unknown>>> = {};
   const runReceiver = config.ROLE !== 'worker';
   const runWorker = config.ROLE !== 'receiver';
 
@@ -121,8 +125,11 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
       metrics,
       ...(opts.renarrateDelaysMs ? { renarrateDelaysMs: opts.renarrateDelaysMs } : {}),
     });
-    closers.unshift({ name: 'redis', close: async () => { workerRedis.disconnect(); stateRedis.disconnect(); } });
-    closers.unshift({ name: 'worker', close: () => worker!.close() });
+    closers.redis = async () => {
+      workerRedis.disconnect();
+      stateRedis.disconnect();
+    };
+    closers.worker = () => worker!.close();
     ready = () => pingWithin(stateRedis, 1500);
     metrics.setQueueDepthReader(() => worker!.counts());
   }
@@ -140,7 +147,10 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     metrics.setQueueDepthReader(() => producer!.counts());
     enqueue = (payload, traceparent) => producer!.enqueue(payload, traceparent);
     ready = () => pingWithin(queueRedis, 1500);
-    closers.unshift({ name: 'queue', close: async () => { await producer!.close(); queueRedis.disconnect(); } });
+    closers.queue = async () => {
+      await producer!.close();
+      queueRedis.disconnect();
+    };
   }
 
   const httpServer = createReceiverServer({
@@ -161,28 +171,32 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
   const port = (server.address() as AddressInfo).port;
   url = `http://127.0.0.1:${port}`;
   log.info({ port, role: config.ROLE, webhook: !!enqueue }, runReceiver ? 'receiver listening' : 'metrics and health listening');
-  closers.unshift({
-    name: 'http',
-    close: () =>
-      new Promise<void>((resolve) => {
-        server!.close(() => resolve());
-        server!.closeIdleConnections();
-      }),
-  });
+  closers.http = () =>
+    new Promise<void>((resolve) => {
+      server!.close(() => resolve());
+      server!.closeIdleConnections();
+    });
   if (runWorker) log.info({ concurrency: config.WORKER_CONCURRENCY, role: config.ROLE }, 'worker started');
 
   let stopping: Promise<void> | undefined;
   const shutdown = () =>
     (stopping ??= (async () => {
       const deadline = Date.now() + config.SHUTDOWN_TIMEOUT_MS;
-      const order = [...closers.filter((c) => c.name === 'http'), ...closers.filter((c) => c.name === 'worker'), ...closers.filter((c) => c.name === 'queue'), ...closers.filter((c) => c.name === 'redis')];
-      for (const c of order) {
+      for (const step of SHUTDOWN_ORDER) {
+        const close = closers[step];
+        if (!close) continue;
         const left = Math.max(100, deadline - Date.now());
         const timedOut = await Promise.race([
-          c.close().then(() => false, (err: Error) => { log.warn({ step: c.name, err: err.message }, 'shutdown step failed'); return false; }),
+          close().then(
+            () => false,
+            (err: Error) => {
+              log.warn({ step, err: err.message }, 'shutdown step failed');
+              return false;
+            },
+          ),
           new Promise<boolean>((r) => setTimeout(() => r(true), left).unref()),
         ]);
-        if (timedOut) log.warn({ step: c.name }, 'shutdown step ran past the deadline; going on');
+        if (timedOut) log.warn({ step }, 'shutdown step ran past the deadline; going on');
       }
       if (opts.onShutdown) await opts.onShutdown().catch(() => undefined);
       log.info('stopped');

@@ -23,21 +23,11 @@ export interface ReceiverDeps {
   traceparent?: () => string | undefined;
 }
 
-
-/**
- * The HTTP surface: the webhook, health, readiness and metrics. Answers 200 only after a
- * durable enqueue; 4xx (which Alertmanager never retries) only for requests that can never
- * succeed; 503 when Redis cannot take the job, so Alertmanager retries.
- */
-export function createApp(deps: ReceiverDeps): Express {
+/** Everything but the webhook: health, readiness and metrics (the webhook is in webhook.ts). */
+function createApp(deps: ReceiverDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-
-  if (deps.enqueue) {
-    const webhook = webhookHandler(deps, deps.enqueue);
-    app.post(WEBHOOK_PATH, (req, res) => webhook(req, res));
-  }
 
   app.get('/-/healthy', (_req, res) => {
     res.type('text/plain').send('OK');
@@ -54,7 +44,7 @@ export function createApp(deps: ReceiverDeps): Express {
   });
 
   app.use((req, res) => {
-    const hint = req.path === WEBHOOK_PATH ? { message: 'this process runs ROLE=worker; send webhooks to a receiver' } : {};
+    const hint = req.path === WEBHOOK_PATH && !deps.enqueue ? { message: 'this process runs ROLE=worker; send webhooks to a receiver' } : {};
     res.status(404).json({ error: 'not_found', ...hint });
   });
 
