@@ -30,11 +30,14 @@ export interface PipelineDeps {
 export interface GroupOutcome {
   annotated: number;
   skipped: number;
-  /** The model failed; the template note went out and a delayed re-narration is due. */
-  narrationPending: boolean;
   records: AnnotationRecord[];
-  /** What the delayed re-narration needs (already scrubbed); set when narrationPending. */
+  /**
+   * Set when the model failed: the template note went out, and this (already scrubbed) is
+   * what the delayed re-narration needs.
+   */
   renarration?: RenarrationData;
+  /** How long the model asked us to wait before the re-narration. */
+  renarrateAfterMs?: number;
 }
 
 /** Everything a later narration needs, scrubbed, so no raw evidence sits in job data. */
@@ -42,8 +45,6 @@ export interface RenarrationData {
   input: NarrationInput;
   records: AnnotationRecord[];
   event: Omit<PublishEvent, 'records' | 'kind'>;
-  /** The model asked for at least this long before the next try. */
-  retryAfterMs?: number;
 }
 
 /** Alerts still being annotated by another worker: retry later, do not annotate twice. */
@@ -82,7 +83,7 @@ export async function annotateGroup(
   const owner = opts.owner ?? `pid-${process.pid}-${Date.now()}`;
   const now = deps.now?.() ?? new Date();
   const claim = await withSpan('dedup', { 'alert.count': payload.alerts.length }, () => deps.dedup.claim(payload.alerts, owner, signal));
-  const outcome: GroupOutcome = { annotated: 0, skipped: claim.done.length, narrationPending: false, records: [] };
+  const outcome: GroupOutcome = { annotated: 0, skipped: claim.done.length, records: [] };
   const fresh = claim.fresh;
   try {
     const firing = fresh.filter((a) => a.status === 'firing');
@@ -104,8 +105,8 @@ export async function annotateGroup(
       await publish(deps, { ...event, kind: 'initial', records }, signal);
       outcome.records.push(...records);
       if (narration.failed) {
-        outcome.narrationPending = true;
-        outcome.renarration = { input, records, event, ...(narration.retryAfterMs !== undefined ? { retryAfterMs: narration.retryAfterMs } : {}) };
+        outcome.renarration = { input, records, event };
+        if (narration.retryAfterMs !== undefined) outcome.renarrateAfterMs = narration.retryAfterMs;
       }
     }
     if (resolved.length > 0) {

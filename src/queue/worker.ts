@@ -63,15 +63,16 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
         const outcome = await annotateGroup(payload, { ...opts.deps, log }, signal, { owner: job.id });
         span.setAttribute('alert.annotated', outcome.annotated);
         span.setAttribute('alert.skipped', outcome.skipped);
-        log.info({ annotated: outcome.annotated, skipped: outcome.skipped, narrationPending: outcome.narrationPending }, 'group processed');
-        if (outcome.renarration) await scheduleRenarration(job.id!, data.traceparent, outcome.renarration, 1);
+        const narrationPending = outcome.renarration !== undefined;
+        log.info({ annotated: outcome.annotated, skipped: outcome.skipped, narrationPending }, 'group processed');
+        if (outcome.renarration) await scheduleRenarration(job.id!, data.traceparent, outcome.renarration, 1, outcome.renarrateAfterMs);
         for (const r of outcome.records) opts.metrics?.records.inc({ narrator: r.narrator.split(':')[0] ?? r.narrator });
         opts.metrics?.jobs.inc({ outcome: outcome.annotated > 0 ? 'annotated' : 'skipped' });
         // BullMQ stores the return value in Redis: keep it to a receipt, not the records.
         return {
           annotated: outcome.annotated,
           skipped: outcome.skipped,
-          narrationPending: outcome.narrationPending,
+          narrationPending,
           fingerprints: outcome.records.map((r) => `${r.fingerprint}:${r.status}`),
         };
       },
@@ -83,12 +84,12 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
     traceparent: string | undefined,
     renarration: RenarrationData,
     attempt: number,
-    retryAfterMs = renarration.retryAfterMs,
+    retryAfterMs = 0,
   ) => {
     const planned = delays[attempt - 1];
     if (planned === undefined) return false;
     // Never sooner than the model asked (a 429's Retry-After, an open breaker's cool-down).
-    const delay = Math.max(planned, retryAfterMs ?? 0);
+    const delay = Math.max(planned, retryAfterMs);
     const data: RenarrateJobData = { groupJobId, attempt, renarration: renarration as unknown as RenarrateJobData['renarration'], ...(traceparent ? { traceparent } : {}) };
     await followUps.add('renarrate', data, {
       jobId: `r-${groupJobId}-${attempt}`,
@@ -119,9 +120,10 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
           log.info({ attempt: data.attempt }, 'narration follow-up published');
           return { renarrated: renarration.records.length };
         } catch (err) {
-          if (signal.aborted) throw err;
-          const retryAfterMs = err instanceof NarrationPendingError ? err.retryAfterMs : undefined;
-          const next = await scheduleRenarration(data.groupJobId, data.traceparent, renarration, data.attempt + 1, retryAfterMs ?? 0);
+          // Only a model failure waits for the next planned try; a publish failure is retried
+          // by this job's own attempts, like any other publish.
+          if (!(err instanceof NarrationPendingError)) throw err;
+          const next = await scheduleRenarration(data.groupJobId, data.traceparent, renarration, data.attempt + 1, err.retryAfterMs);
           log.warn({ attempt: data.attempt, next, err: (err as Error).message }, next ? 'narration follow-up failed; trying later' : 'narration follow-up gave up; the deterministic note stands');
           return { renarrated: 0 };
         }
