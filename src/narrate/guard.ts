@@ -1,7 +1,6 @@
 import { SpanStatusCode } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { OutboundError } from '../clients/http';
-import { createScrubber } from '../scrub';
 import { tracer } from '../spans';
 import { NarrationError } from './errors';
 import type { ModelGate } from './gate';
@@ -47,10 +46,10 @@ function alertUrls(input: NarrationInput): string[] {
 }
 
 /**
- * Wraps a model in everything that makes it safe to publish from: scrubbed prompt from
- * findings, timeout and abort, schema validation, grounding, one corrective retry, output
- * sanitising, a shared circuit breaker and concurrency cap, and an `llm.call` span per
- * attempt. Any failure throws a NarrationError; the pipeline then publishes the template.
+ * Wraps a model in everything that makes it safe to publish from: a prompt from the
+ * (already scrubbed) findings, timeout and abort, schema validation, grounding, one
+ * corrective retry, output sanitising, a shared circuit breaker and concurrency cap, and an
+ * `llm.call` span per attempt. Any failure throws a NarrationError; the pipeline then publishes the template.
  */
 export class GuardedNarrator implements Narrator {
   readonly name: string;
@@ -62,8 +61,9 @@ export class GuardedNarrator implements Narrator {
   async narrate(input: NarrationInput, signal: AbortSignal): Promise<Narration> {
     if (signal.aborted) throw new NarrationError('aborted', 'narration aborted');
     const { gate, template, timeoutMs } = this.opts;
-    // Defence in depth: the pipeline scrubs the input; scrubbing scrubbed text changes nothing.
-    const prompt = buildPrompt(createScrubber().scrubValue(input), template);
+    // The input arrives scrubbed (pipeline scrubInput; a stored renarration input too). Used
+    // as given, so the prompt and the grounding check see the same text.
+    const prompt = buildPrompt(input, template);
     await gate.checkOpen();
     const release = await gate.acquire(signal, timeoutMs);
     try {
