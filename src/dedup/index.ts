@@ -1,7 +1,7 @@
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { alertKey, type Alert } from '../receive/schema';
-import type { LokiAnnotationIndex } from './loki-index';
+import { annotationKey, type LokiAnnotationIndex } from './loki-index';
 
 /**
  * Dedup (DESIGN.md): an alert is identified by fingerprint + startsAt, and each status
@@ -75,47 +75,53 @@ export class RedisDedup implements Dedup {
   async claim(alerts: readonly Alert[], owner: string, signal?: AbortSignal): Promise<ClaimResult> {
     const result: ClaimResult = { fresh: [], done: [], busy: [] };
     const unique = uniqueAlerts(alerts);
-    for (const alert of unique) {
-      const state = (await this.opts.redis.eval(CLAIM, 1, this.key(alert), owner, this.lockTtlMs)) as string;
+    // One round trip for the whole group, however many alerts it holds.
+    const states = await this.each(unique, (batch, a) => batch.eval(CLAIM, 1, this.key(a), owner, this.lockTtlMs));
+    unique.forEach((alert, i) => {
+      const state = states[i];
       if (state === 'done') result.done.push(alert);
       else if (state === 'busy') result.busy.push(alert);
       else result.fresh.push(alert);
-    }
+    });
     if (!this.opts.index || result.fresh.length === 0) return result;
 
     // The durable check: a record in Loki means this alert was annotated before Redis forgot.
-    const checked = await Promise.all(
-      result.fresh.map(async (alert) => {
-        try {
-          return await this.opts.index!.exists(alert, alert.status, signal);
-        } catch (err) {
-          // Loki cannot tell: the Redis claim still prevents concurrent duplicates, and an
-          // alert must never be lost to a Loki outage, so go on.
-          this.opts.log.warn({ fingerprint: alert.fingerprint, err: (err as Error).message }, 'dedup: Loki check failed; relying on Redis');
-          return false;
-        }
-      }),
-    );
-    const stillFresh: Alert[] = [];
-    const known: Alert[] = [];
-    result.fresh.forEach((a, i) => (checked[i] ? known : stillFresh).push(a));
-    if (known.length) {
-      await this.complete(known, owner);
-      result.done.push(...known);
+    let known: Set<string>;
+    try {
+      known = await this.opts.index.annotated(result.fresh, signal);
+    } catch (err) {
+      // Loki cannot tell: the Redis claim still prevents concurrent duplicates, and an
+      // alert must never be lost to a Loki outage, so go on.
+      this.opts.log.warn({ alerts: result.fresh.length, err: (err as Error).message }, 'dedup: Loki check failed; relying on Redis');
+      return result;
     }
-    result.fresh = stillFresh;
+    const done = result.fresh.filter((a) => known.has(annotationKey(a)));
+    if (done.length) {
+      await this.complete(done, owner);
+      result.done.push(...done);
+      result.fresh = result.fresh.filter((a) => !known.has(annotationKey(a)));
+    }
     return result;
   }
 
   async complete(alerts: readonly Alert[], _owner: string): Promise<void> {
-    if (alerts.length === 0) return;
-    const pipeline = this.opts.redis.multi();
-    for (const a of alerts) pipeline.set(this.key(a), DONE, 'EX', this.doneTtl);
-    await pipeline.exec();
+    await this.each(alerts, (batch, a) => batch.set(this.key(a), DONE, 'EX', this.doneTtl));
   }
 
   async release(alerts: readonly Alert[], owner: string): Promise<void> {
-    for (const a of alerts) await this.opts.redis.eval(RELEASE, 1, this.key(a), owner);
+    await this.each(alerts, (batch, a) => batch.eval(RELEASE, 1, this.key(a), owner));
+  }
+
+  /** One command per alert, sent as one pipeline; the first command error is thrown. */
+  private async each(alerts: readonly Alert[], command: (batch: ChainableCommander, a: Alert) => unknown): Promise<unknown[]> {
+    if (alerts.length === 0) return [];
+    const batch = this.opts.redis.pipeline();
+    for (const a of alerts) command(batch, a);
+    const replies = (await batch.exec()) ?? [];
+    return replies.map(([err, value]) => {
+      if (err) throw err;
+      return value;
+    });
   }
 }
 

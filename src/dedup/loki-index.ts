@@ -1,13 +1,28 @@
+import { z } from 'zod';
 import { logqlString, type LokiClient } from '../clients/loki';
 import { RECORD_JOB_LABEL } from '../publish/loki';
 import type { Alert } from '../receive/schema';
 
 /** Loki rejects ranges longer than its max_query_length (721h by default). */
 const MAX_LOOKBACK_MS = 720 * 3600 * 1000;
+/** Fingerprints per query: keeps the regex and the answer small. */
+const CHUNK = 100;
+/** Loki's default max_entries_limit_per_query; a few records per alert fit many times over. */
+const LINE_LIMIT = 5000;
+
+type Identity = Pick<Alert, 'fingerprint' | 'startsAt' | 'status'>;
+
+const recordIdentity = z.object({ fingerprint: z.string(), startsAt: z.string() });
+
+/** The identity of an annotation: the same alert (fingerprint + startsAt) in one status. */
+export function annotationKey(a: Identity): string {
+  return `${a.fingerprint}@${a.startsAt}:${a.status}`;
+}
 
 /**
- * The durable half of dedup: asks Loki whether an annotation record for this alert
- * (fingerprint + startsAt + status) exists. It survives a Redis flush or restart.
+ * The durable half of dedup: asks Loki which of these alerts already have an annotation
+ * record (fingerprint + startsAt + status). It survives a Redis flush or restart. One query
+ * per status and per hundred alerts, not one per alert.
  */
 export class LokiAnnotationIndex {
   constructor(
@@ -15,26 +30,56 @@ export class LokiAnnotationIndex {
     private readonly timeoutMs = 5000,
   ) {}
 
-  query(alert: Pick<Alert, 'fingerprint' | 'startsAt' | 'labels'>, status: Alert['status']): string {
+  query(fingerprints: readonly string[], status: Alert['status']): string {
     const selector = `{job=${logqlString(RECORD_JOB_LABEL)}, status=${logqlString(status)}}`;
-    // Two line filters narrow to the exact alert before any parsing; records are written
-    // with JSON.stringify, so the key/value pairs appear exactly like this in the line.
-    const fp = logqlString(`"fingerprint":${JSON.stringify(alert.fingerprint)}`);
-    const starts = logqlString(`"startsAt":${JSON.stringify(alert.startsAt)}`);
-    return `${selector} |= ${fp} |= ${starts}`;
+    // Records are written with JSON.stringify, so `"fingerprint":"<hex>"` appears exactly
+    // like this in the line; fingerprints are hex, so they need no regex escaping.
+    return `${selector} |~ ${logqlString(`"fingerprint":"(${fingerprints.join('|')})"`)}`;
   }
 
-  /** true / false, or throws when Loki cannot tell (the caller decides what an outage means). */
-  async exists(alert: Pick<Alert, 'fingerprint' | 'startsAt' | 'labels'>, status: Alert['status'], signal?: AbortSignal): Promise<boolean> {
+  /** The annotationKey of each alert that has a record; throws when Loki cannot tell. */
+  async annotated(alerts: readonly Identity[], signal?: AbortSignal): Promise<Set<string>> {
+    const found = new Set<string>();
+    const wanted = new Set(alerts.map(annotationKey));
     const now = Date.now();
-    // Records are written at or after startsAt; look from a little before it.
-    const start = Math.max(Date.parse(alert.startsAt) - 10 * 60_000, now - MAX_LOOKBACK_MS);
-    const streams = await this.client.queryRange(
-      this.query(alert, status),
-      { start: new Date(start), end: new Date(now + 60_000), limit: 1 },
-      signal,
-      this.timeoutMs,
-    );
-    return streams.some((s) => s.values.length > 0);
+    const queries: Promise<void>[] = [];
+    for (const status of ['firing', 'resolved'] as const) {
+      const group = alerts.filter((a) => a.status === status);
+      for (let i = 0; i < group.length; i += CHUNK) {
+        const chunk = group.slice(i, i + CHUNK);
+        // Records are written at or after startsAt; look from a little before the earliest.
+        const earliest = Math.min(...chunk.map((a) => Date.parse(a.startsAt)));
+        const start = Math.max(earliest - 10 * 60_000, now - MAX_LOOKBACK_MS);
+        queries.push(
+          this.client
+            .queryRange(
+              this.query([...new Set(chunk.map((a) => a.fingerprint))], status),
+              { start: new Date(start), end: new Date(now + 60_000), limit: LINE_LIMIT },
+              signal,
+              this.timeoutMs,
+            )
+            .then((streams) => {
+              for (const s of streams) {
+                for (const [, line] of s.values) {
+                  const r = recordIdentity.safeParse(safeJson(line));
+                  if (!r.success) continue;
+                  const key = annotationKey({ ...r.data, status });
+                  if (wanted.has(key)) found.add(key);
+                }
+              }
+            }),
+        );
+      }
+    }
+    await Promise.all(queries);
+    return found;
+  }
+}
+
+function safeJson(line: string): unknown {
+  try {
+    return JSON.parse(line);
+  } catch {
+    return undefined;
   }
 }
