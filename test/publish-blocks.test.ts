@@ -1,8 +1,9 @@
 import { mergeView } from '../src/publish/group-view';
 import { buildSlackMessage, clipMrkdwn, SLACK_LIMITS, slackText, type SlackBlock } from '../src/publish/slack-blocks';
+import { DEFAULT_SERVICE_LABELS } from '../src/analyze/service';
 import { eventPayload, fixtureNames, loadPayload, NARRATION, NOW, recordsFor } from './publish-records';
 
-const OPTS = { now: NOW, grafanaUrl: 'https://grafana.example.com' };
+const OPTS = { now: NOW, grafanaUrl: 'https://grafana.example.com', serviceLabels: DEFAULT_SERVICE_LABELS };
 
 function texts(blocks: SlackBlock[]): string[] {
   return blocks.flatMap((b) => {
@@ -78,7 +79,7 @@ describe('the Block Kit message of a group', () => {
   it('never links a runbook_url that is not http(s), and keeps | and > out of the links it builds', () => {
     const payload = loadPayload('am-webhook-01');
     const records = recordsFor(payload, 'firing').map((r) => ({ ...r, runbookUrl: 'javascript:alert(1)', generatorURL: 'http://prom:9090/graph?g0.expr=a|b>c' }));
-    const msg = buildSlackMessage(mergeView(undefined, records).view, eventPayload(payload), { now: NOW });
+    const msg = buildSlackMessage(mergeView(undefined, records).view, eventPayload(payload), { now: NOW, serviceLabels: DEFAULT_SERVICE_LABELS });
     const links = texts(msg.blocks).find((t) => t.includes('Source graph')) ?? '';
     expect(links).not.toContain('javascript');
     expect(links).not.toContain('Runbook');

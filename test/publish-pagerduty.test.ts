@@ -1,3 +1,4 @@
+import { DEFAULT_SERVICE_LABELS } from '../src/analyze/service';
 import { OutboundError } from '../src/clients/http';
 import { buildTrigger, PagerDutyPublisher, pagerDutyDedupKey, PAGERDUTY_LIMITS, type PagerDutyOptions } from '../src/publish/pagerduty';
 import { MemoryPublishState } from '../src/publish/state';
@@ -23,6 +24,7 @@ function publisher(overrides: Partial<PagerDutyOptions> = {}): PagerDutyPublishe
     routingKey: FAKE_ROUTING_KEY,
     eventsUrl: `${pd.url}/v2/enqueue`,
     minSeverity: 'critical',
+    serviceLabels: DEFAULT_SERVICE_LABELS,
     grafanaUrl: 'https://grafana.example.com',
     timeoutMs: 2000,
     ...overrides,
@@ -165,7 +167,7 @@ describe('PagerDuty limits', () => {
       labels: { ...r.labels, big: 'z'.repeat(200_000) },
     }));
     const event = { kind: 'initial' as const, payload: eventPayload(payload), records };
-    const trigger = buildTrigger(event, records, { routingKey: FAKE_ROUTING_KEY });
+    const trigger = buildTrigger(event, records, { routingKey: FAKE_ROUTING_KEY, serviceLabels: DEFAULT_SERVICE_LABELS });
     expect(trigger.payload.summary.length).toBeLessThanOrEqual(PAGERDUTY_LIMITS.summary);
     expect(Buffer.byteLength(JSON.stringify(trigger))).toBeLessThanOrEqual(PAGERDUTY_LIMITS.eventBytes);
     await publisher().publish(event, signal);

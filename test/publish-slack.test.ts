@@ -1,3 +1,4 @@
+import { DEFAULT_SERVICE_LABELS } from '../src/analyze/service';
 import { OutboundError, type FailureReason } from '../src/clients/http';
 import { SlackBotPublisher, SlackWebhookPublisher, type SlackBotOptions } from '../src/publish/slack';
 import { MemoryPublishState } from '../src/publish/state';
@@ -24,6 +25,7 @@ function bot(overrides: Partial<SlackBotOptions> = {}): SlackBotPublisher {
     channel: '#alerts',
     apiUrl: `${slack.url}/api`,
     minSeverity: 'info',
+    serviceLabels: DEFAULT_SERVICE_LABELS,
     now: () => NOW,
     timeoutMs: 2000,
     ...overrides,
@@ -214,7 +216,7 @@ describe('the Slack message of a group, with a bot token', () => {
 
 describe('the Slack message of a group, with an incoming webhook', () => {
   function hook(): SlackWebhookPublisher {
-    return new SlackWebhookPublisher(state, { webhookUrl: `${slack.url}${FAKE_WEBHOOK_PATH}`, minSeverity: 'info', now: () => NOW, timeoutMs: 2000 });
+    return new SlackWebhookPublisher(state, { webhookUrl: `${slack.url}${FAKE_WEBHOOK_PATH}`, minSeverity: 'info', serviceLabels: DEFAULT_SERVICE_LABELS, now: () => NOW, timeoutMs: 2000 });
   }
 
   it('is one message per event, and a retried event posts once', async () => {

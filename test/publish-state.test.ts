@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { DEFAULT_SERVICE_LABELS } from '../src/analyze/service';
 import { OutboundError } from '../src/clients/http';
 import { mergeView } from '../src/publish/group-view';
 import { SlackBotPublisher } from '../src/publish/slack';
@@ -103,6 +104,7 @@ describe('two workers publishing the same new group at once', () => {
           channel: '#alerts',
           apiUrl: `${slack.url}/api`,
           minSeverity: 'info',
+          serviceLabels: DEFAULT_SERVICE_LABELS,
           now: () => NOW,
         });
       const event = eventFor(loadPayload('am-webhook-01'));

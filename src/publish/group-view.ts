@@ -94,9 +94,6 @@ export function mergeView(prev: GroupView | undefined, records: readonly Annotat
   return { view, added, resolved, resolvedNow };
 }
 
-/** Label names that name the service, in order (the default of SERVICE_LABELS). */
-export const DEFAULT_SERVICE_LABELS = ['service', 'service_name', 'app', 'job', 'container'];
-
 export function serviceOf(labels: Record<string, string>, names: readonly string[]): string | undefined {
   for (const n of names) if (labels[n]) return labels[n];
   return undefined;

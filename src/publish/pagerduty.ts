@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { httpRequest } from '../clients/http';
 import type { AnnotationRecord } from '../record';
-import { DEFAULT_SERVICE_LABELS, serviceOf } from './group-view';
+import { serviceOf } from './group-view';
 import { groupLinks } from './links';
 import { honourRetryAfter } from './retry';
 import { highestSeverity, routeRecords, type Severity } from './routing';
@@ -51,7 +51,8 @@ export interface PagerDutyOptions {
   eventsUrl: string;
   minSeverity: Severity;
   grafanaUrl?: string;
-  serviceLabels?: readonly string[];
+  /** Label names that name the service, in order (SERVICE_LABELS, parsed once in wiring). */
+  serviceLabels: readonly string[];
   timeoutMs?: number;
   log?: Logger;
 }
@@ -89,8 +90,7 @@ export function buildTrigger(
 ): PagerDutyTrigger {
   const lead = firing[firing.length - 1];
   if (!lead) throw new Error('buildTrigger needs at least one firing record');
-  const names = opts.serviceLabels ?? DEFAULT_SERVICE_LABELS;
-  const service = serviceOf(lead.labels, names);
+  const service = serviceOf(lead.labels, opts.serviceLabels);
   const count = firing.length + event.payload.truncatedAlerts;
   const starts = firing.map((r) => Date.parse(r.startsAt)).filter((t) => !Number.isNaN(t));
   const start = starts.length ? Math.min(...starts) : undefined;

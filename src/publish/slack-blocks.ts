@@ -1,6 +1,6 @@
 import { sanitizeText } from '../narrate/sanitize';
 import type { AnnotationRecord } from '../record';
-import { allResolved, DEFAULT_SERVICE_LABELS, groupTimes, serviceOf, type AlertLine, type GroupView } from './group-view';
+import { allResolved, groupTimes, serviceOf, type AlertLine, type GroupView } from './group-view';
 import { groupLinks, httpUrl, type Link } from './links';
 import { normaliseSeverity, highestSeverity, type Severity } from './routing';
 import type { PublishEvent } from './types';
@@ -57,7 +57,7 @@ export interface SlackMessageOptions {
   now: Date;
   grafanaUrl?: string;
   /** Label names that name the service, in order (SERVICE_LABELS). */
-  serviceLabels?: readonly string[];
+  serviceLabels: readonly string[];
 }
 
 export type GroupPayload = PublishEvent['payload'];
@@ -201,8 +201,7 @@ export function buildSlackMessage(view: GroupView, payload: GroupPayload, opts: 
   const resolved = allResolved(view);
   const severity = highestSeverity(alerts.length ? alerts : [lead]);
   const alertname = lead.alertname || payload.commonLabels.alertname || 'alert';
-  const serviceLabels = opts.serviceLabels ?? DEFAULT_SERVICE_LABELS;
-  const services = [...new Set(alerts.map((a) => serviceOf(a.labels, serviceLabels)).filter((s) => s !== undefined))];
+  const services = [...new Set(alerts.map((a) => serviceOf(a.labels, opts.serviceLabels)).filter((s) => s !== undefined))];
   const { firing, resolved: resolvedCount } = counts(alerts);
   const { start, end } = groupTimes(alerts);
 

@@ -91,7 +91,8 @@ const MESSAGE_GONE = new Set(['message_not_found', 'channel_not_found', 'cant_up
 export interface SlackCommonOptions {
   minSeverity: Severity;
   grafanaUrl?: string;
-  serviceLabels?: readonly string[];
+  /** Label names that name the service, in order (SERVICE_LABELS, parsed once in wiring). */
+  serviceLabels: readonly string[];
   timeoutMs?: number;
   now?: () => Date;
   log?: Logger;
@@ -132,7 +133,7 @@ abstract class SlackPublisherBase implements Publisher {
       const message = buildSlackMessage(change.view, event.payload, {
         now,
         ...(this.opts.grafanaUrl ? { grafanaUrl: this.opts.grafanaUrl } : {}),
-        ...(this.opts.serviceLabels ? { serviceLabels: this.opts.serviceLabels } : {}),
+        serviceLabels: this.opts.serviceLabels,
       });
       const ts = await this.deliver(event, change, message, known.slack, known.view !== undefined, now, signal);
       await this.state.markDone(group, marker);
