@@ -4,6 +4,9 @@ import { webhookPayloadSchema, type WebhookPayload } from '../receive/schema';
 
 export const QUEUE_NAME = 'annotate';
 
+/** The job states the queue-depth metric reports. */
+export const DEPTH_STATES = ['waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized'] as const;
+
 /** Job data of one group notification: small, and nothing but what Alertmanager sent. */
 export const groupJobSchema = z.object({
   payload: webhookPayloadSchema,

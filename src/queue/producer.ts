@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { WebhookPayload } from '../receive/schema';
-import { BACKOFF_TYPE, groupJobId, QUEUE_NAME, type GroupJobData } from './job';
+import { BACKOFF_TYPE, DEPTH_STATES, groupJobId, QUEUE_NAME, type GroupJobData } from './job';
 
 export class QueueUnavailableError extends Error {
   constructor(message: string) {
@@ -80,7 +80,7 @@ export class Producer {
   }
 
   async counts(): Promise<Record<string, number>> {
-    return this.queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized');
+    return this.queue.getJobCounts(...DEPTH_STATES);
   }
 
   async close(): Promise<void> {

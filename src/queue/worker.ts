@@ -5,7 +5,7 @@ import { ZodError } from 'zod';
 import type { Metrics } from '../metrics';
 import { annotateGroup, NarrationPendingError, renarrateGroup, type PipelineDeps, type RenarrationData } from '../pipeline';
 import { startAlertSpan } from '../telemetry';
-import { groupJobSchema, QUEUE_NAME, RENARRATE_DELAYS_MS, renarrateJobSchema, retryDelayMs, type RenarrateJobData } from './job';
+import { DEPTH_STATES, groupJobSchema, QUEUE_NAME, RENARRATE_DELAYS_MS, renarrateJobSchema, retryDelayMs, type RenarrateJobData } from './job';
 
 export interface WorkerOptions {
   /** A connection with maxRetriesPerRequest: null, as BullMQ workers require. */
@@ -173,6 +173,6 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
       await worker.close();
       await followUps.close();
     },
-    counts: () => followUps.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized'),
+    counts: () => followUps.getJobCounts(...DEPTH_STATES),
   };
 }
