@@ -1,19 +1,32 @@
-import { SpanStatusCode, trace, type Attributes, type Span } from '@opentelemetry/api';
+import { context, SpanStatusCode, trace, type Attributes, type Context, type Span, type SpanOptions } from '@opentelemetry/api';
 
 /** The tracer every stage uses; a no-op until telemetry registers a provider. */
 export const tracer = trace.getTracer('alert-annotator');
 
+/** Span options beyond the attributes (root, kind, links) and the context to start in. */
+export interface WithSpanOptions extends Omit<SpanOptions, 'attributes'> {
+  /** The parent context; the active one when unset. */
+  parent?: Context;
+}
+
 /**
- * Runs `fn` inside a child span named after a pipeline stage (DESIGN.md span names);
- * errors are recorded on the span and rethrown.
+ * Runs `fn` inside a span named after a pipeline stage (DESIGN.md span names); errors are
+ * recorded on the span and rethrown. The one place that ends spans, so every stage (and the
+ * worker's root span) reports failures the same way.
  */
-export async function withSpan<T>(name: string, attributes: Attributes, fn: (span: Span) => Promise<T>): Promise<T> {
-  return tracer.startActiveSpan(name, { attributes }, async (span) => {
+export async function withSpan<T>(
+  name: string,
+  attributes: Attributes,
+  fn: (span: Span) => Promise<T>,
+  options: WithSpanOptions = {},
+): Promise<T> {
+  const { parent, ...spanOptions } = options;
+  return tracer.startActiveSpan(name, { ...spanOptions, attributes }, parent ?? context.active(), async (span) => {
     try {
       return await fn(span);
     } catch (err) {
-      span.recordException(err as Error);
-      span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+      span.recordException(err instanceof Error ? err : String(err));
+      span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
       throw err;
     } finally {
       span.end();

@@ -1,7 +1,6 @@
-import { SpanStatusCode } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { OutboundError } from '../clients/http';
-import { tracer } from '../spans';
+import { withSpan } from '../spans';
 import { NarrationError } from './errors';
 import type { ModelGate } from './gate';
 import { groundingProblems } from './grounding';
@@ -23,8 +22,13 @@ export interface GuardOptions {
 
 const RANK = { low: 0, medium: 1, high: 2 } as const;
 
+interface ParsedAnswer {
+  body?: NarrationBody;
+  problems: string[];
+}
+
 /** The model's text as JSON: tolerates a ```json fence, nothing else. */
-function parseAnswer(text: string): { body?: NarrationBody; problems: string[] } {
+function parseAnswer(text: string): ParsedAnswer {
   const unfenced = text.trim().replace(/^```(?:json)?\s*([\s\S]*?)\s*```$/, '$1');
   let raw: unknown;
   try {
@@ -91,8 +95,8 @@ export class GuardedNarrator implements Narrator {
     let lastReason: 'invalid' | 'ungrounded' = 'invalid';
     let lastProblems: string[] = [];
     for (let attempt = 1; attempt <= 2; attempt++) {
-      const text = await this.call(messages, attempt, signal);
-      const { body, problems } = parseAnswer(text);
+      const { text, answer } = await this.call(messages, attempt, signal);
+      const { body, problems } = answer;
       const grounded = body ? groundingProblems(body, input) : [];
       if (body && grounded.length === 0) return body;
       lastReason = body ? 'ungrounded' : 'invalid';
@@ -103,27 +107,21 @@ export class GuardedNarrator implements Narrator {
     throw new NarrationError(lastReason, `model answer rejected twice: ${lastProblems.join('; ')}`);
   }
 
-  /** One model call inside an `llm.call` span (DESIGN.md span names). */
-  private async call(messages: ChatMessage[], attempt: number, signal: AbortSignal): Promise<string> {
+  /** One model call inside an `llm.call` span (DESIGN.md span names), its answer parsed once. */
+  private async call(messages: ChatMessage[], attempt: number, signal: AbortSignal): Promise<{ text: string; answer: ParsedAnswer }> {
     const { client, timeoutMs } = this.opts;
     const promptChars = messages.reduce((n, m) => n + m.content.length, 0);
-    return tracer.startActiveSpan(
+    return withSpan(
       'llm.call',
-      { attributes: { 'llm.provider': client.provider, 'llm.model': client.model, 'llm.prompt_chars': promptChars, 'llm.attempt': attempt } },
+      { 'llm.provider': client.provider, 'llm.model': client.model, 'llm.prompt_chars': promptChars, 'llm.attempt': attempt },
       async (span) => {
-        try {
-          const text = await client.complete({ messages, schema: NARRATION_JSON_SCHEMA, timeoutMs, signal });
-          span.setAttribute('llm.response_chars', text.length);
-          span.setAttribute('llm.parse_ok', parseAnswer(text).body !== undefined);
-          return text;
-        } catch (err) {
-          span.setAttribute('llm.parse_ok', false);
-          span.recordException(err as Error);
-          span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
-          throw err;
-        } finally {
-          span.end();
-        }
+        // A call that fails has parsed nothing; overwritten once there is an answer.
+        span.setAttribute('llm.parse_ok', false);
+        const text = await client.complete({ messages, schema: NARRATION_JSON_SCHEMA, timeoutMs, signal });
+        const answer = parseAnswer(text);
+        span.setAttribute('llm.response_chars', text.length);
+        span.setAttribute('llm.parse_ok', answer.body !== undefined);
+        return { text, answer };
       },
     );
   }
