@@ -106,6 +106,27 @@ describe('analyze', () => {
     expect(recorded).toMatch(/up since 02:08 UTC$/);
   });
 
+  it('measures rates up to where the sources stopped, so an alert analysed days late still reports its surge', () => {
+    const late = new Date(now.getTime() + 3 * 86_400_000);
+    const ns = (s: number) => `${s}000000000`;
+    // One line every 10 minutes in the baseline, then nine a minute from five minutes before startsAt.
+    const values: [string, string][] = [];
+    for (let t = startsS - 3600; t < startsS - 300; t += 600) values.push([ns(t), 'WARN payment gateway slow']);
+    for (let t = startsS - 300; t < startsS + 120; t += 7) values.push([ns(t), 'WARN payment gateway slow']);
+    const logs = [{ labels: { service_name: 'payments' }, values }];
+    const windows = {
+      baselineStart: new Date((startsS - 3600) * 1000).toISOString(),
+      incidentStart: new Date((startsS - 300) * 1000).toISOString(),
+      end: now.toISOString(),
+    };
+    const surging = /^log pattern in payments ×[\d.]+ its baseline rate/;
+    // The recorded end, and the end recomputed for a bundle that predates it (startsAt + 60 min).
+    expect(analyze(bundle({ now: late.toISOString(), logs, windows })).findings.map((f) => f.text)).toContainEqual(expect.stringMatching(surging));
+    expect(analyze(bundle({ now: late.toISOString(), logs })).findings.map((f) => f.text)).toContainEqual(expect.stringMatching(surging));
+    const m = analyze(bundle({ now: late.toISOString(), series: [series({ service: 'checkout' }, wobble(1, 0.1), { fromS: startsS - 100, value: () => 9 }, { name: 'queue depth' })] }));
+    expect(m.suspects[0]?.service).toBe('checkout');
+  });
+
   it('is pure: the same bundle gives the same analysis and is left untouched', () => {
     const b = bundle({ series: [series({ service: 'checkout' }, wobble(1, 0.1), { fromS: startsS - 100, value: () => 9 })] });
     const copy = structuredClone(b);

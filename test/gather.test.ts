@@ -58,7 +58,7 @@ describe('an evidence bundle', () => {
       const live = await gather(buildSources(config, log), gatherRequest(payload, now), never());
       const replayed = evidenceBundleSchema.parse(JSON.parse(JSON.stringify(live)));
       expect(live.series.length * live.logs.length * live.traces.length * (live.exemplars?.length ?? 0)).toBeGreaterThan(0);
-      expect(live.windows).toEqual({ baselineStart: new Date((startsS - 3600) * 1000).toISOString(), incidentStart: new Date((startsS - 300) * 1000).toISOString() });
+      expect(live.windows).toEqual({ baselineStart: new Date((startsS - 3600) * 1000).toISOString(), incidentStart: new Date((startsS - 300) * 1000).toISOString(), end: now.toISOString() });
       expect(analyze(replayed, analyzeOptions(config))).toEqual(analyze(live, analyzeOptions(config)));
     } finally {
       await Promise.all([prom.stop(), loki.stop(), tempo.stop()]);

@@ -25,7 +25,9 @@ export function analyze(bundle: EvidenceBundle, opts: AnalyzeOptions = {}): Anal
   const w = alertWindows(bundle.payload.alerts, now, opts);
   const incS = (bundle.windows ? Date.parse(bundle.windows.incidentStart) : w.incidentStart.getTime()) / 1000;
   const baseS = (bundle.windows ? Date.parse(bundle.windows.baselineStart) : w.baselineStart.getTime()) / 1000;
-  const endS = now.getTime() / 1000;
+  // Not `now`: the sources stop at most an hour after startsAt, and rates averaged up to a
+  // late `now` would dilute a surge over days of time no series covers.
+  const endS = (bundle.windows?.end ? Date.parse(bundle.windows.end) : w.end.getTime()) / 1000;
 
   const scored = scoreAllSeries(bundle.series, incS, endS, serviceLabels);
   const cut = {

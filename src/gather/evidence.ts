@@ -59,13 +59,18 @@ export const evidenceBundleSchema = z.looseObject({
       baselineStart: z.string(),
       incidentStart: z.string(),
       /**
+       * Where the incident window ends: now, but at most an hour after startsAt (window.ts).
+       * Absent in bundles written before it was recorded; analyze then recomputes it.
+       */
+      end: z.string().optional(),
+      /**
        * Set when Loki's line limit cut a window: the oldest line it returned. Log rates are
        * computed from there, so a truncated baseline does not make every pattern look surging.
        */
       logsBaselineFrom: z.string().optional(),
       logsIncidentFrom: z.string().optional(),
     })
-    .refine((w) => [w.baselineStart, w.incidentStart, w.logsBaselineFrom ?? w.baselineStart, w.logsIncidentFrom ?? w.incidentStart].every((t) => !Number.isNaN(Date.parse(t))), 'must be RFC 3339 timestamps')
+    .refine((w) => [w.baselineStart, w.incidentStart, w.end ?? w.incidentStart, w.logsBaselineFrom ?? w.baselineStart, w.logsIncidentFrom ?? w.incidentStart].every((t) => !Number.isNaN(Date.parse(t))), 'must be RFC 3339 timestamps')
     .optional(),
   /** Exemplars of the alert's metric; their trace ids go into relatedTraceIds. */
   exemplars: z.array(exemplarSchema).optional(),

@@ -40,7 +40,8 @@ export async function gather(sources: readonly Source[], req: GatherRequest, sig
       bundle.traces.push(...(r.value.traces ?? []));
       if (r.value.exemplars?.length) (bundle.exemplars ??= []).push(...r.value.exemplars);
       if (r.value.windows && !bundle.windows) {
-        bundle.windows = { baselineStart: r.value.windows.baselineStart.toISOString(), incidentStart: r.value.windows.incidentStart.toISOString() };
+        const w = r.value.windows;
+        bundle.windows = { baselineStart: w.baselineStart.toISOString(), incidentStart: w.incidentStart.toISOString(), end: w.end.toISOString() };
       }
       bundle.sources!.push(
         r.value.partial ? { source: source.name, status: 'partial', detail: r.value.partial } : { source: source.name, status: 'ok' },

@@ -104,7 +104,7 @@ export class LokiLogSource implements Source {
     if (selectors.length > used.length) notes.push(`${selectors.length - used.length} more workloads not queried`);
     const logs = [...byStream.values()].map((s) => ({ ...s, values: s.values.sort((a, b) => a[0].length - b[0].length || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)) }));
     return {
-      windows: { baselineStart: w.baselineStart, incidentStart: w.incidentStart },
+      windows: { baselineStart: w.baselineStart, incidentStart: w.incidentStart, end: w.end },
       logs,
       ...(logsFrom.baseline || logsFrom.incident ? { logsFrom } : {}),
       ...(notes.length ? { partial: notes.join('; ') } : {}),

@@ -122,7 +122,7 @@ export class PrometheusSource implements Source {
       else failures.push(`exemplars: ${reasonText(r.reason)}`);
     }
     const partial = failures.length ? `${failures.length} of ${jobs.length + alertQueries.length} queries failed; first: ${failures[0]}` : undefined;
-    return { windows: { baselineStart: w.baselineStart, incidentStart: w.incidentStart }, series, exemplars, ...(partial ? { partial } : {}) };
+    return { windows: { baselineStart: w.baselineStart, incidentStart: w.incidentStart, end: w.end }, series, exemplars, ...(partial ? { partial } : {}) };
   }
 
   /** One job per distinct query: the alerts' value expressions, then the rendered templates. */

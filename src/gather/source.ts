@@ -17,7 +17,7 @@ export interface SourceResult {
   traces?: Trace[];
   exemplars?: Exemplar[];
   /** The baseline and incident windows the source queried. */
-  windows?: { baselineStart: Date; incidentStart: Date };
+  windows?: { baselineStart: Date; incidentStart: Date; end: Date };
   /** Log windows cut by a line limit: the oldest line returned in each. */
   logsFrom?: { baseline?: Date; incident?: Date };
   /** Set when the source returned only part of what it was asked for. */

@@ -124,6 +124,6 @@ export class TempoSource implements Source {
       else if (failed++ === 0) notes.push(`trace fetch: ${reasonText(r.reason)}`);
     }
     if (failed > 1) notes.push(`${failed} of ${ranked.length} traces not fetched`);
-    return { windows: { baselineStart: w.baselineStart, incidentStart: w.incidentStart }, traces, ...(notes.length ? { partial: notes.join('; ') } : {}) };
+    return { windows: { baselineStart: w.baselineStart, incidentStart: w.incidentStart, end: w.end }, traces, ...(notes.length ? { partial: notes.join('; ') } : {}) };
   }
 }
