@@ -92,6 +92,12 @@ describe('the Redis publish state', () => {
     expect(eventId('initial', records)).not.toBe(eventId('narration', records));
     expect(eventId('initial', records)).not.toBe(eventId('initial', records.slice(1)));
   });
+
+  it('gives an event an id even when a stored startsAt does not parse, keeping it apart from other times', () => {
+    const odd = [{ fingerprint: 'f1', startsAt: 'not a date', status: 'firing' as const }];
+    expect(eventId('initial', odd)).toBe(eventId('initial', structuredClone(odd)));
+    expect(eventId('initial', odd)).not.toBe(eventId('initial', [{ ...odd[0]!, startsAt: 'also not a date' }]));
+  });
 });
 
 describe('two workers publishing the same new group at once', () => {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { alertKey } from '../receive/schema';
+import { alertKey, isZeroTime } from '../receive/schema';
 import { annotationRecordSchema, type AnnotationRecord } from '../record';
 
 /**
@@ -57,10 +57,6 @@ function toLine(r: AnnotationRecord): AlertLine {
   };
 }
 
-function safeKey(a: Pick<AlertLine, 'fingerprint' | 'startsAt'>): string {
-  return Number.isNaN(Date.parse(a.startsAt)) ? `${a.fingerprint}@${a.startsAt}` : alertKey(a);
-}
-
 export function allResolved(view: Pick<GroupView, 'alerts'>): boolean {
   return view.alerts.length > 0 && view.alerts.every((a) => a.status === 'resolved');
 }
@@ -68,11 +64,11 @@ export function allResolved(view: Pick<GroupView, 'alerts'>): boolean {
 /** Merges an event's records into the previous view (records must not be empty). */
 export function mergeView(prev: GroupView | undefined, records: readonly AnnotationRecord[]): ViewChange {
   const lines = new Map<string, AlertLine>();
-  for (const a of prev?.alerts ?? []) lines.set(safeKey(a), a);
+  for (const a of prev?.alerts ?? []) lines.set(alertKey(a), a);
   const added: AlertLine[] = [];
   const resolved: AlertLine[] = [];
   for (const r of records) {
-    const key = safeKey(r);
+    const key = alertKey(r);
     const before = lines.get(key);
     if (!before && r.status === 'firing') added.push(toLine(r));
     if (r.status === 'resolved' && before?.status === 'firing') resolved.push(toLine(r));
@@ -99,15 +95,14 @@ export function serviceOf(labels: Record<string, string>, names: readonly string
   return undefined;
 }
 
-function isZero(ts: string): boolean {
-  return ts.startsWith('0001-01-01') || Number.isNaN(Date.parse(ts));
-}
-
 /** First start, and last end when every alert has ended. */
 export function groupTimes(alerts: readonly AlertLine[]): { start?: number; end?: number } {
   const starts = alerts.map((a) => Date.parse(a.startsAt)).filter((t) => !Number.isNaN(t));
   const start = starts.length ? Math.min(...starts) : undefined;
   if (!allResolved({ alerts: [...alerts] })) return { start };
-  const ends = alerts.filter((a) => !isZero(a.endsAt)).map((a) => Date.parse(a.endsAt));
+  const ends = alerts
+    .filter((a) => !isZeroTime(a.endsAt))
+    .map((a) => Date.parse(a.endsAt))
+    .filter((t) => !Number.isNaN(t));
   return { start, end: ends.length ? Math.max(...ends) : undefined };
 }

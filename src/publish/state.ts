@@ -59,7 +59,7 @@ const LOCK_POLL_MS = 50;
 
 /** The identity of one event across job retries: its kind and the alerts it is about. */
 export function eventId(kind: PublishEvent['kind'], records: readonly Pick<AnnotationRecord, 'fingerprint' | 'startsAt' | 'status'>[]): string {
-  const keys = records.map((r) => `${Number.isNaN(Date.parse(r.startsAt)) ? `${r.fingerprint}@${r.startsAt}` : alertKey(r)}:${r.status}`).sort();
+  const keys = records.map((r) => `${alertKey(r)}:${r.status}`).sort();
   return createHash('sha256').update(`${kind}\n${keys.join('\n')}`).digest('hex').slice(0, 24);
 }
 

@@ -44,9 +44,14 @@ export function isZeroTime(ts: string): boolean {
   return ts.startsWith('0001-01-01');
 }
 
-/** The identity of one annotation: DESIGN.md, "dedup". */
+/**
+ * The identity of one annotation: DESIGN.md, "dedup". The time is normalised so that two
+ * spellings of one instant agree; a startsAt that does not parse (a record read back from
+ * storage, not a validated webhook) is kept verbatim instead of throwing.
+ */
 export function alertKey(alert: Pick<Alert, 'fingerprint' | 'startsAt'>): string {
-  return `${alert.fingerprint}@${new Date(alert.startsAt).toISOString()}`;
+  const t = Date.parse(alert.startsAt);
+  return `${alert.fingerprint}@${Number.isNaN(t) ? alert.startsAt : new Date(t).toISOString()}`;
 }
 
 /** Human-readable issues list for a 400 answer. */
