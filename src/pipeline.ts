@@ -17,7 +17,8 @@ import { currentTraceId, withSpan } from './spans';
 
 export interface PipelineDeps {
   sources: Source[];
-  narrator: Narrator;
+  /** The model narrator; absent when LLM_PROVIDER=none (the deterministic note only). */
+  narrator?: Narrator;
   publishers: Publisher[];
   dedup: Dedup;
   log: Logger;
@@ -190,7 +191,7 @@ export class NarrationPendingError extends Error {
 }
 
 async function narrate(deps: PipelineDeps, input: NarrationInput, signal: AbortSignal): Promise<NarrateResult> {
-  if (deps.narrator.name === 'template') return { narration: templateNarration(input), failed: false };
+  if (!deps.narrator) return { narration: templateNarration(input), failed: false };
   const started = performance.now();
   try {
     const narration = await deps.narrator.narrate(input, signal);

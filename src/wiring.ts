@@ -15,7 +15,6 @@ import type { ModelClient } from './narrate/model';
 import { OllamaModel } from './narrate/ollama';
 import { OpenAIModel } from './narrate/openai';
 import { loadPromptTemplate } from './narrate/prompt';
-import { TemplateNarrator } from './narrate/template';
 import type { Narrator } from './narrate/types';
 import { LokiPublisher } from './publish/loki';
 import { PagerDutyPublisher } from './publish/pagerduty';
@@ -83,12 +82,12 @@ export function analyzeOptions(config: Config): AnalyzeOptions {
 }
 
 /**
- * The narrator for LLM_PROVIDER: `none` is the template; `ollama` and `openai` are model
- * clients inside the guard. `redis` shares the concurrency cap and circuit breaker across
+ * The narrator for LLM_PROVIDER: `ollama` and `openai` are model clients inside the guard;
+ * `none` is no narrator at all (the pipeline publishes the deterministic note). `redis` shares the concurrency cap and circuit breaker across
  * worker processes (keys under QUEUE_PREFIX); without it (the CLI) they are per process.
  */
-export function buildNarrator(config: Config, log: Logger, redis?: Redis): Narrator {
-  if (config.LLM_PROVIDER === 'none') return new TemplateNarrator();
+export function buildNarrator(config: Config, log: Logger, redis?: Redis): Narrator | undefined {
+  if (config.LLM_PROVIDER === 'none') return undefined;
   const client: ModelClient =
     config.LLM_PROVIDER === 'ollama'
       ? new OllamaModel({ host: config.OLLAMA_HOST, model: config.OLLAMA_MODEL })

@@ -1,7 +1,7 @@
 import type { Finding } from '../analyze/types';
 import type { Alert } from '../receive/schema';
 import { sanitizeFields } from './sanitize';
-import type { Narration, NarrationInput, Narrator } from './types';
+import type { Narration, NarrationInput } from './types';
 import { indicatorWithoutLogText } from './untrusted';
 
 export const TEMPLATE_PROMPT_VERSION = 'template-v1';
@@ -69,11 +69,4 @@ export function templateNarration(input: NarrationInput): Narration {
     },
     { allowedUrls: [runbook, ...alerts.map((a) => a.generatorURL)].filter((u): u is string => !!u) },
   );
-}
-
-export class TemplateNarrator implements Narrator {
-  readonly name = 'template';
-  async narrate(input: NarrationInput): Promise<Narration> {
-    return templateNarration(input);
-  }
 }
