@@ -95,6 +95,22 @@ describe('analyze', () => {
     expect(a.relatedTraceIds[1]).toMatch(/^[0-9a-f]{32}$/);
   });
 
+  it('lists a trace once when its exemplar id lost its leading zero and Tempo sent it as base64', () => {
+    const span = (name: string, parent?: string) => ({
+      traceId: 'CvdlGRbNQ92ESOshHIAxnA==',
+      spanId: parent ? 'AAAAAAAAAAI=' : 'AAAAAAAAAAE=',
+      ...(parent ? { parentSpanId: parent } : {}),
+      name,
+      kind: 'SPAN_KIND_SERVER',
+      startTimeUnixNano: `${startsS - 30}000000000`,
+      endTimeUnixNano: `${startsS - 29}000000000`,
+      status: { code: 'STATUS_CODE_ERROR' },
+    });
+    const trace = { batches: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'checkout' } }] }, scopeSpans: [{ spans: [span('GET /'), span('SELECT', 'AAAAAAAAAAE=')] }] }] };
+    const a = analyze(bundle({ traces: [trace], exemplars: [{ seriesLabels: {}, traceId: 'AF7651916CD43DD8448EB211C80319C', value: 1, timestamp: startsS }] }));
+    expect(a.relatedTraceIds).toEqual(['0af7651916cd43dd8448eb211c80319c']);
+  });
+
   it('compares the windows the bundle says the sources queried', () => {
     const early = series({ service: 'checkout' }, wobble(1, 0.1), { fromS: startsS - 600, value: () => 9 }, { name: 'queue depth' });
     const byDefault = analyze(bundle({ series: [early] })).findings[0]!.text;

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { analyze } from '../src/analyze';
-import { flattenTrace, normaliseId } from '../src/analyze/otlp';
+import { flattenTrace, normaliseId, normaliseTraceId } from '../src/analyze/otlp';
 import { summariseTraces } from '../src/analyze/traces';
 import { gather } from '../src/gather';
 import { traceSchema } from '../src/gather/evidence';
@@ -128,5 +128,13 @@ describe('traces as Tempo 2.0 returns them', () => {
   it('normalise hex and base64 ids alike', () => {
     expect(normaliseId('aTk5W/zXbrUd1CC6uIEYSA==')).toBe('6939395bfcd76eb51dd420bab8811848');
     expect(normaliseId('6939395BFCD76EB51DD420BAB8811848')).toBe('6939395bfcd76eb51dd420bab8811848');
+  });
+
+  it('give a trace one id whether it comes as base64, upper-case hex, or hex without its leading zeros', () => {
+    const id = '0939395bfcd76eb51dd420bab8811848';
+    expect(['CTk5W/zXbrUd1CC6uIEYSA==', id.toUpperCase(), id.slice(1)].map(normaliseTraceId)).toEqual([id, id, id]);
+    // A 64-bit tracer's id is padded as Tempo pads it.
+    expect(normaliseTraceId('1dd420bab8811848')).toBe('00000000000000001dd420bab8811848');
+    expect(normaliseTraceId('HdQguriBGEg=')).toBe('00000000000000001dd420bab8811848');
   });
 });

@@ -2,7 +2,7 @@ import type { EvidenceBundle } from '../gather/evidence';
 import { formatClock, formatDurationMs, formatPercent, quote } from './format';
 import type { LogPattern } from './logs';
 import { METRIC_MIN_Z, metricFindingText, type ScoredSeries } from './metrics';
-import { normaliseId } from './otlp';
+import { normaliseTraceId } from './otlp';
 import type { TraceSummary } from './traces';
 import type { Finding } from './types';
 
@@ -130,6 +130,6 @@ export function relatedTraceIds(bundle: EvidenceBundle, incidentStartS: number, 
   const exemplars = (bundle.exemplars ?? [])
     .filter((e) => e.timestamp >= incidentStartS)
     .sort((a, b) => b.value - a.value)
-    .map((e) => normaliseId(e.traceId));
+    .map((e) => normaliseTraceId(e.traceId));
   return [...new Set([...exemplars, ...t.traceIds])].slice(0, MAX_RELATED_TRACES);
 }

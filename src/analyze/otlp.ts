@@ -65,7 +65,22 @@ function kindOf(k: number | string | undefined): SpanKind {
   return 'unspecified';
 }
 
-/** Hex ids stay; base64 ids (Tempo's /api/traces) become lowercase hex. */
+/**
+ * The one form of a trace id everywhere (exemplars, Tempo search hits, fetched spans): 32
+ * lowercase hex digits. Exemplar labels and Tempo's search drop leading zeros and 64-bit
+ * tracers send 16 digits, so hex is left-padded; base64 (Tempo's /api/traces) is decoded first.
+ * Without one form, relatedTraceIds would list the same trace twice.
+ */
+export function normaliseTraceId(id: string): string {
+  if (/^[0-9a-fA-F]{1,32}$/.test(id)) return id.toLowerCase().padStart(32, '0');
+  if (/^[A-Za-z0-9+/]+={0,2}$/.test(id)) {
+    const hex = Buffer.from(id, 'base64').toString('hex');
+    if (hex.length === 16 || hex.length === 32) return hex.padStart(32, '0');
+  }
+  return id.toLowerCase();
+}
+
+/** Span ids: hex stays; base64 (Tempo's /api/traces) becomes lowercase hex. */
 export function normaliseId(id: string): string {
   if (/^[0-9a-fA-F]{16}$|^[0-9a-fA-F]{32}$/.test(id)) return id.toLowerCase();
   if (/^[A-Za-z0-9+/]+={0,2}$/.test(id)) {
@@ -107,7 +122,7 @@ export function flattenTrace(trace: Trace): FlatSpan[] {
     for (const scope of [...(parsed.data.scopeSpans ?? []), ...(parsed.data.instrumentationLibrarySpans ?? [])]) {
       for (const s of scope.spans) {
         out.push({
-          traceId: normaliseId(s.traceId),
+          traceId: normaliseTraceId(s.traceId),
           spanId: normaliseId(s.spanId),
           parentSpanId: s.parentSpanId ? normaliseId(s.parentSpanId) : undefined,
           service,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { normaliseTraceId } from '../analyze/otlp';
 import { httpRequest, parseJsonBody } from '../clients/http';
 import type { Alert } from '../receive/schema';
 import { splitCredentials } from '../clients/http';
@@ -184,7 +185,7 @@ export class PrometheusSource implements Source {
       for (const e of s.exemplars) {
         const traceId = TRACE_ID_LABELS.map((l) => e.labels[l]).find((v) => v && /^[0-9a-fA-F]{1,32}$/.test(v));
         const value = Number(e.value);
-        if (traceId && Number.isFinite(value)) out.push({ seriesLabels: s.seriesLabels, traceId: traceId.toLowerCase().padStart(32, '0'), value, timestamp: e.timestamp });
+        if (traceId && Number.isFinite(value)) out.push({ seriesLabels: s.seriesLabels, traceId: normaliseTraceId(traceId), value, timestamp: e.timestamp });
       }
     }
     return out;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { normaliseTraceId } from '../analyze/otlp';
 import { httpRequest, parseJsonBody } from '../clients/http';
 import type { Alert } from '../receive/schema';
 import { splitCredentials } from '../clients/http';
@@ -103,7 +104,7 @@ export class TempoSource implements Source {
     const hits = new Map<string, SearchHit>();
     for (const r of searches) {
       if (r.status === 'rejected') notes.push(`search: ${reasonText(r.reason)}`);
-      else for (const t of r.value) hits.set(t.traceID.toLowerCase().padStart(32, '0'), t);
+      else for (const t of r.value) hits.set(normaliseTraceId(t.traceID), t);
     }
     const firstRejection = searches.find((r) => r.status === 'rejected');
     if (firstRejection && notes.length === searches.length) throw firstRejection.reason;
