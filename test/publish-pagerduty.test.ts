@@ -1,10 +1,12 @@
 import { DEFAULT_SERVICE_LABELS } from '../src/analyze/service';
 import { OutboundError } from '../src/clients/http';
+import { mergeView } from '../src/publish/group-view';
 import { buildTrigger, PagerDutyPublisher, pagerDutyDedupKey, PAGERDUTY_LIMITS, type PagerDutyOptions } from '../src/publish/pagerduty';
+import { buildSlackMessage } from '../src/publish/slack-blocks';
 import { MemoryPublishState } from '../src/publish/state';
 import type { FakeReply } from './fakes/http';
 import { FAKE_ROUTING_KEY, FakePagerDuty, PD_THROTTLED } from './fakes/pagerduty';
-import { eventFor, eventPayload, loadPayload, NARRATION, recordsFor } from './publish-records';
+import { eventFor, eventPayload, loadPayload, NARRATION, NOW, recordsFor } from './publish-records';
 
 const signal = new AbortController().signal;
 
@@ -95,6 +97,22 @@ describe('the PagerDuty alert of a group', () => {
     expect(links.map((l) => l.text)).toEqual(['Metrics', 'Logs', 'Trace 4bf92f35', 'Trace 00f067aa', 'Runbook', 'Silence']);
     expect(links.find((l) => l.text === 'Runbook')?.href).toBe('https://runbooks.example.com/checkout/latency');
     expect(links.find((l) => l.text === 'Metrics')?.href).toMatch(/^https:\/\/grafana\.example\.com\/explore\?/);
+  });
+
+  it('links to the same Grafana window as the Slack message of the group', async () => {
+    const payload = loadPayload('am-webhook-01');
+    // Two hours into the incident: the window must run to now, not stop an hour after the start.
+    const now = new Date(NOW.getTime() + 2 * 3600_000);
+    await publisher({ now: () => now }).publish(eventFor(payload), signal);
+    const pdMetrics = (pd.accepted()[0]!.links as { href: string; text: string }[]).find((l) => l.text === 'Metrics')?.href;
+    const slack = buildSlackMessage(mergeView(undefined, recordsFor(payload, 'firing')).view, eventPayload(payload), {
+      now,
+      grafanaUrl: 'https://grafana.example.com',
+      serviceLabels: DEFAULT_SERVICE_LABELS,
+    });
+    const slackMetrics = /<([^|>]+)\|Metrics>/.exec(JSON.stringify(slack.blocks))?.[1];
+    expect(pdMetrics).toBeDefined();
+    expect(slackMetrics).toBe(pdMetrics);
   });
 
   it('is not triggered for a warning group while PAGERDUTY_MIN_SEVERITY is critical', async () => {

@@ -74,6 +74,15 @@ export interface LinkInput {
   range: { from: number; to: number };
 }
 
+/**
+ * The window every link shows, the same in Slack and PagerDuty: from half an hour before
+ * the start to the end (or now), at least an hour.
+ */
+export function linkRange(start: number | undefined, end: number | undefined, now: Date): { from: number; to: number } {
+  const from = (start ?? now.getTime()) - 30 * 60_000;
+  return { from, to: Math.max(end ?? now.getTime(), from + 60 * 60_000) };
+}
+
 /** Metrics, logs and traces in Grafana (or the source graph without it), runbook, silence. */
 export function groupLinks(input: LinkInput): Link[] {
   const { lead, alerts, payload, grafanaUrl, service, range } = input;

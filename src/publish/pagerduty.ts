@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { httpRequest } from '../clients/http';
+import { httpRequest, parseJsonBody } from '../clients/http';
 import type { AnnotationRecord } from '../record';
-import { serviceOf } from './group-view';
-import { groupLinks } from './links';
+import { groupTimes, serviceOf } from './group-view';
+import { groupLinks, linkRange } from './links';
 import { honourRetryAfter } from './retry';
 import { highestSeverity, routeRecords, type Severity } from './routing';
 import { eventId, type PublishState } from './state';
@@ -54,6 +54,8 @@ export interface PagerDutyOptions {
   /** Label names that name the service, in order (SERVICE_LABELS, parsed once in wiring). */
   serviceLabels: readonly string[];
   timeoutMs?: number;
+  /** The clock the link window runs to while the group fires. */
+  now?: () => Date;
   log?: Logger;
 }
 
@@ -86,21 +88,20 @@ export interface PagerDutyResolve {
 export function buildTrigger(
   event: PublishEvent,
   firing: readonly AnnotationRecord[],
-  opts: Pick<PagerDutyOptions, 'routingKey' | 'grafanaUrl' | 'serviceLabels'>,
+  opts: Pick<PagerDutyOptions, 'routingKey' | 'grafanaUrl' | 'serviceLabels' | 'now'>,
 ): PagerDutyTrigger {
   const lead = firing[firing.length - 1];
   if (!lead) throw new Error('buildTrigger needs at least one firing record');
   const service = serviceOf(lead.labels, opts.serviceLabels);
   const count = firing.length + event.payload.truncatedAlerts;
-  const starts = firing.map((r) => Date.parse(r.startsAt)).filter((t) => !Number.isNaN(t));
-  const start = starts.length ? Math.min(...starts) : undefined;
+  const { start, end } = groupTimes(firing);
   const links = groupLinks({
     lead,
     alerts: firing,
     payload: event.payload,
     ...(opts.grafanaUrl ? { grafanaUrl: opts.grafanaUrl } : {}),
     ...(service ? { service } : {}),
-    range: { from: (start ?? Date.now()) - 30 * 60_000, to: (start ?? Date.now()) + 30 * 60_000 },
+    range: linkRange(start, end, opts.now?.() ?? new Date()),
   });
   const detail: Record<string, unknown> = {
     summary: lead.summary,
@@ -182,15 +183,11 @@ export class PagerDutyPublisher implements Publisher {
         () => httpRequest(TARGET, { method: 'POST', url: this.opts.eventsUrl, body, timeoutMs: this.opts.timeoutMs ?? 10_000, signal }),
         signal,
       );
-      // The event is accepted at this point; an odd body is worth a line, not a retry.
-      let parsed: unknown;
       try {
-        parsed = JSON.parse(res.text);
-      } catch {
-        parsed = undefined;
-      }
-      if (!acceptedSchema.safeParse(parsed).success) {
-        this.opts.log?.warn({ target: TARGET, status: res.status }, 'pagerduty: accepted with an unexpected body');
+        parseJsonBody(TARGET, res, acceptedSchema);
+      } catch (err) {
+        // The event is accepted at this point; an odd body is worth a line, not a retry.
+        this.opts.log?.warn({ target: TARGET, status: res.status, error: (err as Error).message }, 'pagerduty: accepted with an unexpected body');
       }
       await this.state.save(group, { pagerduty: { dedupKey, open: !groupResolved } });
       await this.state.markDone(group, marker);

@@ -1,7 +1,7 @@
 import { sanitizeText } from '../narrate/sanitize';
 import type { AnnotationRecord } from '../record';
 import { allResolved, groupTimes, serviceOf, type AlertLine, type GroupView } from './group-view';
-import { groupLinks, httpUrl, type Link } from './links';
+import { groupLinks, httpUrl, linkRange, type Link } from './links';
 import { normaliseSeverity, highestSeverity, type Severity } from './routing';
 import type { PublishEvent } from './types';
 
@@ -187,12 +187,6 @@ function evidenceLines(lead: AnnotationRecord, t: (s: string) => string): string
   const byId = new Map(lead.findings.map((f) => [f.id, f]));
   const cited = (lead.evidence ?? []).map((id) => byId.get(id)).filter((f) => f !== undefined);
   return cited.map((f) => `• \`${t(f.id)}\` ${t(f.text)}`);
-}
-
-/** From half an hour before the start to the end (or now), at least an hour. */
-export function linkRange(start: number | undefined, end: number | undefined, now: Date): { from: number; to: number } {
-  const from = (start ?? now.getTime()) - 30 * 60_000;
-  return { from, to: Math.max(end ?? now.getTime(), from + 60 * 60_000) };
 }
 
 /** Renders the group's message. */
