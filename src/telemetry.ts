@@ -3,7 +3,6 @@ import {
   propagation,
   ROOT_CONTEXT,
   SpanKind,
-  SpanStatusCode,
   trace,
   type Attributes,
   type Span,
@@ -20,7 +19,7 @@ import { BatchSpanProcessor, NodeTracerProvider } from '@opentelemetry/sdk-trace
 import { ATTR_HTTP_ROUTE, ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
 import { IncomingMessage } from 'node:http';
 import { WEBHOOK_PATH } from './receive/webhook';
-import { tracer } from './spans';
+import { withSpan } from './spans';
 
 /**
  * Self-tracing (DESIGN.md, "Alert-to-trace linking").
@@ -28,8 +27,8 @@ import { tracer } from './spans';
  * Public surface:
  * - `initTelemetry({ endpoint, serviceName })` — registers a NodeTracerProvider exporting over
  *   OTLP/HTTP (JSON) to `<endpoint>/v1/traces`, plus the http, express and ioredis
- *   instrumentations. Without an endpoint it does nothing and logs nothing: every helper below
- *   keeps working against OTel's no-op API. Call it before the HTTP server is created and before
+ *   instrumentations. Without an endpoint spans still get real ids (log lines and records carry
+ *   them), nothing is exported and no library is patched. Call it before the HTTP server is created and before
  *   the first Redis connection (express/ioredis loaded earlier are patched in place here).
  *   Returns `{ shutdown, forceFlush }`; `shutdown()` flushes pending spans (a short `replay` run
  *   must await it before exiting; put it last in the shutdown order).
@@ -49,7 +48,7 @@ import { tracer } from './spans';
  */
 
 /** The attributes of the worker's root span (names fixed by DESIGN.md). */
-export const ALERT_ATTRS = {
+const ALERT_ATTRS = {
   fingerprint: 'alert.fingerprint',
   name: 'alert.name',
   groupKey: 'alert.group_key',
@@ -72,28 +71,6 @@ export interface Telemetry {
 
 let active: Telemetry | undefined;
 
-/**
- * Without an exporter, spans still get real ids and are then dropped: the record's `traceId`
- * and the `trace_id` of log lines still tie a job's log lines to its annotation. Nothing is
- * sent anywhere and no library is patched.
- */
-function localIdsOnly(serviceName: string): Telemetry {
-  const provider = new NodeTracerProvider({ resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: serviceName }) });
-  provider.register();
-  const handle: Telemetry = {
-    forceFlush: async () => {},
-    shutdown: async () => {
-      await provider.shutdown();
-      trace.disable();
-      context.disable();
-      propagation.disable();
-      if (active === handle) active = undefined;
-    },
-  };
-  active = handle;
-  return handle;
-}
-
 /** The OTLP/HTTP traces URL for a base endpoint, as the OTLP exporter spec builds it. */
 export function tracesUrl(endpoint: string): string {
   // https://opentelemetry.io/docs/specs/otel/protocol/exporter/#endpoint-urls-for-otlphttp
@@ -105,18 +82,8 @@ export function isUntracedPath(url: string): boolean {
   return /^\/(metrics|-\/healthy|-\/ready)(\?|$)/.test(url);
 }
 
-export function initTelemetry(opts: TelemetryOptions): Telemetry {
-  // One provider per process; a second caller (ROLE=all builds receiver and worker) shares it.
-  if (active) return active;
-  if (!opts.endpoint) return localIdsOnly(opts.serviceName);
-
-  const exporter = new OTLPTraceExporter({ url: tracesUrl(opts.endpoint), timeoutMillis: 5000 });
-  const provider = new NodeTracerProvider({
-    resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: opts.serviceName }),
-    spanProcessors: [new BatchSpanProcessor(exporter, { scheduledDelayMillis: opts.exportDelayMs ?? 2000 })],
-  });
-  // Registers the AsyncLocalStorage context manager and the W3C propagator globally.
-  provider.register();
+/** http, express and ioredis instrumentations bound to `provider`; returns their remover. */
+function instrument(provider: NodeTracerProvider): () => void {
   const unregister = registerInstrumentations({
     tracerProvider: provider,
     instrumentations: [
@@ -154,6 +121,24 @@ export function initTelemetry(opts: TelemetryOptions): Telemetry {
       // not installed in this deployment: nothing to patch
     }
   }
+  return unregister;
+}
+
+export function initTelemetry(opts: TelemetryOptions): Telemetry {
+  // One provider per process; a second caller (ROLE=all builds receiver and worker) shares it.
+  if (active) return active;
+
+  // Without an endpoint, spans still get real ids and are then dropped: the record's `traceId`
+  // and the `trace_id` of log lines still tie a job's log lines to its annotation. Nothing is
+  // sent anywhere and no library is patched.
+  const exporter = opts.endpoint ? new OTLPTraceExporter({ url: tracesUrl(opts.endpoint), timeoutMillis: 5000 }) : undefined;
+  const provider = new NodeTracerProvider({
+    resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: opts.serviceName }),
+    spanProcessors: exporter ? [new BatchSpanProcessor(exporter, { scheduledDelayMillis: opts.exportDelayMs ?? 2000 })] : [],
+  });
+  // Registers the AsyncLocalStorage context manager and the W3C propagator globally.
+  provider.register();
+  const unregister = exporter ? instrument(provider) : () => {};
 
   let closing: Promise<void> | undefined;
   const handle: Telemetry = {
@@ -220,31 +205,21 @@ export interface AlertSpanArgs {
 /** Runs one job's work in the root span `alert.annotate`, linked to the receiving request. */
 export function startAlertSpan<T>(args: AlertSpanArgs, fn: (span: Span) => Promise<T>): Promise<T> {
   const linked = parseTraceparent(args.traceparent);
-  return tracer.startActiveSpan(
+  return withSpan(
     'alert.annotate',
+    {
+      ...args.attributes,
+      [ALERT_ATTRS.fingerprint]: typeof args.fingerprint === 'string' ? args.fingerprint : args.fingerprint.join(','),
+      [ALERT_ATTRS.name]: args.alertname,
+      [ALERT_ATTRS.groupKey]: args.groupKey,
+    },
+    fn,
     {
       // A new trace: the request ended long before the work starts, so a link, not a parent.
       root: true,
       kind: SpanKind.CONSUMER,
       links: linked ? [{ context: linked, attributes: { 'link.kind': 'enqueued_by' } }] : [],
-      attributes: {
-        ...args.attributes,
-        [ALERT_ATTRS.fingerprint]: typeof args.fingerprint === 'string' ? args.fingerprint : args.fingerprint.join(','),
-        [ALERT_ATTRS.name]: args.alertname,
-        [ALERT_ATTRS.groupKey]: args.groupKey,
-      },
-    },
-    ROOT_CONTEXT,
-    async (span) => {
-      try {
-        return await fn(span);
-      } catch (err) {
-        span.recordException(err instanceof Error ? err : String(err));
-        span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
-        throw err;
-      } finally {
-        span.end();
-      }
+      parent: ROOT_CONTEXT,
     },
   );
 }

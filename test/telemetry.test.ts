@@ -1,3 +1,5 @@
+import { SpanStatusCode, type Span } from '@opentelemetry/api';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { createLogger } from '../src/logger';
@@ -23,12 +25,21 @@ describe('telemetry when no OTLP endpoint is configured', () => {
     await expect(t.shutdown()).resolves.toBeUndefined();
   });
 
-  it('still records the failure of the work and rethrows it', async () => {
+  it('still records the failure of the work on the root span as an error and rethrows it', async () => {
+    const t = initTelemetry({ serviceName: 'alert-annotator' });
+    let root: Span | undefined;
     await expect(
-      startAlertSpan({ fingerprint: 'abc', alertname: 'A', groupKey: '{}:{}' }, async () => {
+      startAlertSpan({ fingerprint: 'abc', alertname: 'A', groupKey: '{}:{}' }, async (span) => {
+        root = span;
         throw new Error('boom');
       }),
     ).rejects.toThrow('boom');
+    // Nothing is exported without an endpoint, so the finished span itself is what we read.
+    const finished = root as unknown as ReadableSpan;
+    expect(finished.ended).toBe(true);
+    expect(finished.status).toEqual({ code: SpanStatusCode.ERROR, message: 'boom' });
+    expect(finished.events.map((e) => e.name)).toContain('exception');
+    await t.shutdown();
   });
 
   it('accepts a valid traceparent and rejects a malformed one instead of linking to garbage', () => {
