@@ -189,7 +189,6 @@ export class PagerDutyPublisher implements Publisher {
         // The event is accepted at this point; an odd body is worth a line, not a retry.
         this.opts.log?.warn({ target: TARGET, status: res.status, error: (err as Error).message }, 'pagerduty: accepted with an unexpected body');
       }
-      await this.state.save(group, { pagerduty: { dedupKey, open: !groupResolved } });
       await this.state.markDone(group, marker);
       return { target: TARGET, published: true };
     });

@@ -10,24 +10,18 @@ import type { PublishEvent } from './types';
 
 /**
  * Per-group memory of what the publishers already did: the Slack message (channel + ts),
- * the PagerDuty dedup key, the group's message view, and a marker per event already
+ * the group's message view, and a marker per event already
  * delivered. It is what makes publishing idempotent across job retries and worker
  * replicas. Two implementations: Redis (the service) and memory (the one-shot CLI replay).
  */
 
 export const slackRefSchema = z.object({ channel: z.string().min(1), ts: z.string().min(1) });
-export const pagerDutyRefSchema = z.object({
-  dedupKey: z.string().min(1).max(255),
-  /** trigger sent and not yet resolved. */
-  open: z.boolean(),
-});
 
 export type SlackRef = z.infer<typeof slackRefSchema>;
-export type PagerDutyRef = z.infer<typeof pagerDutyRefSchema>;
 
+/** PagerDuty needs no entry: its dedup key is recomputed from the group key (pagerDutyDedupKey). */
 export interface GroupState {
   slack?: SlackRef;
-  pagerduty?: PagerDutyRef;
   view?: GroupView;
 }
 
@@ -116,14 +110,12 @@ export class RedisPublishState implements PublishState {
   }
 
   async load(groupKey: string): Promise<GroupState> {
-    const fields = await this.call('load', () => this.redis.hmget(this.key(groupKey), 'slack', 'pagerduty', 'view'));
-    const [slack, pagerduty, view] = fields.map((f) => f ?? undefined);
+    const fields = await this.call('load', () => this.redis.hmget(this.key(groupKey), 'slack', 'view'));
+    const [slack, view] = fields.map((f) => f ?? undefined);
     const state: GroupState = {};
     const s = parseField(slack, slackRefSchema);
-    const p = parseField(pagerduty, pagerDutyRefSchema);
     const v = parseField(view, groupViewSchema);
     if (s) state.slack = s;
-    if (p) state.pagerduty = p;
     if (v) state.view = v;
     return state;
   }
