@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { parseServiceLabels } from './analyze/service';
+import { parseStreamLabelMap } from './gather/loki';
 
 /**
  * The whole configuration surface: one zod schema over the environment, parsed once in
@@ -45,14 +47,16 @@ export const configSchema = z
     SOURCE_TIMEOUT_MS: int(5000, 100),
     BASELINE_WINDOW_MIN: int(60, 5),
     RELATED_QUERIES_FILE: z.string().optional(),
-    SERVICE_LABELS: z.string().default('service,service_name,app,job,container'),
+    /** Parsed here, once, so every user (sources, analyze, publishers) gets the same list. */
+    SERVICE_LABELS: z.string().default('service,service_name,app,job,container').transform(parseServiceLabels),
     /** Incident window starts this long before startsAt; the baseline ends there (issue 3). */
     INCIDENT_LEAD_MIN: int(5, 0),
     /** Alert label -> Loki stream label, `alertLabel=streamLabel` comma separated (deploy/related-queries.md). */
     LOKI_STREAM_LABELS: z
       .string()
       .regex(/^\s*[A-Za-z_][A-Za-z0-9_]*=[A-Za-z_][A-Za-z0-9_]*(\s*,\s*[A-Za-z_][A-Za-z0-9_]*=[A-Za-z_][A-Za-z0-9_]*)*\s*$/, 'must be alertLabel=streamLabel,…')
-      .default('service=service_name,service_name=service_name,app=app,namespace=namespace,pod=pod,container=container'),
+      .default('service=service_name,service_name=service_name,app=app,namespace=namespace,pod=pod,container=container')
+      .transform(parseStreamLabelMap),
     /** LogQL line filter (RE2) that keeps error/warn lines. */
     LOKI_LOG_FILTER: z.string().default('(?i)(error|warn|fatal|panic|exception|timeout|refused|fail)'),
     /** Lines per window per query; Loki's default max_entries_limit_per_query is 5000. */

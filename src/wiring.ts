@@ -3,8 +3,7 @@ import type { Logger } from 'pino';
 import { LokiClient } from './clients/loki';
 import type { Config } from './config';
 import type { AnalyzeOptions } from './analyze';
-import { parseServiceLabels } from './analyze/service';
-import { LokiLogSource, parseStreamLabelMap } from './gather/loki';
+import { LokiLogSource } from './gather/loki';
 import { PrometheusSource } from './gather/prometheus';
 import { loadRelatedQueries } from './gather/related';
 import type { Source } from './gather/source';
@@ -48,7 +47,7 @@ export function buildSources(config: Config, log: Logger, loki = buildLokiClient
     sources.push(
       new LokiLogSource({
         client: loki,
-        streamLabels: parseStreamLabelMap(config.LOKI_STREAM_LABELS),
+        streamLabels: config.LOKI_STREAM_LABELS,
         lineFilter: config.LOKI_LOG_FILTER,
         limit: config.LOKI_LINE_LIMIT,
         timeoutMs: config.SOURCE_TIMEOUT_MS,
@@ -61,7 +60,7 @@ export function buildSources(config: Config, log: Logger, loki = buildLokiClient
       new TempoSource({
         url: config.TEMPO_URL,
         timeoutMs: config.SOURCE_TIMEOUT_MS,
-        serviceLabels: parseServiceLabels(config.SERVICE_LABELS),
+        serviceLabels: config.SERVICE_LABELS,
         traceLimit: config.TEMPO_TRACE_LIMIT,
         slowMs: config.TEMPO_SLOW_MS,
         ...(config.TEMPO_TENANT ? { tenant: config.TEMPO_TENANT } : {}),
@@ -75,7 +74,7 @@ export function buildSources(config: Config, log: Logger, loki = buildLokiClient
 /** What analyze needs from the configuration; pass it as `analyze(bundle, analyzeOptions(config))`. */
 export function analyzeOptions(config: Config): AnalyzeOptions {
   return {
-    serviceLabels: parseServiceLabels(config.SERVICE_LABELS),
+    serviceLabels: config.SERVICE_LABELS,
     baselineMin: config.BASELINE_WINDOW_MIN,
     leadMin: config.INCIDENT_LEAD_MIN,
   };
@@ -122,7 +121,7 @@ export function buildPublishers(config: Config, log: Logger, loki = buildLokiCli
   const state = redis ? new RedisPublishState(redis, config.QUEUE_PREFIX) : new MemoryPublishState();
   const common = {
     grafanaUrl: config.GRAFANA_URL,
-    serviceLabels: config.SERVICE_LABELS.split(',').map((s) => s.trim()).filter(Boolean),
+    serviceLabels: config.SERVICE_LABELS,
     log,
   };
   if (config.SLACK_BOT_TOKEN && config.SLACK_CHANNEL) {

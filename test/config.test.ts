@@ -41,6 +41,24 @@ describe('configuration', () => {
     expect(error!.message).not.toContain('xoxb-secret-value-1');
   });
 
+  it('rejects a malformed stream-label map', () => {
+    expect(() => loadConfig({ LOKI_STREAM_LABELS: 'service:service_name' })).toThrow(ConfigError);
+  });
+
+  it('holds the service labels and the stream-label map parsed, defaults included', () => {
+    const c = loadConfig({ SERVICE_LABELS: ' component, app ,', LOKI_STREAM_LABELS: 'service=service_name, pod=pod' });
+    expect(c.SERVICE_LABELS).toEqual(['component', 'app']);
+    expect(c.LOKI_STREAM_LABELS).toEqual([
+      ['service', 'service_name'],
+      ['pod', 'pod'],
+    ]);
+    const d = loadConfig({});
+    expect(d.SERVICE_LABELS).toEqual(['service', 'service_name', 'app', 'job', 'container']);
+    expect(d.LOKI_STREAM_LABELS).toContainEqual(['service', 'service_name']);
+    // A list of only separators names no label: the defaults apply, as when it is unset.
+    expect(loadConfig({ SERVICE_LABELS: ' , ' }).SERVICE_LABELS).toEqual(d.SERVICE_LABELS);
+  });
+
   it('rejects an unknown LLM provider instead of falling back to a hosted API', () => {
     expect(() => loadConfig({ LLM_PROVIDER: 'anthropic' })).toThrow(/LLM_PROVIDER/);
   });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { analyze } from '../src/analyze';
-import { ConfigError, loadConfig } from '../src/config';
+import { loadConfig } from '../src/config';
 import { gather } from '../src/gather';
 import { evidenceBundleSchema } from '../src/gather/evidence';
 import { analyzeOptions, buildSources } from '../src/wiring';
@@ -28,10 +28,6 @@ describe('buildSources', () => {
     const file = join(tmpdir(), `related-${process.pid}.json`);
     writeFileSync(file, JSON.stringify({ queries: [{ name: 'no query' }] }));
     expect(() => buildSources(loadConfig({ PROMETHEUS_URL: 'http://prom:9090', RELATED_QUERIES_FILE: file }), log)).toThrow(file);
-  });
-
-  it('rejects a malformed stream-label map in the configuration', () => {
-    expect(() => loadConfig({ LOKI_STREAM_LABELS: 'service:service_name' })).toThrow(ConfigError);
   });
 
   it('hands the analysis the configured service labels and windows', () => {
