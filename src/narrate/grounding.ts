@@ -26,7 +26,7 @@ function tokensOf(text: string, into: Set<string>): void {
 }
 
 /** What the answer may mention: everything from the alert, the suspects and non-log findings. */
-export function trustedVocabulary(input: NarrationInput): Set<string> {
+function trustedVocabulary(input: NarrationInput): Set<string> {
   const vocab = new Set<string>();
   const add = (s: string | undefined) => s && tokensOf(s, vocab);
   for (const labels of [input.payload.commonLabels, input.payload.groupLabels, ...input.alerts.map((a) => a.labels)]) {
@@ -50,7 +50,7 @@ export function trustedVocabulary(input: NarrationInput): Set<string> {
 }
 
 /** Identifiers that only the log data mentions: naming one is repeating untrusted text. */
-export function logOnlyIdentifiers(input: NarrationInput, trusted: Set<string>): Set<string> {
+function logOnlyIdentifiers(input: NarrationInput, trusted: Set<string>): Set<string> {
   const out = new Set<string>();
   for (const f of input.analysis.findings) {
     if (f.kind !== 'log') continue;
@@ -62,30 +62,43 @@ export function logOnlyIdentifiers(input: NarrationInput, trusted: Set<string>):
   return out;
 }
 
-/** Problems with an answer, in words the model can act on; empty when grounded. */
-export function groundingProblems(answer: NarrationBody, input: NarrationInput): string[] {
-  const problems: string[] = [];
+/**
+ * The grounding check for one input: what the answer may cite and name is worked out once
+ * (per narrate, not per attempt); the returned function lists an answer's problems, in
+ * words the model can act on, empty when grounded.
+ */
+export function groundingCheck(input: NarrationInput): (answer: NarrationBody) => string[] {
   const known = new Set(input.analysis.findings.map((f) => f.id));
-  const prose = [answer.summary, answer.rootCause, ...answer.actions].join('\n');
-
-  const unknownCited = answer.evidence.filter((id) => !known.has(id));
-  const unknownInline = [...new Set(prose.match(FINDING_ID) ?? [])].filter((id) => !known.has(id) && /^[MLTSA]\d/.test(id));
-  const badIds = [...new Set([...unknownCited, ...unknownInline])];
-  if (badIds.length) problems.push(`cites ids that are not in FINDINGS: ${badIds.join(', ')}`);
-  if (answer.evidence.length === 0 && input.analysis.findings.some((f) => f.kind !== 'source')) {
-    problems.push('"evidence" is empty: cite the ids of the findings the root cause rests on');
-  }
-
+  const needsEvidence = input.analysis.findings.some((f) => f.kind !== 'source');
   const trusted = trustedVocabulary(input);
   const logOnly = logOnlyIdentifiers(input, trusted);
-  const named = new Set<string>();
-  for (const id of identifiers(prose)) {
-    const lower = id.toLowerCase();
-    if (trusted.has(lower)) continue;
-    if (logOnly.has(lower) || SERVICE_TAIL.test(lower)) named.add(id);
-  }
-  if (named.size) {
-    problems.push(`names services that are not in SUSPECTS, FINDINGS or the alert labels: ${[...named].join(', ')}`);
-  }
-  return problems;
+
+  return (answer) => {
+    const problems: string[] = [];
+    const prose = [answer.summary, answer.rootCause, ...answer.actions].join('\n');
+
+    const unknownCited = answer.evidence.filter((id) => !known.has(id));
+    const unknownInline = [...new Set(prose.match(FINDING_ID) ?? [])].filter((id) => !known.has(id) && /^[MLTSA]\d/.test(id));
+    const badIds = [...new Set([...unknownCited, ...unknownInline])];
+    if (badIds.length) problems.push(`cites ids that are not in FINDINGS: ${badIds.join(', ')}`);
+    if (answer.evidence.length === 0 && needsEvidence) {
+      problems.push('"evidence" is empty: cite the ids of the findings the root cause rests on');
+    }
+
+    const named = new Set<string>();
+    for (const id of identifiers(prose)) {
+      const lower = id.toLowerCase();
+      if (trusted.has(lower)) continue;
+      if (logOnly.has(lower) || SERVICE_TAIL.test(lower)) named.add(id);
+    }
+    if (named.size) {
+      problems.push(`names services that are not in SUSPECTS, FINDINGS or the alert labels: ${[...named].join(', ')}`);
+    }
+    return problems;
+  };
+}
+
+/** Problems with an answer, in words the model can act on; empty when grounded. */
+export function groundingProblems(answer: NarrationBody, input: NarrationInput): string[] {
+  return groundingCheck(input)(answer);
 }

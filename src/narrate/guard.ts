@@ -3,7 +3,7 @@ import { OutboundError } from '../clients/http';
 import { withSpan } from '../spans';
 import { NarrationError } from './errors';
 import type { ModelGate } from './gate';
-import { groundingProblems } from './grounding';
+import { groundingCheck } from './grounding';
 import { NARRATION_JSON_SCHEMA, type ChatMessage, type ModelClient } from './model';
 import { buildPrompt, correctionMessage, type PromptTemplate } from './prompt';
 import { sanitizeFields } from './sanitize';
@@ -92,12 +92,13 @@ export class GuardedNarrator implements Narrator {
       { role: 'system', content: system },
       { role: 'user', content: user },
     ];
+    const problemsOf = groundingCheck(input);
     let lastReason: 'invalid' | 'ungrounded' = 'invalid';
     let lastProblems: string[] = [];
     for (let attempt = 1; attempt <= 2; attempt++) {
       const { text, answer } = await this.call(messages, attempt, signal);
       const { body, problems } = answer;
-      const grounded = body ? groundingProblems(body, input) : [];
+      const grounded = body ? problemsOf(body) : [];
       if (body && grounded.length === 0) return body;
       lastReason = body ? 'ungrounded' : 'invalid';
       lastProblems = body ? grounded : problems;
