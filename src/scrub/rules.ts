@@ -1,3 +1,5 @@
+import { cardValid, ibanValid, isPublicIPv4, isPublicIPv6, phoneValid } from './validate';
+
 /**
  * The detectors: one pattern per rule, each behind a cheap pre-check, so a line pays only
  * for the rules it could match (one combined alternation measured 3x slower: V8 tries every
@@ -99,7 +101,8 @@ const QUERY_KEYS = anyCase(
   'client_secret',
 );
 
-const PEM_LABEL = String.raw`(?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?`;
+/** The label of a private key's PEM armour (`RSA PRIVATE KEY`, `PGP PRIVATE KEY BLOCK`); the CLI stream finds block ends with it too. */
+export const PEM_LABEL = String.raw`(?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?`;
 
 /** One detector: a pattern, an optional cheap pre-check, and what a match becomes. */
 export interface Rule {
@@ -115,6 +118,8 @@ export interface Rule {
   family?: Family;
   /** Named groups kept around the masked part: [head, value]. Default: the whole match is the value. */
   split?: [head: string, value: string];
+  /** A check that turns a pattern match into a finding; false means "not PII" (a bad checksum, a private address). */
+  accept?: (match: string, text: string, index: number) => boolean;
 }
 
 const R = (
@@ -134,6 +139,11 @@ const R = (
 
 /** A pre-check from one regular expression (a single scan beats many `includes`). */
 const hint = (re: RegExp) => (t: string) => re.test(t);
+
+/** `name/1.2.3.4` (a user agent or package) and `pkg@1.2.3.4` are versions, not addresses. */
+function looksLikeVersion(text: string, offset: number): boolean {
+  return /[A-Za-z0-9]\/$|@$/.test(text.slice(Math.max(0, offset - 2), offset));
+}
 
 /** Colons of an uncompressed IPv6 address; timestamps have two or three. */
 function sevenColons(t: string): boolean {
@@ -197,18 +207,27 @@ export const MASK_RULES: readonly Rule[] = [
   R('email', String.raw`(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![A-Za-z0-9-])`, 'EMAIL', (t) =>
     t.includes('@'),
   ),
-  R('iban', String.raw`(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![A-Za-z0-9])`, 'IBAN'),
-  R('card', String.raw`(?<![0-9A-Za-z_.-])[2-6]\d{3}(?:[ -]?\d){9,15}(?![0-9A-Za-z_])`, 'CARD'),
+  { ...R('iban', String.raw`(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![A-Za-z0-9])`, 'IBAN'), accept: ibanValid },
+  { ...R('card', String.raw`(?<![0-9A-Za-z_.-])[2-6]\d{3}(?:[ -]?\d){9,15}(?![0-9A-Za-z_])`, 'CARD'), accept: cardValid },
   R('ssn', String.raw`(?<![0-9A-Za-z.-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![0-9A-Za-z-])`, 'SSN', (t) => t.includes('-')),
-  R(
-    'phone',
-    String.raw`(?<![0-9A-Za-z.+-])(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}|\(\d{3}\) ?\d{3}[-. ]\d{4}|\d{3}[-.]\d{3}[-.]\d{4})(?![0-9A-Za-z])`,
-    'PHONE',
-  ),
-  R('ipv6', String.raw`(?<![0-9A-Za-z:.])(?=[0-9a-fA-F]{0,4}::?[0-9a-fA-F]{0,4}:)[0-9a-fA-F:]{3,39}(?![0-9A-Za-z:])`, 'IP', (t) =>
-    t.includes('::') || (sevenColons(t) && IPV6_FULL.test(t)),
-  ),
-  R('ipv4', String.raw`(?<![0-9A-Za-z.])(?:\d{1,3}\.){3}\d{1,3}(?![0-9A-Za-z]|\.\d)`, 'IP', (t) => t.includes('.')),
+  {
+    ...R(
+      'phone',
+      String.raw`(?<![0-9A-Za-z.+-])(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}|\(\d{3}\) ?\d{3}[-. ]\d{4}|\d{3}[-.]\d{3}[-.]\d{4})(?![0-9A-Za-z])`,
+      'PHONE',
+    ),
+    accept: phoneValid,
+  },
+  {
+    ...R('ipv6', String.raw`(?<![0-9A-Za-z:.])(?=[0-9a-fA-F]{0,4}::?[0-9a-fA-F]{0,4}:)[0-9a-fA-F:]{3,39}(?![0-9A-Za-z:])`, 'IP', (t) =>
+      t.includes('::') || (sevenColons(t) && IPV6_FULL.test(t)),
+    ),
+    accept: isPublicIPv6,
+  },
+  {
+    ...R('ipv4', String.raw`(?<![0-9A-Za-z.])(?:\d{1,3}\.){3}\d{1,3}(?![0-9A-Za-z]|\.\d)`, 'IP', (t) => t.includes('.')),
+    accept: (ip, text, index) => isPublicIPv4(ip) && !looksLikeVersion(text, index),
+  },
 ];
 
 /**

@@ -1,6 +1,6 @@
 import { ALREADY_MASKED, KEEP_RULES, MASK_RULES, SECRET_KEY, type Family, type Rule } from './rules';
 import type { Scrubber } from './types';
-import { cardValid, ibanValid, isPublicIPv4, isPublicIPv6, phoneValid } from './validate';
+import { digitsOf } from './validate';
 
 /** One accepted match: keep hits have no family and are copied as they are. */
 interface Hit {
@@ -13,32 +13,9 @@ interface Hit {
   value: string;
 }
 
-/** `name/1.2.3.4` (a user agent or package) and `pkg@1.2.3.4` are versions, not addresses. */
-function looksLikeVersion(text: string, offset: number): boolean {
-  return /[A-Za-z0-9]\/$|@$/.test(text.slice(Math.max(0, offset - 2), offset));
-}
-
-/** Checks that turn a pattern match into a finding; a failed check means "not PII". */
-function accepted(rule: Rule, match: string, text: string, index: number): boolean {
-  switch (rule.name) {
-    case 'iban':
-      return ibanValid(match);
-    case 'card':
-      return cardValid(match);
-    case 'phone':
-      return phoneValid(match);
-    case 'ipv6':
-      return isPublicIPv6(match);
-    case 'ipv4':
-      return isPublicIPv4(match) && !looksLikeVersion(text, index);
-    default:
-      return true;
-  }
-}
-
 /** The value a placeholder stands for; normalised so spacing variants correlate. */
 function canonical(family: Family, value: string): string {
-  if (family === 'CARD') return value.replace(/\D/g, '');
+  if (family === 'CARD') return digitsOf(value);
   if (family === 'IBAN') return value.replace(/ /g, '');
   if (family === 'IP') return value.toLowerCase();
   return value;
@@ -54,7 +31,7 @@ function collect(rules: readonly Rule[], rankBase: number, text: string, hits: H
         re.lastIndex++;
         continue;
       }
-      if (rule.family && !accepted(rule, m[0], text, m.index)) continue;
+      if (rule.accept && !rule.accept(m[0], text, m.index)) continue;
       const head = rule.split ? (m.groups?.[rule.split[0]] ?? '') : '';
       const value = rule.split ? (m.groups?.[rule.split[1]] ?? '') : m[0];
       hits.push({ start: m.index, end: m.index + m[0].length, rank: rankBase + i, family: rule.family, head, value });

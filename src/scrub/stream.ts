@@ -1,10 +1,11 @@
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { once } from 'node:events';
+import { PEM_LABEL } from './rules';
 import { createScrubber } from './scrubber';
 
-const PEM_BEGIN = /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----/;
-const PEM_END = /-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----/;
+const PEM_BEGIN = new RegExp(`-----BEGIN ${PEM_LABEL}-----`);
+const PEM_END = new RegExp(`-----END ${PEM_LABEL}-----`);
 
 /**
  * `alert-annotator scrub`: input to output through one scrubber session, line by line, so
