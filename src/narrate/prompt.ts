@@ -30,7 +30,7 @@ const FINDING_CHARS = 240;
 const LOG_CHARS = 300;
 
 /** The prompts/ folder: beside src/ in the repo, beside dist/ when built. */
-export function promptsDir(): string {
+function promptsDir(): string {
   let dir = __dirname;
   for (let i = 0; i < 5; i++) {
     const candidate = join(dir, 'prompts');
@@ -60,7 +60,7 @@ export function loadPromptTemplate(id: string, dir = promptsDir()): PromptTempla
 }
 
 /** Fills {{name}}; a function replacement, so `$` in values is taken literally. */
-export function fill(template: string, values: Record<string, string>): string {
+function fill(template: string, values: Record<string, string>): string {
   return template.replace(/\{\{(\w+)\}\}/g, (m, name: string) => values[name] ?? m);
 }
 

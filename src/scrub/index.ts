@@ -1,5 +1,4 @@
 /** The PII/secret scrubber (DESIGN.md, "scrub"): sessions for jobs, a stream for the CLI. */
 export type { Scrubber } from './types';
-export type { Family } from './rules';
 export { createScrubber } from './scrubber';
 export { scrubStream } from './stream';
