@@ -39,11 +39,16 @@ describe('the Drain miner', () => {
     expect(m.add('job done').id).not.toBe(m.add('job done twice').id);
   });
 
-  it('matches without learning', () => {
+  it('puts a like line in the same template and starts a new one for an unlike line', () => {
     const m = new DrainMiner();
-    m.add('cache miss for key 1');
-    expect(m.match('cache miss for key 2')?.count).toBe(1);
-    expect(m.match('something else entirely here')).toBeUndefined();
+    const first = m.add('cache miss for key 1');
+    const like = m.add('cache miss for key 2');
+    expect(like.id).toBe(first.id);
+    expect(like.count).toBe(2);
+    const unlike = m.add('something else entirely here now');
+    expect(unlike.id).not.toBe(first.id);
+    expect(unlike.count).toBe(1);
+    expect(m.clusters()).toHaveLength(2);
   });
 
   it('puts lines beyond its template budget in one overflow template', () => {

@@ -7,7 +7,7 @@
  * when enough positions agree, and the positions that differ become `<*>`.
  */
 
-export const WILDCARD = '<*>';
+const WILDCARD = '<*>';
 
 /**
  * Order matters: wider patterns first, so an email's digits are not masked as numbers.
@@ -88,7 +88,7 @@ export class DrainMiner {
   /** Adds one line and returns the template it now belongs to. */
   add(line: string): LogCluster {
     const tokens = tokenize(maskLine(line));
-    const leaf = this.leaf(tokens, true)!;
+    const leaf = this.leaf(tokens);
     const best = this.closest(leaf.clusters, tokens);
     if (best) {
       for (let i = 0; i < tokens.length; i++) if (best.tokens[i] !== tokens[i]) best.tokens[i] = WILDCARD;
@@ -106,36 +106,26 @@ export class DrainMiner {
     return cluster;
   }
 
-  /** The template a line would join, without learning from it. */
-  match(line: string): LogCluster | undefined {
-    const tokens = tokenize(maskLine(line));
-    const leaf = this.leaf(tokens, false);
-    return leaf ? this.closest(leaf.clusters, tokens) : undefined;
-  }
-
   clusters(): LogCluster[] {
     return this.overflow ? [...this.all, this.overflow] : [...this.all];
   }
 
-  private leaf(tokens: readonly string[], create: boolean): TreeNode | undefined {
-    let node: TreeNode | undefined = this.root.get(tokens.length);
-    if (!node) {
-      if (!create) return undefined;
-      node = newNode();
-      this.root.set(tokens.length, node);
-    }
+  /** The leaf for these tokens, grown as needed. */
+  private leaf(tokens: readonly string[]): TreeNode {
+    const known = this.root.get(tokens.length);
+    let node: TreeNode = known ?? newNode();
+    if (!known) this.root.set(tokens.length, node);
     // depth counts the length layer and the leaf; the layers between key on leading tokens.
     const layers = Math.min(this.depth - 2, tokens.length);
     for (let i = 0; i < layers; i++) {
       const key = routeKey(tokens[i]!);
       let next: TreeNode | undefined = node.children.get(key);
-      if (!next && !create) next = node.children.get(WILDCARD);
-      if (!next && create) {
-        const useKey: string = node.children.size < this.maxChildren ? key : WILDCARD;
+      if (!next) {
+        // A full layer routes the rest through one wildcard child, so the tree stays bounded.
+        const useKey = node.children.size < this.maxChildren ? key : WILDCARD;
         next = node.children.get(useKey) ?? newNode();
         node.children.set(useKey, next);
       }
-      if (!next) return undefined;
       node = next;
     }
     return node;

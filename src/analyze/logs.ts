@@ -3,9 +3,9 @@ import { DrainMiner, templateText, type DrainOptions } from './drain';
 import { serviceOfLabels } from './service';
 
 /** A pattern needs this many incident lines before it counts as evidence. */
-export const LOG_MIN_COUNT = 5;
+const LOG_MIN_COUNT = 5;
 /** …and an incident rate this many times its (smoothed) baseline rate. */
-export const LOG_MIN_RATIO = 4;
+const LOG_MIN_RATIO = 4;
 
 export interface LogPattern {
   service: string;

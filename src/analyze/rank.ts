@@ -16,7 +16,7 @@ export const STRONG_SUSPECT_SCORE = 2.5;
 const MAX_SUSPECTS = 5;
 
 /** log2(z / 1.5): 1 at z=3, 3 at z=12, 6 at z=96; a large z from a tiny IQR cannot swamp the rest. */
-export function metricStrength(z: number): number {
+function metricStrength(z: number): number {
   return z < METRIC_MIN_Z ? 0 : Math.log2(z / 1.5);
 }
 

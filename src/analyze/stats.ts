@@ -9,7 +9,7 @@
 export const Z_CAP = 100;
 
 /** Quantile with linear interpolation (type 7) of already sorted values. */
-export function quantileSorted(sorted: ArrayLike<number>, q: number): number {
+function quantileSorted(sorted: ArrayLike<number>, q: number): number {
   if (sorted.length === 0) return NaN;
   const pos = (sorted.length - 1) * q;
   const lo = Math.floor(pos);

@@ -6,7 +6,7 @@ import { webhookPayloadSchema } from '../receive/schema';
  * alert group, serialisable to one JSON file. analyze consumes only this.
  */
 
-export const seriesSchema = z.object({
+const seriesSchema = z.object({
   /** The alert's own PromQL expression, or null for a related series. */
   query: z.string().nullable(),
   labels: z.record(z.string(), z.string()),
@@ -19,7 +19,7 @@ export const seriesSchema = z.object({
 });
 
 /** One exemplar of the alert's metric (Prometheus /api/v1/query_exemplars): links a sample to a trace. */
-export const exemplarSchema = z.object({
+const exemplarSchema = z.object({
   seriesLabels: z.record(z.string(), z.string()),
   traceId: z.string(),
   value: z.number(),
@@ -27,7 +27,7 @@ export const exemplarSchema = z.object({
   timestamp: z.number(),
 });
 
-export const logStreamSchema = z.object({
+const logStreamSchema = z.object({
   labels: z.record(z.string(), z.string()),
   /** Loki style: [unix nanoseconds as a string, line]. */
   values: z.array(z.tuple([z.string(), z.string()])),
@@ -39,7 +39,7 @@ export const traceSchema = z.looseObject({
   batches: z.array(z.unknown()).optional(),
 });
 
-export const sourceStatusSchema = z.object({
+const sourceStatusSchema = z.object({
   source: z.enum(['prometheus', 'loki', 'tempo']),
   status: z.enum(['ok', 'partial', 'failed', 'skipped']),
   /** Why it failed or was skipped; never a URL with credentials. */

@@ -42,7 +42,7 @@ const exemplarsSchema = z.object({
 /** Exemplar labels that carry a trace id, by the conventions of the common SDKs. */
 const TRACE_ID_LABELS = ['trace_id', 'traceID', 'traceId', 'TraceID'];
 /** Related queries per group: each is one request; keep the source inside its time budget. */
-export const MAX_RELATED_QUERIES = 40;
+const MAX_RELATED_QUERIES = 40;
 const CONCURRENCY = 4;
 
 export interface PrometheusSourceOptions extends WindowOptions {
@@ -50,9 +50,6 @@ export interface PrometheusSourceOptions extends WindowOptions {
   /** The whole source's budget (SOURCE_TIMEOUT_MS). */
   timeoutMs: number;
   related: readonly RelatedQuery[];
-  /** Extra headers (a tenant header for Mimir/Cortex, say). */
-  headers?: Record<string, string>;
-  maxPoints?: number;
 }
 
 interface Job {
@@ -75,13 +72,13 @@ export class PrometheusSource implements Source {
   constructor(private readonly opts: PrometheusSourceOptions) {
     const { url, headers } = splitCredentials(opts.url);
     this.base = url;
-    this.headers = { ...headers, ...(opts.headers ?? {}) };
+    this.headers = headers;
   }
 
   async gather(req: GatherRequest, signal: AbortSignal): Promise<SourceResult> {
     const deadline = Date.now() + this.opts.timeoutMs;
     const w = alertWindows(req.alerts, req.now, this.opts);
-    const step = stepSeconds(w.baselineStart, w.end, this.opts.maxPoints ?? 500);
+    const step = stepSeconds(w.baselineStart, w.end);
     const jobs = this.plan(req.alerts);
     if (jobs.length === 0) return { series: [], partial: 'no alert expression and no related query applies to these alerts' };
 
@@ -127,7 +124,7 @@ export class PrometheusSource implements Source {
   }
 
   /** One job per distinct query: the alerts' value expressions, then the rendered templates. */
-  plan(alerts: readonly Alert[]): Job[] {
+  private plan(alerts: readonly Alert[]): Job[] {
     const jobs: Job[] = [];
     const queries = new Set<string>();
     for (const alert of alerts) {

@@ -8,7 +8,7 @@ import defaults from '../../deploy/related-queries.json';
  * used for an alert only when the alert carries every label the template names.
  */
 
-export const relatedQuerySchema = z.object({
+const relatedQuerySchema = z.object({
   /** What the series measures, as findings print it ("p99 latency"). */
   name: z.string().min(1),
   /** "s", "ratio", "bytes", "%", "cores", "req/s" … printed after values. */
@@ -16,7 +16,7 @@ export const relatedQuerySchema = z.object({
   query: z.string().min(1),
 });
 
-export const relatedQueriesFileSchema = z.looseObject({
+const relatedQueriesFileSchema = z.looseObject({
   queries: z.array(relatedQuerySchema),
 });
 
@@ -31,7 +31,7 @@ export interface RenderedQuery {
 const PLACEHOLDER = /\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g;
 
 /** Escapes a value for a PromQL double-quoted string (https://prometheus.io/docs/prometheus/latest/querying/basics/#string-literals). */
-export function promqlEscape(value: string): string {
+function promqlEscape(value: string): string {
   return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }
 

@@ -20,14 +20,14 @@ export interface WindowOptions {
   leadMin?: number;
 }
 
-export const DEFAULT_BASELINE_MIN = 60;
-export const DEFAULT_LEAD_MIN = 5;
+const DEFAULT_BASELINE_MIN = 60;
+const DEFAULT_LEAD_MIN = 5;
 /**
  * The incident window ends at now, but no later than this after startsAt: an alert first
  * seen days after it started (a worker back from an outage) is explained by its start, and
  * a days-long window would thin every series to a few points and flood the log limit.
  */
-export const MAX_INCIDENT_AFTER_START_MIN = 60;
+const MAX_INCIDENT_AFTER_START_MIN = 60;
 
 export function alertWindows(
   alerts: Pick<WebhookPayload['alerts'][number], 'startsAt' | 'status'>[],
