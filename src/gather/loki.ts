@@ -43,6 +43,14 @@ export function streamSelector(alert: Pick<Alert, 'labels'>, map: readonly (read
   return `{${[...matchers].map(([k, v]) => `${k}=${logqlString(v)}`).join(', ')}}`;
 }
 
+/**
+ * Orders Loki's nanosecond timestamp strings by value without BigInt: they exceed 2^53, and
+ * without leading zeros a shorter string is an earlier time.
+ */
+function compareNs(a: string, b: string): number {
+  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+}
+
 /** At most this many distinct workloads per group: a 200-alert group must not send 400 queries. */
 const MAX_SELECTORS = 5;
 
@@ -86,7 +94,7 @@ export class LokiLogSource implements Source {
       // Backward with a limit keeps the newest lines: say so, and from when the window is whole.
       if (count >= this.opts.limit) {
         notes.push(`${job.win.name} window truncated at ${this.opts.limit} lines`);
-        const oldestNs = r.value.flatMap((s) => s.values.map((v) => v[0])).reduce((m, t) => (t.length < m.length || (t.length === m.length && t < m) ? t : m));
+        const oldestNs = r.value.flatMap((s) => s.values.map((v) => v[0])).reduce((m, t) => (compareNs(t, m) < 0 ? t : m));
         const oldest = new Date(Number(BigInt(oldestNs) / 1_000_000n));
         const key = job.win.name;
         // Several workloads: the latest cut applies to all, so rates stay comparable.
@@ -102,7 +110,7 @@ export class LokiLogSource implements Source {
     const firstRejection = results.find((r) => r.status === 'rejected');
     if (failures === jobs.length && firstRejection) throw firstRejection.reason;
     if (selectors.length > used.length) notes.push(`${selectors.length - used.length} more workloads not queried`);
-    const logs = [...byStream.values()].map((s) => ({ ...s, values: s.values.sort((a, b) => a[0].length - b[0].length || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)) }));
+    const logs = [...byStream.values()].map((s) => ({ ...s, values: s.values.sort((a, b) => compareNs(a[0], b[0])) }));
     return {
       windows: { baselineStart: w.baselineStart, incidentStart: w.incidentStart, end: w.end },
       logs,
