@@ -83,6 +83,10 @@ describe('the Tempo source', () => {
     tempo.flushDelayMs = 60_000;
     const r = await source().gather(gatherRequest(payload, now), never());
     expect(r.traces).toEqual([]);
+    // One search, no fetches, and an empty answer is not a partial one.
+    expect(tempo.requestsTo('/api/search')).toHaveLength(1);
+    expect(tempo.requestsTo('/api/traces/')).toHaveLength(0);
+    expect(r.partial).toBeUndefined();
   });
 });
 
