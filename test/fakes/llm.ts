@@ -14,7 +14,7 @@ export type ModelStep =
   /** Answer with this HTTP error, in the provider's error format. */
   | { kind: 'status'; status: number; retryAfterS?: number };
 
-/** The last user turn of a chat request (the prompt with the findings). */
+/** The first user turn of a chat request: the prompt with the findings (a retry appends a correction after it). */
 export function promptOf(json: unknown): string {
   const messages = (json as { messages?: { role: string; content: string }[] } | undefined)?.messages ?? [];
   return messages.filter((m) => m.role === 'user')[0]?.content ?? '';
@@ -70,9 +70,8 @@ export abstract class ScriptedModelServer extends FakeHttpServer implements Scri
   fallback: ModelStep = { kind: 'good' };
 
   constructor(private readonly chatPath: string) {
-    const self: { fake?: ScriptedModelServer } = {};
-    super((req) => self.fake!.reply(req));
-    self.fake = this;
+    // The handler runs per request, long after construction, so it may use `this`.
+    super((req) => this.reply(req));
   }
 
   /** Scripts the next answers, in order. */

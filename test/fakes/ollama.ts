@@ -3,8 +3,8 @@ import { contentFor, delayed, nextStep, promptOf, ScriptedModelServer } from './
 
 /**
  * A fake Ollama speaking its HTTP API (https://github.com/ollama/ollama/blob/main/docs/api.md):
- * POST /api/chat (non-streaming answer object; NDJSON when `stream` is not false),
- * GET /api/tags; errors as `{"error": "..."}` with Ollama's statuses (404 for an unknown
+ * POST /api/chat (the non-streaming answer object: the narrator always sends `stream: false`,
+ * and a test asserts it), GET /api/tags; errors as `{"error": "..."}` with Ollama's statuses (404 for an unknown
  * model, 400 for a bad request, 503 when its queue is full, 500 otherwise).
  */
 export class FakeOllama extends ScriptedModelServer {
@@ -29,7 +29,7 @@ export class FakeOllama extends ScriptedModelServer {
       };
     }
     if (req.method !== 'POST' || req.path !== '/api/chat') return { status: 404, body: '404 page not found' };
-    const body = req.json as { model?: string; messages?: unknown[]; stream?: boolean } | undefined;
+    const body = req.json as { model?: string; messages?: unknown[] } | undefined;
     if (!body || !Array.isArray(body.messages)) return { status: 400, body: { error: 'invalid request: messages required' } };
     if (!body.model || !this.models.includes(body.model)) {
       return { status: 404, body: { error: `model "${body.model ?? ''}" not found, try pulling it first` } };
@@ -53,8 +53,6 @@ export class FakeOllama extends ScriptedModelServer {
       eval_count: 298,
       eval_duration: 4799921000,
     };
-    if (body.stream === false) return delayed({ status: 200, body: answer }, step);
-    // Streaming (the API's default): one NDJSON object per chunk; here a single final chunk.
-    return delayed({ status: 200, headers: { 'Content-Type': 'application/x-ndjson' }, body: `${JSON.stringify(answer)}\n` }, step);
+    return delayed({ status: 200, body: answer }, step);
   }
 }
