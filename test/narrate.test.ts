@@ -9,7 +9,6 @@ import type { ModelClient } from '../src/narrate/model';
 import { OllamaModel } from '../src/narrate/ollama';
 import { OpenAIModel } from '../src/narrate/openai';
 import { buildPrompt, loadPromptTemplate } from '../src/narrate/prompt';
-import type { NarrationInput } from '../src/narrate/types';
 import { scrubInput } from '../src/pipeline';
 import { createScrubber } from '../src/scrub';
 import { FakeOllama } from './fakes/ollama';
@@ -339,7 +338,3 @@ describe('the circuit breaker and the concurrency cap', () => {
   });
 });
 
-test('a narration input type-checks against the contract the pipeline passes', () => {
-  const input: NarrationInput = sampleInput();
-  expect(input.alerts.length).toBe(4);
-});
