@@ -1,17 +1,13 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { analyze } from '../src/analyze';
 import { gather } from '../src/gather';
 import { PrometheusSource } from '../src/gather/prometheus';
 import { defaultRelatedQueries } from '../src/gather/related';
-import { start, waitHttpOk, type Started } from './e2e/process';
+import { findBinary, launch, type Peer } from './e2e/peers';
+import { FakeHttpServer } from './fakes/http';
 import { FakePrometheus } from './fakes/prometheus';
 import { firingPayload, gatherRequest, never } from './helpers/gather';
-import { freePort } from './helpers/service';
 
 /**
  * The Prometheus source against a real Prometheus (Debian's 2.42, which .ci/run installs),
@@ -52,28 +48,28 @@ function openMetrics(): string {
   return `${lines.join('\n')}\n# EOF\n`;
 }
 
+/** Prometheus over `dir`'s prometheus.yml and data, with extra flags. */
+function prometheusArgs(...extra: string[]): (dir: string, port: number) => string[] {
+  return (dir, port) => [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn', ...extra];
+}
+
 describe('the Prometheus source against a real Prometheus', () => {
-  let dir: string;
-  let proc: Started | undefined;
+  let prom: Peer | undefined;
   let url: string;
   let fake: FakePrometheus;
+  const bin = findBinary('PROMETHEUS_BIN', ['prometheus']);
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'gather-prom-'));
-    writeFileSync(join(dir, 'history.om'), openMetrics());
-    execFileSync('promtool', ['tsdb', 'create-blocks-from', 'openmetrics', join(dir, 'history.om'), join(dir, 'data')], { stdio: 'pipe' });
-    writeFileSync(join(dir, 'prometheus.yml'), 'global:\n  scrape_interval: 15s\n');
-    const port = await freePort();
-    url = `http://127.0.0.1:${port}`;
-    proc = start('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'], { cwd: dir });
-    await waitHttpOk(`${url}/-/ready`, proc, 20_000);
+    prom = await launch('gather-prom', bin, { 'prometheus.yml': 'global:\n  scrape_interval: 15s\n', 'history.om': openMetrics() }, prometheusArgs(), (dir) => {
+      execFileSync('promtool', ['tsdb', 'create-blocks-from', 'openmetrics', join(dir, 'history.om'), join(dir, 'data')], { stdio: 'pipe' });
+    });
+    url = prom.url;
     fake = await new FakePrometheus().start();
   }, 60_000);
 
   afterAll(async () => {
-    await proc?.stop();
+    await prom?.stop();
     await fake?.stop();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   const expr = 'histogram_quantile(0.99, sum by (service, le) (rate(http_server_request_duration_seconds_bucket{service="checkout"}[5m]))) > 1';
@@ -119,19 +115,16 @@ describe('the Prometheus source against a real Prometheus', () => {
   it('reads the exemplars a real Prometheus stored from a scrape', async () => {
     // A target exposing OpenMetrics with an exemplar (https://github.com/OpenObservability/OpenMetrics/blob/main/specification/OpenMetrics.md#exemplars).
     const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
-    const target = createServer((_req, res) => {
-      res.writeHead(200, { 'Content-Type': 'application/openmetrics-text; version=1.0.0; charset=utf-8' });
-      res.end(`# TYPE demo_requests counter\ndemo_requests_total{service="checkout"} ${Math.floor(Date.now() / 1000)} # {trace_id="${traceId}"} 1.5 ${Date.now() / 1000}\n# EOF\n`);
-    });
-    await new Promise<void>((r) => target.listen(0, '127.0.0.1', r));
-    const targetPort = (target.address() as AddressInfo).port;
-    const exDir = mkdtempSync(join(tmpdir(), 'gather-prom-ex-'));
-    writeFileSync(join(exDir, 'prometheus.yml'), `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: demo\n    static_configs:\n      - targets: ['127.0.0.1:${targetPort}']\n`);
-    const port = await freePort();
-    const exUrl = `http://127.0.0.1:${port}`;
-    const p = start('prometheus', [`--config.file=${join(exDir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(exDir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--enable-feature=exemplar-storage', '--log.level=warn'], { cwd: exDir });
+    const target = await new FakeHttpServer(() => ({
+      status: 200,
+      headers: { 'Content-Type': 'application/openmetrics-text; version=1.0.0; charset=utf-8' },
+      body: `# TYPE demo_requests counter\ndemo_requests_total{service="checkout"} ${Math.floor(Date.now() / 1000)} # {trace_id="${traceId}"} 1.5 ${Date.now() / 1000}\n# EOF\n`,
+    })).start();
+    const config = `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: demo\n    static_configs:\n      - targets: ['${new URL(target.url).host}']\n`;
+    let p: Peer | undefined;
     try {
-      await waitHttpOk(`${exUrl}/-/ready`, p, 20_000);
+      p = await launch('gather-prom-ex', bin, { 'prometheus.yml': config }, prometheusArgs('--enable-feature=exemplar-storage'));
+      const exUrl = p.url;
       const now = new Date();
       const payload = firingPayload(now, { alertname: 'X', service: 'checkout' }, { expr: 'rate(demo_requests_total[1m]) > 0' });
       const source = new PrometheusSource({ url: exUrl, timeoutMs: 5000, related: [] });
@@ -141,10 +134,11 @@ describe('the Prometheus source against a real Prometheus', () => {
         exemplars = (await source.gather(gatherRequest(payload, new Date()), never())).exemplars ?? [];
       }
       expect(exemplars[0]).toMatchObject({ traceId, value: 1.5, seriesLabels: expect.objectContaining({ service: 'checkout', job: 'demo' }) });
+      // The target was scraped (the fake records it), so the exemplar came from a real scrape.
+      expect(target.requestsTo('/metrics').length).toBeGreaterThan(0);
     } finally {
-      await p.stop();
-      target.close();
-      rmSync(exDir, { recursive: true, force: true });
+      await p?.stop();
+      await target.stop();
     }
   }, 40_000);
 

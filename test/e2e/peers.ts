@@ -11,7 +11,8 @@ import { start, waitHttpOk, type Started } from './process';
  * with its own temporary directory, deleted on stop.
  */
 
-function findBinary(envName: string, candidates: string[]): string {
+/** The binary named by `envName`, or the first of `candidates` on PATH. */
+export function findBinary(envName: string, candidates: string[]): string {
   const fromEnv = process.env[envName];
   if (fromEnv) return fromEnv;
   for (const c of candidates) {
@@ -32,9 +33,25 @@ export interface Peer {
   stop(): Promise<void>;
 }
 
-async function launch(name: string, bin: string, files: Record<string, string>, args: (dir: string, port: number) => string[]): Promise<Peer> {
+/**
+ * Starts `bin` in a fresh temporary directory holding `files`, on a free port, and waits for
+ * /-/ready. `prepare` runs in that directory before the start (to backfill a TSDB, say).
+ */
+export async function launch(
+  name: string,
+  bin: string,
+  files: Record<string, string>,
+  args: (dir: string, port: number) => string[],
+  prepare?: (dir: string) => void,
+): Promise<Peer> {
   const dir = mkdtempSync(join(tmpdir(), `e2e-${name}-`));
   for (const [file, content] of Object.entries(files)) writeFileSync(join(dir, file), content);
+  try {
+    prepare?.(dir);
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   const port = await freePort();
   const proc = start(bin, args(dir, port), { cwd: dir });
   const url = `http://127.0.0.1:${port}`;
