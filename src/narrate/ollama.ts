@@ -27,7 +27,9 @@ export class OllamaModel implements ModelClient {
   }
 
   async complete(call: ModelCall): Promise<string> {
-    // A client per call: its fetch carries this call's timeout and abort signal.
+    // A client per call, unlike OpenAI's: ollama-js 0.6 takes no per-request signal or timeout
+    // (chat() has no request options; abort() stops every request of a client), so only the
+    // client's fetch can carry this call's timeout and abort signal.
     const client = new Ollama({ host: this.opts.host, fetch: outboundFetch('ollama', call.timeoutMs, call.signal) });
     let raw: unknown;
     try {
