@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import OpenAI, { APIConnectionTimeoutError } from 'openai';
 import { z } from 'zod';
 import { OutboundError } from '../clients/http';
@@ -31,43 +30,33 @@ export interface OpenAIOptions {
 export class OpenAIModel implements ModelClient {
   readonly provider = 'openai' as const;
   readonly model: string;
-  private readonly client: OpenAI;
-  /**
-   * The call in progress. The client is built once, but each call has its own timeout and
-   * abort signal for httpRequest; the client's fetch runs inside `complete`, so it reads them
-   * from here (calls may overlap: LLM_MAX_CONCURRENCY).
-   */
-  private readonly current = new AsyncLocalStorage<ModelCall>();
-
-  constructor(opts: OpenAIOptions) {
+  constructor(private readonly opts: OpenAIOptions) {
     this.model = opts.model;
-    this.client = new OpenAI({
-      // Compatible local servers often need no key; the client insists on a value.
-      apiKey: opts.apiKey ?? 'not-needed',
-      ...(opts.baseURL ? { baseURL: opts.baseURL } : {}),
-      maxRetries: 0,
-      fetch: (input: string | URL | Request, init?: RequestInit) => {
-        const call = this.current.getStore();
-        if (!call) throw new OutboundError('openai', 'client', 'request made outside a model call');
-        return outboundFetch('openai', call.timeoutMs, call.signal)(input, init);
-      },
-    });
   }
 
   async complete(call: ModelCall): Promise<string> {
+    // A client per call, like ollama.ts: its fetch carries this call's timeout and signal.
+    // Building one costs microseconds against a model call of seconds, and keeps the call's
+    // context explicit instead of threading it through async-local state.
+    const client = new OpenAI({
+      // Compatible local servers often need no key; the client insists on a value.
+      apiKey: this.opts.apiKey ?? 'not-needed',
+      ...(this.opts.baseURL ? { baseURL: this.opts.baseURL } : {}),
+      maxRetries: 0,
+      // Ours fires first (httpRequest); this is only a backstop.
+      timeout: call.timeoutMs + 1000,
+      fetch: outboundFetch('openai', call.timeoutMs, call.signal),
+    });
     let raw: unknown;
     try {
-      raw = await this.current.run(call, () =>
-        this.client.chat.completions.create(
-          {
-            model: this.model,
-            messages: call.messages,
-            temperature: 0,
-            response_format: { type: 'json_schema', json_schema: { name: 'incident_note', strict: true, schema: call.schema } },
-          },
-          // Ours fires first (httpRequest); the client's timeout is only a backstop.
-          { signal: call.signal, timeout: call.timeoutMs + 1000 },
-        ),
+      raw = await client.chat.completions.create(
+        {
+          model: this.model,
+          messages: call.messages,
+          temperature: 0,
+          response_format: { type: 'json_schema', json_schema: { name: 'incident_note', strict: true, schema: call.schema } },
+        },
+        { signal: call.signal },
       );
     } catch (err) {
       if (call.signal.aborted) throw new OutboundError('openai', 'aborted', 'chat completion aborted');
