@@ -12,7 +12,6 @@ import { evidenceBundleSchema, type EvidenceBundle } from '../src/gather/evidenc
 import { buildPrompt, loadPromptTemplate } from '../src/narrate/prompt';
 import type { NarrationInput } from '../src/narrate/types';
 import { scrubInput } from '../src/pipeline';
-import { createScrubber } from '../src/scrub';
 
 const BUNDLES = join(__dirname, '..', 'test', 'scenarios', 'bundles');
 const SHARED = '/work/shared/fixtures';
@@ -42,7 +41,7 @@ function loadBundles(): [string, EvidenceBundle][] {
 /** What the pipeline hands the narrator: scrubbed alert context and the analysis. */
 function narrationInput(bundle: EvidenceBundle): NarrationInput {
   const p = bundle.payload;
-  return scrubInput(createScrubber(), p, p.alerts.filter((a) => a.status === 'firing'), analyze(bundle));
+  return scrubInput(p, p.alerts.filter((a) => a.status === 'firing'), analyze(bundle));
 }
 
 const template = loadPromptTemplate('narrate-v1');

@@ -95,9 +95,8 @@ export async function annotateGroup(
       const bundle =
         opts.bundle ?? (await gather(deps.sources, { payload, alerts: firing, now, log: deps.log }, signal));
       opts.onEvidence?.(bundle);
-      const scrubber = createScrubber();
       const analysis = await withSpan('analyze', {}, async () => analyze(bundle, deps.analyzeOptions));
-      const input = await withSpan('scrub', {}, async () => scrubInput(scrubber, payload, firing, analysis));
+      const input = await withSpan('scrub', {}, async () => scrubInput(payload, firing, analysis));
       const narration = await narrate(deps, input, signal);
       const records = firing.map((alert) =>
         buildRecord({ alert, groupKey: payload.groupKey, analysis: input.analysis, narration: narration.narration, traceId, now }),
@@ -156,11 +155,11 @@ export async function renarrateGroup(data: RenarrationData, deps: PipelineDeps, 
 
 /** The narrator's input: the group's context, its firing alerts and the analysis, scrubbed in one session. */
 export function scrubInput(
-  scrubber: ReturnType<typeof createScrubber>,
   payload: WebhookPayload,
   alerts: Alert[],
   analysis: Analysis,
 ): NarrationInput {
+  const scrubber = createScrubber();
   return {
     payload: scrubber.scrubValue({
       groupKey: payload.groupKey,

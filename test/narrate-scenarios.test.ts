@@ -7,7 +7,6 @@ import { buildPrompt, loadPromptTemplate, PROMPT_BUDGET_CHARS } from '../src/nar
 import { indicatorWithoutLogText } from '../src/narrate/untrusted';
 import type { NarrationBody, NarrationInput } from '../src/narrate/types';
 import { scrubInput } from '../src/pipeline';
-import { createScrubber } from '../src/scrub';
 import { narrateFromPrompt } from './fakes/llm';
 
 /**
@@ -26,7 +25,7 @@ const template = loadPromptTemplate('narrate-v1');
 function inputOf(file: string): NarrationInput {
   const bundle = evidenceBundleSchema.parse(JSON.parse(readFileSync(join(DIR, file), 'utf8')));
   const p = bundle.payload;
-  return scrubInput(createScrubber(), p, p.alerts.filter((a) => a.status === 'firing'), analyze(bundle));
+  return scrubInput(p, p.alerts.filter((a) => a.status === 'firing'), analyze(bundle));
 }
 
 describe.each(bundles)('scenario %s', (file) => {

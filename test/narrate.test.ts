@@ -10,7 +10,6 @@ import { OllamaModel } from '../src/narrate/ollama';
 import { OpenAIModel } from '../src/narrate/openai';
 import { buildPrompt, loadPromptTemplate } from '../src/narrate/prompt';
 import { scrubInput } from '../src/pipeline';
-import { createScrubber } from '../src/scrub';
 import { FakeOllama } from './fakes/ollama';
 import { FakeOpenAI } from './fakes/openai';
 import { fixturePayload, INJECTION, sampleAnalysis, sampleInput } from './narrate-input';
@@ -113,7 +112,7 @@ describe('the guarded narrator over Ollama', () => {
   test('nothing private reaches the model: the input is scrubbed by the pipeline and used as given', async () => {
     const payload = fixturePayload();
     payload.alerts[0]!.annotations.description = 'customer jane.doe@example.com on 203.0.113.9 with token=abc123secret';
-    const input = scrubInput(createScrubber(), payload, payload.alerts.filter((a) => a.status === 'firing'), sampleAnalysis());
+    const input = scrubInput(payload, payload.alerts.filter((a) => a.status === 'firing'), sampleAnalysis());
     await viaOllama().narrate(input, signal());
     const body = ollama.chats()[0]!.body;
     expect(body).not.toContain('jane.doe@example.com');
