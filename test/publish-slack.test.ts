@@ -109,15 +109,18 @@ describe('the Slack message of a group, with a bot token', () => {
     expect(again).toEqual({ target: 'slack', published: false, slackTs: first.slackTs });
   });
 
-  it('is updated, not reposted, when a retry follows a post whose job died before it finished', async () => {
+  it('remembers its message and marks the event delivered in one write, so a retry never finds one without the other', async () => {
     const event = eventFor(loadPayload('am-webhook-01'));
-    // The post went out and its ts was remembered, but the event was never marked done.
-    const spy = jest.spyOn(state, 'markDone').mockRejectedValueOnce(new Error('worker killed'));
-    await expect(bot().publish(event, signal)).rejects.toThrow('worker killed');
-    spy.mockRestore();
+    const save = jest.spyOn(state, 'save');
+    await bot().publish(event, signal);
+    expect(save).toHaveBeenCalledTimes(1);
+    const [group, patch, marker] = save.mock.calls[0]!;
+    expect(patch.slack?.ts).toBe(slack.topLevel()[0]!.ts);
+    expect(marker).toMatch(/^slack:/);
+    expect(await state.load(group, marker)).toMatchObject({ state: { slack: { ts: slack.topLevel()[0]!.ts } }, done: true });
     await bot().publish(event, signal);
     expect(slack.topLevel()).toHaveLength(1);
-    expect(slack.topLevel()[0]!.updates).toBe(1);
+    expect(slack.topLevel()[0]!.updates).toBe(0);
     expect(slack.messages).toHaveLength(1);
   });
 

@@ -33,7 +33,7 @@ describe('the Redis publish state', () => {
     const view = mergeView(undefined, recordsFor(payload, 'firing')).view;
     await state.save(payload.groupKey, { slack: { channel: 'C1', ts: '1.2' } });
     await state.save(payload.groupKey, { view });
-    expect(await state.load(payload.groupKey)).toEqual({ slack: { channel: 'C1', ts: '1.2' }, view });
+    expect(await state.load(payload.groupKey)).toEqual({ state: { slack: { channel: 'C1', ts: '1.2' }, view }, done: false });
     const keys = await redis.keys(`${prefix}:*`);
     expect(keys).toEqual([`${prefix}:publish:{${groupDigest(payload.groupKey)}}`]);
     const ttl = await redis.pttl(keys[0]!);
@@ -43,18 +43,26 @@ describe('the Redis publish state', () => {
 
   it('keeps the group key (route matchers with label values) out of Redis key names', async () => {
     const state = new RedisPublishState(redis, prefix);
-    await state.markDone('{}:{service="checkout"}', 'slack:abc');
+    await state.save('{}:{service="checkout"}', {}, 'slack:abc');
     const keys = await redis.keys(`${prefix}:*`);
     expect(keys.join(' ')).not.toContain('checkout');
-    expect(await state.isDone('{}:{service="checkout"}', 'slack:abc')).toBe(true);
-    expect(await state.isDone('{}:{service="checkout"}', 'slack:other')).toBe(false);
+    expect((await state.load('{}:{service="checkout"}', 'slack:abc')).done).toBe(true);
+    expect((await state.load('{}:{service="checkout"}', 'slack:other')).done).toBe(false);
+  });
+
+  it('writes the Slack message and the event marker together, and reads them back in one load', async () => {
+    const state = new RedisPublishState(redis, prefix);
+    await state.save('g', { slack: { channel: 'C1', ts: '1.2' } }, 'slack:abc');
+    const ttl = await redis.pttl(`${prefix}:publish:{${groupDigest('g')}}`);
+    expect(ttl).toBeGreaterThan(7 * 24 * 3600 * 1000);
+    expect(await state.load('g', 'slack:abc')).toEqual({ state: { slack: { channel: 'C1', ts: '1.2' } }, done: true });
   });
 
   it('ignores a stored value that does not parse, instead of failing the job', async () => {
     const state = new RedisPublishState(redis, prefix);
     const view = mergeView(undefined, recordsFor(loadPayload('am-webhook-04'), 'firing')).view;
     await redis.hset(`${prefix}:publish:{${groupDigest('g')}}`, 'slack', '{"channel":', 'view', JSON.stringify(view));
-    expect(await state.load('g')).toEqual({ view });
+    expect(await state.load('g')).toEqual({ state: { view }, done: false });
   });
 
   it('lets one worker at a time publish a group, and frees the lock afterwards', async () => {

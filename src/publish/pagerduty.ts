@@ -172,7 +172,7 @@ export class PagerDutyPublisher implements Publisher {
     const dedupKey = pagerDutyDedupKey(group);
     const marker = `${TARGET}:${eventId(event.kind, records)}`;
     return this.state.withLock(group, TARGET, signal, async () => {
-      if (await this.state.isDone(group, marker)) {
+      if ((await this.state.load(group, marker, [])).done) {
         this.opts.log?.debug({ target: TARGET, kind: event.kind }, 'pagerduty: event already delivered, not sending again');
         return { target: TARGET, published: false };
       }
@@ -189,7 +189,7 @@ export class PagerDutyPublisher implements Publisher {
         // The event is accepted at this point; an odd body is worth a line, not a retry.
         this.opts.log?.warn({ target: TARGET, status: res.status, error: (err as Error).message }, 'pagerduty: accepted with an unexpected body');
       }
-      await this.state.markDone(group, marker);
+      await this.state.save(group, {}, marker);
       return { target: TARGET, published: true };
     });
   }

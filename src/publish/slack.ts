@@ -11,7 +11,7 @@ import {
   resolvedReply,
   type SlackMessage,
 } from './slack-blocks';
-import { eventId, type PublishState, type SlackRef } from './state';
+import { eventId, type GroupState, type PublishState, type SlackRef } from './state';
 import type { PublishEvent, PublishResult, Publisher } from './types';
 
 /**
@@ -109,6 +109,12 @@ export interface SlackWebhookOptions extends SlackCommonOptions {
   webhookUrl: string;
 }
 
+/** What a delivery leaves to remember: the message ts (bot mode) and the state to save with the event's marker. */
+interface Delivered {
+  ts?: string;
+  patch: GroupState;
+}
+
 /** The part both modes share: routing, the group lock and the per-event marker. */
 abstract class SlackPublisherBase implements Publisher {
   readonly name = 'slack' as const;
@@ -123,8 +129,8 @@ abstract class SlackPublisherBase implements Publisher {
     const group = event.payload.groupKey;
     const marker = `${TARGET}:${eventId(event.kind, records)}`;
     return this.state.withLock(group, TARGET, signal, async () => {
-      const known = await this.state.load(group);
-      if (await this.state.isDone(group, marker)) {
+      const { state: known, done } = await this.state.load(group, marker);
+      if (done) {
         this.opts.log?.debug({ target: TARGET, kind: event.kind }, 'slack: event already delivered, not posting again');
         return { target: TARGET, published: false, ...(known.slack ? { slackTs: known.slack.ts } : {}) };
       }
@@ -135,9 +141,10 @@ abstract class SlackPublisherBase implements Publisher {
         ...(this.opts.grafanaUrl ? { grafanaUrl: this.opts.grafanaUrl } : {}),
         serviceLabels: this.opts.serviceLabels,
       });
-      const ts = await this.deliver(event, change, message, known.slack, known.view !== undefined, now, signal);
-      await this.state.markDone(group, marker);
-      return { target: TARGET, published: true, ...(ts ? { slackTs: ts } : {}) };
+      const delivered = await this.deliver(event, change, message, known.slack, known.view !== undefined, now, signal);
+      // The message ts, the view and the marker in one write: a retry finds all of them or none.
+      await this.state.save(group, delivered.patch, marker);
+      return { target: TARGET, published: true, ...(delivered.ts ? { slackTs: delivered.ts } : {}) };
     });
   }
 
@@ -149,7 +156,7 @@ abstract class SlackPublisherBase implements Publisher {
     hadView: boolean,
     now: Date,
     signal: AbortSignal,
-  ): Promise<string | undefined>;
+  ): Promise<Delivered>;
 }
 
 export class SlackBotPublisher extends SlackPublisherBase {
@@ -170,8 +177,7 @@ export class SlackBotPublisher extends SlackPublisherBase {
     hadView: boolean,
     now: Date,
     signal: AbortSignal,
-  ): Promise<string | undefined> {
-    const group = event.payload.groupKey;
+  ): Promise<Delivered> {
     // After a Redis flush the Loki records still carry the ts (the pipeline copies it in).
     const recoveredTs = event.records.find((r) => r.slackTs)?.slackTs;
     let ref = remembered ?? (recoveredTs ? { channel: this.bot.channel, ts: recoveredTs } : undefined);
@@ -188,14 +194,12 @@ export class SlackBotPublisher extends SlackPublisherBase {
       const answer = await this.call('chat.postMessage', { channel: this.bot.channel, text: message.text, blocks: message.blocks, unfurl_links: false, unfurl_media: false }, signal);
       if (!answer.ts) throw new OutboundError(TARGET, 'bad_response', 'chat.postMessage answered ok without a ts', 200);
       ref = { channel: answer.channel ?? this.bot.channel, ts: answer.ts };
-      // Saved before anything else can fail: a retry from here on updates instead of posting again.
-      await this.state.save(group, { slack: ref, view: change.view });
-      return ref.ts;
+      // Nothing may fail between the post and saving its ts (the caller does at once), or a retry would post again.
+      return { ts: ref.ts, patch: { slack: ref, view: change.view } };
     }
     const reply = threadReply(event.kind, change, hadView, now);
     if (reply) await this.call('chat.postMessage', { channel: ref.channel, thread_ts: ref.ts, text: reply, unfurl_links: false, unfurl_media: false }, signal);
-    await this.state.save(group, { slack: ref, view: change.view });
-    return ref.ts;
+    return { ts: ref.ts, patch: { slack: ref, view: change.view } };
   }
 
   /** One Web API call (JSON body, bearer token: https://docs.slack.dev/apis/web-api/#posting-json). */
@@ -251,7 +255,7 @@ export class SlackWebhookPublisher extends SlackPublisherBase {
     _hadView: boolean,
     _now: Date,
     signal: AbortSignal,
-  ): Promise<undefined> {
+  ): Promise<Delivered> {
     await honourRetryAfter(
       () =>
         httpRequest(TARGET, {
@@ -263,7 +267,6 @@ export class SlackWebhookPublisher extends SlackPublisherBase {
         }),
       signal,
     );
-    await this.state.save(event.payload.groupKey, { view: change.view });
-    return undefined;
+    return { patch: { view: change.view } };
   }
 }

@@ -25,12 +25,27 @@ export interface GroupState {
   view?: GroupView;
 }
 
+export type StatePart = keyof GroupState;
+const ALL_PARTS: readonly StatePart[] = ['slack', 'view'];
+
+/** What a publisher reads before an event: the group's state, and whether the event was delivered. */
+export interface LoadedState {
+  state: GroupState;
+  done: boolean;
+}
+
+/**
+ * One read before and one write after each event (Redis: HMGET, then one MULTI), so the
+ * message ts and the event's marker are remembered together or not at all.
+ */
 export interface PublishState {
-  load(groupKey: string): Promise<GroupState>;
-  /** Writes the given parts (others untouched) and renews the group's TTL. */
-  save(groupKey: string, patch: GroupState): Promise<void>;
-  isDone(groupKey: string, marker: string): Promise<boolean>;
-  markDone(groupKey: string, marker: string): Promise<void>;
+  /**
+   * The group's state (only `parts`: PagerDuty needs none, and the view can be large) and
+   * whether the event `marker` names was already delivered.
+   */
+  load(groupKey: string, marker?: string, parts?: readonly StatePart[]): Promise<LoadedState>;
+  /** Writes the given parts (others untouched), marks `doneMarker` delivered, and renews the group's TTL. */
+  save(groupKey: string, patch: GroupState, doneMarker?: string): Promise<void>;
   /**
    * Runs `fn` while holding the group's lock for one target, so two workers never post the
    * first message of one group twice. Throws a retryable OutboundError when it stays busy.
@@ -109,32 +124,26 @@ export class RedisPublishState implements PublishState {
     }
   }
 
-  async load(groupKey: string): Promise<GroupState> {
-    const fields = await this.call('load', () => this.redis.hmget(this.key(groupKey), 'slack', 'view'));
-    const [slack, view] = fields.map((f) => f ?? undefined);
+  async load(groupKey: string, marker?: string, parts: readonly StatePart[] = ALL_PARTS): Promise<LoadedState> {
+    const names = [...(marker ? [`done:${marker}`] : []), ...parts];
+    if (names.length === 0) return { state: {}, done: false };
+    const fields = await this.call('load', () => this.redis.hmget(this.key(groupKey), ...names));
+    const raw = new Map(names.map((n, i) => [n, fields[i] ?? undefined]));
     const state: GroupState = {};
-    const s = parseField(slack, slackRefSchema);
-    const v = parseField(view, groupViewSchema);
+    const s = parseField(raw.get('slack'), slackRefSchema);
+    const v = parseField(raw.get('view'), groupViewSchema);
     if (s) state.slack = s;
     if (v) state.view = v;
-    return state;
+    return { state, done: marker !== undefined && raw.get(`done:${marker}`) !== undefined };
   }
 
-  async save(groupKey: string, patch: GroupState): Promise<void> {
+  async save(groupKey: string, patch: GroupState, doneMarker?: string): Promise<void> {
     const values: Record<string, string> = {};
     for (const [k, v] of Object.entries(patch)) if (v !== undefined) values[k] = JSON.stringify(v);
+    if (doneMarker) values[`done:${doneMarker}`] = Date.now().toString();
     if (Object.keys(values).length === 0) return;
     const key = this.key(groupKey);
     await this.call('save', () => this.redis.multi().hset(key, values).pexpire(key, this.ttlMs).exec());
-  }
-
-  async isDone(groupKey: string, marker: string): Promise<boolean> {
-    return (await this.call('read', () => this.redis.hexists(this.key(groupKey), `done:${marker}`))) === 1;
-  }
-
-  async markDone(groupKey: string, marker: string): Promise<void> {
-    const key = this.key(groupKey);
-    await this.call('save', () => this.redis.multi().hset(key, `done:${marker}`, Date.now().toString()).pexpire(key, this.ttlMs).exec());
   }
 
   async withLock<T>(groupKey: string, target: string, signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
@@ -161,21 +170,17 @@ export class MemoryPublishState implements PublishState {
     return e;
   }
 
-  async load(groupKey: string): Promise<GroupState> {
-    return structuredClone(this.entry(groupKey).state);
+  async load(groupKey: string, marker?: string, parts: readonly StatePart[] = ALL_PARTS): Promise<LoadedState> {
+    const e = this.entry(groupKey);
+    const state: GroupState = {};
+    for (const p of parts) if (e.state[p]) Object.assign(state, { [p]: structuredClone(e.state[p]) });
+    return { state, done: marker !== undefined && e.done.has(marker) };
   }
 
-  async save(groupKey: string, patch: GroupState): Promise<void> {
+  async save(groupKey: string, patch: GroupState, doneMarker?: string): Promise<void> {
     const e = this.entry(groupKey);
     for (const [k, v] of Object.entries(patch)) if (v !== undefined) Object.assign(e.state, { [k]: structuredClone(v) });
-  }
-
-  async isDone(groupKey: string, marker: string): Promise<boolean> {
-    return this.entry(groupKey).done.has(marker);
-  }
-
-  async markDone(groupKey: string, marker: string): Promise<void> {
-    this.entry(groupKey).done.add(marker);
+    if (doneMarker) e.done.add(doneMarker);
   }
 
   /** Forgets everything, as a Redis flush would. */
