@@ -4,6 +4,7 @@ import type { Analysis } from './analyze/types';
 import { OutboundError } from './clients/http';
 import type { Dedup } from './dedup';
 import { gather } from './gather';
+import { alertWindows } from './gather/window';
 import type { EvidenceBundle } from './gather/evidence';
 import type { Source } from './gather/source';
 import type { Metrics } from './metrics';
@@ -93,7 +94,8 @@ export async function annotateGroup(
 
     if (firing.length > 0) {
       const bundle =
-        opts.bundle ?? (await gather(deps.sources, { payload, alerts: firing, now, log: deps.log }, signal));
+        opts.bundle ??
+        (await gather(deps.sources, { payload, alerts: firing, now, windows: alertWindows(firing, now, deps.analyzeOptions), log: deps.log }, signal));
       opts.onEvidence?.(bundle);
       const analysis = await withSpan('analyze', {}, async () => analyze(bundle, deps.analyzeOptions));
       const input = await withSpan('scrub', {}, async () => scrubInput(payload, firing, analysis));

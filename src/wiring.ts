@@ -36,12 +36,11 @@ export function buildLokiClient(config: Config): LokiClient | undefined {
  * throws here, at start-up, naming the file.
  */
 export function buildSources(config: Config, log: Logger, loki = buildLokiClient(config)): Source[] {
-  const windows = { baselineMin: config.BASELINE_WINDOW_MIN, leadMin: config.INCIDENT_LEAD_MIN };
   const sources: Source[] = [];
   if (config.PROMETHEUS_URL) {
     const related = loadRelatedQueries(config.RELATED_QUERIES_FILE);
     log.debug({ related: related.length, file: config.RELATED_QUERIES_FILE ?? '(built-in)' }, 'related queries loaded');
-    sources.push(new PrometheusSource({ url: config.PROMETHEUS_URL, timeoutMs: config.SOURCE_TIMEOUT_MS, related, ...windows }));
+    sources.push(new PrometheusSource({ url: config.PROMETHEUS_URL, timeoutMs: config.SOURCE_TIMEOUT_MS, related }));
   }
   if (loki) {
     sources.push(
@@ -51,7 +50,6 @@ export function buildSources(config: Config, log: Logger, loki = buildLokiClient
         lineFilter: config.LOKI_LOG_FILTER,
         limit: config.LOKI_LINE_LIMIT,
         timeoutMs: config.SOURCE_TIMEOUT_MS,
-        ...windows,
       }),
     );
   }
@@ -64,7 +62,6 @@ export function buildSources(config: Config, log: Logger, loki = buildLokiClient
         traceLimit: config.TEMPO_TRACE_LIMIT,
         slowMs: config.TEMPO_SLOW_MS,
         ...(config.TEMPO_TENANT ? { tenant: config.TEMPO_TENANT } : {}),
-        ...windows,
       }),
     );
   }

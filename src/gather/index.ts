@@ -16,6 +16,11 @@ export async function gather(sources: readonly Source[], req: GatherRequest, sig
     logs: [],
     traces: [],
     sources: [],
+    windows: {
+      baselineStart: req.windows.baselineStart.toISOString(),
+      incidentStart: req.windows.incidentStart.toISOString(),
+      end: req.windows.end.toISOString(),
+    },
   };
   const results = await Promise.allSettled(
     sources.map((s) =>
@@ -39,10 +44,6 @@ export async function gather(sources: readonly Source[], req: GatherRequest, sig
       bundle.logs.push(...(r.value.logs ?? []));
       bundle.traces.push(...(r.value.traces ?? []));
       if (r.value.exemplars?.length) (bundle.exemplars ??= []).push(...r.value.exemplars);
-      if (r.value.windows && !bundle.windows) {
-        const w = r.value.windows;
-        bundle.windows = { baselineStart: w.baselineStart.toISOString(), incidentStart: w.incidentStart.toISOString(), end: w.end.toISOString() };
-      }
       bundle.sources!.push(
         r.value.partial ? { source: source.name, status: 'partial', detail: r.value.partial } : { source: source.name, status: 'ok' },
       );

@@ -4,7 +4,6 @@ import type { Alert } from '../receive/schema';
 import type { LogStream } from './evidence';
 import { reasonText, remaining, settleLimited } from './budget';
 import type { GatherRequest, Source, SourceResult } from './source';
-import { alertWindows, type WindowOptions } from './window';
 
 /**
  * Log evidence: the error/warn lines of the alerting workload in the baseline and incident
@@ -13,7 +12,7 @@ import { alertWindows, type WindowOptions } from './window';
  * so a noisy incident cannot crowd the baseline out of the line limit.
  */
 
-export interface LokiLogSourceOptions extends WindowOptions {
+export interface LokiLogSourceOptions {
   client: LokiClient;
   /** alert label -> stream label; the first alert label that maps to a stream label wins. */
   streamLabels: readonly (readonly [string, string])[];
@@ -60,7 +59,7 @@ export class LokiLogSource implements Source {
 
   async gather(req: GatherRequest, signal: AbortSignal): Promise<SourceResult> {
     const deadline = Date.now() + this.opts.timeoutMs;
-    const w = alertWindows(req.alerts, req.now, this.opts);
+    const w = req.windows;
     const selectors = [...new Set(req.alerts.map((a) => streamSelector(a, this.opts.streamLabels)).filter((s): s is string => !!s))];
     if (selectors.length === 0) return { logs: [], partial: 'no alert label maps to a log stream label (LOKI_STREAM_LABELS)' };
     const used = selectors.slice(0, MAX_SELECTORS);
@@ -112,7 +111,6 @@ export class LokiLogSource implements Source {
     if (selectors.length > used.length) notes.push(`${selectors.length - used.length} more workloads not queried`);
     const logs = [...byStream.values()].map((s) => ({ ...s, values: s.values.sort((a, b) => compareNs(a[0], b[0])) }));
     return {
-      windows: { baselineStart: w.baselineStart, incidentStart: w.incidentStart, end: w.end },
       logs,
       ...(logsFrom.baseline || logsFrom.incident ? { logsFrom } : {}),
       ...(notes.length ? { partial: notes.join('; ') } : {}),

@@ -8,7 +8,7 @@ import type { Exemplar, Series } from './evidence';
 import { exprFromGeneratorUrl, valueExpression } from './promql';
 import { renderTemplate, type RelatedQuery, type RenderedQuery } from './related';
 import type { GatherRequest, Source, SourceResult } from './source';
-import { alertWindows, stepSeconds, type WindowOptions } from './window';
+import { stepSeconds } from './window';
 
 /**
  * Metrics evidence from the Prometheus HTTP API
@@ -45,7 +45,7 @@ const TRACE_ID_LABELS = ['trace_id', 'traceID', 'traceId', 'TraceID'];
 const MAX_RELATED_QUERIES = 40;
 const CONCURRENCY = 4;
 
-export interface PrometheusSourceOptions extends WindowOptions {
+export interface PrometheusSourceOptions {
   url: string;
   /** The whole source's budget (SOURCE_TIMEOUT_MS). */
   timeoutMs: number;
@@ -77,7 +77,7 @@ export class PrometheusSource implements Source {
 
   async gather(req: GatherRequest, signal: AbortSignal): Promise<SourceResult> {
     const deadline = Date.now() + this.opts.timeoutMs;
-    const w = alertWindows(req.alerts, req.now, this.opts);
+    const w = req.windows;
     const step = stepSeconds(w.baselineStart, w.end);
     const jobs = this.plan(req.alerts);
     if (jobs.length === 0) return { series: [], partial: 'no alert expression and no related query applies to these alerts' };
@@ -120,7 +120,7 @@ export class PrometheusSource implements Source {
       else failures.push(`exemplars: ${reasonText(r.reason)}`);
     }
     const partial = failures.length ? `${failures.length} of ${jobs.length + alertQueries.length} queries failed; first: ${failures[0]}` : undefined;
-    return { windows: { baselineStart: w.baselineStart, incidentStart: w.incidentStart, end: w.end }, series, exemplars, ...(partial ? { partial } : {}) };
+    return { series, exemplars, ...(partial ? { partial } : {}) };
   }
 
   /** One job per distinct query: the alerts' value expressions, then the rendered templates. */

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { WebhookPayload } from '../receive/schema';
 import type { Exemplar, LogStream, Series, SourceStatus, Trace } from './evidence';
+import type { Windows } from './window';
 
 /** What a source is asked for: the alerts of one group and the time of the analysis. */
 export interface GatherRequest {
@@ -8,6 +9,8 @@ export interface GatherRequest {
   /** The firing alerts that need an annotation (a subset of payload.alerts). */
   alerts: WebhookPayload['alerts'];
   now: Date;
+  /** The baseline and incident windows every source queries, worked out once per group. */
+  windows: Windows;
   log: Logger;
 }
 
@@ -16,8 +19,6 @@ export interface SourceResult {
   logs?: LogStream[];
   traces?: Trace[];
   exemplars?: Exemplar[];
-  /** The baseline and incident windows the source queried. */
-  windows?: { baselineStart: Date; incidentStart: Date; end: Date };
   /** Log windows cut by a line limit: the oldest line returned in each. */
   logsFrom?: { baseline?: Date; incident?: Date };
   /** Set when the source returned only part of what it was asked for. */

@@ -6,7 +6,6 @@ import { splitCredentials } from '../clients/http';
 import { reasonText, remaining, settleLimited } from './budget';
 import { traceSchema, type Trace } from './evidence';
 import type { GatherRequest, Source, SourceResult } from './source';
-import { alertWindows, type WindowOptions } from './window';
 
 /**
  * Trace evidence from Tempo: a TraceQL search (https://grafana.com/docs/tempo/latest/api_docs/#search)
@@ -35,7 +34,7 @@ const searchSchema = z.object({
     .nullish(),
 });
 
-export interface TempoSourceOptions extends WindowOptions {
+export interface TempoSourceOptions {
   url: string;
   timeoutMs: number;
   /** Labels that name the service, in order (SERVICE_LABELS). */
@@ -85,7 +84,7 @@ export class TempoSource implements Source {
 
   async gather(req: GatherRequest, signal: AbortSignal): Promise<SourceResult> {
     const deadline = Date.now() + this.opts.timeoutMs;
-    const w = alertWindows(req.alerts, req.now, this.opts);
+    const w = req.windows;
     const services = [...new Set(req.alerts.map((a) => serviceOf(a, this.opts.serviceLabels)).filter((s): s is string => !!s))].slice(0, MAX_SERVICES);
     if (services.length === 0) return { traces: [], partial: 'no alert label names a service (SERVICE_LABELS)' };
 
@@ -125,6 +124,6 @@ export class TempoSource implements Source {
       else if (failed++ === 0) notes.push(`trace fetch: ${reasonText(r.reason)}`);
     }
     if (failed > 1) notes.push(`${failed} of ${ranked.length} traces not fetched`);
-    return { windows: { baselineStart: w.baselineStart, incidentStart: w.incidentStart, end: w.end }, traces, ...(notes.length ? { partial: notes.join('; ') } : {}) };
+    return { traces, ...(notes.length ? { partial: notes.join('; ') } : {}) };
   }
 }

@@ -1,5 +1,6 @@
 import pino from 'pino';
 import type { GatherRequest } from '../../src/gather/source';
+import { alertWindows } from '../../src/gather/window';
 import { webhookPayloadSchema, type WebhookPayload } from '../../src/receive/schema';
 
 /** A firing alert that started `minutesAgo` before `now`, as Alertmanager 0.25 sends it. */
@@ -31,7 +32,8 @@ export function firingPayload(now: Date, labels: Record<string, string>, opts: {
 }
 
 export function gatherRequest(payload: WebhookPayload, now: Date): GatherRequest {
-  return { payload, alerts: payload.alerts.filter((a) => a.status === 'firing'), now, log: pino({ level: 'silent' }) };
+  const alerts = payload.alerts.filter((a) => a.status === 'firing');
+  return { payload, alerts, now, windows: alertWindows(alerts, now), log: pino({ level: 'silent' }) };
 }
 
 export const never = (): AbortSignal => new AbortController().signal;
