@@ -4,6 +4,7 @@ import type { Analysis } from './analyze/types';
 import type { Narration } from './narrate/types';
 import type { Alert, WebhookPayload } from './receive/schema';
 import { isZeroTime } from './receive/schema';
+import { formatDuration } from './text';
 
 /** The annotation record: one Loki line per alert (DESIGN.md, "The annotation record"). */
 export const annotationRecordSchema = z.looseObject({
@@ -76,13 +77,6 @@ export function buildRecord(args: {
     ...(alert.generatorURL ? { generatorURL: alert.generatorURL } : {}),
     ...(alert.annotations.runbook_url ? { runbookUrl: alert.annotations.runbook_url } : {}),
   };
-}
-
-function formatDuration(ms: number): string {
-  const min = Math.round(ms / 60_000);
-  if (min < 60) return `${min} min`;
-  const h = Math.floor(min / 60);
-  return `${h} h ${min % 60} min`;
 }
 
 /** The record of a resolved alert: what resolved and after how long. No model call. */

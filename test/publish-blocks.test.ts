@@ -1,6 +1,7 @@
+import { DEFAULT_SERVICE_LABELS } from '../src/analyze/service';
 import { mergeView } from '../src/publish/group-view';
 import { buildSlackMessage, clipMrkdwn, SLACK_LIMITS, slackText, type SlackBlock } from '../src/publish/slack-blocks';
-import { DEFAULT_SERVICE_LABELS } from '../src/analyze/service';
+import { formatDuration } from '../src/text';
 import { eventPayload, fixtureNames, loadPayload, NARRATION, NOW, recordsFor } from './publish-records';
 
 const OPTS = { now: NOW, grafanaUrl: 'https://grafana.example.com', serviceLabels: DEFAULT_SERVICE_LABELS };
@@ -115,5 +116,17 @@ describe('text that did not come from us', () => {
   it('is clipped without cutting an entity or a link in half', () => {
     expect(clipMrkdwn('abc &amp; def', 7)).toBe('abc …');
     expect(clipMrkdwn('see <http://x.example/abc|Link> after', 12)).toBe('see …');
+  });
+});
+
+describe('durations, worded alike in the record and the Slack message', () => {
+  it.each([
+    [20_000, 'under 1 min'],
+    [38_000, '1 min'],
+    [90_000, '2 min'],
+    [59 * 60_000 + 40_000, '1 h 0 min'],
+    [50 * 3600_000 + 3 * 60_000, '50 h 3 min'],
+  ])('%d ms is "%s"', (ms, words) => {
+    expect(formatDuration(ms)).toBe(words);
   });
 });

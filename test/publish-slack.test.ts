@@ -159,7 +159,8 @@ describe('the Slack message of a group, with a bot token', () => {
     expect(result.slackTs).toBe(root!.ts);
     expect(JSON.stringify(root!.blocks?.[0])).toContain('RESOLVED · CheckoutLatencyHigh');
     const alert = resolved.alerts[0]!;
-    const minutes = Math.floor((Date.parse(alert.endsAt) - Date.parse(alert.startsAt)) / 60_000);
+    // Rounded like the resolved record's own summary, so the thread and the record agree.
+    const minutes = Math.round((Date.parse(alert.endsAt) - Date.parse(alert.startsAt)) / 60_000);
     expect(slack.replies(root!.ts).map((r) => r.text)).toEqual([`:white_check_mark: Resolved after ${minutes < 1 ? 'under 1 min' : `${minutes} min`}.`]);
   });
 

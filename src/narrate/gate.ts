@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { sleep } from '../text';
 import { NarrationError } from './errors';
 
 /**
@@ -24,17 +25,6 @@ export interface GateOptions {
   /** A slot held longer than this (a crashed worker) is reclaimed. */
   slotTtlMs: number;
 }
-
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 
 /** Polls `tryAcquire` with a short jittered backoff until it succeeds, the wait ends or the job is aborted. */
 async function waitForSlot(tryAcquire: () => Promise<boolean>, signal: AbortSignal, waitMs: number): Promise<void> {

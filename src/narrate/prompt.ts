@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Finding } from '../analyze/types';
+import { clipOneLine as clip } from '../text';
 import type { NarrationInput } from './types';
 import { indicatorWithoutLogText } from './untrusted';
 
@@ -62,11 +63,6 @@ export function loadPromptTemplate(id: string, dir = promptsDir()): PromptTempla
 /** Fills {{name}}; a function replacement, so `$` in values is taken literally. */
 function fill(template: string, values: Record<string, string>): string {
   return template.replace(/\{\{(\w+)\}\}/g, (m, name: string) => values[name] ?? m);
-}
-
-function clip(s: string, max: number): string {
-  const one = s.replace(/\s+/g, ' ').trim();
-  return one.length <= max ? one : `${one.slice(0, max - 1)}…`;
 }
 
 /** Data must not be able to close its own section or forge another one. */

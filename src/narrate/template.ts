@@ -1,14 +1,11 @@
 import type { Finding } from '../analyze/types';
 import type { Alert } from '../receive/schema';
+import { clip } from '../text';
 import { sanitizeFields } from './sanitize';
 import type { Narration, NarrationInput } from './types';
 import { indicatorWithoutLogText } from './untrusted';
 
 export const TEMPLATE_PROMPT_VERSION = 'template-v1';
-
-function clip(s: string, max: number): string {
-  return s.length <= max ? s : `${s.slice(0, max - 1)}…`;
-}
 
 function serviceOf(alert: Alert): string | undefined {
   const l = alert.labels;

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { httpRequest, parseJsonBody } from '../clients/http';
 import type { AnnotationRecord } from '../record';
+import { clip } from '../text';
 import { groupTimes, serviceOf } from './group-view';
 import { groupLinks, linkRange } from './links';
 import { honourRetryAfter } from './retry';
@@ -30,10 +31,6 @@ const acceptedSchema = z.looseObject({ status: z.string(), dedup_key: z.string()
 export function pagerDutyDedupKey(groupKey: string): string {
   if (groupKey.length <= PAGERDUTY_LIMITS.dedupKey) return groupKey;
   return `sha256:${createHash('sha256').update(groupKey).digest('hex')}`;
-}
-
-function clip(s: string, max: number): string {
-  return s.length <= max ? s : `${s.slice(0, max - 1)}…`;
 }
 
 /** Every string inside a JSON-like value clipped to `max` characters. */

@@ -1,4 +1,5 @@
 import { OutboundError } from '../clients/http';
+import { sleep } from '../text';
 
 /**
  * Retry-After for the publishers. Slack and PagerDuty answer 429 with a short Retry-After
@@ -8,19 +9,6 @@ import { OutboundError } from '../clients/http';
  */
 
 export const MAX_INLINE_RETRY_AFTER_MS = 10_000;
-
-/** Resolves after `ms`, or at once when the signal aborts; leaves no listener behind. */
-export function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const t = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
 
 export async function honourRetryAfter<T>(fn: () => Promise<T>, signal: AbortSignal, maxWaitMs = MAX_INLINE_RETRY_AFTER_MS): Promise<T> {
   try {

@@ -1,5 +1,6 @@
 import { sanitizeText } from '../narrate/sanitize';
 import type { AnnotationRecord } from '../record';
+import { clip, formatDuration } from '../text';
 import { allResolved, groupTimes, serviceOf, type AlertLine, type GroupView } from './group-view';
 import { groupLinks, httpUrl, linkRange, type Link } from './links';
 import { normaliseSeverity, highestSeverity, type Severity } from './routing';
@@ -116,10 +117,6 @@ export function clipMrkdwn(text: string, max: number): string {
   return `${cut}…`;
 }
 
-function clipPlain(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
-}
-
 // ---------------------------------------------------------------------------------------
 // Links we build
 
@@ -139,15 +136,6 @@ const SEVERITY_EMOJI: Record<Severity, string> = {
   info: ':large_blue_circle:',
 };
 const RESOLVED_EMOJI = ':white_check_mark:';
-
-export function formatDuration(ms: number): string {
-  const min = Math.floor(Math.max(0, ms) / 60_000);
-  if (min < 1) return 'under 1 min';
-  if (min < 60) return `${min} min`;
-  const h = Math.floor(min / 60);
-  if (h < 48) return `${h} h ${min % 60} min`;
-  return `${Math.floor(h / 24)} d ${h % 24} h`;
-}
 
 /** Slack renders `<!date^…>` in each reader's own time zone; the fallback is UTC. */
 function slackDate(ms: number): string {
@@ -214,7 +202,7 @@ export function buildSlackMessage(view: GroupView, payload: GroupPayload, opts: 
   const headerText = resolved
     ? `${RESOLVED_EMOJI} RESOLVED · ${alertname}`
     : `${SEVERITY_EMOJI[severity]} ${severity.toUpperCase()} · FIRING · ${alertname}`;
-  const blocks: SlackBlock[] = [{ type: 'header', text: { type: 'plain_text', text: clipPlain(slackPlain(headerText), SLACK_LIMITS.header), emoji: true } }];
+  const blocks: SlackBlock[] = [{ type: 'header', text: { type: 'plain_text', text: clip(slackPlain(headerText), SLACK_LIMITS.header), emoji: true } }];
 
   blocks.push(section(t(lead.summary)));
 
@@ -263,7 +251,7 @@ export function buildSlackMessage(view: GroupView, payload: GroupPayload, opts: 
   if (links.length) blocks.push({ type: 'context', elements: [mrkdwn(clipMrkdwn(links.join('  ·  '), SLACK_LIMITS.sectionText))] });
   blocks.push({ type: 'context', elements: [mrkdwn(narratorFooter(lead.narrator))] });
 
-  const text = clipPlain(`${slackPlain(headerText)}: ${stripSlackMarkup(lead.summary)}`, SLACK_LIMITS.fallbackText);
+  const text = clip(`${slackPlain(headerText)}: ${stripSlackMarkup(lead.summary)}`, SLACK_LIMITS.fallbackText);
   return { text: escapeMrkdwn(text), blocks: fitToLimits(blocks) };
 }
 

@@ -4,8 +4,8 @@ import { z } from 'zod';
 import { OutboundError } from '../clients/http';
 import { alertKey } from '../receive/schema';
 import type { AnnotationRecord } from '../record';
+import { sleep } from '../text';
 import { groupViewSchema, type GroupView } from './group-view';
-import { sleep } from './retry';
 import type { PublishEvent } from './types';
 
 /**
