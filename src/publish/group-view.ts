@@ -9,7 +9,7 @@ import { annotationRecordSchema, type AnnotationRecord } from '../record';
  * view remembered for the group instead of rendering only the event's own records.
  */
 
-export const alertLineSchema = z.object({
+const alertLineSchema = z.object({
   fingerprint: z.string(),
   startsAt: z.string(),
   endsAt: z.string(),
@@ -31,7 +31,7 @@ export type AlertLine = z.infer<typeof alertLineSchema>;
 export type GroupView = z.infer<typeof groupViewSchema>;
 
 /** A group can hold thousands of alerts; the message lists a few, the state keeps this many. */
-export const MAX_VIEW_ALERTS = 200;
+const MAX_VIEW_ALERTS = 200;
 
 export interface ViewChange {
   view: GroupView;

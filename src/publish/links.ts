@@ -13,7 +13,7 @@ export interface Link {
 }
 
 /** Datasource uids of the provisioned Grafana (grafana/ in this repo). */
-export const GRAFANA_DATASOURCES = { prometheus: 'prometheus', loki: 'loki', tempo: 'tempo' } as const;
+const GRAFANA_DATASOURCES = { prometheus: 'prometheus', loki: 'loki', tempo: 'tempo' } as const;
 
 /** http(s) URLs only: a `javascript:` runbook_url must not become a link. */
 export function httpUrl(raw: string | undefined): string | undefined {
@@ -27,7 +27,7 @@ export function httpUrl(raw: string | undefined): string | undefined {
 }
 
 /** Grafana Explore with one query (https://grafana.com/docs/grafana/latest/explore/#share-explore-urls). */
-export function grafanaExploreUrl(
+function grafanaExploreUrl(
   grafanaUrl: string,
   datasource: keyof typeof GRAFANA_DATASOURCES,
   query: Record<string, string>,
@@ -45,7 +45,7 @@ export function grafanaExploreUrl(
 }
 
 /** The PromQL of a Prometheus alert: the `g0.expr` of its generatorURL. */
-export function alertExpression(generatorURL: string | undefined): string | undefined {
+function alertExpression(generatorURL: string | undefined): string | undefined {
   if (!generatorURL) return undefined;
   try {
     return new URL(generatorURL).searchParams.get('g0.expr') ?? undefined;
@@ -55,7 +55,7 @@ export function alertExpression(generatorURL: string | undefined): string | unde
 }
 
 /** Alertmanager's "new silence" form, prefilled with the group's matchers. */
-export function silenceUrl(externalURL: string, labels: Record<string, string>): string | undefined {
+function silenceUrl(externalURL: string, labels: Record<string, string>): string | undefined {
   const matchers = Object.entries(labels)
     .filter(([k]) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(k))
     .map(([k, v]) => `${k}=${JSON.stringify(v)}`);

@@ -8,7 +8,7 @@ import { sleep } from '../text';
  * backoff with the error's `retryAfterMs` for the worker to honour.
  */
 
-export const MAX_INLINE_RETRY_AFTER_MS = 10_000;
+const MAX_INLINE_RETRY_AFTER_MS = 10_000;
 
 export async function honourRetryAfter<T>(fn: () => Promise<T>, signal: AbortSignal, maxWaitMs = MAX_INLINE_RETRY_AFTER_MS): Promise<T> {
   try {

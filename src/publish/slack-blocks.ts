@@ -61,7 +61,7 @@ export interface SlackMessageOptions {
   serviceLabels: readonly string[];
 }
 
-export type GroupPayload = PublishEvent['payload'];
+type GroupPayload = PublishEvent['payload'];
 
 // ---------------------------------------------------------------------------------------
 // Text that did not come from us
@@ -75,7 +75,7 @@ const BARE_URL = /\b(?:https?:\/\/|www\.)[^\s<>"'`|]+/gi;
  * (`known`: href → label, e.g. the runbook) first becomes a pointer to that link, since
  * the reader finds it in the message anyway.
  */
-export function stripSlackMarkup(text: string, known?: ReadonlyMap<string, string>): string {
+function stripSlackMarkup(text: string, known?: ReadonlyMap<string, string>): string {
   const pointed = known?.size
     ? text.replace(BARE_URL, (m) => {
         const trail = /[.,;:!?)]+$/.exec(m)?.[0] ?? '';
@@ -87,7 +87,7 @@ export function stripSlackMarkup(text: string, known?: ReadonlyMap<string, strin
 }
 
 /** mrkdwn escaping (https://docs.slack.dev/messaging/formatting-message-text#escaping). */
-export function escapeMrkdwn(text: string): string {
+function escapeMrkdwn(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
@@ -97,7 +97,7 @@ export function slackText(text: string, known?: ReadonlyMap<string, string>): st
 }
 
 /** Untrusted text for a plain_text field: Slack shows it literally, so no escaping, only stripping. */
-export function slackPlain(text: string): string {
+function slackPlain(text: string): string {
   return stripSlackMarkup(text).replace(/[<>]/g, '');
 }
 
@@ -149,7 +149,7 @@ function distinguishing(alerts: readonly AlertLine[]): string[] {
   return [...keys].filter((k) => k !== 'alertname' && new Set(alerts.map((a) => a.labels[k] ?? '')).size > 1).sort();
 }
 
-export function describeAlert(a: AlertLine, keys: readonly string[]): string {
+function describeAlert(a: AlertLine, keys: readonly string[]): string {
   const parts = keys.filter((k) => a.labels[k] !== undefined).slice(0, 3).map((k) => `${k}=${a.labels[k]}`);
   return parts.length ? parts.join(' ') : a.alertname;
 }
@@ -295,7 +295,7 @@ function blockText(b: SlackBlock): number {
 }
 
 /** Trims, never fails: block count first, then the longest sections until the total fits. */
-export function fitToLimits(input: readonly SlackBlock[]): SlackBlock[] {
+function fitToLimits(input: readonly SlackBlock[]): SlackBlock[] {
   let blocks = input.slice(0, SLACK_LIMITS.blocks).map((b) => structuredClone(b));
   for (let guard = 0; guard < 100; guard++) {
     const total = blocks.reduce((n, b) => n + blockText(b), 0);

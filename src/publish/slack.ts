@@ -49,7 +49,7 @@ const AUTH = new Set([
 ]);
 
 /** Error code → outcome: the table test in test/publish-slack.test.ts pins it down. */
-export function classifySlackError(code: string): FailureReason {
+function classifySlackError(code: string): FailureReason {
   if (code === 'ratelimited' || code === 'rate_limited') return 'rate_limited';
   if (RETRYABLE_SERVER.has(code)) return 'server';
   if (AUTH.has(code)) return 'auth';
@@ -72,7 +72,7 @@ const HINTS: Record<string, string> = {
 };
 
 /** An `ok:false` answer of the Web API; `code` is Slack's error string. */
-export class SlackApiError extends OutboundError {
+class SlackApiError extends OutboundError {
   constructor(
     readonly code: string,
     method: string,
@@ -109,6 +109,19 @@ export interface SlackWebhookOptions extends SlackCommonOptions {
   webhookUrl: string;
 }
 
+/** One event's delivery: what to send, and what is remembered of the group so far. */
+interface Delivery {
+  event: PublishEvent;
+  change: ViewChange;
+  message: SlackMessage;
+  /** The group's message, when one was posted before. */
+  ref: SlackRef | undefined;
+  /** False after a state flush: every alert then looks new, so the thread is not told. */
+  hadView: boolean;
+  now: Date;
+  signal: AbortSignal;
+}
+
 /** What a delivery leaves to remember: the message ts (bot mode) and the state to save with the event's marker. */
 interface Delivered {
   ts?: string;
@@ -141,22 +154,14 @@ abstract class SlackPublisherBase implements Publisher {
         ...(this.opts.grafanaUrl ? { grafanaUrl: this.opts.grafanaUrl } : {}),
         serviceLabels: this.opts.serviceLabels,
       });
-      const delivered = await this.deliver(event, change, message, known.slack, known.view !== undefined, now, signal);
+      const delivered = await this.deliver({ event, change, message, ref: known.slack, hadView: known.view !== undefined, now, signal });
       // The message ts, the view and the marker in one write: a retry finds all of them or none.
       await this.state.save(group, delivered.patch, marker);
       return { target: TARGET, published: true, ...(delivered.ts ? { slackTs: delivered.ts } : {}) };
     });
   }
 
-  protected abstract deliver(
-    event: PublishEvent,
-    change: ViewChange,
-    message: SlackMessage,
-    ref: SlackRef | undefined,
-    hadView: boolean,
-    now: Date,
-    signal: AbortSignal,
-  ): Promise<Delivered>;
+  protected abstract deliver(d: Delivery): Promise<Delivered>;
 }
 
 export class SlackBotPublisher extends SlackPublisherBase {
@@ -169,15 +174,7 @@ export class SlackBotPublisher extends SlackPublisherBase {
     this.base = bot.apiUrl.replace(/\/+$/, '');
   }
 
-  protected async deliver(
-    event: PublishEvent,
-    change: ViewChange,
-    message: SlackMessage,
-    remembered: SlackRef | undefined,
-    hadView: boolean,
-    now: Date,
-    signal: AbortSignal,
-  ): Promise<Delivered> {
+  protected async deliver({ event, change, message, ref: remembered, hadView, now, signal }: Delivery): Promise<Delivered> {
     // After a Redis flush the Loki records still carry the ts (the pipeline copies it in).
     const recoveredTs = event.records.find((r) => r.slackTs)?.slackTs;
     let ref = remembered ?? (recoveredTs ? { channel: this.bot.channel, ts: recoveredTs } : undefined);
@@ -204,7 +201,7 @@ export class SlackBotPublisher extends SlackPublisherBase {
 
   /** One Web API call (JSON body, bearer token: https://docs.slack.dev/apis/web-api/#posting-json). */
   private async call(method: 'chat.postMessage' | 'chat.update', body: Record<string, unknown>, signal: AbortSignal) {
-    const res = await honourRetryAfter(async () => {
+    return honourRetryAfter(async () => {
       const r = await httpRequest(TARGET, {
         method: 'POST',
         url: `${this.base}/${method}`,
@@ -220,12 +217,11 @@ export class SlackBotPublisher extends SlackPublisherBase {
       }
       return answer;
     }, signal);
-    return res;
   }
 }
 
 /** The history a thread reader wants: new alerts, resolved alerts, an improved summary. */
-export function threadReply(kind: PublishEvent['kind'], change: ViewChange, hadView: boolean, now: Date): string | undefined {
+function threadReply(kind: PublishEvent['kind'], change: ViewChange, hadView: boolean, now: Date): string | undefined {
   const lines: string[] = [];
   // Without the previous view (state flushed) every alert looks new; say nothing rather than wrong.
   if (hadView && change.added.length) lines.push(newAlertsReply(change.added, change.view.alerts));
@@ -247,15 +243,7 @@ export class SlackWebhookPublisher extends SlackPublisherBase {
    * (https://docs.slack.dev/messaging/sending-messages-using-incoming-webhooks#handling_errors);
    * httpRequest classifies the status and never prints the URL, which is the secret.
    */
-  protected async deliver(
-    event: PublishEvent,
-    change: ViewChange,
-    message: SlackMessage,
-    _ref: SlackRef | undefined,
-    _hadView: boolean,
-    _now: Date,
-    signal: AbortSignal,
-  ): Promise<Delivered> {
+  protected async deliver({ change, message, signal }: Delivery): Promise<Delivered> {
     await honourRetryAfter(
       () =>
         httpRequest(TARGET, {

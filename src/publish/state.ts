@@ -15,7 +15,7 @@ import type { PublishEvent } from './types';
  * replicas. Two implementations: Redis (the service) and memory (the one-shot CLI replay).
  */
 
-export const slackRefSchema = z.object({ channel: z.string().min(1), ts: z.string().min(1) });
+const slackRefSchema = z.object({ channel: z.string().min(1), ts: z.string().min(1) });
 
 export type SlackRef = z.infer<typeof slackRefSchema>;
 
