@@ -3,6 +3,7 @@ import { FakeLoki } from './fakes/loki';
 import { FAKE_ROUTING_KEY, FakePagerDuty } from './fakes/pagerduty';
 import { FAKE_SLACK_TOKEN, FakeSlack } from './fakes/slack';
 import { fixture, startTestService, uniquePrefix, type TestService } from './helpers/service';
+import { until } from './helpers/until';
 
 /** The service end to end (receiver + worker, real Redis) publishing to fake Slack and PagerDuty. */
 
@@ -33,14 +34,6 @@ function env(prefix: string): Record<string, string> {
 async function post(svc: TestService, prefix: string): Promise<void> {
   const res = await request(svc.url).post('/webhook/alertmanager').send(fixture(prefix).body as object);
   expect(res.status).toBe(200);
-}
-
-async function until(what: string, cond: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 describe('publishing through the worker', () => {

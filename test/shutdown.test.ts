@@ -2,14 +2,7 @@ import { Redis } from 'ioredis';
 import { start, stopAll, waitForExit, type Started } from './e2e/process';
 import { FakeLoki } from './fakes/loki';
 import { deleteKeys, fixture, freePort, REDIS_URL, uniquePrefix } from './helpers/service';
-
-async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+import { until } from './helpers/until';
 
 async function serve(env: Record<string, string>): Promise<{ proc: Started; url: string }> {
   const port = await freePort();

@@ -1,5 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
+import { until } from '../helpers/until';
+
+// Kept importable from here: the e2e tests take their helpers from this module.
+export { until };
 
 /**
  * Child processes for tests: each runs in its own process group (detached), so stopping it
@@ -99,17 +103,6 @@ export async function waitForExit(p: Started, timeoutMs: number): Promise<number
 
 export async function stopAll(): Promise<void> {
   await Promise.all([...running].map((p) => p.stop()));
-}
-
-/** Polls `probe` until it returns something other than undefined; throws after `timeoutMs`. */
-export async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs: number, context?: () => string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${context ? `\n${context()}` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /** Waits until GET `url` answers 2xx; fails at once, with its output, if `proc` exits first. */
