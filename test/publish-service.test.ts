@@ -59,7 +59,7 @@ describe('publishing through the worker', () => {
   it('posts exactly one Slack message when the worker that posted goes away before the job completes and another worker retries it', async () => {
     const prefix = uniquePrefix('publish-kill');
     // PagerDuty is down, so the first worker's job fails after Slack has the message.
-    pd.outage({ status: 503, body: '' });
+    pd.failNext({ status: 503, body: '' }, Infinity);
     const first = await startTestService(env(prefix));
     await post(first, 'am-webhook-01');
     await until('the Slack post and a failed PagerDuty call', () => slack.topLevel().length === 1 && pd.requests.length >= 1);
@@ -68,7 +68,7 @@ describe('publishing through the worker', () => {
     await first.queue.close();
     first.redis.disconnect();
 
-    pd.outage(undefined);
+    pd.recover();
     const second = await startTestService(env(prefix));
     try {
       await until('PagerDuty to accept the trigger', () => pd.accepted().length === 1, 20_000);

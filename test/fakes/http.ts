@@ -35,13 +35,25 @@ export class FakeHttpServer {
   latencyMs = 0;
   private server?: Server;
   private readonly forced: FakeReply[] = [];
+  /** Answers every request after the forced ones while set (an outage). */
+  private sticky: FakeReply | undefined;
   private readonly sockets = new Set<import('node:net').Socket>();
 
   constructor(private readonly handler: FakeHandler) {}
 
-  /** Answers the next `count` requests with `reply` instead of the handler. */
+  /**
+   * Answers the next `count` requests with `reply` instead of the handler; `Infinity` keeps
+   * answering so (an outage) until `recover()`.
+   */
   failNext(reply: FakeReply, count = 1): void {
-    for (let i = 0; i < count; i++) this.forced.push(reply);
+    if (count === Infinity) this.sticky = reply;
+    else for (let i = 0; i < count; i++) this.forced.push(reply);
+  }
+
+  /** Ends forced answers, sticky ones included: the handler answers again. */
+  recover(): void {
+    this.forced.length = 0;
+    this.sticky = undefined;
   }
 
   get url(): string {
@@ -86,7 +98,7 @@ export class FakeHttpServer {
     this.requests.push(recorded);
     let reply: FakeReply;
     try {
-      reply = this.forced.shift() ?? (await this.handler(recorded));
+      reply = this.forced.shift() ?? this.sticky ?? (await this.handler(recorded));
     } catch (err) {
       reply = { status: 500, body: String(err) };
     }

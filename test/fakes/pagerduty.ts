@@ -3,7 +3,8 @@ import { FakeHttpServer, type FakeReply, type RecordedRequest } from './http';
 /**
  * A fake PagerDuty Events API v2 (https://developer.pagerduty.com/docs/events-api-v2/overview/)
  * at `POST /v2/enqueue`: 202 with the dedup key on success, 400 "invalid event" with the
- * reasons in `errors`, and (forced with `failNext`) 429 throttling and 5xx.
+ * reasons in `errors`, and (forced with `failNext`, or until `recover()` with `failNext(reply, Infinity)`)
+ * 429 throttling and 5xx.
  */
 
 export const FAKE_ROUTING_KEY = 'R0123456789abcdef0123456789abcde';
@@ -27,15 +28,9 @@ export const PD_THROTTLED: FakeReply = {
 export class FakePagerDuty extends FakeHttpServer {
   readonly incidents = new Map<string, FakeIncident>();
   private seq = 0;
-  /** While set, every event is answered with this (an outage), until `outage(undefined)`. */
-  private down: FakeReply | undefined;
 
   constructor() {
     super((req) => this.answer(req));
-  }
-
-  outage(reply: FakeReply | undefined): void {
-    this.down = reply;
   }
 
   /** Accepted events, in order. */
@@ -48,7 +43,6 @@ export class FakePagerDuty extends FakeHttpServer {
   }
 
   private answer(req: RecordedRequest): FakeReply {
-    if (this.down) return this.down;
     if (req.path !== '/v2/enqueue') return { status: 404, body: { status: 'not found' } };
     if (req.method !== 'POST') return { status: 405, body: '' };
     const ev = req.json as Json | undefined;
