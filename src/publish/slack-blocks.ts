@@ -251,8 +251,9 @@ export function buildSlackMessage(view: GroupView, payload: GroupPayload, opts: 
   if (links.length) blocks.push({ type: 'context', elements: [mrkdwn(clipMrkdwn(links.join('  ·  '), SLACK_LIMITS.sectionText))] });
   blocks.push({ type: 'context', elements: [mrkdwn(narratorFooter(lead.narrator))] });
 
-  const text = clip(`${slackPlain(headerText)}: ${stripSlackMarkup(lead.summary)}`, SLACK_LIMITS.fallbackText);
-  return { text: escapeMrkdwn(text), blocks: fitToLimits(blocks) };
+  // Clipped after escaping, so the bound holds for what is sent and no entity is cut in half.
+  const text = clipMrkdwn(escapeMrkdwn(`${slackPlain(headerText)}: ${stripSlackMarkup(lead.summary)}`), SLACK_LIMITS.fallbackText);
+  return { text, blocks: fitToLimits(blocks) };
 }
 
 /** Thread reply texts: what a reader of the thread wants in the history. */
