@@ -6,6 +6,7 @@ import { buildSlackMessage } from '../src/publish/slack-blocks';
 import { MemoryPublishState } from '../src/publish/state';
 import type { FakeReply } from './fakes/http';
 import { FAKE_ROUTING_KEY, FakePagerDuty, PD_THROTTLED } from './fakes/pagerduty';
+import { outcome, type Outcome } from './helpers/outcome';
 import { eventFor, eventPayload, loadPayload, NARRATION, NOW, recordsFor } from './publish-records';
 
 const signal = new AbortController().signal;
@@ -34,7 +35,7 @@ function publisher(overrides: Partial<PagerDutyOptions> = {}): PagerDutyPublishe
 }
 
 describe('PagerDuty Events API answers, status by status', () => {
-  const table: [string, FakeReply | undefined, unknown][] = [
+  const table: [string, FakeReply | undefined, Outcome][] = [
     ['202 is success', undefined, { ok: true }],
     ['400 is permanent', { status: 400, body: { status: 'invalid event', message: 'Event object is invalid', errors: ['x'] } }, { ok: false, reason: 'client', retryable: false }],
     ['429 is retried after Retry-After', { ...PD_THROTTLED, headers: { 'Retry-After': '12' } }, { ok: false, reason: 'rate_limited', retryable: true, retryAfterMs: 12000 }],
@@ -44,14 +45,7 @@ describe('PagerDuty Events API answers, status by status', () => {
   ];
   it.each(table)('%s', async (_name, reply, expected) => {
     if (reply) pd.failNext(reply);
-    const result = await publisher()
-      .publish(eventFor(loadPayload('am-webhook-01')), signal)
-      .then(() => ({ ok: true }))
-      .catch((err: unknown) => {
-        if (!(err instanceof OutboundError)) throw err;
-        return { ok: false, reason: err.reason, retryable: err.retryable, ...(err.retryAfterMs !== undefined ? { retryAfterMs: err.retryAfterMs } : {}) };
-      });
-    expect(result).toEqual(expected);
+    expect(await outcome(publisher().publish(eventFor(loadPayload('am-webhook-01')), signal))).toEqual(expected);
   });
 
   it('waits out a short Retry-After in place and then sends once', async () => {

@@ -1,9 +1,10 @@
 import { DEFAULT_SERVICE_LABELS } from '../src/analyze/service';
-import { OutboundError, type FailureReason } from '../src/clients/http';
+import { OutboundError } from '../src/clients/http';
 import { SlackBotPublisher, SlackWebhookPublisher, type SlackBotOptions } from '../src/publish/slack';
 import { MemoryPublishState } from '../src/publish/state';
 import type { FakeReply } from './fakes/http';
 import { FAKE_SLACK_TOKEN, FAKE_WEBHOOK_PATH, FakeSlack } from './fakes/slack';
+import { outcome, type Outcome } from './helpers/outcome';
 import { eventFor, eventPayload, loadPayload, NARRATION, NOW, recordsFor } from './publish-records';
 
 const signal = new AbortController().signal;
@@ -32,18 +33,8 @@ function bot(overrides: Partial<SlackBotOptions> = {}): SlackBotPublisher {
   });
 }
 
-async function outcome(p: Promise<unknown>): Promise<{ ok: true } | { ok: false; reason: FailureReason; retryable: boolean; retryAfterMs?: number }> {
-  try {
-    await p;
-    return { ok: true };
-  } catch (err) {
-    if (!(err instanceof OutboundError)) throw err;
-    return { ok: false, reason: err.reason, retryable: err.retryable, ...(err.retryAfterMs !== undefined ? { retryAfterMs: err.retryAfterMs } : {}) };
-  }
-}
-
 describe('Slack Web API answers, status by status', () => {
-  const table: [string, FakeReply | undefined, unknown][] = [
+  const table: [string, FakeReply | undefined, Outcome][] = [
     ['200 ok:true publishes', undefined, { ok: true }],
     ['200 ok:false ratelimited is retried after Retry-After', { status: 200, headers: { 'Retry-After': '40' }, body: { ok: false, error: 'ratelimited' } }, { ok: false, reason: 'rate_limited', retryable: true, retryAfterMs: 40000 }],
     ['HTTP 429 is retried after Retry-After', { status: 429, headers: { 'Retry-After': '30' }, body: { ok: false, error: 'ratelimited' } }, { ok: false, reason: 'rate_limited', retryable: true, retryAfterMs: 30000 }],

@@ -6,9 +6,9 @@ import { mergeView } from '../src/publish/group-view';
 import { SlackBotPublisher } from '../src/publish/slack';
 import { eventId, groupDigest, PUBLISH_STATE_TTL_MS, RedisPublishState } from '../src/publish/state';
 import { FAKE_SLACK_TOKEN, FakeSlack } from './fakes/slack';
+import { deleteKeys, REDIS_URL } from './helpers/service';
 import { eventFor, loadPayload, NOW, recordsFor } from './publish-records';
 
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const signal = new AbortController().signal;
 
 let redis: Redis;
@@ -20,10 +20,7 @@ beforeAll(() => {
 beforeEach(() => {
   prefix = `test-publish-${randomBytes(4).toString('hex')}`;
 });
-afterEach(async () => {
-  const keys = await redis.keys(`${prefix}:*`);
-  if (keys.length) await redis.del(...keys);
-});
+afterEach(() => deleteKeys(redis, prefix));
 afterAll(() => redis.disconnect());
 
 describe('the Redis publish state', () => {
