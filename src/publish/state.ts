@@ -10,9 +10,8 @@ import type { PublishEvent } from './types';
 
 /**
  * Per-group memory of what the publishers already did: the Slack message (channel + ts),
- * the group's message view, and a marker per event already
- * delivered. It is what makes publishing idempotent across job retries and worker
- * replicas. Two implementations: Redis (the service) and memory (the one-shot CLI replay).
+ * the group's message view, and a marker per event already delivered. It is what makes
+ * publishing idempotent across job retries and worker replicas. Two implementations: Redis (the service) and memory (the one-shot CLI replay).
  */
 
 const slackRefSchema = z.object({ channel: z.string().min(1), ts: z.string().min(1) });
