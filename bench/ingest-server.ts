@@ -3,6 +3,7 @@
  * `receiver`: the real receiver (ROLE=receiver) with real Redis.
  * `baseline`: bare node:http — read the body, JSON.parse, one Redis LPUSH, answer 200.
  */
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
@@ -43,12 +44,12 @@ async function main(): Promise<void> {
   process.send?.({ port });
   process.on('message', (m) => {
     if (m === 'rss') {
-      const status = require('node:fs').readFileSync('/proc/self/status', 'utf8') as string;
+      const status = readFileSync('/proc/self/status', 'utf8');
       const hwm = /VmHWM:\s+(\d+) kB/.exec(status)?.[1];
       process.send?.({ peakRssBytes: hwm ? Number(hwm) * 1024 : process.memoryUsage().rss });
     }
   });
 }
 
-process.on("SIGTERM", () => process.exit(0));
+process.on('SIGTERM', () => process.exit(0));
 void main();

@@ -14,7 +14,9 @@ import { deleteKeys } from '../test/helpers/service';
 const DURATION = Number(process.env.BENCH_DURATION_S ?? 10);
 const OFFERED_RPS = 500;
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const fixture = JSON.parse(readFileSync(join(__dirname, '..', 'test', 'fixtures', 'alertmanager', 'am-webhook-04-firing-group-4-alerts-HighErrorRate.json'), 'utf8')) as {
+const fixture = JSON.parse(
+  readFileSync(join(__dirname, '..', 'test', 'fixtures', 'alertmanager', 'am-webhook-04-firing-group-4-alerts-HighErrorRate.json'), 'utf8'),
+) as {
   body: Record<string, unknown>;
 };
 
@@ -33,7 +35,10 @@ interface Result {
 }
 
 function startServer(mode: string, prefix: string): Promise<{ child: ChildProcess; port: number }> {
-  const child = fork(join(__dirname, 'ingest-server.ts'), [mode, prefix], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const child = fork(join(__dirname, 'ingest-server.ts'), [mode, prefix], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
   return new Promise((resolve, reject) => {
     child.once('message', (m: { port: number }) => resolve({ child, port: m.port }));
     child.once('exit', (code) => reject(new Error(`${mode} server exited with ${code}`)));

@@ -8,9 +8,9 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { analyze } from '../src/analyze';
-import { evidenceBundleSchema, type EvidenceBundle } from '../src/gather/evidence';
+import { evidenceBundleSchema, type EvidenceBundle } from '../src/model/evidence';
 import { buildPrompt, loadPromptTemplate } from '../src/narrate/prompt';
-import type { NarrationInput } from '../src/narrate/types';
+import type { NarrationInput } from '../src/model/narration';
 import { scrubInput } from '../src/pipeline';
 
 const BUNDLES = join(__dirname, '..', 'test', 'scenarios', 'bundles');
@@ -19,7 +19,9 @@ const SHARED = '/work/shared/fixtures';
 function fixtureBundle(): [string, EvidenceBundle] {
   const read = (p: string) => JSON.parse(readFileSync(join(SHARED, p), 'utf8')) as Record<string, unknown>;
   const payload = (read('alertmanager/am-webhook-04-firing-group-4-alerts-HighErrorRate.json') as { body: unknown }).body;
-  const loki = read('loki/loki-2.8.0-query_range-response.json') as { data: { result: { stream: Record<string, string>; values: [string, string][] }[] } };
+  const loki = read('loki/loki-2.8.0-query_range-response.json') as {
+    data: { result: { stream: Record<string, string>; values: [string, string][] }[] };
+  };
   const trace = read('tempo/tempo-2.0.1-api-traces-response.json');
   const bundle = evidenceBundleSchema.parse({
     payload,
@@ -33,7 +35,9 @@ function fixtureBundle(): [string, EvidenceBundle] {
 
 function loadBundles(): [string, EvidenceBundle][] {
   if (!existsSync(BUNDLES)) return [fixtureBundle()];
-  const files = readdirSync(BUNDLES).filter((f) => f.endsWith('.json')).sort();
+  const files = readdirSync(BUNDLES)
+    .filter((f) => f.endsWith('.json'))
+    .sort();
   if (files.length === 0) return [fixtureBundle()];
   return files.map((f) => [basename(f, '.json'), evidenceBundleSchema.parse(JSON.parse(readFileSync(join(BUNDLES, f), 'utf8')))]);
 }
@@ -41,7 +45,11 @@ function loadBundles(): [string, EvidenceBundle][] {
 /** What the pipeline hands the narrator: scrubbed alert context and the analysis. */
 function narrationInput(bundle: EvidenceBundle): NarrationInput {
   const p = bundle.payload;
-  return scrubInput(p, p.alerts.filter((a) => a.status === 'firing'), analyze(bundle));
+  return scrubInput(
+    p,
+    p.alerts.filter((a) => a.status === 'firing'),
+    analyze(bundle),
+  );
 }
 
 const template = loadPromptTemplate('narrate-v1');
@@ -57,10 +65,16 @@ const pad = (s: string | number, n: number) => String(s).padStart(n);
 console.log(`bench:prompt  prompt narrate-v1 (system + user) vs naive raw-evidence JSON dump`);
 console.log(`${'scenario'.padEnd(44)} ${pad('findings', 8)} ${pad('prompt', 8)} ${pad('dump', 10)} ${pad('smaller', 8)}`);
 for (const r of rows) {
-  console.log(`${r.name.padEnd(44)} ${pad(r.findings, 8)} ${pad(r.prompt, 8)} ${pad(r.dump, 10)} ${pad(`${(r.dump / r.prompt).toFixed(0)}x`, 8)}`);
+  console.log(
+    `${r.name.padEnd(44)} ${pad(r.findings, 8)} ${pad(r.prompt, 8)} ${pad(r.dump, 10)} ${pad(`${(r.dump / r.prompt).toFixed(0)}x`, 8)}`,
+  );
 }
 const maxPrompt = Math.max(...rows.map((r) => r.prompt));
 const minRatio = Math.min(...rows.map((r) => r.dump / r.prompt));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-console.log(`max prompt ${maxPrompt} chars (goal <= 6000: ${maxPrompt <= 6000 ? 'met' : 'NOT met'}); median prompt ${median(rows.map((r) => r.prompt))}`);
-console.log(`smallest reduction ${minRatio.toFixed(1)}x (goal >= 10x: ${minRatio >= 10 ? 'met' : 'NOT met'}); median ${median(rows.map((r) => r.dump / r.prompt)).toFixed(0)}x`);
+console.log(
+  `max prompt ${maxPrompt} chars (goal <= 6000: ${maxPrompt <= 6000 ? 'met' : 'NOT met'}); median prompt ${median(rows.map((r) => r.prompt))}`,
+);
+console.log(
+  `smallest reduction ${minRatio.toFixed(1)}x (goal >= 10x: ${minRatio >= 10 ? 'met' : 'NOT met'}); median ${median(rows.map((r) => r.dump / r.prompt)).toFixed(0)}x`,
+);

@@ -13,9 +13,9 @@ import { minePatterns } from '../src/analyze/logs';
 import { scoreAllSeries } from '../src/analyze/metrics';
 import { DEFAULT_SERVICE_LABELS } from '../src/analyze/service';
 import { summariseTraces } from '../src/analyze/traces';
-import type { Analysis } from '../src/analyze/types';
-import { evidenceBundleSchema, type EvidenceBundle, type LogStream, type Series, type Trace } from '../src/gather/evidence';
-import { alertWindows } from '../src/gather/window';
+import type { Analysis } from '../src/model/analysis';
+import { evidenceBundleSchema, type EvidenceBundle, type LogStream, type Series, type Trace } from '../src/model/evidence';
+import { alertWindows } from '../src/model/window';
 import { labelledLogSample } from '../test/scenarios/log-sample';
 import { BUNDLE_DIR } from '../test/scenarios/generate';
 import { SCENARIOS } from '../test/scenarios/catalog';
@@ -36,7 +36,9 @@ function hit(a: Analysis, key: ScenarioKey): { at1: boolean; at3: boolean } {
 }
 
 function accuracy(): void {
-  const files = readdirSync(BUNDLE_DIR).filter((f) => f.endsWith('.json')).sort();
+  const files = readdirSync(BUNDLE_DIR)
+    .filter((f) => f.endsWith('.json'))
+    .sort();
   const byFault = new Map<string, { n: number; at1: number; at3: number; low: number }>();
   for (const f of files) {
     const raw = JSON.parse(readFileSync(join(BUNDLE_DIR, f), 'utf8')) as { scenario: ScenarioKey };
@@ -56,14 +58,18 @@ function accuracy(): void {
   let at1 = 0;
   let at3 = 0;
   for (const [fault, r] of [...byFault].sort()) {
-    console.log(`${fault.padEnd(20)} ${String(r.n).padStart(2)}  ${(r.at1 / r.n).toFixed(2).padStart(5)}  ${(r.at3 / r.n).toFixed(2).padStart(5)}   ${r.low}/${r.n}`);
+    console.log(
+      `${fault.padEnd(20)} ${String(r.n).padStart(2)}  ${(r.at1 / r.n).toFixed(2).padStart(5)}  ${(r.at3 / r.n).toFixed(2).padStart(5)}   ${r.low}/${r.n}`,
+    );
     if (fault !== 'no-fault') {
       n += r.n;
       at1 += r.at1;
       at3 += r.at3;
     }
   }
-  console.log(`${'all faults'.padEnd(20)} ${String(n).padStart(2)}  ${(at1 / n).toFixed(2).padStart(5)}  ${(at3 / n).toFixed(2).padStart(5)}`);
+  console.log(
+    `${'all faults'.padEnd(20)} ${String(n).padStart(2)}  ${(at1 / n).toFixed(2).padStart(5)}  ${(at3 / n).toFixed(2).padStart(5)}`,
+  );
   console.log('(no-fault: a hit is low confidence with no strong suspect)');
 }
 
@@ -75,7 +81,14 @@ function robustness(): void {
   const seeds = Number(process.env.BENCH_SEEDS ?? 10);
   console.log(`\nRobustness: every scenario × ${seeds} other noise seeds, fault strength scaled (trace changes kept unless "no traces")`);
   console.log('strength            faults  AC@1   AC@3   controls low-confidence');
-  const variants: [number, boolean][] = [[1, true], [0.5, true], [0.25, true], [0.1, true], [1, false], [0.25, false]];
+  const variants: [number, boolean][] = [
+    [1, true],
+    [0.5, true],
+    [0.25, true],
+    [0.1, true],
+    [1, false],
+    [0.25, false],
+  ];
   for (const [f, withTraces] of variants) {
     let n = 0;
     let at1 = 0;
@@ -84,7 +97,9 @@ function robustness(): void {
     let low = 0;
     for (const spec of SCENARIOS) {
       for (let k = 1; k <= seeds; k++) {
-        const bundle = evidenceBundleSchema.parse(JSON.parse(JSON.stringify(buildScenario(scaleFaults({ ...spec, seed: spec.seed + k * 1000 }, f)))));
+        const bundle = evidenceBundleSchema.parse(
+          JSON.parse(JSON.stringify(buildScenario(scaleFaults({ ...spec, seed: spec.seed + k * 1000 }, f)))),
+        );
         if (!withTraces) bundle.traces = [];
         const a = analyze(bundle);
         if (spec.key.rootCause === null) {
@@ -127,8 +142,16 @@ function largeBundle(): EvidenceBundle {
     logs.push(
       makeLogs(r, c, { service_name: `svc-${s}` }, [
         { perMin: 4, render: (x) => `WARN slow request path=/api/${s} took ${Math.floor(x() * 900)}ms` },
-        { perMin: 1, render: (x) => `ERROR retry ${Math.floor(x() * 5)} to svc-${(s + 1) % 5} failed: connection reset by 10.0.0.${Math.floor(x() * 250)}` },
-        { perMin: 12, from: -200, render: (x) => `ERROR timeout after ${Math.floor(x() * 5000)}ms waiting for svc-${s} lock ${Math.floor(x() * 1e6)}` },
+        {
+          perMin: 1,
+          render: (x) =>
+            `ERROR retry ${Math.floor(x() * 5)} to svc-${(s + 1) % 5} failed: connection reset by 10.0.0.${Math.floor(x() * 250)}`,
+        },
+        {
+          perMin: 12,
+          from: -200,
+          render: (x) => `ERROR timeout after ${Math.floor(x() * 5000)}ms waiting for svc-${s} lock ${Math.floor(x() * 1e6)}`,
+        },
       ]),
     );
   }
@@ -168,8 +191,11 @@ function speed(): void {
   const lines = bundle.logs.reduce((a, l) => a + l.values.length, 0);
   const spans = bundle.traces.reduce((a, t) => a + JSON.stringify(t).split('"spanId"').length - 1, 0);
   const runs = Number(process.env.BENCH_RUNS ?? 200);
-  const fmt = (x: { mean: number; p50: number; p95: number }) => `mean ${x.mean.toFixed(2)} ms  p50 ${x.p50.toFixed(2)} ms  p95 ${x.p95.toFixed(2)} ms`;
-  console.log(`\nAnalysis time per alert: ${bundle.series.length} series × ${points / bundle.series.length} points, ${lines} log lines, ${bundle.traces.length} traces (${spans} spans), ${(json.length / 1024).toFixed(0)} KiB as JSON; ${runs} runs`);
+  const fmt = (x: { mean: number; p50: number; p95: number }) =>
+    `mean ${x.mean.toFixed(2)} ms  p50 ${x.p50.toFixed(2)} ms  p95 ${x.p95.toFixed(2)} ms`;
+  console.log(
+    `\nAnalysis time per alert: ${bundle.series.length} series × ${points / bundle.series.length} points, ${lines} log lines, ${bundle.traces.length} traces (${spans} spans), ${(json.length / 1024).toFixed(0)} KiB as JSON; ${runs} runs`,
+  );
   const full = timeIt(() => analyze(bundle), runs);
   const parse = timeIt(() => evidenceBundleSchema.parse(JSON.parse(json)), runs);
   // The windows analyze() itself uses, so the parts are timed on the same spans of time.
@@ -229,7 +255,9 @@ function drain(): void {
         (merged.length ? `   merged: ${merged.join(', ')}` : ''),
     );
   }
-  console.log(`${'baseline: group by masked line'.padEnd(34)} grouping accuracy ${gaNaive.toFixed(3)}   ${String(masked.size).padStart(3)} templates`);
+  console.log(
+    `${'baseline: group by masked line'.padEnd(34)} grouping accuracy ${gaNaive.toFixed(3)}   ${String(masked.size).padStart(3)} templates`,
+  );
 }
 
 // Timing first, on a quiet heap; the robustness run allocates a lot.

@@ -3,11 +3,11 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import pino from 'pino';
 import { ConfigError, loadConfig, secretValues, type Config } from './config';
 import { NoDedup } from './dedup';
-import { evidenceBundleSchema, isEvidenceBundle, type EvidenceBundle } from './gather/evidence';
+import { evidenceBundleSchema, isEvidenceBundle, type EvidenceBundle } from './model/evidence';
 import { createLogger } from './logger';
 import { buildPipelineDeps, startService } from './main';
 import { annotateGroup } from './pipeline';
-import { describeIssues, webhookPayloadSchema, type WebhookPayload } from './receive/schema';
+import { describeIssues, webhookPayloadSchema, type WebhookPayload } from './model/alert';
 import { scrubStream } from './scrub/stream';
 import { currentTraceparent, initTelemetry, logMixin, startAlertSpan } from './telemetry';
 
@@ -61,7 +61,9 @@ export function readInput(path: string): { payload: WebhookPayload; bundle?: Evi
   const body = typeof raw === 'object' && raw !== null && 'body' in raw && !('alerts' in raw) ? (raw as { body: unknown }).body : raw;
   const parsed = webhookPayloadSchema.safeParse(body);
   if (!parsed.success) {
-    const issues = describeIssues(parsed.error).map((i) => `${i.path}: ${i.message}`).join('; ');
+    const issues = describeIssues(parsed.error)
+      .map((i) => `${i.path}: ${i.message}`)
+      .join('; ');
     throw new UsageError(`${path} is neither an Alertmanager webhook payload nor an evidence bundle (${issues})`);
   }
   return { payload: parsed.data };

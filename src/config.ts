@@ -24,77 +24,91 @@ const optionalUrl = url.optional();
 const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
 const severity = z.enum(['critical', 'error', 'warning', 'info']);
 
-export const configSchema = z
-  .object({
-    PORT: int(8080, 0).pipe(z.number().max(65535)),
-    ROLE: z.enum(['receiver', 'worker', 'all']).default('all'),
-    REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').default('redis://127.0.0.1:6379'),
-    QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only').default('alert-annotator'),
-    WEBHOOK_BEARER_TOKEN: z.string().min(8, 'at least 8 characters').optional(),
-    WEBHOOK_BASIC_AUTH: z.string().regex(/^[^:]+:.+$/, 'must be user:pass').optional(),
-    WEBHOOK_MAX_BODY_BYTES: int(5 * 1024 * 1024, 1024),
-    WORKER_CONCURRENCY: int(4, 1),
-    JOB_ATTEMPTS: int(8, 1),
-    JOB_BACKOFF_MS: int(5000, 1),
-    SHUTDOWN_TIMEOUT_MS: int(25000, 100),
+export const configSchema = z.object({
+  PORT: int(8080, 0).pipe(z.number().max(65535)),
+  ROLE: z.enum(['receiver', 'worker', 'all']).default('all'),
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+    .default('redis://127.0.0.1:6379'),
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only')
+    .default('alert-annotator'),
+  WEBHOOK_BEARER_TOKEN: z.string().min(8, 'at least 8 characters').optional(),
+  WEBHOOK_BASIC_AUTH: z
+    .string()
+    .regex(/^[^:]+:.+$/, 'must be user:pass')
+    .optional(),
+  WEBHOOK_MAX_BODY_BYTES: int(5 * 1024 * 1024, 1024),
+  WORKER_CONCURRENCY: int(4, 1),
+  JOB_ATTEMPTS: int(8, 1),
+  JOB_BACKOFF_MS: int(5000, 1),
+  SHUTDOWN_TIMEOUT_MS: int(25000, 100),
 
-    PROMETHEUS_URL: optionalUrl,
-    LOKI_URL: optionalUrl,
-    TEMPO_URL: optionalUrl,
-    LOKI_TENANT: z.string().optional(),
-    /** X-Scope-OrgID for a multi-tenant Tempo. */
-    TEMPO_TENANT: z.string().optional(),
-    SOURCE_TIMEOUT_MS: int(5000, 100),
-    BASELINE_WINDOW_MIN: int(60, 5),
-    RELATED_QUERIES_FILE: z.string().optional(),
-    /** Parsed here, once, so every user (sources, analyze, publishers) gets the same list. */
-    SERVICE_LABELS: z.string().default('service,service_name,app,job,container').transform(parseServiceLabels),
-    /** Incident window starts this long before startsAt; the baseline ends there (issue 3). */
-    INCIDENT_LEAD_MIN: int(5, 0),
-    /** Alert label -> Loki stream label, `alertLabel=streamLabel` comma separated (deploy/related-queries.md). */
-    LOKI_STREAM_LABELS: z
-      .string()
-      .regex(/^\s*[A-Za-z_][A-Za-z0-9_]*=[A-Za-z_][A-Za-z0-9_]*(\s*,\s*[A-Za-z_][A-Za-z0-9_]*=[A-Za-z_][A-Za-z0-9_]*)*\s*$/, 'must be alertLabel=streamLabel,…')
-      .default('service=service_name,service_name=service_name,app=app,namespace=namespace,pod=pod,container=container')
-      .transform(parseStreamLabelMap),
-    /** LogQL line filter (RE2) that keeps error/warn lines. */
-    LOKI_LOG_FILTER: z.string().default('(?i)(error|warn|fatal|panic|exception|timeout|refused|fail)'),
-    /** Lines per window per query; Loki's default max_entries_limit_per_query is 5000. */
-    LOKI_LINE_LIMIT: int(2000, 1).pipe(z.number().max(5000)),
-    /** Traces fetched in full from Tempo after the TraceQL search. */
-    TEMPO_TRACE_LIMIT: int(20, 0).pipe(z.number().max(100)),
-    /** A trace slower than this counts as slow in the TraceQL search. */
-    TEMPO_SLOW_MS: int(1000, 1),
+  PROMETHEUS_URL: optionalUrl,
+  LOKI_URL: optionalUrl,
+  TEMPO_URL: optionalUrl,
+  LOKI_TENANT: z.string().optional(),
+  /** X-Scope-OrgID for a multi-tenant Tempo. */
+  TEMPO_TENANT: z.string().optional(),
+  SOURCE_TIMEOUT_MS: int(5000, 100),
+  BASELINE_WINDOW_MIN: int(60, 5),
+  RELATED_QUERIES_FILE: z.string().optional(),
+  /** Parsed here, once, so every user (sources, analyze, publishers) gets the same list. */
+  SERVICE_LABELS: z.string().default('service,service_name,app,job,container').transform(parseServiceLabels),
+  /** Incident window starts this long before startsAt; the baseline ends there (issue 3). */
+  INCIDENT_LEAD_MIN: int(5, 0),
+  /** Alert label -> Loki stream label, `alertLabel=streamLabel` comma separated (deploy/related-queries.md). */
+  LOKI_STREAM_LABELS: z
+    .string()
+    .regex(
+      /^\s*[A-Za-z_][A-Za-z0-9_]*=[A-Za-z_][A-Za-z0-9_]*(\s*,\s*[A-Za-z_][A-Za-z0-9_]*=[A-Za-z_][A-Za-z0-9_]*)*\s*$/,
+      'must be alertLabel=streamLabel,…',
+    )
+    .default('service=service_name,service_name=service_name,app=app,namespace=namespace,pod=pod,container=container')
+    .transform(parseStreamLabelMap),
+  /** LogQL line filter (RE2) that keeps error/warn lines. */
+  LOKI_LOG_FILTER: z.string().default('(?i)(error|warn|fatal|panic|exception|timeout|refused|fail)'),
+  /** Lines per window per query; Loki's default max_entries_limit_per_query is 5000. */
+  LOKI_LINE_LIMIT: int(2000, 1).pipe(z.number().max(5000)),
+  /** Traces fetched in full from Tempo after the TraceQL search. */
+  TEMPO_TRACE_LIMIT: int(20, 0).pipe(z.number().max(100)),
+  /** A trace slower than this counts as slow in the TraceQL search. */
+  TEMPO_SLOW_MS: int(1000, 1),
 
-    LLM_PROVIDER: z.enum(['ollama', 'openai', 'none']).default('ollama'),
-    OLLAMA_HOST: url.default('http://127.0.0.1:11434'),
-    OLLAMA_MODEL: z.string().default('qwen2.5:3b-instruct'),
-    OPENAI_API_KEY: z.string().optional(),
-    OPENAI_BASE_URL: optionalUrl,
-    OPENAI_MODEL: z.string().default('gpt-4o-mini'),
-    LLM_TIMEOUT_MS: int(60000, 100),
-    LLM_MAX_CONCURRENCY: int(2, 1),
-    /** Prompt template file prompts/<id>.md; the record carries the id as promptVersion. */
-    LLM_PROMPT_VERSION: z.string().regex(/^[a-z0-9][a-z0-9.-]*$/, 'a file name under prompts/, without .md').default('narrate-v1'),
-    /** Consecutive failed narrations that open the circuit breaker (the model is skipped). */
-    LLM_BREAKER_THRESHOLD: int(5, 1),
-    /** How long an open breaker skips the model before one trial call. */
-    LLM_BREAKER_COOLDOWN_MS: int(60000, 100),
+  LLM_PROVIDER: z.enum(['ollama', 'openai', 'none']).default('ollama'),
+  OLLAMA_HOST: url.default('http://127.0.0.1:11434'),
+  OLLAMA_MODEL: z.string().default('qwen2.5:3b-instruct'),
+  OPENAI_API_KEY: z.string().optional(),
+  OPENAI_BASE_URL: optionalUrl,
+  OPENAI_MODEL: z.string().default('gpt-4o-mini'),
+  LLM_TIMEOUT_MS: int(60000, 100),
+  LLM_MAX_CONCURRENCY: int(2, 1),
+  /** Prompt template file prompts/<id>.md; the record carries the id as promptVersion. */
+  LLM_PROMPT_VERSION: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]*$/, 'a file name under prompts/, without .md')
+    .default('narrate-v1'),
+  /** Consecutive failed narrations that open the circuit breaker (the model is skipped). */
+  LLM_BREAKER_THRESHOLD: int(5, 1),
+  /** How long an open breaker skips the model before one trial call. */
+  LLM_BREAKER_COOLDOWN_MS: int(60000, 100),
 
-    SLACK_BOT_TOKEN: z.string().optional(),
-    SLACK_CHANNEL: z.string().optional(),
-    SLACK_WEBHOOK_URL: optionalUrl,
-    SLACK_API_URL: url.default('https://slack.com/api'),
-    SLACK_MIN_SEVERITY: severity.default('info'),
-    PAGERDUTY_ROUTING_KEY: z.string().optional(),
-    PAGERDUTY_EVENTS_URL: url.default('https://events.pagerduty.com/v2/enqueue'),
-    PAGERDUTY_MIN_SEVERITY: severity.default('critical'),
-    GRAFANA_URL: optionalUrl,
+  SLACK_BOT_TOKEN: z.string().optional(),
+  SLACK_CHANNEL: z.string().optional(),
+  SLACK_WEBHOOK_URL: optionalUrl,
+  SLACK_API_URL: url.default('https://slack.com/api'),
+  SLACK_MIN_SEVERITY: severity.default('info'),
+  PAGERDUTY_ROUTING_KEY: z.string().optional(),
+  PAGERDUTY_EVENTS_URL: url.default('https://events.pagerduty.com/v2/enqueue'),
+  PAGERDUTY_MIN_SEVERITY: severity.default('critical'),
+  GRAFANA_URL: optionalUrl,
 
-    OTEL_EXPORTER_OTLP_ENDPOINT: optionalUrl,
-    OTEL_SERVICE_NAME: z.string().default('alert-annotator'),
-    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  });
+  OTEL_EXPORTER_OTLP_ENDPOINT: optionalUrl,
+  OTEL_SERVICE_NAME: z.string().default('alert-annotator'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
 
 /** Rules across variables; run on the raw values so they are reported with every other problem. */
 function crossChecks(v: Record<string, string>): string[] {

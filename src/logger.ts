@@ -40,9 +40,7 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   const secrets = (opts.secrets ?? []).filter((s) => s.length >= 4).sort((a, b) => b.length - a.length);
   const pattern = secrets.length ? new RegExp(secrets.map((s) => escapeRegExp(JSON.stringify(s).slice(1, -1))).join('|'), 'g') : null;
   const base = opts.destination ?? pino.destination({ dest: 1, sync: false });
-  const destination: DestinationStream = pattern
-    ? { write: (line: string) => base.write(line.replace(pattern, '[REDACTED]')) }
-    : base;
+  const destination: DestinationStream = pattern ? { write: (line: string) => base.write(line.replace(pattern, '[REDACTED]')) } : base;
   return pino(
     {
       level: opts.level ?? 'info',

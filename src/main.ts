@@ -10,7 +10,7 @@ import { createLogger } from './logger';
 import { Metrics } from './metrics';
 import type { PipelineDeps } from './pipeline';
 import { Producer } from './queue/producer';
-import { startWorker, type AnnotatorWorker } from './queue/worker';
+import { startWorker, type AnnotatorWorker } from './worker';
 import { createReceiverServer, type ReceiverDeps } from './receive/app';
 import { analyzeOptions, buildLokiClient, buildNarrator, buildPublishers, buildSources } from './wiring';
 
@@ -87,8 +87,6 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     };
   };
 
-  let server: Server | undefined;
-  let url: string | undefined;
   let worker: AnnotatorWorker | undefined;
   let producer: Producer | undefined;
   // What the HTTP server needs from the role: a worker-only process serves /metrics and
@@ -162,19 +160,19 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     maxBodyBytes: config.WEBHOOK_MAX_BODY_BYTES,
     ...(opts.traceparent ? { traceparent: opts.traceparent } : {}),
   });
-  server = await new Promise<Server>((resolve, reject) => {
+  const server = await new Promise<Server>((resolve, reject) => {
     httpServer.once('error', reject);
     httpServer.listen(config.PORT, () => resolve(httpServer));
   });
   // Alertmanager keeps connections alive; let idle ones close before ours do.
   server.keepAliveTimeout = 65_000;
   const port = (server.address() as AddressInfo).port;
-  url = `http://127.0.0.1:${port}`;
+  const url = `http://127.0.0.1:${port}`;
   log.info({ port, role: config.ROLE, webhook: !!enqueue }, runReceiver ? 'receiver listening' : 'metrics and health listening');
   closers.http = () =>
     new Promise<void>((resolve) => {
-      server!.close(() => resolve());
-      server!.closeIdleConnections();
+      server.close(() => resolve());
+      server.closeIdleConnections();
     });
   if (runWorker) log.info({ concurrency: config.WORKER_CONCURRENCY, role: config.ROLE }, 'worker started');
 

@@ -47,6 +47,7 @@ export class Metrics {
   readonly queueDepth: Gauge<'state'>;
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- prom-client calls collect() with its own `this`
     const metrics = this;
     this.queueDepth = new Gauge({
       name: 'alert_annotator_queue_jobs',

@@ -1,18 +1,18 @@
 import type { Logger } from 'pino';
 import { analyze, type AnalyzeOptions } from './analyze';
-import type { Analysis } from './analyze/types';
+import type { Analysis } from './model/analysis';
 import { OutboundError } from './clients/http';
 import type { Dedup } from './dedup';
 import { gather } from './gather';
-import { alertWindows } from './gather/window';
-import type { EvidenceBundle } from './gather/evidence';
+import { alertWindows } from './model/window';
+import type { EvidenceBundle } from './model/evidence';
 import type { Source } from './gather/source';
 import type { Metrics } from './metrics';
 import { templateNarration } from './narrate/template';
-import type { Narration, NarrationInput, Narrator } from './narrate/types';
+import type { Narration, NarrationInput, Narrator } from './model/narration';
 import type { PublishEvent, Publisher } from './publish/types';
-import type { Alert, WebhookPayload } from './receive/schema';
-import { buildRecord, buildResolvedRecord, type AnnotationRecord } from './record';
+import type { Alert, WebhookPayload } from './model/alert';
+import { buildRecord, buildResolvedRecord, type AnnotationRecord } from './model/record';
 import { createScrubber } from './scrub';
 import { currentTraceId, withSpan } from './spans';
 
@@ -95,7 +95,11 @@ export async function annotateGroup(
     if (firing.length > 0) {
       const bundle =
         opts.bundle ??
-        (await gather(deps.sources, { payload, alerts: firing, now, windows: alertWindows(firing, now, deps.analyzeOptions), log: deps.log }, signal));
+        (await gather(
+          deps.sources,
+          { payload, alerts: firing, now, windows: alertWindows(firing, now, deps.analyzeOptions), log: deps.log },
+          signal,
+        ));
       opts.onEvidence?.(bundle);
       const analysis = await withSpan('analyze', {}, async () => analyze(bundle, deps.analyzeOptions));
       const input = await withSpan('scrub', {}, async () => scrubInput(payload, firing, analysis));
@@ -156,11 +160,7 @@ export async function renarrateGroup(data: RenarrationData, deps: PipelineDeps, 
 }
 
 /** The narrator's input: the group's context, its firing alerts and the analysis, scrubbed in one session. */
-export function scrubInput(
-  payload: WebhookPayload,
-  alerts: Alert[],
-  analysis: Analysis,
-): NarrationInput {
+export function scrubInput(payload: WebhookPayload, alerts: Alert[], analysis: Analysis): NarrationInput {
   const scrubber = createScrubber();
   return {
     payload: scrubber.scrubValue({
@@ -218,12 +218,17 @@ async function publish(deps: PipelineDeps, event: PublishEvent, signal: AbortSig
   const retryable: Error[] = [];
   const run = async (p: Publisher, ev: PublishEvent) => {
     try {
-      return await withSpan(`publish.${p.name}`, { 'publish.kind': ev.kind, 'publish.records': ev.records.length }, () => p.publish(ev, signal));
+      return await withSpan(`publish.${p.name}`, { 'publish.kind': ev.kind, 'publish.records': ev.records.length }, () =>
+        p.publish(ev, signal),
+      );
     } catch (err) {
       const reason = err instanceof OutboundError ? err.reason : 'error';
       deps.metrics?.publishFailures.inc({ target: p.name, reason });
       const retry = !(err instanceof OutboundError) || err.retryable;
-      deps.log[retry ? 'warn' : 'error']({ target: p.name, reason, err: (err as Error).message }, retry ? 'publish failed; will retry' : 'publish failed permanently');
+      deps.log[retry ? 'warn' : 'error'](
+        { target: p.name, reason, err: (err as Error).message },
+        retry ? 'publish failed; will retry' : 'publish failed permanently',
+      );
       if (retry) retryable.push(err as Error);
       return undefined;
     }

@@ -10,7 +10,7 @@ export interface WithSpanOptions extends Omit<SpanOptions, 'attributes'> {
 }
 
 /**
- * Runs `fn` inside a span named after a pipeline stage (DESIGN.md span names); errors are
+ * Runs `fn` inside a span named after a pipeline stage (docs/architecture.md span names); errors are
  * recorded on the span and rethrown. The one place that ends spans, so every stage (and the
  * worker's root span) reports failures the same way.
  */

@@ -1,13 +1,4 @@
-import {
-  context,
-  propagation,
-  ROOT_CONTEXT,
-  SpanKind,
-  trace,
-  type Attributes,
-  type Span,
-  type SpanContext,
-} from '@opentelemetry/api';
+import { context, propagation, ROOT_CONTEXT, SpanKind, trace, type Attributes, type Span, type SpanContext } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { registerInstrumentations } from '@opentelemetry/instrumentation';
@@ -22,7 +13,7 @@ import { WEBHOOK_PATH } from './receive/webhook';
 import { withSpan } from './spans';
 
 /**
- * Self-tracing (DESIGN.md, "Alert-to-trace linking").
+ * Self-tracing (docs/architecture.md, "Alert-to-trace linking").
  *
  * Public surface:
  * - `initTelemetry({ endpoint, serviceName })` — registers a NodeTracerProvider exporting over
@@ -47,7 +38,7 @@ import { withSpan } from './spans';
  * `withSpan` / `currentTraceId` in ./spans, which share the tracer used here.
  */
 
-/** The attributes of the worker's root span (names fixed by DESIGN.md). */
+/** The attributes of the worker's root span (names fixed by docs/architecture.md). */
 const ALERT_ATTRS = {
   fingerprint: 'alert.fingerprint',
   name: 'alert.name',
@@ -116,6 +107,7 @@ function instrument(provider: NodeTracerProvider): () => void {
   // references taken earlier (https://github.com/nodejs/require-in-the-middle#readme).
   for (const name of ['http', 'https', 'express', 'ioredis']) {
     try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- loading by name is the point
       require(name);
     } catch {
       // not installed in this deployment: nothing to patch

@@ -14,7 +14,7 @@ import type { ModelClient } from './narrate/model';
 import { OllamaModel } from './narrate/ollama';
 import { OpenAIModel } from './narrate/openai';
 import { loadPromptTemplate } from './narrate/prompt';
-import type { Narrator } from './narrate/types';
+import type { Narrator } from './model/narration';
 import { LokiPublisher } from './publish/loki';
 import { PagerDutyPublisher } from './publish/pagerduty';
 import { SlackBotPublisher, SlackWebhookPublisher } from './publish/slack';
@@ -132,7 +132,9 @@ export function buildPublishers(config: Config, log: Logger, loki = buildLokiCli
       }),
     );
   } else if (config.SLACK_WEBHOOK_URL) {
-    publishers.push(new SlackWebhookPublisher(state, { ...common, webhookUrl: config.SLACK_WEBHOOK_URL, minSeverity: config.SLACK_MIN_SEVERITY }));
+    publishers.push(
+      new SlackWebhookPublisher(state, { ...common, webhookUrl: config.SLACK_WEBHOOK_URL, minSeverity: config.SLACK_MIN_SEVERITY }),
+    );
   }
   if (config.PAGERDUTY_ROUTING_KEY) {
     publishers.push(

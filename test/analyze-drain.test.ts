@@ -1,6 +1,6 @@
 import { DrainMiner, maskLine, templateText } from '../src/analyze/drain';
 import { minePatterns } from '../src/analyze/logs';
-import type { LogStream } from '../src/gather/evidence';
+import type { LogStream } from '../src/model/evidence';
 
 describe('masking before tokenising', () => {
   it.each([
@@ -64,7 +64,10 @@ describe('log patterns over the two windows', () => {
   const ns = (s: number): string => `${s}000000000`;
   const inc = 10_000;
   const end = inc + 600;
-  const stream = (service: string, entries: [number, string][]): LogStream => ({ labels: { service_name: service }, values: entries.map(([t, l]) => [ns(t), l]) });
+  const stream = (service: string, entries: [number, string][]): LogStream => ({
+    labels: { service_name: service },
+    values: entries.map(([t, l]) => [ns(t), l]),
+  });
 
   it('marks a pattern first seen in the incident window as new, with its count and first time', () => {
     const lines: [number, string][] = [];
@@ -79,7 +82,10 @@ describe('log patterns over the two windows', () => {
   });
 
   it('does not call a handful of lines evidence', () => {
-    const lines: [number, string][] = [[inc + 10, 'ERROR rare thing'], [inc + 20, 'ERROR rare thing']];
+    const lines: [number, string][] = [
+      [inc + 10, 'ERROR rare thing'],
+      [inc + 20, 'ERROR rare thing'],
+    ];
     expect(minePatterns([stream('a', lines)], inc, end, inc - 3300, ['service_name'])[0]!.strength).toBe(0);
   });
 

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { analyze, STRONG_SUSPECT_SCORE } from '../src/analyze';
-import { evidenceBundleSchema } from '../src/gather/evidence';
+import { evidenceBundleSchema } from '../src/model/evidence';
 import { SCENARIOS } from './scenarios/catalog';
 import { BUNDLE_DIR } from './scenarios/generate';
 import { buildScenario } from './scenarios/shop';

@@ -1,6 +1,6 @@
 import { analyze } from '../src/analyze';
-import { analysisSchema } from '../src/analyze/types';
-import type { EvidenceBundle, Series } from '../src/gather/evidence';
+import { analysisSchema } from '../src/model/analysis';
+import type { EvidenceBundle, Series } from '../src/model/evidence';
 import { templateNarration } from '../src/narrate/template';
 import { firingPayload } from './helpers/gather';
 import { checkoutPath } from './scenarios/shop';
@@ -11,7 +11,12 @@ const nowS = now.getTime() / 1000;
 const startsS = nowS - 120;
 
 /** One point a minute from 60 minutes before startsAt to now; `after` applies from `fromS` on. */
-function series(labels: Record<string, string>, base: (i: number) => number, after?: { fromS: number; value: (i: number) => number }, extra: Partial<Series> = {}): Series {
+function series(
+  labels: Record<string, string>,
+  base: (i: number) => number,
+  after?: { fromS: number; value: (i: number) => number },
+  extra: Partial<Series> = {},
+): Series {
   const values: [number, string][] = [];
   let i = 0;
   for (let t = startsS - 3600; t <= nowS; t += 60, i++) values.push([t, String(after && t >= after.fromS ? after.value(i) : base(i))]);
@@ -19,7 +24,10 @@ function series(labels: Record<string, string>, base: (i: number) => number, aft
 }
 const wobble = (mid: number, amp: number) => (i: number) => mid + amp * Math.sin(i * 1.3);
 
-function bundle(over: Partial<EvidenceBundle> = {}, labels: Record<string, string> = { alertname: 'CheckoutLatencyHigh', service: 'checkout' }): EvidenceBundle {
+function bundle(
+  over: Partial<EvidenceBundle> = {},
+  labels: Record<string, string> = { alertname: 'CheckoutLatencyHigh', service: 'checkout' },
+): EvidenceBundle {
   return { payload: firingPayload(now, labels), now: now.toISOString(), series: [], logs: [], traces: [], ...over };
 }
 
@@ -27,7 +35,14 @@ describe('analyze', () => {
   it('writes a metric finding with values, baseline, score and the time of the change', () => {
     const a = analyze(
       bundle({
-        series: [series({ service: 'checkout' }, wobble(0.21, 0.05), { fromS: startsS - 360, value: (i) => 0.3 + 0.25 * (i - 55) }, { name: 'p99 latency', unit: 's' })],
+        series: [
+          series(
+            { service: 'checkout' },
+            wobble(0.21, 0.05),
+            { fromS: startsS - 360, value: (i) => 0.3 + 0.25 * (i - 55) },
+            { name: 'p99 latency', unit: 's' },
+          ),
+        ],
       }),
     );
     expect(a.findings[0]).toMatchObject({ id: 'M1', kind: 'metric', service: 'checkout' });
@@ -35,14 +50,22 @@ describe('analyze', () => {
   });
 
   it('scores any metric name and attributes it through the configured service labels', () => {
-    const odd = series({ __name__: 'ledger_queue_depth_total', component: 'ledger' }, wobble(100, 5), { fromS: startsS - 200, value: () => 900 });
+    const odd = series({ __name__: 'ledger_queue_depth_total', component: 'ledger' }, wobble(100, 5), {
+      fromS: startsS - 200,
+      value: () => 900,
+    });
     expect(analyze(bundle({ series: [odd] })).suspects).toEqual([]);
     const a = analyze(bundle({ series: [odd] }), { serviceLabels: ['component'] });
     expect(a.suspects[0]).toMatchObject({ service: 'ledger', indicator: expect.stringContaining('ledger_queue_depth_total up') });
   });
 
   it('names a host when a series carries no service label', () => {
-    const disk = series({ instance: 'node-3:9100', mountpoint: '/' }, wobble(0.5, 0.001), { fromS: startsS - 240, value: (i) => Math.min(1, 0.5 + 0.05 * (i - 55)) }, { name: 'disk usage', unit: 'ratio' });
+    const disk = series(
+      { instance: 'node-3:9100', mountpoint: '/' },
+      wobble(0.5, 0.001),
+      { fromS: startsS - 240, value: (i) => Math.min(1, 0.5 + 0.05 * (i - 55)) },
+      { name: 'disk usage', unit: 'ratio' },
+    );
     expect(analyze(bundle({ series: [disk] })).suspects[0]?.service).toBe('node-3:9100');
   });
 
@@ -50,14 +73,22 @@ describe('analyze', () => {
     const a = analyze(
       bundle({
         sources: [
-          { source: 'prometheus', status: 'failed', detail: 'prometheus: POST http://prom:9090/api/v1/query_range timed out after 5000 ms' },
+          {
+            source: 'prometheus',
+            status: 'failed',
+            detail: 'prometheus: POST http://prom:9090/api/v1/query_range timed out after 5000 ms',
+          },
           { source: 'loki', status: 'ok' },
           { source: 'tempo', status: 'skipped', detail: 'not configured' },
         ],
       }),
     );
     expect(a.findings).toEqual([
-      { id: 'S1', kind: 'source', text: 'prometheus: failed (prometheus: POST http://prom:9090/api/v1/query_range timed out after 5000 ms)' },
+      {
+        id: 'S1',
+        kind: 'source',
+        text: 'prometheus: failed (prometheus: POST http://prom:9090/api/v1/query_range timed out after 5000 ms)',
+      },
       { id: 'S2', kind: 'source', text: 'tempo: not queried (not configured)' },
     ]);
     expect(a.confidence).toBe('low');
@@ -66,16 +97,30 @@ describe('analyze', () => {
 
   it('blames the downstream service whose client calls time out, not the caller that alerted', () => {
     const r = rng(5);
-    const traces = Array.from({ length: 8 }, (_, i) => makeTrace(r, (startsS - 100 + i) * 1000, checkoutPath({ payments: { timeoutMs: 2000 } })));
+    const traces = Array.from({ length: 8 }, (_, i) =>
+      makeTrace(r, (startsS - 100 + i) * 1000, checkoutPath({ payments: { timeoutMs: 2000 } })),
+    );
     const a = analyze(
       bundle({
-        series: [series({ service: 'checkout' }, wobble(0.01, 0.002), { fromS: startsS - 200, value: () => 0.3 }, { name: 'error ratio', unit: 'ratio' })],
+        series: [
+          series(
+            { service: 'checkout' },
+            wobble(0.01, 0.002),
+            { fromS: startsS - 200, value: () => 0.3 },
+            { name: 'error ratio', unit: 'ratio' },
+          ),
+        ],
         traces,
       }),
     );
-    expect(a.suspects[0]).toMatchObject({ service: 'payments', indicator: expect.stringMatching(/owns \d+% of checkout's trace time and errors/) });
+    expect(a.suspects[0]).toMatchObject({
+      service: 'payments',
+      indicator: expect.stringMatching(/owns \d+% of checkout's trace time and errors/),
+    });
     expect(a.findings.filter((f) => f.kind === 'trace').map((f) => f.text)).toContainEqual(
-      expect.stringMatching(/^errors in 8 of 8 erroring traces start in payments: span "POST payments" \("context deadline exceeded calling payments"\)$/),
+      expect.stringMatching(
+        /^errors in 8 of 8 erroring traces start in payments: span "POST payments" \("context deadline exceeded calling payments"\)$/,
+      ),
     );
   });
 
@@ -106,8 +151,20 @@ describe('analyze', () => {
       endTimeUnixNano: `${startsS - 29}000000000`,
       status: { code: 'STATUS_CODE_ERROR' },
     });
-    const trace = { batches: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'checkout' } }] }, scopeSpans: [{ spans: [span('GET /'), span('SELECT', 'AAAAAAAAAAE=')] }] }] };
-    const a = analyze(bundle({ traces: [trace], exemplars: [{ seriesLabels: {}, traceId: 'AF7651916CD43DD8448EB211C80319C', value: 1, timestamp: startsS }] }));
+    const trace = {
+      batches: [
+        {
+          resource: { attributes: [{ key: 'service.name', value: { stringValue: 'checkout' } }] },
+          scopeSpans: [{ spans: [span('GET /'), span('SELECT', 'AAAAAAAAAAE=')] }],
+        },
+      ],
+    };
+    const a = analyze(
+      bundle({
+        traces: [trace],
+        exemplars: [{ seriesLabels: {}, traceId: 'AF7651916CD43DD8448EB211C80319C', value: 1, timestamp: startsS }],
+      }),
+    );
     expect(a.relatedTraceIds).toEqual(['0af7651916cd43dd8448eb211c80319c']);
   });
 
@@ -115,7 +172,13 @@ describe('analyze', () => {
     const early = series({ service: 'checkout' }, wobble(1, 0.1), { fromS: startsS - 600, value: () => 9 }, { name: 'queue depth' });
     const byDefault = analyze(bundle({ series: [early] })).findings[0]!.text;
     const recorded = analyze(
-      bundle({ series: [early], windows: { baselineStart: new Date((startsS - 3600) * 1000).toISOString(), incidentStart: new Date((startsS - 900) * 1000).toISOString() } }),
+      bundle({
+        series: [early],
+        windows: {
+          baselineStart: new Date((startsS - 3600) * 1000).toISOString(),
+          incidentStart: new Date((startsS - 900) * 1000).toISOString(),
+        },
+      }),
     ).findings[0]!.text;
     // 5 minutes before startsAt (02:18) by default; the recorded window reaches back to the change itself.
     expect(byDefault).toMatch(/up since 02:13 UTC$/);
@@ -137,9 +200,16 @@ describe('analyze', () => {
     };
     const surging = /^log pattern in payments ×[\d.]+ its baseline rate/;
     // The recorded end, and the end recomputed for a bundle that predates it (startsAt + 60 min).
-    expect(analyze(bundle({ now: late.toISOString(), logs, windows })).findings.map((f) => f.text)).toContainEqual(expect.stringMatching(surging));
+    expect(analyze(bundle({ now: late.toISOString(), logs, windows })).findings.map((f) => f.text)).toContainEqual(
+      expect.stringMatching(surging),
+    );
     expect(analyze(bundle({ now: late.toISOString(), logs })).findings.map((f) => f.text)).toContainEqual(expect.stringMatching(surging));
-    const m = analyze(bundle({ now: late.toISOString(), series: [series({ service: 'checkout' }, wobble(1, 0.1), { fromS: startsS - 100, value: () => 9 }, { name: 'queue depth' })] }));
+    const m = analyze(
+      bundle({
+        now: late.toISOString(),
+        series: [series({ service: 'checkout' }, wobble(1, 0.1), { fromS: startsS - 100, value: () => 9 }, { name: 'queue depth' })],
+      }),
+    );
     expect(m.suspects[0]?.service).toBe('checkout');
   });
 
@@ -153,7 +223,11 @@ describe('analyze', () => {
   });
 
   it("feeds the template narrator's root cause with the top suspect and cited findings", () => {
-    const b = bundle({ series: [series({ service: 'checkout' }, wobble(1, 0.1), { fromS: startsS - 100, value: () => 9 }, { name: 'p99 latency', unit: 's' })] });
+    const b = bundle({
+      series: [
+        series({ service: 'checkout' }, wobble(1, 0.1), { fromS: startsS - 100, value: () => 9 }, { name: 'p99 latency', unit: 's' }),
+      ],
+    });
     const analysis = analyze(b);
     const n = templateNarration({ payload: b.payload, alerts: b.payload.alerts, analysis });
     expect(n.rootCause).toMatch(/^Most likely checkout \(p99 latency up/);

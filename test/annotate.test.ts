@@ -1,5 +1,5 @@
 import request from 'supertest';
-import { annotationRecordSchema } from '../src/record';
+import { annotationRecordSchema } from '../src/model/record';
 import { FakeLoki } from './fakes/loki';
 import { fixture, startTestService, uniquePrefix, type TestService } from './helpers/service';
 
@@ -10,7 +10,11 @@ function bodyOf(prefix: string, groupSuffix: string): Record<string, unknown> & 
 }
 
 async function post(svc: TestService, body: unknown): Promise<number> {
-  return (await request(svc.url).post('/webhook/alertmanager').send(body as object)).status;
+  return (
+    await request(svc.url)
+      .post('/webhook/alertmanager')
+      .send(body as object)
+  ).status;
 }
 
 describe('annotating alerts end to end into Loki (real Redis, fake Loki)', () => {
@@ -155,7 +159,10 @@ describe('annotating alerts end to end into Loki (real Redis, fake Loki)', () =>
       const mixed = bodyOf('am-webhook-07', 'mixed');
       expect(await post(svc, mixed)).toBe(200);
       await svc.waitForJobs();
-      const statuses = loki.records().map((r) => r.status).sort();
+      const statuses = loki
+        .records()
+        .map((r) => r.status)
+        .sort();
       expect(statuses).toEqual(['firing', 'firing', 'firing', 'resolved']);
     } finally {
       await svc.stop();
@@ -193,10 +200,20 @@ describe('annotating alerts end to end into Loki (real Redis, fake Loki)', () =>
 
   it('never writes a configured secret into its logs', async () => {
     const secretToken = 'xoxb-very-secret-token-value';
-    const svc = await startTestService({ LOKI_URL: loki.url, SLACK_WEBHOOK_URL: 'http://127.0.0.1:1/services/T000/B000/secretpath', WEBHOOK_BEARER_TOKEN: secretToken });
+    const svc = await startTestService({
+      LOKI_URL: loki.url,
+      SLACK_WEBHOOK_URL: 'http://127.0.0.1:1/services/T000/B000/secretpath',
+      WEBHOOK_BEARER_TOKEN: secretToken,
+    });
     try {
-      await request(svc.url).post('/webhook/alertmanager').set('Authorization', `Bearer ${secretToken}`).send(bodyOf('am-webhook-01', 'secret'));
-      await request(svc.url).post('/webhook/alertmanager').set('Authorization', `Bearer wrong-${secretToken}`).send(bodyOf('am-webhook-01', 'secret'));
+      await request(svc.url)
+        .post('/webhook/alertmanager')
+        .set('Authorization', `Bearer ${secretToken}`)
+        .send(bodyOf('am-webhook-01', 'secret'));
+      await request(svc.url)
+        .post('/webhook/alertmanager')
+        .set('Authorization', `Bearer wrong-${secretToken}`)
+        .send(bodyOf('am-webhook-01', 'secret'));
       // Slack at a closed port: the job fails with the webhook URL in play, and is retried later.
       await svc.waitForJobs({ includeDelayed: false });
       expect(svc.logs.some((l) => l.msg === 'publish failed; will retry' && l.target === 'slack')).toBe(true);

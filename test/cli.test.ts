@@ -3,8 +3,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { evidenceBundleSchema } from '../src/gather/evidence';
-import { annotationRecordSchema } from '../src/record';
+import { evidenceBundleSchema } from '../src/model/evidence';
+import { annotationRecordSchema } from '../src/model/record';
 import { FakeLoki } from './fakes/loki';
 
 const execFileP = promisify(execFile);
@@ -68,7 +68,10 @@ describe('alert-annotator replay', () => {
       const again = await cli(['replay', bundleFile], { LOKI_URL: loki.url });
       expect(again.code).toBe(0);
       expect(loki.requests.length).toBe(before);
-      const records = again.stdout.trim().split('\n').map((l) => annotationRecordSchema.parse(JSON.parse(l)));
+      const records = again.stdout
+        .trim()
+        .split('\n')
+        .map((l) => annotationRecordSchema.parse(JSON.parse(l)));
       expect(records.map((x) => `${x.fingerprint}:${x.status}`).sort()).toEqual(
         bundle.payload.alerts.map((a) => `${a.fingerprint}:${a.status}`).sort(),
       );

@@ -3,8 +3,8 @@ import pino from 'pino';
 import { LokiClient } from '../src/clients/loki';
 import { RedisDedup } from '../src/dedup';
 import { LokiAnnotationIndex } from '../src/dedup/loki-index';
-import { recordLabels } from '../src/publish/loki';
-import type { Alert } from '../src/receive/schema';
+import { recordLabels } from '../src/model/record';
+import type { Alert } from '../src/model/alert';
 import { FakeLoki } from './fakes/loki';
 import { deleteKeys, REDIS_URL, uniquePrefix } from './helpers/service';
 
@@ -44,12 +44,20 @@ describe('dedup of large groups', () => {
     }
     // A record of the same fingerprint for an earlier firing (other startsAt) does not count.
     loki.seed(recordLabels({ alertname: 'Many', severity: 'none', status: 'firing' }), [
-      [`${BigInt(Date.now()) * 1_000_000n + 1n}`, JSON.stringify({ fingerprint: group[20]!.fingerprint, startsAt: '2020-01-01T00:00:00Z' })],
+      [
+        `${BigInt(Date.now()) * 1_000_000n + 1n}`,
+        JSON.stringify({ fingerprint: group[20]!.fingerprint, startsAt: '2020-01-01T00:00:00Z' }),
+      ],
     ]);
     const dedup = new RedisDedup({ redis, prefix, log, index: new LokiAnnotationIndex(new LokiClient({ url: loki.url })) });
 
     const first = await dedup.claim(group, 'job-1');
-    expect(first.done.map((a) => a.fingerprint).sort()).toEqual(group.slice(0, 10).map((a) => a.fingerprint).sort());
+    expect(first.done.map((a) => a.fingerprint).sort()).toEqual(
+      group
+        .slice(0, 10)
+        .map((a) => a.fingerprint)
+        .sort(),
+    );
     expect(first.fresh).toHaveLength(140);
     expect(loki.requestsTo('/loki/api/v1/query_range')).toHaveLength(2);
 

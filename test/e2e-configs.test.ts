@@ -20,7 +20,8 @@ function tool(bin: string, args: string[], cwd = ROOT): string {
     return execFileSync(bin, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (err) {
     const e = err as { code?: string; stdout?: string; stderr?: string; message: string };
-    if (e.code === 'ENOENT') throw new Error(`${bin} is not installed (run .ci/run: it installs Debian's prometheus and prometheus-alertmanager)`);
+    if (e.code === 'ENOENT')
+      throw new Error(`${bin} is not installed (run .ci/run: it installs Debian's prometheus and prometheus-alertmanager)`);
     throw new Error(`${bin} ${args.join(' ')} failed:\n${e.stdout ?? ''}${e.stderr ?? ''}`);
   }
 }
@@ -34,7 +35,8 @@ function ruleExprs(yaml: string): string[] {
     if (!m) return;
     if (m[2] !== '|' && m[2] !== '>') return void out.push(m[2]!);
     const block: string[] = [];
-    for (let j = i + 1; j < lines.length && (lines[j]!.trim() === '' || /^\s+/.exec(lines[j]!)![0].length > m[1]!.length); j++) block.push(lines[j]!.trim());
+    for (let j = i + 1; j < lines.length && (lines[j]!.trim() === '' || /^\s+/.exec(lines[j]!)![0].length > m[1]!.length); j++)
+      block.push(lines[j]!.trim());
     out.push(block.join(' ').trim());
   });
   return out;
@@ -53,7 +55,11 @@ describe('Prometheus configuration for the compose stack', () => {
     const exposed = exposedSeries();
     const exprs = ruleExprs(read('deploy/prometheus/rules/alert-annotator.yml'));
     expect(exprs).toHaveLength(3);
-    const unknown = exprs.flatMap((e) => promqlNames(e).metrics.filter((m) => !exposed.has(m.name)).map((m) => m.name));
+    const unknown = exprs.flatMap((e) =>
+      promqlNames(e)
+        .metrics.filter((m) => !exposed.has(m.name))
+        .map((m) => m.name),
+    );
     expect(unknown).toEqual([]);
   });
 
@@ -73,7 +79,8 @@ describe('the example Alertmanager receiver', () => {
   });
 
   it('routes critical alerts to the critical receiver and the rest to the default one', () => {
-    const route = (labels: string[]) => tool('amtool', ['config', 'routes', 'test', '--config.file=alertmanager/alertmanager.yml', ...labels]).trim();
+    const route = (labels: string[]) =>
+      tool('amtool', ['config', 'routes', 'test', '--config.file=alertmanager/alertmanager.yml', ...labels]).trim();
     expect(route(['severity=critical', 'alertname=X'])).toBe('annotator-critical');
     expect(route(['severity=warning', 'alertname=X'])).toBe('annotator');
   });
@@ -95,7 +102,19 @@ describe('docker-compose.yml and the Dockerfile', () => {
   it('has every service the stack needs', () => {
     const services = [...compose.slice(compose.indexOf('\nservices:')).matchAll(/^ {2}([a-z][\w-]*):\s*$/gm)].map((m) => m[1]!);
     expect(services).toEqual(
-      expect.arrayContaining(['redis', 'receiver', 'worker', 'ollama', 'ollama-pull', 'demo', 'prometheus', 'alertmanager', 'loki', 'tempo', 'grafana']),
+      expect.arrayContaining([
+        'redis',
+        'receiver',
+        'worker',
+        'ollama',
+        'ollama-pull',
+        'demo',
+        'prometheus',
+        'alertmanager',
+        'loki',
+        'tempo',
+        'grafana',
+      ]),
     );
   });
 

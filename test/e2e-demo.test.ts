@@ -13,7 +13,9 @@ import { freePort } from './helpers/service';
 
 async function startDemo(env: Record<string, string>): Promise<{ proc: Started; url: string }> {
   const port = await freePort();
-  const proc = start(process.execPath, [join(REPO_ROOT, 'deploy/demo/server.js')], { env: { PORT: String(port), HOST: '127.0.0.1', ...env } });
+  const proc = start(process.execPath, [join(REPO_ROOT, 'deploy/demo/server.js')], {
+    env: { PORT: String(port), HOST: '127.0.0.1', ...env },
+  });
   const url = `http://127.0.0.1:${port}`;
   await waitHttpOk(`${url}/-/healthy`, proc, 10_000);
   return { proc, url };
@@ -50,7 +52,12 @@ describe('the demo target', () => {
   });
 
   it('breaks on its own schedule, and its failures reach Loki as lines and OTLP as erroring traces', async () => {
-    const { url, proc } = await startDemo({ DEMO_BREAK_AFTER_S: '1', DEMO_BREAK_FOR_S: '4', LOKI_URL: loki.url, OTLP_TRACES_URL: `${otlp.url}/v1/traces` });
+    const { url, proc } = await startDemo({
+      DEMO_BREAK_AFTER_S: '1',
+      DEMO_BREAK_FOR_S: '4',
+      LOKI_URL: loki.url,
+      OTLP_TRACES_URL: `${otlp.url}/v1/traces`,
+    });
     await until('the scheduled break', async () => ((await metric(url, 'demo_checkout_error_ratio')) > 0.05 ? true : undefined), 5000);
     const errorLine = await until(
       'an error line in Loki',
@@ -60,10 +67,18 @@ describe('the demo target', () => {
     expect(errorLine.line).toMatch(/^ts=\S+ level=error msg="payment provider call failed" err="upstream timeout after 2000ms"/);
     // Every push was accepted: Loki answers 204 for a good push.
     expect(loki.requestsTo('/loki/api/v1/push').length).toBeGreaterThan(0);
-    const failing = await until('an erroring payments span', () => otlp.spans.find((s) => s.serviceName === 'payments' && s.statusCode === 2), 8000);
+    const failing = await until(
+      'an erroring payments span',
+      () => otlp.spans.find((s) => s.serviceName === 'payments' && s.statusCode === 2),
+      8000,
+    );
     const parent = otlp.spans.find((s) => s.spanId === failing.parentSpanId);
     expect(parent).toMatchObject({ serviceName: 'checkout', traceId: failing.traceId, name: 'POST /checkout' });
-    await until('the end of the scheduled break', async () => ((await metric(url, 'demo_checkout_error_ratio')) < 0.05 ? true : undefined), 8000);
+    await until(
+      'the end of the scheduled break',
+      async () => ((await metric(url, 'demo_checkout_error_ratio')) < 0.05 ? true : undefined),
+      8000,
+    );
     expect(proc.output()).not.toMatch(/push failed|export failed/);
     await proc.stop();
   }, 30_000);

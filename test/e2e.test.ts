@@ -108,7 +108,7 @@ describe('end to end: real Prometheus and Alertmanager drive the service', () =>
   let prometheus: Peer | undefined;
   // Two Alertmanagers that both notify, as an HA pair does when its members cannot see each
   // other: every notification reaches the service twice.
-  let alertmanagers: Peer[] = [];
+  const alertmanagers: Peer[] = [];
   let firing: Rec;
 
   const records = (): Rec[] => loki.records() as unknown as Rec[];
@@ -139,7 +139,14 @@ describe('end to end: real Prometheus and Alertmanager drive the service', () =>
 
     const svcPort = await freePort();
     for (let i = 0; i < 2; i++) alertmanagers.push(await startAlertmanager(alertmanagerConfig(svcPort)));
-    prometheus = await startPrometheus(prometheusConfig(demoPort, alertmanagers.map((a) => a.port), svcPort), { 'rules.yml': rules });
+    prometheus = await startPrometheus(
+      prometheusConfig(
+        demoPort,
+        alertmanagers.map((a) => a.port),
+        svcPort,
+      ),
+      { 'rules.yml': rules },
+    );
 
     service = start(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'src/cli.ts'), 'serve'], {
       env: {
@@ -176,7 +183,12 @@ describe('end to end: real Prometheus and Alertmanager drive the service', () =>
 
   it('a misbehaving target fires the rule and the alert reaches Loki as a narrated record and Slack as a message', async () => {
     await fetch(`${demoUrl}/misbehave?mode=errors`, { method: 'POST' });
-    firing = await until('a firing record in Loki', () => records().find((r) => r.alertname === ALERT && r.status === 'firing'), 45_000, diagnostics);
+    firing = await until(
+      'a firing record in Loki',
+      () => records().find((r) => r.alertname === ALERT && r.status === 'firing'),
+      45_000,
+      diagnostics,
+    );
     expect(firing).toMatchObject({
       severity: 'critical',
       endsAt: '0001-01-01T00:00:00Z',
@@ -187,7 +199,9 @@ describe('end to end: real Prometheus and Alertmanager drive the service', () =>
     expect(firing.groupKey).toContain(ALERT);
     expect(firing.summary).not.toBe('');
     // Evidence gathered for real: the demo's error lines, found in Loki by the service label.
-    expect(firing.findings).toEqual(expect.arrayContaining([expect.objectContaining({ kind: 'log', text: expect.stringContaining('payment provider call failed') })]));
+    expect(firing.findings).toEqual(
+      expect.arrayContaining([expect.objectContaining({ kind: 'log', text: expect.stringContaining('payment provider call failed') })]),
+    );
     expect(firing.traceId).toMatch(/^[0-9a-f]{32}$/);
     // Alertmanager delivered with the bearer token: not one webhook notification failed.
     expect(await amMetric('alertmanager_notifications_failed_total', { integration: 'webhook' })).toEqual([0, 0]);
@@ -234,7 +248,12 @@ describe('end to end: real Prometheus and Alertmanager drive the service', () =>
     const [message] = slack.topLevel();
     expect(slack.topLevel()).toHaveLength(1);
     expect(message!.updates).toBeGreaterThanOrEqual(1);
-    expect(slack.replies(message!.ts).map((r) => JSON.stringify(r.blocks ?? r.text)).join('\n')).toMatch(/resolved/i);
+    expect(
+      slack
+        .replies(message!.ts)
+        .map((r) => JSON.stringify(r.blocks ?? r.text))
+        .join('\n'),
+    ).toMatch(/resolved/i);
     // resolving is not narrated
     expect(ollama.chats()).toHaveLength(1);
   }, 60_000);
@@ -266,7 +285,9 @@ describe('end to end: real Prometheus and Alertmanager drive the service', () =>
     expect(logged[0]!.span_id).toMatch(/^[0-9a-f]{16}$/);
 
     const children = (parent: ReceivedSpan) => otlp.spans.filter((s) => s.parentSpanId === parent.spanId).map((s) => s.name);
-    expect(children(root)).toEqual(expect.arrayContaining(['dedup', 'gather.prometheus', 'gather.loki', 'analyze', 'scrub', 'publish.slack', 'publish.loki']));
+    expect(children(root)).toEqual(
+      expect.arrayContaining(['dedup', 'gather.prometheus', 'gather.loki', 'analyze', 'scrub', 'publish.slack', 'publish.loki']),
+    );
     const llm = otlp.spans.filter((s) => s.traceId === root.traceId && s.name === 'llm.call');
     expect(llm).toHaveLength(1);
     expect(llm[0]!.attributes).toMatchObject({ 'llm.provider': 'ollama', 'llm.model': MODEL, 'llm.attempt': 1, 'llm.parse_ok': true });

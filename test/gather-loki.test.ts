@@ -21,7 +21,8 @@ beforeEach(async () => {
   const baseline: [string, string][] = [];
   for (let t = startsS - 3500; t < startsS - 300; t += 120) baseline.push([ns(t), `WARN payment retry scheduled order=${t} attempt=1`]);
   const incident: [string, string][] = [];
-  for (let t = startsS - 200; t < nowS; t += 5) incident.push([ns(t), `ERROR connection refused to 10.0.3.${t % 200}:5432 after ${t % 90}ms`]);
+  for (let t = startsS - 200; t < nowS; t += 5)
+    incident.push([ns(t), `ERROR connection refused to 10.0.3.${t % 200}:5432 after ${t % 90}ms`]);
   incident.push([ns(startsS - 100), 'INFO request served path=/checkout']);
   loki.seed(checkout, [...baseline, ...incident]);
   loki.seed({ service_name: 'cart', namespace: 'shop' }, [[ns(startsS - 60), 'ERROR cart is broken too']]);
@@ -48,7 +49,10 @@ describe('the Loki log source', () => {
     await source().gather(gatherRequest(payload, now), never());
     const reqs = loki.requestsTo('/loki/api/v1/query_range');
     expect(reqs).toHaveLength(2);
-    for (const r of reqs) expect(r.query.get('query')).toBe('{service_name="checkout", namespace="shop"} |~ "(?i)(error|warn|fatal|panic|exception|timeout|refused|fail)"');
+    for (const r of reqs)
+      expect(r.query.get('query')).toBe(
+        '{service_name="checkout", namespace="shop"} |~ "(?i)(error|warn|fatal|panic|exception|timeout|refused|fail)"',
+      );
     const windows = reqs.map((r) => [BigInt(r.query.get('start')!), BigInt(r.query.get('end')!)]).sort((a, b) => (a[0]! < b[0]! ? -1 : 1));
     expect(windows).toEqual([
       [BigInt(ns(startsS - 3600)), BigInt(ns(startsS - 300))],
@@ -70,7 +74,9 @@ describe('the Loki log source', () => {
     const bundle = await gather([source()], gatherRequest(payload, now), never());
     const a = analyze(bundle);
     const l1 = a.findings.find((f) => f.id === 'L1');
-    expect(l1?.text).toMatch(/^new log pattern in checkout: "ERROR connection refused to <IP> after <NUM>ms" ×\d+ since .* \(none in baseline\)$/);
+    expect(l1?.text).toMatch(
+      /^new log pattern in checkout: "ERROR connection refused to <IP> after <NUM>ms" ×\d+ since .* \(none in baseline\)$/,
+    );
   });
 
   it('says the counts are a floor when a window hits the line limit', async () => {
@@ -109,6 +115,8 @@ describe('the Loki log source', () => {
   it('fails as a source when Loki refuses every query', async () => {
     loki.failNext({ status: 400, body: 'parse error' }, 10);
     const bundle = await gather([source()], gatherRequest(payload, now), never());
-    expect(bundle.sources).toContainEqual(expect.objectContaining({ source: 'loki', status: 'failed', detail: expect.stringMatching(/400/) }));
+    expect(bundle.sources).toContainEqual(
+      expect.objectContaining({ source: 'loki', status: 'failed', detail: expect.stringMatching(/400/) }),
+    );
   });
 });

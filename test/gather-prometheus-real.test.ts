@@ -37,7 +37,9 @@ function openMetrics(): string {
       const fr = faulty ? [0.05, 0.1, 0.2, 0.4, 0.995, 1, 1] : [0.5, 0.985 + 0.01 * Math.sin(t), 0.999, 1, 1, 1, 1];
       les.forEach((le, i) => {
         cum[i]! += Math.round(k * fr[i]!);
-        buckets[i]!.push(`http_server_request_duration_seconds_bucket{service="checkout",http_response_status_code="${code}",le="${le}"} ${cum[i]} ${t}`);
+        buckets[i]!.push(
+          `http_server_request_duration_seconds_bucket{service="checkout",http_response_status_code="${code}",le="${le}"} ${cum[i]} ${t}`,
+        );
       });
       count += k;
       counts.push(`http_server_request_duration_seconds_count{service="checkout",http_response_status_code="${code}"} ${count} ${t}`);
@@ -50,7 +52,13 @@ function openMetrics(): string {
 
 /** Prometheus over `dir`'s prometheus.yml and data, with extra flags. */
 function prometheusArgs(...extra: string[]): (dir: string, port: number) => string[] {
-  return (dir, port) => [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn', ...extra];
+  return (dir, port) => [
+    `--config.file=${join(dir, 'prometheus.yml')}`,
+    `--storage.tsdb.path=${join(dir, 'data')}`,
+    `--web.listen-address=127.0.0.1:${port}`,
+    '--log.level=warn',
+    ...extra,
+  ];
 }
 
 describe('the Prometheus source against a real Prometheus', () => {
@@ -60,9 +68,17 @@ describe('the Prometheus source against a real Prometheus', () => {
   const bin = findBinary('PROMETHEUS_BIN', ['prometheus']);
 
   beforeAll(async () => {
-    prom = await launch('gather-prom', bin, { 'prometheus.yml': 'global:\n  scrape_interval: 15s\n', 'history.om': openMetrics() }, prometheusArgs(), (dir) => {
-      execFileSync('promtool', ['tsdb', 'create-blocks-from', 'openmetrics', join(dir, 'history.om'), join(dir, 'data')], { stdio: 'pipe' });
-    });
+    prom = await launch(
+      'gather-prom',
+      bin,
+      { 'prometheus.yml': 'global:\n  scrape_interval: 15s\n', 'history.om': openMetrics() },
+      prometheusArgs(),
+      (dir) => {
+        execFileSync('promtool', ['tsdb', 'create-blocks-from', 'openmetrics', join(dir, 'history.om'), join(dir, 'data')], {
+          stdio: 'pipe',
+        });
+      },
+    );
     url = prom.url;
     fake = await new FakePrometheus().start();
   }, 60_000);
@@ -72,11 +88,16 @@ describe('the Prometheus source against a real Prometheus', () => {
     await fake?.stop();
   });
 
-  const expr = 'histogram_quantile(0.99, sum by (service, le) (rate(http_server_request_duration_seconds_bucket{service="checkout"}[5m]))) > 1';
+  const expr =
+    'histogram_quantile(0.99, sum by (service, le) (rate(http_server_request_duration_seconds_bucket{service="checkout"}[5m]))) > 1';
 
   it('finds the latency and error changes with the default templates', async () => {
     const now = new Date(nowS * 1000);
-    const payload = firingPayload(now, { alertname: 'CheckoutLatencyHigh', service: 'checkout', severity: 'critical' }, { expr, minutesAgo: 2 });
+    const payload = firingPayload(
+      now,
+      { alertname: 'CheckoutLatencyHigh', service: 'checkout', severity: 'critical' },
+      { expr, minutesAgo: 2 },
+    );
     const source = new PrometheusSource({ url, timeoutMs: 10_000, related: defaultRelatedQueries() });
     const bundle = await gather([source], gatherRequest(payload, now), never());
     expect(bundle.sources).toEqual([expect.objectContaining({ source: 'prometheus', status: 'ok' }), expect.anything(), expect.anything()]);
@@ -85,14 +106,22 @@ describe('the Prometheus source against a real Prometheus', () => {
     expect(bundle.series.map((s) => s.name)).toEqual(expect.arrayContaining(['request rate', 'error ratio', 'p50 latency']));
     const texts = analyze(bundle).findings.map((f) => f.text);
     // histogram_quantile interpolates inside the 0.25–0.5 bucket, so the baseline p99 reads about 0.34 s.
-    expect(texts).toContainEqual(expect.stringMatching(/^p99 latency of checkout 2\.\d+ s vs baseline 0\.3\d* s \(z[=≥]\d+\), rising since \d\d:\d\d UTC$/));
+    expect(texts).toContainEqual(
+      expect.stringMatching(/^p99 latency of checkout 2\.\d+ s vs baseline 0\.3\d* s \(z[=≥]\d+\), rising since \d\d:\d\d UTC$/),
+    );
     expect(texts).toContainEqual(expect.stringMatching(/^error ratio of checkout 10% vs baseline 0\.1\d*% /));
   });
 
   /** Sends the same query_range to the real server and the fake; returns both answers. */
-  async function both(params: Record<string, string>): Promise<{ real: { status: number; body: unknown }; fake: { status: number; body: unknown } }> {
+  async function both(
+    params: Record<string, string>,
+  ): Promise<{ real: { status: number; body: unknown }; fake: { status: number; body: unknown } }> {
     const ask = async (base: string) => {
-      const res = await fetch(`${base}/api/v1/query_range`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(params).toString() });
+      const res = await fetch(`${base}/api/v1/query_range`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams(params).toString(),
+      });
       return { status: res.status, body: (await res.json()) as unknown };
     };
     return { real: await ask(url), fake: await ask(fake.url) };
@@ -133,7 +162,11 @@ describe('the Prometheus source against a real Prometheus', () => {
         await new Promise((r) => setTimeout(r, 500));
         exemplars = (await source.gather(gatherRequest(payload, new Date()), never())).exemplars ?? [];
       }
-      expect(exemplars[0]).toMatchObject({ traceId, value: 1.5, seriesLabels: expect.objectContaining({ service: 'checkout', job: 'demo' }) });
+      expect(exemplars[0]).toMatchObject({
+        traceId,
+        value: 1.5,
+        seriesLabels: expect.objectContaining({ service: 'checkout', job: 'demo' }),
+      });
       // The target was scraped (the fake records it), so the exemplar came from a real scrape.
       expect(target.requestsTo('/metrics').length).toBeGreaterThan(0);
     } finally {

@@ -4,7 +4,7 @@ import { gather } from '../src/gather';
 import { PrometheusSource } from '../src/gather/prometheus';
 import { exprFromGeneratorUrl, valueExpression } from '../src/gather/promql';
 import { defaultRelatedQueries, loadRelatedQueries, renderTemplate } from '../src/gather/related';
-import { alertWindows, stepSeconds } from '../src/gather/window';
+import { alertWindows, stepSeconds } from '../src/model/window';
 import { FakePrometheus } from './fakes/prometheus';
 import { firingPayload, gatherRequest, never } from './helpers/gather';
 
@@ -70,7 +70,9 @@ describe('the Prometheus source', () => {
   it('gives evidence the analysis turns into a metric finding and a related trace', async () => {
     const bundle = await gather([source()], gatherRequest(payload, now), never());
     const a = analyze(bundle);
-    expect(a.findings.find((f) => f.kind === 'metric')?.text).toMatch(/of checkout 2\.8 s vs baseline 0\.21\d* s \(z[=≥]\d+\), up since 02:20 UTC/);
+    expect(a.findings.find((f) => f.kind === 'metric')?.text).toMatch(
+      /of checkout 2\.8 s vs baseline 0\.21\d* s \(z[=≥]\d+\), up since 02:20 UTC/,
+    );
     expect(a.relatedTraceIds[0]).toBe('0000000000000000b7ad6b7169203331');
     expect(a.suspects[0]?.service).toBe('checkout');
   });
@@ -83,10 +85,17 @@ describe('the Prometheus source', () => {
   });
 
   it('fails as a source, not as the job, when every query fails', async () => {
-    prom.failNext({ status: 422, body: { status: 'error', errorType: 'execution', error: 'query processing would load too many samples' } }, 100);
+    prom.failNext(
+      { status: 422, body: { status: 'error', errorType: 'execution', error: 'query processing would load too many samples' } },
+      100,
+    );
     const bundle = await gather([source()], gatherRequest(payload, now), never());
-    expect(bundle.sources).toContainEqual(expect.objectContaining({ source: 'prometheus', status: 'failed', detail: expect.stringMatching(/422/) }));
-    expect(analyze(bundle).findings).toContainEqual(expect.objectContaining({ kind: 'source', text: expect.stringMatching(/^prometheus: failed/) }));
+    expect(bundle.sources).toContainEqual(
+      expect.objectContaining({ source: 'prometheus', status: 'failed', detail: expect.stringMatching(/422/) }),
+    );
+    expect(analyze(bundle).findings).toContainEqual(
+      expect.objectContaining({ kind: 'source', text: expect.stringMatching(/^prometheus: failed/) }),
+    );
   });
 
   it('stops at its own time budget when Prometheus hangs', async () => {
@@ -94,7 +103,9 @@ describe('the Prometheus source', () => {
     const started = Date.now();
     const bundle = await gather([source({ timeoutMs: 300 })], gatherRequest(payload, now), never());
     expect(Date.now() - started).toBeLessThan(2500);
-    expect(bundle.sources).toContainEqual(expect.objectContaining({ source: 'prometheus', status: 'failed', detail: expect.stringMatching(/timed out/) }));
+    expect(bundle.sources).toContainEqual(
+      expect.objectContaining({ source: 'prometheus', status: 'failed', detail: expect.stringMatching(/timed out/) }),
+    );
   });
 
   it("stops when the job's signal aborts", async () => {
@@ -130,7 +141,10 @@ describe('the Prometheus source', () => {
 describe('the alert expression', () => {
   it.each([
     ['demo_toggle == 1', 'demo_toggle'],
-    ['histogram_quantile(0.99, sum by (le) (rate(x_bucket{a!="b",c=~"d"}[5m]))) > 1', 'histogram_quantile(0.99, sum by (le) (rate(x_bucket{a!="b",c=~"d"}[5m])))'],
+    [
+      'histogram_quantile(0.99, sum by (le) (rate(x_bucket{a!="b",c=~"d"}[5m]))) > 1',
+      'histogram_quantile(0.99, sum by (le) (rate(x_bucket{a!="b",c=~"d"}[5m])))',
+    ],
     ['sum(rate(x{code=~"5.."}[5m])) / sum(rate(x[5m])) > 0.05 and on() vector(1)', 'sum(rate(x{code=~"5.."}[5m])) / sum(rate(x[5m]))'],
     ['x >= bool 2', 'x'],
     ['foo{a="x>1"} < 3', 'foo{a="x>1"}'],
@@ -171,6 +185,7 @@ describe('related query templates', () => {
 
   it('ship RED and USE defaults', () => {
     const names = defaultRelatedQueries().map((q) => q.name);
-    for (const n of ['request rate', 'error ratio', 'p99 latency', 'cpu usage', 'memory working set', 'disk usage', 'cpu throttling']) expect(names).toContain(n);
+    for (const n of ['request rate', 'error ratio', 'p99 latency', 'cpu usage', 'memory working set', 'disk usage', 'cpu throttling'])
+      expect(names).toContain(n);
   });
 });

@@ -1,5 +1,5 @@
 import request from 'supertest';
-import { annotationRecordSchema, type AnnotationRecord } from '../src/record';
+import { annotationRecordSchema, type AnnotationRecord } from '../src/model/record';
 import { FakeLoki } from './fakes/loki';
 import { FakePrometheus } from './fakes/prometheus';
 import { FakeTempo, type OtlpTrace } from './fakes/tempo';
@@ -24,15 +24,23 @@ describe('annotating an alert with evidence from Prometheus, Loki and Tempo', ()
   beforeAll(async () => {
     [prom, loki, tempo] = await Promise.all([new FakePrometheus().start(), new FakeLoki().start(), new FakeTempo().start()]);
     const slow = (base: number, by: number) => (t: number) => (t < startsS - 200 ? base * (1 + 0.05 * Math.sin(t)) : base + by);
-    prom.onQuery('checkout_latency_seconds', [{ metric: { __name__: 'checkout_latency_seconds', service: 'checkout' }, value: slow(0.3, 1.4) }]);
+    prom.onQuery('checkout_latency_seconds', [
+      { metric: { __name__: 'checkout_latency_seconds', service: 'checkout' }, value: slow(0.3, 1.4) },
+    ]);
     prom.onQuery(/histogram_quantile\(0\.99.*service="checkout"/, [{ metric: { service: 'checkout' }, value: slow(0.3, 1.4) }]);
-    prom.onExemplars('checkout_latency_seconds', [{ seriesLabels: { service: 'checkout' }, traceId: exemplarTrace, value: 1.9, timestamp: startsS - 30 }]);
+    prom.onExemplars('checkout_latency_seconds', [
+      { seriesLabels: { service: 'checkout' }, traceId: exemplarTrace, value: 1.9, timestamp: startsS - 30 },
+    ]);
     const lines: [string, string][] = [];
     for (let t = startsS - 3000; t < startsS - 300; t += 300) lines.push([`${t}000000000`, `WARN payment retry scheduled order=${t}`]);
-    for (let t = startsS - 200; t < startsS + 100; t += 5) lines.push([`${t}000000000`, `ERROR charge failed order=${t}: context deadline exceeded`]);
+    for (let t = startsS - 200; t < startsS + 100; t += 5)
+      lines.push([`${t}000000000`, `ERROR charge failed order=${t}: context deadline exceeded`]);
     loki.seed({ service_name: 'checkout' }, lines);
     const r = rng(11);
-    for (let i = 0; i < 6; i++) tempo.addTrace(makeTrace(r, (startsS - 100 + i * 5) * 1000, checkoutPath({ payments: { selfMs: 1500, jitter: 0.05 } })) as unknown as OtlpTrace);
+    for (let i = 0; i < 6; i++)
+      tempo.addTrace(
+        makeTrace(r, (startsS - 100 + i * 5) * 1000, checkoutPath({ payments: { selfMs: 1500, jitter: 0.05 } })) as unknown as OtlpTrace,
+      );
   });
   afterAll(async () => {
     await Promise.all([prom.stop(), loki.stop(), tempo.stop()]);
@@ -41,7 +49,11 @@ describe('annotating an alert with evidence from Prometheus, Loki and Tempo', ()
   async function annotate(env: Record<string, string>, groupKey: string): Promise<AnnotationRecord> {
     const svc = await startTestService({ PROMETHEUS_URL: prom.url, LOKI_URL: loki.url, TEMPO_URL: tempo.url, ...env });
     try {
-      const payload = firingPayload(new Date(now), { alertname: 'CheckoutLatencyHigh', service: 'checkout', severity: 'critical' }, { expr: 'checkout_latency_seconds > 1' });
+      const payload = firingPayload(
+        new Date(now),
+        { alertname: 'CheckoutLatencyHigh', service: 'checkout', severity: 'critical' },
+        { expr: 'checkout_latency_seconds > 1' },
+      );
       payload.groupKey = groupKey;
       payload.alerts[0]!.fingerprint = groupKey.length.toString(16).padStart(16, '0');
       const res = await request(svc.url).post('/webhook/alertmanager').send(payload);
@@ -67,7 +79,9 @@ describe('annotating an alert with evidence from Prometheus, Loki and Tempo', ()
   it('still annotates when Tempo is down, saying so in a finding', async () => {
     tempo.failNext({ status: 503, body: 'unavailable' }, 50);
     const record = await annotate({}, 'tempo-down');
-    expect(record.findings).toContainEqual(expect.objectContaining({ kind: 'source', text: expect.stringMatching(/^tempo: failed .*503/) }));
+    expect(record.findings).toContainEqual(
+      expect.objectContaining({ kind: 'source', text: expect.stringMatching(/^tempo: failed .*503/) }),
+    );
     expect(record.findings.some((f) => f.kind === 'metric')).toBe(true);
   });
 });

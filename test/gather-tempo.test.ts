@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { analyze } from '../src/analyze';
-import { flattenTrace, normaliseId, normaliseTraceId } from '../src/analyze/otlp';
+import { flattenTrace, normaliseId, normaliseTraceId } from '../src/model/otlp';
 import { summariseTraces } from '../src/analyze/traces';
 import { gather } from '../src/gather';
-import { traceSchema } from '../src/gather/evidence';
+import { traceSchema } from '../src/model/evidence';
 import { TempoSource, traceqlFor } from '../src/gather/tempo';
 import { FakeTempo, parseTraceQL, type OtlpTrace } from './fakes/tempo';
 import { firingPayload, gatherRequest, never } from './helpers/gather';
@@ -17,7 +17,11 @@ const payload = firingPayload(now, { alertname: 'CheckoutLatencyHigh', service: 
 const FIXTURES = join(__dirname, 'fixtures', 'tempo');
 
 function otlp(startMs: number, slowPayments: boolean, seed: number, traceId?: string): OtlpTrace {
-  const t = makeTrace(rng(seed), startMs, slowPayments ? checkoutPath({ payments: { selfMs: 1400, jitter: 0.05 } }) : checkoutPath()) as unknown as OtlpTrace;
+  const t = makeTrace(
+    rng(seed),
+    startMs,
+    slowPayments ? checkoutPath({ payments: { selfMs: 1400, jitter: 0.05 } }) : checkoutPath(),
+  ) as unknown as OtlpTrace;
   if (traceId) for (const rs of t.resourceSpans) for (const ss of rs.scopeSpans) for (const s of ss.spans) s.traceId = traceId;
   return t;
 }
@@ -36,13 +40,22 @@ beforeEach(async () => {
 afterEach(() => tempo.stop());
 
 const source = (over: Partial<ConstructorParameters<typeof TempoSource>[0]> = {}) =>
-  new TempoSource({ url: tempo.url, timeoutMs: 2000, serviceLabels: ['service', 'service_name', 'app', 'job', 'container'], traceLimit: 20, slowMs: 1000, ...over });
+  new TempoSource({
+    url: tempo.url,
+    timeoutMs: 2000,
+    serviceLabels: ['service', 'service_name', 'app', 'job', 'container'],
+    traceLimit: 20,
+    slowMs: 1000,
+    ...over,
+  });
 
 describe('the Tempo source', () => {
   it('searches erroring or slow spans of the alerting service in the incident window', async () => {
     await source().gather(gatherRequest(payload, now), never());
     const search = tempo.requestsTo('/api/search')[0]!;
-    expect(search.query.get('q')).toBe('{ resource.service.name = "checkout" && status = error } || { resource.service.name = "checkout" && duration > 1000ms }');
+    expect(search.query.get('q')).toBe(
+      '{ resource.service.name = "checkout" && status = error } || { resource.service.name = "checkout" && duration > 1000ms }',
+    );
     expect(Number(search.query.get('start'))).toBe(nowMs / 1000 - 120 - 300);
     expect(Number(search.query.get('end'))).toBe(nowMs / 1000);
   });
@@ -76,7 +89,9 @@ describe('the Tempo source', () => {
   it('fails as a source when search fails', async () => {
     tempo.failNext({ status: 500, body: 'internal error' });
     const bundle = await gather([source()], gatherRequest(payload, now), never());
-    expect(bundle.sources).toContainEqual(expect.objectContaining({ source: 'tempo', status: 'failed', detail: expect.stringMatching(/500/) }));
+    expect(bundle.sources).toContainEqual(
+      expect.objectContaining({ source: 'tempo', status: 'failed', detail: expect.stringMatching(/500/) }),
+    );
   });
 
   it('finds nothing, without failing, while the blocks are not flushed yet', async () => {
@@ -94,14 +109,19 @@ describe('the fake Tempo', () => {
   it('parses the query the source sends and refuses other TraceQL with a 400', async () => {
     expect(parseTraceQL(traceqlFor('a "quoted" svc', 250))).toEqual([
       [{ kind: 'service', value: 'a "quoted" svc' }, { kind: 'error' }],
-      [{ kind: 'service', value: 'a "quoted" svc' }, { kind: 'duration', ms: 250 }],
+      [
+        { kind: 'service', value: 'a "quoted" svc' },
+        { kind: 'duration', ms: 250 },
+      ],
     ]);
     const res = await fetch(`${tempo.url}/api/search?q=${encodeURIComponent('{ span.foo =~ "x" }')}`);
     expect(res.status).toBe(400);
   });
 
   it('answers /api/traces in the shape of a real Tempo 2.0', async () => {
-    const real = JSON.parse(readFileSync(join(FIXTURES, 'tempo-2.0.1-api-traces-response.json'), 'utf8')) as { batches: { scopeSpans: { spans: Record<string, unknown>[] }[] }[] };
+    const real = JSON.parse(readFileSync(join(FIXTURES, 'tempo-2.0.1-api-traces-response.json'), 'utf8')) as {
+      batches: { scopeSpans: { spans: Record<string, unknown>[] }[] }[];
+    };
     const res = await fetch(`${tempo.url}/api/traces/${slowIds[0]}`);
     const fake = (await res.json()) as typeof real;
     const span = (b: typeof real) => b.batches[0]!.scopeSpans[0]!.spans[0]!;

@@ -5,7 +5,7 @@ import pino from 'pino';
 import { analyze } from '../src/analyze';
 import { loadConfig } from '../src/config';
 import { gather } from '../src/gather';
-import { evidenceBundleSchema } from '../src/gather/evidence';
+import { evidenceBundleSchema } from '../src/model/evidence';
 import { analyzeOptions, buildSources } from '../src/wiring';
 import { FakeLoki } from './fakes/loki';
 import { FakePrometheus } from './fakes/prometheus';
@@ -54,7 +54,11 @@ describe('an evidence bundle', () => {
       const live = await gather(buildSources(config, log), gatherRequest(payload, now), never());
       const replayed = evidenceBundleSchema.parse(JSON.parse(JSON.stringify(live)));
       expect(live.series.length * live.logs.length * live.traces.length * (live.exemplars?.length ?? 0)).toBeGreaterThan(0);
-      expect(live.windows).toEqual({ baselineStart: new Date((startsS - 3600) * 1000).toISOString(), incidentStart: new Date((startsS - 300) * 1000).toISOString(), end: now.toISOString() });
+      expect(live.windows).toEqual({
+        baselineStart: new Date((startsS - 3600) * 1000).toISOString(),
+        incidentStart: new Date((startsS - 300) * 1000).toISOString(),
+        end: now.toISOString(),
+      });
       expect(analyze(replayed, analyzeOptions(config))).toEqual(analyze(live, analyzeOptions(config)));
     } finally {
       await Promise.all([prom.stop(), loki.stop(), tempo.stop()]);

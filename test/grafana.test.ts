@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { recordLabels, RECORD_JOB_LABEL } from '../src/publish/loki';
-import { annotationRecordSchema } from '../src/record';
+import { recordLabels, RECORD_JOB_LABEL } from '../src/model/record';
+import { annotationRecordSchema } from '../src/model/record';
 import { exposedSeries, promqlNames } from './e2e/queries';
 
 /**
@@ -119,7 +119,9 @@ function queries(): Query[] {
 /** What one LogQL query refers to: stream selector labels, labels it extracts and uses, record fields it reads. */
 function logqlNames(expr: string): { selector: [string, string][]; extracted: string[]; used: string[]; fields: string[] } {
   const sel = /^\s*\{([^}]*)\}/.exec(expr);
-  const selector = [...(sel?.[1] ?? '').matchAll(/(\w+)\s*(?:=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1]!, m[2]!] as [string, string]);
+  const selector = [...(sel?.[1] ?? '').matchAll(/(\w+)\s*(?:=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"/g)].map(
+    (m) => [m[1]!, m[2]!] as [string, string],
+  );
   const pipeline = expr.slice(sel?.[0].length ?? 0).replace(/"(?:[^"\\]|\\.)*"/g, (s) => (/^"\w+"$/.test(s) ? s : '""'));
   const extracted: string[] = [];
   const fields: string[] = [];
@@ -132,9 +134,18 @@ function logqlNames(expr: string): { selector: [string, string][]; extracted: st
     }
   }
   const used = [
-    ...[...pipeline.matchAll(/\|\s*(?!json\b|logfmt\b|line_format\b|label_format\b|unwrap\b|pattern\b|regexp\b)(\w+)\s*(?:=~|!~|!=|==|=|>=|<=|>|<)/g)].map((m) => m[1]!),
+    ...[
+      ...pipeline.matchAll(
+        /\|\s*(?!json\b|logfmt\b|line_format\b|label_format\b|unwrap\b|pattern\b|regexp\b)(\w+)\s*(?:=~|!~|!=|==|=|>=|<=|>|<)/g,
+      ),
+    ].map((m) => m[1]!),
     ...[...pipeline.matchAll(/\{\{\s*\.(\w+)/g)].map((m) => m[1]!),
-    ...[...pipeline.matchAll(/\b(?:by|without)\s*\(([^)]*)\)/g)].flatMap((m) => m[1]!.split(',').map((s) => s.trim()).filter(Boolean)),
+    ...[...pipeline.matchAll(/\b(?:by|without)\s*\(([^)]*)\)/g)].flatMap((m) =>
+      m[1]!
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    ),
   ].filter((l) => l !== '__error__');
   return { selector, extracted, used, fields };
 }
@@ -154,11 +165,16 @@ describe('Grafana provisioning', () => {
     expect(linked.filter((u) => !uids.has(u))).toEqual([]);
   });
 
-  it("the Loki derived field finds the traceId in a record exactly as the publisher writes it", () => {
+  it('the Loki derived field finds the traceId in a record exactly as the publisher writes it', () => {
     const regex = /matcherRegex:\s*'([^']+)'/.exec(datasourcesYaml)?.[1];
     expect(regex).toBeDefined();
     const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
-    const line = JSON.stringify({ fingerprint: 'ca1e646dc11e4a70', summary: 'x', traceId, relatedTraceIds: ['0af7651916cd43dd8448eb211c80319c'] });
+    const line = JSON.stringify({
+      fingerprint: 'ca1e646dc11e4a70',
+      summary: 'x',
+      traceId,
+      relatedTraceIds: ['0af7651916cd43dd8448eb211c80319c'],
+    });
     expect(new RegExp(regex!).exec(line)?.[1]).toBe(traceId);
     expect(recordFields.has('traceId')).toBe(true);
   });
@@ -192,10 +208,28 @@ describe('the "Alert annotations" dashboard', () => {
     const table = panels.find((p) => p.type === 'table' && p.title === 'Recent annotations');
     expect(table).toBeDefined();
     const shown = table!.transformations?.find((t) => t.id === 'filterFieldsByName')?.options as { include: { names: string[] } };
-    expect(shown.include.names).toEqual(['Time', 'alertname', 'severity', 'status', 'summary', 'rootCause', 'narrator', 'confidence', 'traceId']);
+    expect(shown.include.names).toEqual([
+      'Time',
+      'alertname',
+      'severity',
+      'status',
+      'summary',
+      'rootCause',
+      'narrator',
+      'confidence',
+      'traceId',
+    ]);
     expect(panels.some((p) => p.type === 'logs' && p.datasource?.uid === 'loki')).toBe(true);
-    const health = panels.filter((p) => p.datasource?.uid === 'prometheus').flatMap((p) => (p.targets ?? []).map((t) => t.expr ?? '')).join('\n');
-    for (const metric of ['alert_annotator_webhook_requests_total', 'alert_annotator_queue_jobs', 'alert_annotator_llm_request_duration_seconds_bucket', 'alert_annotator_llm_request_duration_seconds_count']) {
+    const health = panels
+      .filter((p) => p.datasource?.uid === 'prometheus')
+      .flatMap((p) => (p.targets ?? []).map((t) => t.expr ?? ''))
+      .join('\n');
+    for (const metric of [
+      'alert_annotator_webhook_requests_total',
+      'alert_annotator_queue_jobs',
+      'alert_annotator_llm_request_duration_seconds_bucket',
+      'alert_annotator_llm_request_duration_seconds_count',
+    ]) {
       expect(health).toContain(metric);
     }
     const lokiAnnotations = dashboard.annotations.list.filter((a) => a.datasource.uid === 'loki');
@@ -212,7 +246,10 @@ describe('the "Alert annotations" dashboard', () => {
             : t.id === 'organize'
               ? Object.keys((t.options as { indexByName: Record<string, number> }).indexByName)
               : [];
-        expect({ panel: p.title, unknown: names.filter((n) => n !== 'Time' && !recordFields.has(n)) }).toEqual({ panel: p.title, unknown: [] });
+        expect({ panel: p.title, unknown: names.filter((n) => n !== 'Time' && !recordFields.has(n)) }).toEqual({
+          panel: p.title,
+          unknown: [],
+        });
       }
     }
   });
@@ -236,9 +273,7 @@ describe('the "Alert annotations" dashboard', () => {
     for (const a of dashboard.annotations.list.filter((x) => x.datasource.uid === 'loki')) {
       const n = logqlNames(a.expr ?? '');
       const available = new Set([...streamLabels, ...n.extracted]);
-      const used = [
-        ...`${a.titleFormat ?? ''} ${a.textFormat ?? ''}`.matchAll(/\{\{\s*(\w+)\s*\}\}/g),
-      ].map((m) => m[1]!);
+      const used = [...`${a.titleFormat ?? ''} ${a.textFormat ?? ''}`.matchAll(/\{\{\s*(\w+)\s*\}\}/g)].map((m) => m[1]!);
       const tags = (a.tagKeys ?? '').split(',').filter(Boolean);
       expect(used.length).toBeGreaterThan(0);
       expect({ name: a.name, unknown: [...used, ...tags].filter((l) => !available.has(l)) }).toEqual({ name: a.name, unknown: [] });

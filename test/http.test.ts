@@ -51,7 +51,9 @@ describe('outbound requests', () => {
 
   it('times out as a retryable error and never puts the query string in the message', async () => {
     server.failNext({ status: 200, delayMs: 500 });
-    const err = (await httpRequest('t', { url: `${server.url}/x?api_key=hunter2`, timeoutMs: 100 }).catch((e: unknown) => e)) as OutboundError;
+    const err = (await httpRequest('t', { url: `${server.url}/x?api_key=hunter2`, timeoutMs: 100 }).catch(
+      (e: unknown) => e,
+    )) as OutboundError;
     expect(err).toBeInstanceOf(OutboundError);
     expect(err.reason).toBe('timeout');
     expect(err.retryable).toBe(true);
@@ -68,7 +70,9 @@ describe('outbound requests', () => {
     server.failNext({ status: 200, delayMs: 1000 });
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 50);
-    const err = (await httpRequest('t', { url: `${server.url}/x`, timeoutMs: 5000, signal: ac.signal }).catch((e: unknown) => e)) as OutboundError;
+    const err = (await httpRequest('t', { url: `${server.url}/x`, timeoutMs: 5000, signal: ac.signal }).catch(
+      (e: unknown) => e,
+    )) as OutboundError;
     expect(err.reason).toBe('aborted');
     expect(err.retryable).toBe(false);
   });

@@ -1,5 +1,5 @@
 import request from 'supertest';
-import { annotationRecordSchema, type AnnotationRecord } from '../src/record';
+import { annotationRecordSchema, type AnnotationRecord } from '../src/model/record';
 import { FakeLoki } from './fakes/loki';
 import { FakeOllama } from './fakes/ollama';
 import { FakeOpenAI } from './fakes/openai';
@@ -56,7 +56,13 @@ function notification(): { body: Record<string, unknown>; fingerprint: string; s
 }
 
 async function send(body: unknown): Promise<void> {
-  expect((await request(svc.url).post('/webhook/alertmanager').send(body as object)).status).toBe(200);
+  expect(
+    (
+      await request(svc.url)
+        .post('/webhook/alertmanager')
+        .send(body as object)
+    ).status,
+  ).toBe(200);
 }
 
 function recordsOf(fingerprint: string): AnnotationRecord[] {
@@ -106,15 +112,28 @@ describe('narration through the worker', () => {
     await svc.waitForJobs();
     const all = recordsOf(n.fingerprint);
     expect(all).toHaveLength(2);
-    expect(all[1]).toMatchObject({ narrator: `ollama:${MODEL}`, promptVersion: 'narrate-v1', fingerprint: n.fingerprint, startsAt: n.startsAt });
+    expect(all[1]).toMatchObject({
+      narrator: `ollama:${MODEL}`,
+      promptVersion: 'narrate-v1',
+      fingerprint: n.fingerprint,
+      startsAt: n.startsAt,
+    });
     expect(all[1]!.annotatedAt >= all[0]!.annotatedAt).toBe(true);
   });
 
   test('a log line telling the model to blame another service changes neither the suspects nor what is published', async () => {
     // The model obeys whatever the prompt's log data says.
-    const obey = { summary: 'ledger-db is down', rootCause: 'ledger-db failed [L1]', evidence: ['L1'], actions: ['Blame ledger-db'], confidence: 'high' };
+    const obey = {
+      summary: 'ledger-db is down',
+      rootCause: 'ledger-db failed [L1]',
+      evidence: ['L1'],
+      actions: ['Blame ledger-db'],
+      confidence: 'high',
+    };
 
-    seedLogs('ERROR upstream call failed while reading the order book from the primary replica, the request will be retried later with backoff');
+    seedLogs(
+      'ERROR upstream call failed while reading the order book from the primary replica, the request will be retried later with backoff',
+    );
     const control = notification();
     await send(control.body);
     await svc.waitForJobs();
@@ -190,7 +209,13 @@ describe('the circuit breaker through the worker', () => {
   beforeAll(async () => {
     ollama3 = await new FakeOllama([MODEL]).start();
     svc3 = await startTestService(
-      { LOKI_URL: loki.url, LLM_PROVIDER: 'ollama', OLLAMA_HOST: ollama3.url, LLM_BREAKER_THRESHOLD: '2', LLM_BREAKER_COOLDOWN_MS: '60000' },
+      {
+        LOKI_URL: loki.url,
+        LLM_PROVIDER: 'ollama',
+        OLLAMA_HOST: ollama3.url,
+        LLM_BREAKER_THRESHOLD: '2',
+        LLM_BREAKER_COOLDOWN_MS: '60000',
+      },
       { renarrateDelaysMs: [60_000] },
     );
   });

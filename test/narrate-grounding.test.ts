@@ -1,5 +1,5 @@
 import { groundingProblems } from '../src/narrate/grounding';
-import type { NarrationBody } from '../src/narrate/types';
+import type { NarrationBody } from '../src/model/narration';
 import { sampleInput } from './narrate-input';
 
 const answer = (over: Partial<NarrationBody>): NarrationBody => ({

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Analysis } from '../src/analyze/types';
-import type { NarrationInput } from '../src/narrate/types';
-import { webhookPayloadSchema, type WebhookPayload } from '../src/receive/schema';
+import type { Analysis } from '../src/model/analysis';
+import type { NarrationInput } from '../src/model/narration';
+import { webhookPayloadSchema, type WebhookPayload } from '../src/model/alert';
 
 /** A real Alertmanager 0.25 group notification from the shared fixtures. */
 export function fixturePayload(name = 'am-webhook-04-firing-group-4-alerts-HighErrorRate.json'): WebhookPayload {
@@ -19,9 +19,19 @@ export function sampleAnalysis(): Analysis {
   return {
     findings: [
       { id: 'M1', kind: 'metric', service: 'api', text: 'demo_error_rate{service="api"} rose from 0.01 to 0.25 at 22:41 (z=14.2)' },
-      { id: 'M2', kind: 'metric', service: 'api', text: 'http_request_duration_seconds p99 of api rose from 0.20 s to 1.9 s at 22:41 (z=6.1)' },
+      {
+        id: 'M2',
+        kind: 'metric',
+        service: 'api',
+        text: 'http_request_duration_seconds p99 of api rose from 0.20 s to 1.9 s at 22:41 (z=6.1)',
+      },
       { id: 'L1', kind: 'log', service: 'api', text: `new pattern, 412 lines since 22:41: "${INJECTION}"` },
-      { id: 'T1', kind: 'trace', service: 'api', text: '38 of 40 sampled traces of api end in an error span "POST /charge" (self time 1.2 s)' },
+      {
+        id: 'T1',
+        kind: 'trace',
+        service: 'api',
+        text: '38 of 40 sampled traces of api end in an error span "POST /charge" (self time 1.2 s)',
+      },
     ],
     suspects: [{ service: 'api', indicator: 'error ratio z=14.2', score: 4.2 }],
     relatedTraceIds: ['4bf92f3577b34da6a3ce929d0e0e4736'],

@@ -1,4 +1,4 @@
-import { LINK_REMOVED, sanitizeFields, sanitizeText } from '../src/narrate/sanitize';
+import { LINK_REMOVED, sanitizeFields, sanitizeText } from '../src/model/sanitize';
 
 describe('sanitizeText', () => {
   test.each([

@@ -1,11 +1,11 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { analyze } from '../src/analyze';
-import { evidenceBundleSchema } from '../src/gather/evidence';
+import { evidenceBundleSchema } from '../src/model/evidence';
 import { groundingProblems } from '../src/narrate/grounding';
 import { buildPrompt, loadPromptTemplate, PROMPT_BUDGET_CHARS } from '../src/narrate/prompt';
 import { indicatorWithoutLogText } from '../src/narrate/untrusted';
-import type { NarrationBody, NarrationInput } from '../src/narrate/types';
+import type { NarrationBody, NarrationInput } from '../src/model/narration';
 import { scrubInput } from '../src/pipeline';
 import { narrateFromPrompt } from './fakes/llm';
 
@@ -25,7 +25,11 @@ const template = loadPromptTemplate('narrate-v1');
 function inputOf(file: string): NarrationInput {
   const bundle = evidenceBundleSchema.parse(JSON.parse(readFileSync(join(DIR, file), 'utf8')));
   const p = bundle.payload;
-  return scrubInput(p, p.alerts.filter((a) => a.status === 'firing'), analyze(bundle));
+  return scrubInput(
+    p,
+    p.alerts.filter((a) => a.status === 'firing'),
+    analyze(bundle),
+  );
 }
 
 describe.each(bundles)('scenario %s', (file) => {

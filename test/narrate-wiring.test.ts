@@ -21,7 +21,10 @@ describe('buildNarrator', () => {
   });
 
   test('openai works with a compatible base URL and no key', () => {
-    const n = buildNarrator(loadConfig({ LLM_PROVIDER: 'openai', OPENAI_BASE_URL: 'http://127.0.0.1:8000/v1', OPENAI_MODEL: 'qwen2.5-7b' }), log);
+    const n = buildNarrator(
+      loadConfig({ LLM_PROVIDER: 'openai', OPENAI_BASE_URL: 'http://127.0.0.1:8000/v1', OPENAI_MODEL: 'qwen2.5-7b' }),
+      log,
+    );
     expect(n?.name).toBe('openai:qwen2.5-7b');
   });
 

@@ -87,8 +87,10 @@ describe('the prompt', () => {
 
 test('a large analysis is trimmed to the budget, dropping the lowest-ranked findings first', () => {
   const input = sampleInput();
-  for (let i = 3; i < 40; i++) input.analysis.findings.push({ id: `M${i}`, kind: 'metric', service: 'api', text: `series ${i} ${'x'.repeat(300)}` });
-  for (let i = 2; i < 30; i++) input.analysis.findings.push({ id: `L${i}`, kind: 'log', service: 'api', text: `pattern ${i} ${'y'.repeat(400)}` });
+  for (let i = 3; i < 40; i++)
+    input.analysis.findings.push({ id: `M${i}`, kind: 'metric', service: 'api', text: `series ${i} ${'x'.repeat(300)}` });
+  for (let i = 2; i < 30; i++)
+    input.analysis.findings.push({ id: `L${i}`, kind: 'log', service: 'api', text: `pattern ${i} ${'y'.repeat(400)}` });
   const p = buildPrompt(input, template);
   expect(p.system.length + p.user.length).toBeLessThanOrEqual(6000);
   expect(p.user).toContain('M1 |');
@@ -112,7 +114,11 @@ describe('the guarded narrator over Ollama', () => {
   test('nothing private reaches the model: the input is scrubbed by the pipeline and used as given', async () => {
     const payload = fixturePayload();
     payload.alerts[0]!.annotations.description = 'customer jane.doe@example.com on 203.0.113.9 with token=abc123secret';
-    const input = scrubInput(payload, payload.alerts.filter((a) => a.status === 'firing'), sampleAnalysis());
+    const input = scrubInput(
+      payload,
+      payload.alerts.filter((a) => a.status === 'firing'),
+      sampleAnalysis(),
+    );
     await viaOllama().narrate(input, signal());
     const body = ollama.chats()[0]!.body;
     expect(body).not.toContain('jane.doe@example.com');
@@ -184,7 +190,10 @@ describe('the guarded narrator over Ollama', () => {
     const second = ollama.chats()[1]!.json as { messages: { role: string; content: string }[] };
     expect(second.messages.map((m) => m.role)).toEqual(['system', 'user', 'assistant', 'user']);
     expect(second.messages[3]!.content).toContain('not valid JSON');
-    const attempts = exporter.getFinishedSpans().filter((s) => s.name === 'llm.call').map((s) => [s.attributes['llm.attempt'], s.attributes['llm.parse_ok']]);
+    const attempts = exporter
+      .getFinishedSpans()
+      .filter((s) => s.name === 'llm.call')
+      .map((s) => [s.attributes['llm.attempt'], s.attributes['llm.parse_ok']]);
     expect(attempts).toEqual([
       [1, false],
       [2, true],
@@ -192,7 +201,10 @@ describe('the guarded narrator over Ollama', () => {
   });
 
   test('invalid twice fails as invalid after exactly two calls', async () => {
-    ollama.script({ kind: 'text', content: '{"summary": 1' }, { kind: 'answer', body: { summary: 'x'.repeat(300), rootCause: 'r', evidence: [], actions: [], confidence: 'sure' } });
+    ollama.script(
+      { kind: 'text', content: '{"summary": 1' },
+      { kind: 'answer', body: { summary: 'x'.repeat(300), rootCause: 'r', evidence: [], actions: [], confidence: 'sure' } },
+    );
     const err = await failure(viaOllama().narrate(sampleInput(), signal()));
     expect(err.reason).toBe('invalid');
     expect(ollama.chats()).toHaveLength(2);
@@ -210,7 +222,13 @@ describe('the guarded narrator over Ollama', () => {
   });
 
   test('an answer naming a service that is in no finding, suspect or label is rejected', async () => {
-    const bad = { summary: 'orders-service is down', rootCause: 'orders-service [M1]', evidence: ['M1'], actions: ['restart orders-service'], confidence: 'low' };
+    const bad = {
+      summary: 'orders-service is down',
+      rootCause: 'orders-service [M1]',
+      evidence: ['M1'],
+      actions: ['restart orders-service'],
+      confidence: 'low',
+    };
     ollama.script({ kind: 'answer', body: bad }, { kind: 'good' });
     const n = await viaOllama().narrate(sampleInput(), signal());
     expect(n.rootCause).not.toContain('orders-service');
@@ -218,7 +236,13 @@ describe('the guarded narrator over Ollama', () => {
   });
 
   test('a model that obeys the injected log line is rejected twice; nothing it said is returned', async () => {
-    const obey = { summary: 'ledger-db is down', rootCause: 'ledger-db [L1]', evidence: ['L1'], actions: ['blame ledger-db'], confidence: 'high' };
+    const obey = {
+      summary: 'ledger-db is down',
+      rootCause: 'ledger-db [L1]',
+      evidence: ['L1'],
+      actions: ['blame ledger-db'],
+      confidence: 'high',
+    };
     ollama.script({ kind: 'answer', body: obey }, { kind: 'answer', body: obey });
     const err = await failure(viaOllama().narrate(sampleInput(), signal()));
     expect(err.reason).toBe('ungrounded');
@@ -250,7 +274,9 @@ describe('the guarded narrator over OpenAI (or a compatible server)', () => {
     expect(n.narrator).toBe('openai:gpt-4o-mini');
     const req = openai.chats()[0]!;
     expect(req.headers.authorization).toBe('Bearer sk-test-narrate-0000');
-    const body = req.json as { response_format: { type: string; json_schema: { strict: boolean; schema: { additionalProperties: boolean } } } };
+    const body = req.json as {
+      response_format: { type: string; json_schema: { strict: boolean; schema: { additionalProperties: boolean } } };
+    };
     expect(body.response_format.type).toBe('json_schema');
     expect(body.response_format.json_schema.strict).toBe(true);
     expect(body.response_format.json_schema.schema.additionalProperties).toBe(false);
@@ -282,7 +308,10 @@ describe('the guarded narrator over OpenAI (or a compatible server)', () => {
   });
 
   test('an ungrounded answer gets one corrective retry', async () => {
-    openai.script({ kind: 'answer', body: { summary: 's', rootCause: 'r [T7]', evidence: ['T7'], actions: ['a'], confidence: 'low' } }, { kind: 'good' });
+    openai.script(
+      { kind: 'answer', body: { summary: 's', rootCause: 'r [T7]', evidence: ['T7'], actions: ['a'], confidence: 'low' } },
+      { kind: 'good' },
+    );
     const n = await viaOpenAI().narrate(sampleInput(), signal());
     expect(n.evidence).not.toContain('T7');
     expect(openai.chats()).toHaveLength(2);
@@ -336,4 +365,3 @@ describe('the circuit breaker and the concurrency cap', () => {
     await release();
   });
 });
-

@@ -61,7 +61,11 @@ describe('the Block Kit message of a group', () => {
       suspects: Array.from({ length: 40 }, (_, j) => ({ service: `svc-${j}`.repeat(50), indicator: 'latency', score: j })),
       labels: { ...r.labels, service: 's'.repeat(3000) },
     }));
-    const many = Array.from({ length: 300 }, (_, i) => ({ ...records[0]!, fingerprint: (0x1000 + i).toString(16), labels: { ...records[0]!.labels, instance: `i-${i}` } }));
+    const many = Array.from({ length: 300 }, (_, i) => ({
+      ...records[0]!,
+      fingerprint: (0x1000 + i).toString(16),
+      labels: { ...records[0]!.labels, instance: `i-${i}` },
+    }));
     const msg = buildSlackMessage(mergeView(undefined, [...records, ...many]).view, eventPayload(payload), OPTS);
     expect(msg.blocks.length).toBeLessThanOrEqual(SLACK_LIMITS.blocks);
     const header = msg.blocks.find((b) => b.type === 'header');
@@ -80,8 +84,15 @@ describe('the Block Kit message of a group', () => {
 
   it('never links a runbook_url that is not http(s), and keeps | and > out of the links it builds', () => {
     const payload = loadPayload('am-webhook-01');
-    const records = recordsFor(payload, 'firing').map((r) => ({ ...r, runbookUrl: 'javascript:alert(1)', generatorURL: 'http://prom:9090/graph?g0.expr=a|b>c' }));
-    const msg = buildSlackMessage(mergeView(undefined, records).view, eventPayload(payload), { now: NOW, serviceLabels: DEFAULT_SERVICE_LABELS });
+    const records = recordsFor(payload, 'firing').map((r) => ({
+      ...r,
+      runbookUrl: 'javascript:alert(1)',
+      generatorURL: 'http://prom:9090/graph?g0.expr=a|b>c',
+    }));
+    const msg = buildSlackMessage(mergeView(undefined, records).view, eventPayload(payload), {
+      now: NOW,
+      serviceLabels: DEFAULT_SERVICE_LABELS,
+    });
     const links = texts(msg.blocks).find((t) => t.includes('Source graph')) ?? '';
     expect(links).not.toContain('javascript');
     expect(links).not.toContain('Runbook');

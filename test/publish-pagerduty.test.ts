@@ -37,8 +37,16 @@ function publisher(overrides: Partial<PagerDutyOptions> = {}): PagerDutyPublishe
 describe('PagerDuty Events API answers, status by status', () => {
   const table: [string, FakeReply | undefined, Outcome][] = [
     ['202 is success', undefined, { ok: true }],
-    ['400 is permanent', { status: 400, body: { status: 'invalid event', message: 'Event object is invalid', errors: ['x'] } }, { ok: false, reason: 'client', retryable: false }],
-    ['429 is retried after Retry-After', { ...PD_THROTTLED, headers: { 'Retry-After': '12' } }, { ok: false, reason: 'rate_limited', retryable: true, retryAfterMs: 12000 }],
+    [
+      '400 is permanent',
+      { status: 400, body: { status: 'invalid event', message: 'Event object is invalid', errors: ['x'] } },
+      { ok: false, reason: 'client', retryable: false },
+    ],
+    [
+      '429 is retried after Retry-After',
+      { ...PD_THROTTLED, headers: { 'Retry-After': '12' } },
+      { ok: false, reason: 'rate_limited', retryable: true, retryAfterMs: 12000 },
+    ],
     ['500 is retried', { status: 500, body: '' }, { ok: false, reason: 'server', retryable: true }],
     ['502 is retried', { status: 502, body: 'bad gateway' }, { ok: false, reason: 'server', retryable: true }],
     ['403 is permanent', { status: 403, body: '' }, { ok: false, reason: 'auth', retryable: false }],
@@ -82,7 +90,11 @@ describe('the PagerDuty alert of a group', () => {
         component: 'checkout',
         group: 'demo',
         class: 'CheckoutLatencyHigh',
-        custom_details: { root_cause: NARRATION.rootCause, next_steps: NARRATION.actions, narrator: 'ollama:qwen2.5:3b-instruct (AI, verify before acting)' },
+        custom_details: {
+          root_cause: NARRATION.rootCause,
+          next_steps: NARRATION.actions,
+          narrator: 'ollama:qwen2.5:3b-instruct (AI, verify before acting)',
+        },
       },
     });
     const details = (event!.payload as { custom_details: { findings: string[] } }).custom_details;
@@ -118,7 +130,9 @@ describe('the PagerDuty alert of a group', () => {
   it('is triggered for a warning group when PAGERDUTY_MIN_SEVERITY is warning', async () => {
     await publisher({ minSeverity: 'warning' }).publish(eventFor(loadPayload('am-webhook-04')), signal);
     expect(pd.accepted()).toHaveLength(1);
-    expect(pd.accepted()[0]).toMatchObject({ payload: { severity: 'warning', summary: expect.stringMatching(/^\[FIRING:4\] HighErrorRate: /) } });
+    expect(pd.accepted()[0]).toMatchObject({
+      payload: { severity: 'warning', summary: expect.stringMatching(/^\[FIRING:4\] HighErrorRate: /) },
+    });
   });
 
   it('is sent once when a job retries the same event', async () => {

@@ -1,10 +1,10 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Analysis } from '../src/analyze/types';
-import type { Narration } from '../src/narrate/types';
+import type { Analysis } from '../src/model/analysis';
+import type { Narration } from '../src/model/narration';
 import type { PublishEvent } from '../src/publish/types';
-import { webhookPayloadSchema, type WebhookPayload } from '../src/receive/schema';
-import { buildRecord, buildResolvedRecord, type AnnotationRecord } from '../src/record';
+import { webhookPayloadSchema, type WebhookPayload } from '../src/model/alert';
+import { buildRecord, buildResolvedRecord, type AnnotationRecord } from '../src/model/record';
 
 /**
  * Publish events built from the recorded Alertmanager payloads, with a fixed analysis and
@@ -61,7 +61,12 @@ export function eventPayload(p: WebhookPayload): PublishEvent['payload'] {
 }
 
 /** The records the pipeline would write for the payload's firing (or resolved) alerts. */
-export function recordsFor(p: WebhookPayload, status: 'firing' | 'resolved', narration: Narration = NARRATION, now = NOW): AnnotationRecord[] {
+export function recordsFor(
+  p: WebhookPayload,
+  status: 'firing' | 'resolved',
+  narration: Narration = NARRATION,
+  now = NOW,
+): AnnotationRecord[] {
   return p.alerts
     .filter((a) => a.status === status)
     .map((alert) =>

@@ -20,7 +20,13 @@ afterEach(async () => {
 });
 
 async function replay(env: Record<string, string>, publish = true): Promise<{ stdout: string; stderr: string }> {
-  const args = [join(ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs'), join(ROOT, 'src', 'cli.ts'), 'replay', FIXTURE, ...(publish ? ['--publish'] : [])];
+  const args = [
+    join(ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs'),
+    join(ROOT, 'src', 'cli.ts'),
+    'replay',
+    FIXTURE,
+    ...(publish ? ['--publish'] : []),
+  ];
   return run(process.execPath, args, {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', LLM_PROVIDER: 'none', LOG_LEVEL: 'warn', ...env },
@@ -39,7 +45,10 @@ describe('replay --publish', () => {
     });
     expect(slack.topLevel()).toHaveLength(1);
     expect(pd.accepted()).toHaveLength(1);
-    const records = stdout.trim().split('\n').map((l) => JSON.parse(l) as { slackTs?: string });
+    const records = stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { slackTs?: string });
     expect(records).toHaveLength(1);
     expect(records[0]?.slackTs).toBe(slack.topLevel()[0]!.ts);
   });

@@ -32,7 +32,9 @@ function env(prefix: string): Record<string, string> {
 }
 
 async function post(svc: TestService, prefix: string): Promise<void> {
-  const res = await request(svc.url).post('/webhook/alertmanager').send(fixture(prefix).body as object);
+  const res = await request(svc.url)
+    .post('/webhook/alertmanager')
+    .send(fixture(prefix).body as object);
   expect(res.status).toBe(200);
 }
 

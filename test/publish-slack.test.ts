@@ -36,16 +36,44 @@ function bot(overrides: Partial<SlackBotOptions> = {}): SlackBotPublisher {
 describe('Slack Web API answers, status by status', () => {
   const table: [string, FakeReply | undefined, Outcome][] = [
     ['200 ok:true publishes', undefined, { ok: true }],
-    ['200 ok:false ratelimited is retried after Retry-After', { status: 200, headers: { 'Retry-After': '40' }, body: { ok: false, error: 'ratelimited' } }, { ok: false, reason: 'rate_limited', retryable: true, retryAfterMs: 40000 }],
-    ['HTTP 429 is retried after Retry-After', { status: 429, headers: { 'Retry-After': '30' }, body: { ok: false, error: 'ratelimited' } }, { ok: false, reason: 'rate_limited', retryable: true, retryAfterMs: 30000 }],
-    ['200 ok:false invalid_auth is permanent', { status: 200, body: { ok: false, error: 'invalid_auth' } }, { ok: false, reason: 'auth', retryable: false }],
-    ['200 ok:false channel_not_found is permanent', { status: 200, body: { ok: false, error: 'channel_not_found' } }, { ok: false, reason: 'client', retryable: false }],
-    ['200 ok:false not_in_channel is permanent', { status: 200, body: { ok: false, error: 'not_in_channel' } }, { ok: false, reason: 'client', retryable: false }],
-    ['200 ok:false internal_error is retried', { status: 200, body: { ok: false, error: 'internal_error' } }, { ok: false, reason: 'server', retryable: true }],
+    [
+      '200 ok:false ratelimited is retried after Retry-After',
+      { status: 200, headers: { 'Retry-After': '40' }, body: { ok: false, error: 'ratelimited' } },
+      { ok: false, reason: 'rate_limited', retryable: true, retryAfterMs: 40000 },
+    ],
+    [
+      'HTTP 429 is retried after Retry-After',
+      { status: 429, headers: { 'Retry-After': '30' }, body: { ok: false, error: 'ratelimited' } },
+      { ok: false, reason: 'rate_limited', retryable: true, retryAfterMs: 30000 },
+    ],
+    [
+      '200 ok:false invalid_auth is permanent',
+      { status: 200, body: { ok: false, error: 'invalid_auth' } },
+      { ok: false, reason: 'auth', retryable: false },
+    ],
+    [
+      '200 ok:false channel_not_found is permanent',
+      { status: 200, body: { ok: false, error: 'channel_not_found' } },
+      { ok: false, reason: 'client', retryable: false },
+    ],
+    [
+      '200 ok:false not_in_channel is permanent',
+      { status: 200, body: { ok: false, error: 'not_in_channel' } },
+      { ok: false, reason: 'client', retryable: false },
+    ],
+    [
+      '200 ok:false internal_error is retried',
+      { status: 200, body: { ok: false, error: 'internal_error' } },
+      { ok: false, reason: 'server', retryable: true },
+    ],
     ['HTTP 500 is retried', { status: 500, body: 'oops' }, { ok: false, reason: 'server', retryable: true }],
     ['HTTP 503 is retried', { status: 503, body: 'unavailable' }, { ok: false, reason: 'server', retryable: true }],
     ['HTTP 400 is permanent', { status: 400, body: 'bad' }, { ok: false, reason: 'client', retryable: false }],
-    ['200 with a body that is not JSON is permanent', { status: 200, body: '<html>proxy</html>' }, { ok: false, reason: 'bad_response', retryable: false }],
+    [
+      '200 with a body that is not JSON is permanent',
+      { status: 200, body: '<html>proxy</html>' },
+      { ok: false, reason: 'bad_response', retryable: false },
+    ],
   ];
   it.each(table)('%s', async (_name, reply, expected) => {
     if (reply) slack.failNext(reply);
@@ -63,7 +91,12 @@ describe('Slack Web API answers, status by status', () => {
 
   it('leaves a second 429 in a row to the job backoff', async () => {
     slack.failNext({ status: 429, headers: { 'Retry-After': '1' }, body: { ok: false, error: 'ratelimited' } }, 2);
-    expect(await outcome(bot().publish(eventFor(loadPayload('am-webhook-01')), signal))).toEqual({ ok: false, reason: 'rate_limited', retryable: true, retryAfterMs: 1000 });
+    expect(await outcome(bot().publish(eventFor(loadPayload('am-webhook-01')), signal))).toEqual({
+      ok: false,
+      reason: 'rate_limited',
+      retryable: true,
+      retryAfterMs: 1000,
+    });
     expect(slack.topLevel()).toHaveLength(0);
   });
 
@@ -88,7 +121,11 @@ describe('the Slack message of a group, with a bot token', () => {
     const result = await bot().publish(eventFor(loadPayload('am-webhook-01')), signal);
     expect(slack.topLevel()).toHaveLength(1);
     expect(result).toEqual({ target: 'slack', published: true, slackTs: slack.topLevel()[0]!.ts });
-    expect(slack.requestsTo('/api/chat.postMessage')[0]?.json).toMatchObject({ channel: '#alerts', unfurl_links: false, link_names: false });
+    expect(slack.requestsTo('/api/chat.postMessage')[0]?.json).toMatchObject({
+      channel: '#alerts',
+      unfurl_links: false,
+      link_names: false,
+    });
   });
 
   it('is not posted again when the same event is published again (a job retry)', async () => {
@@ -138,7 +175,9 @@ describe('the Slack message of a group, with a bot token', () => {
     expect(root!.updates).toBe(1);
     expect(JSON.stringify(root!.blocks)).toContain(NARRATION.summary);
     expect(JSON.stringify(root!.blocks)).toContain('AI summary by ollama:qwen2.5:3b-instruct');
-    expect(slack.replies(root!.ts).map((r) => r.text)).toEqual([':memo: Summary updated. AI summary by ollama:qwen2.5:3b-instruct, verify before acting.']);
+    expect(slack.replies(root!.ts).map((r) => r.text)).toEqual([
+      ':memo: Summary updated. AI summary by ollama:qwen2.5:3b-instruct, verify before acting.',
+    ]);
   });
 
   it('is updated to resolved, with "resolved after" in the thread', async () => {
@@ -152,7 +191,9 @@ describe('the Slack message of a group, with a bot token', () => {
     const alert = resolved.alerts[0]!;
     // Rounded like the resolved record's own summary, so the thread and the record agree.
     const minutes = Math.round((Date.parse(alert.endsAt) - Date.parse(alert.startsAt)) / 60_000);
-    expect(slack.replies(root!.ts).map((r) => r.text)).toEqual([`:white_check_mark: Resolved after ${minutes < 1 ? 'under 1 min' : `${minutes} min`}.`]);
+    expect(slack.replies(root!.ts).map((r) => r.text)).toEqual([
+      `:white_check_mark: Resolved after ${minutes < 1 ? 'under 1 min' : `${minutes} min`}.`,
+    ]);
   });
 
   it('finds its message again from the record after the Redis state was lost', async () => {
@@ -211,7 +252,13 @@ describe('the Slack message of a group, with a bot token', () => {
 
 describe('the Slack message of a group, with an incoming webhook', () => {
   function hook(): SlackWebhookPublisher {
-    return new SlackWebhookPublisher(state, { webhookUrl: `${slack.url}${FAKE_WEBHOOK_PATH}`, minSeverity: 'info', serviceLabels: DEFAULT_SERVICE_LABELS, now: () => NOW, timeoutMs: 2000 });
+    return new SlackWebhookPublisher(state, {
+      webhookUrl: `${slack.url}${FAKE_WEBHOOK_PATH}`,
+      minSeverity: 'info',
+      serviceLabels: DEFAULT_SERVICE_LABELS,
+      now: () => NOW,
+      timeoutMs: 2000,
+    });
   }
 
   it('is one message per event, and a retried event posts once', async () => {

@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { connect } from 'node:net';
 import request from 'supertest';
 import { groupJobId } from '../src/queue/job';
-import { webhookPayloadSchema } from '../src/receive/schema';
+import { webhookPayloadSchema } from '../src/model/alert';
 import { allFixtures, fixture, freePort, startTestService, type TestService } from './helpers/service';
 
 const BEARER = 'test-bearer-token-123';
@@ -14,7 +15,12 @@ describe('the webhook receiver, against real Redis', () => {
   let svc: TestService;
   beforeAll(async () => {
     // Receiver only: jobs stay in the queue where the test can read them.
-    svc = await startTestService({ ROLE: 'receiver', WEBHOOK_BEARER_TOKEN: BEARER, WEBHOOK_BASIC_AUTH: 'amuser:ampass', WEBHOOK_MAX_BODY_BYTES: '65536' });
+    svc = await startTestService({
+      ROLE: 'receiver',
+      WEBHOOK_BEARER_TOKEN: BEARER,
+      WEBHOOK_BASIC_AUTH: 'amuser:ampass',
+      WEBHOOK_MAX_BODY_BYTES: '65536',
+    });
   });
   afterAll(async () => svc.stop());
 
@@ -103,12 +109,18 @@ describe('the webhook receiver, against real Redis', () => {
     expect(res.status).toBe(400);
     expect(res.body.error).toBe('invalid_payload');
     const paths = (res.body.issues as { path: string }[]).map((i) => i.path);
-    expect(paths).toEqual(expect.arrayContaining(['alerts.0.fingerprint', 'alerts.0.status', 'alerts.0.startsAt', 'alerts.0.labels.alertname']));
+    expect(paths).toEqual(
+      expect.arrayContaining(['alerts.0.fingerprint', 'alerts.0.status', 'alerts.0.startsAt', 'alerts.0.labels.alertname']),
+    );
   });
 
   it('answers 400 for JSON that is not an object of alerts', async () => {
     for (const body of ['[]', '"x"', '{}', '{"alerts": []}']) {
-      const res = await request(svc.url).post('/webhook/alertmanager').set('Authorization', `Bearer ${BEARER}`).set('Content-Type', 'application/json').send(body);
+      const res = await request(svc.url)
+        .post('/webhook/alertmanager')
+        .set('Authorization', `Bearer ${BEARER}`)
+        .set('Content-Type', 'application/json')
+        .send(body);
       expect(res.status).toBe(400);
     }
   });
@@ -162,7 +174,7 @@ describe('when Redis cannot take the job', () => {
     const waitUp = async () => {
       for (let i = 0; i < 100; i++) {
         const ok = await new Promise<boolean>((resolve) => {
-          const s = require('node:net').connect(port, '127.0.0.1');
+          const s = connect(port, '127.0.0.1');
           s.on('connect', () => (s.destroy(), resolve(true)));
           s.on('error', () => resolve(false));
         });
@@ -180,14 +192,20 @@ describe('when Redis cannot take the job', () => {
       redis.kill('SIGKILL');
       await new Promise((r) => redis.once('exit', r));
       const started = Date.now();
-      const down = await request(svc.url).post('/webhook/alertmanager').send({ ...body, groupKey: 'other-group' });
+      const down = await request(svc.url)
+        .post('/webhook/alertmanager')
+        .send({ ...body, groupKey: 'other-group' });
       expect(down.status).toBe(503);
       expect(Date.now() - started).toBeLessThan(2000);
       redis = startRedis();
       await waitUp();
       let status = 0;
       for (let i = 0; i < 60 && status !== 200; i++) {
-        status = (await request(svc.url).post('/webhook/alertmanager').send({ ...body, groupKey: 'other-group' })).status;
+        status = (
+          await request(svc.url)
+            .post('/webhook/alertmanager')
+            .send({ ...body, groupKey: 'other-group' })
+        ).status;
         if (status !== 200) await new Promise((r) => setTimeout(r, 100));
       }
       expect(status).toBe(200);

@@ -41,7 +41,9 @@ describe('a scrubber session', () => {
   });
 
   test('does not treat an already masked value as a secret', () => {
-    expect(createScrubber().scrub('password=*** token=[REDACTED] secret=<SECRET_4>')).toBe('password=*** token=[REDACTED] secret=<SECRET_4>');
+    expect(createScrubber().scrub('password=*** token=[REDACTED] secret=<SECRET_4>')).toBe(
+      'password=*** token=[REDACTED] secret=<SECRET_4>',
+    );
   });
 
   test('scrubValue masks strings and keys deep inside a value, and whole values under secret keys', () => {

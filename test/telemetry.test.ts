@@ -130,9 +130,16 @@ describe('one alert traced by a real process into an OTLP/HTTP receiver', () => 
   });
 
   it('health checks are not traced and nothing is lost although the process exits right after shutdown', () => {
-    expect(otlp.spans.filter((s) => String(s.attributes['http.target'] ?? s.attributes['url.path'] ?? s.name).includes('healthy'))).toEqual([]);
+    expect(otlp.spans.filter((s) => String(s.attributes['http.target'] ?? s.attributes['url.path'] ?? s.name).includes('healthy'))).toEqual(
+      [],
+    );
     // every span the run made arrived: request (+express), root, two stages, redis
-    expect(otlp.spans.filter((s) => s.traceId === result.traceId).map((s) => s.name).sort()).toEqual(['alert.annotate', 'dedup', 'llm.call', 'ping']);
+    expect(
+      otlp.spans
+        .filter((s) => s.traceId === result.traceId)
+        .map((s) => s.name)
+        .sort(),
+    ).toEqual(['alert.annotate', 'dedup', 'llm.call', 'ping']);
   });
 
   it('log lines written inside a span carry its trace_id and span_id', () => {
@@ -161,7 +168,15 @@ describe('a short-lived `replay` run', () => {
   it('exports its whole trace before exiting, and the printed record carries that trace id', async () => {
     const fixture = join(REPO_ROOT, 'test/fixtures/alertmanager/am-webhook-01-firing-1-alert-CheckoutLatencyHigh-basic-auth.json');
     const proc = start(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'src/cli.ts'), 'replay', fixture], {
-      env: { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_SERVICE_NAME: 'replay-under-test', LLM_PROVIDER: 'none', LOG_LEVEL: 'warn', LOKI_URL: '', PROMETHEUS_URL: '', TEMPO_URL: '' },
+      env: {
+        OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
+        OTEL_SERVICE_NAME: 'replay-under-test',
+        LLM_PROVIDER: 'none',
+        LOG_LEVEL: 'warn',
+        LOKI_URL: '',
+        PROMETHEUS_URL: '',
+        TEMPO_URL: '',
+      },
     });
     const code = await waitForExit(proc, 40_000);
     expect({ code, output: code === 0 ? '' : proc.output().slice(-2000) }).toEqual({ code: 0, output: '' });
@@ -171,7 +186,10 @@ describe('a short-lived `replay` run', () => {
     // No waiting: the process has exited, so whatever arrived was flushed by shutdown.
     const trace = otlp.spans.filter((s) => s.traceId === record.traceId);
     const root = trace.find((s) => s.name === 'alert.annotate');
-    expect(root).toMatchObject({ serviceName: 'replay-under-test', attributes: { 'alert.fingerprint': 'ca1e646dc11e4a70', 'alert.name': 'CheckoutLatencyHigh' } });
+    expect(root).toMatchObject({
+      serviceName: 'replay-under-test',
+      attributes: { 'alert.fingerprint': 'ca1e646dc11e4a70', 'alert.name': 'CheckoutLatencyHigh' },
+    });
     expect(trace.map((s) => s.name)).toEqual(expect.arrayContaining(['alert.annotate', 'dedup', 'analyze', 'scrub']));
   }, 60_000);
 });

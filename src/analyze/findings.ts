@@ -1,10 +1,10 @@
-import type { EvidenceBundle } from '../gather/evidence';
+import type { EvidenceBundle } from '../model/evidence';
 import { formatClock, formatDurationMs, formatPercent, quote } from './format';
 import type { LogPattern } from './logs';
 import { METRIC_MIN_Z, metricFindingText, type ScoredSeries } from './metrics';
-import { normaliseTraceId } from './otlp';
+import { normaliseTraceId } from '../model/otlp';
 import type { TraceSummary } from './traces';
-import type { Finding } from './types';
+import type { Finding } from '../model/analysis';
 
 /** Findings (pure): one line of plain text with numbers each; ids M1…, L1…, T1…, S1…. */
 

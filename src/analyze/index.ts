@@ -1,5 +1,5 @@
-import type { EvidenceBundle } from '../gather/evidence';
-import { alertWindows, type WindowOptions } from '../gather/window';
+import type { EvidenceBundle } from '../model/evidence';
+import { alertWindows, type WindowOptions } from '../model/window';
 import type { DrainOptions } from './drain';
 import { logFindings, metricFindings, relatedTraceIds, sourceFindings, traceFindings } from './findings';
 import { minePatterns } from './logs';
@@ -7,7 +7,7 @@ import { scoreAllSeries } from './metrics';
 import { confidenceOf, rankSuspects } from './rank';
 import { DEFAULT_SERVICE_LABELS, serviceOfLabels } from './service';
 import { summariseTraces } from './traces';
-import type { Analysis, Finding } from './types';
+import type { Analysis, Finding } from '../model/analysis';
 
 export { MIN_SUSPECT_SCORE, STRONG_SUSPECT_SCORE } from './rank';
 
@@ -45,7 +45,11 @@ export function analyze(bundle: EvidenceBundle, opts: AnalyzeOptions = {}): Anal
 
   const suspects = rankSuspects(scored, patterns, traces, alerting);
   const findings: Finding[] = [
-    ...metricFindings(scored, now, suspects.map((x) => x.service)),
+    ...metricFindings(
+      scored,
+      now,
+      suspects.map((x) => x.service),
+    ),
     ...logFindings(patterns, bundle.logs.length > 0, now),
     ...traceFindings(traces, alerting),
     ...sourceFindings(bundle),

@@ -1,4 +1,4 @@
-import type { LogStream } from '../gather/evidence';
+import type { LogStream } from '../model/evidence';
 import { DrainMiner, templateText, type DrainOptions } from './drain';
 import { serviceOfLabels } from './service';
 

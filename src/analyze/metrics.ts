@@ -1,4 +1,4 @@
-import type { Series } from '../gather/evidence';
+import type { Series } from '../model/evidence';
 import { formatClock, formatValue } from './format';
 import { serviceOfLabels } from './service';
 import { scoreSeries, Z_CAP, type SeriesScore } from './stats';

@@ -2,7 +2,7 @@ import { formatPercent, quote } from './format';
 import type { LogPattern } from './logs';
 import { METRIC_MIN_Z, type ScoredSeries } from './metrics';
 import type { TraceSummary } from './traces';
-import type { Analysis, Suspect } from './types';
+import type { Analysis, Suspect } from '../model/analysis';
 
 /**
  * Ranking suspects (pure): each service's own evidence (its strongest series, new or surging
@@ -87,12 +87,20 @@ export function rankSuspects(
   if (traces.errorTraceCount > 0) {
     for (const [service, n] of traces.errorOrigins) {
       const share = n / traces.errorTraceCount;
-      add(service, { kind: 'trace', value: 1.5 * share, indicator: `errors start in its spans in ${formatPercent(share)} of erroring traces` });
+      add(service, {
+        kind: 'trace',
+        value: 1.5 * share,
+        indicator: `errors start in its spans in ${formatPercent(share)} of erroring traces`,
+      });
     }
   }
 
   const own = new Map<string, number>();
-  for (const [service, list] of contrib) own.set(service, list.reduce((s, c) => s + c.value, 0));
+  for (const [service, list] of contrib)
+    own.set(
+      service,
+      list.reduce((s, c) => s + c.value, 0),
+    );
 
   // Trace blame: the symptoms of an alerting service move to the services that own the time
   // and the errors inside its traces, so a slow downstream ranks above the upstream that
@@ -131,7 +139,12 @@ export function rankSuspects(
     for (const p of parts) {
       const cur = merged.get(p.kind);
       if (!cur) merged.set(p.kind, { ...p, best: p.value });
-      else merged.set(p.kind, { ...cur, value: cur.value + p.value, ...(p.value > cur.best ? { indicator: p.indicator, best: p.value } : {}) });
+      else
+        merged.set(p.kind, {
+          ...cur,
+          value: cur.value + p.value,
+          ...(p.value > cur.best ? { indicator: p.indicator, best: p.value } : {}),
+        });
     }
     const sorted = [...merged.values()].sort((a, b) => b.value - a.value);
     ranked.push({
@@ -143,7 +156,10 @@ export function rankSuspects(
   }
   // On equal evidence the service the alert is about goes first: it is the prior.
   return ranked
-    .sort((a, b) => b.score - a.score || Number(alerting.has(b.service)) - Number(alerting.has(a.service)) || a.service.localeCompare(b.service))
+    .sort(
+      (a, b) =>
+        b.score - a.score || Number(alerting.has(b.service)) - Number(alerting.has(a.service)) || a.service.localeCompare(b.service),
+    )
     .slice(0, MAX_SUSPECTS);
 }
 

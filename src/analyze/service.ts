@@ -1,6 +1,6 @@
 /**
  * Attribution of evidence to a service through its labels, whatever exporter produced it
- * (DESIGN.md: "metric-agnostic … as BARO does"). The label order is configurable (SERVICE_LABELS).
+ * (docs/architecture.md: "metric-agnostic … as BARO does"). The label order is configurable (SERVICE_LABELS).
  */
 
 export const DEFAULT_SERVICE_LABELS: readonly string[] = ['service', 'service_name', 'app', 'job', 'container'];

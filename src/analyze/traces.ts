@@ -1,5 +1,5 @@
-import type { Trace } from '../gather/evidence';
-import { flattenTrace, type FlatSpan } from './otlp';
+import type { Trace } from '../model/evidence';
+import { flattenTrace, type FlatSpan } from '../model/otlp';
 
 /**
  * Reduces fetched traces to blame (issue 3): per-service self-time, where errors start,
@@ -81,7 +81,15 @@ function buildTree(spans: FlatSpan[]): Node[] {
   }
   for (const n of nodes.values()) {
     const dur = Math.max(0, n.span.endMs - n.span.startMs);
-    n.self = Math.max(0, dur - coveredMs(n.children.map((c) => [c.span.startMs, c.span.endMs]), n.span.startMs, n.span.endMs));
+    n.self = Math.max(
+      0,
+      dur -
+        coveredMs(
+          n.children.map((c) => [c.span.startMs, c.span.endMs]),
+          n.span.startMs,
+          n.span.endMs,
+        ),
+    );
     n.owner = ownerOf(n.span, n.children);
   }
   return [...nodes.values()];

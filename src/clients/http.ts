@@ -5,15 +5,7 @@
  * with credentials or a query string, and never the request body.
  */
 
-export type FailureReason =
-  | 'timeout'
-  | 'network'
-  | 'aborted'
-  | 'rate_limited'
-  | 'server'
-  | 'auth'
-  | 'client'
-  | 'bad_response';
+export type FailureReason = 'timeout' | 'network' | 'aborted' | 'rate_limited' | 'server' | 'auth' | 'client' | 'bad_response';
 
 export class OutboundError extends Error {
   readonly retryable: boolean;

@@ -1,10 +1,10 @@
 import type { ChainableCommander, Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { alertKey, type Alert } from '../receive/schema';
+import { alertKey, type Alert } from '../model/alert';
 import { annotationKey, type LokiAnnotationIndex } from './loki-index';
 
 /**
- * Dedup (DESIGN.md): an alert is identified by fingerprint + startsAt, and each status
+ * Dedup (docs/architecture.md): an alert is identified by fingerprint + startsAt, and each status
  * (firing, resolved) is annotated once. A Redis lock/marker stops concurrent duplicates
  * across workers; Loki, the durable record, is asked before any work so that a Redis
  * flush or restart never causes a second annotation.

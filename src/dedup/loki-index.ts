@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { logqlString, type LokiClient } from '../clients/loki';
-import { RECORD_JOB_LABEL } from '../publish/loki';
-import type { Alert } from '../receive/schema';
+import { RECORD_JOB_LABEL } from '../model/record';
+import type { Alert } from '../model/alert';
 
 /** Loki rejects ranges longer than its max_query_length (721h by default). */
 const MAX_LOOKBACK_MS = 720 * 3600 * 1000;

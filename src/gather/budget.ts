@@ -1,7 +1,11 @@
 /** Helpers every source shares: a bounded fan-out of requests and one time budget per source. */
 
 /** Runs `fn` over `items`, at most `limit` at a time, keeping each outcome (like Promise.allSettled). */
-export async function settleLimited<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<PromiseSettledResult<R>[]> {
+export async function settleLimited<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<PromiseSettledResult<R>[]> {
   const out: PromiseSettledResult<R>[] = new Array(items.length);
   let next = 0;
   const worker = async (): Promise<void> => {
@@ -26,4 +30,3 @@ export function remaining(deadline: number): number {
 export function reasonText(reason: unknown): string {
   return reason instanceof Error ? reason.message : String(reason);
 }
-

@@ -1,5 +1,5 @@
 import { withSpan } from '../spans';
-import type { EvidenceBundle, SourceStatus } from './evidence';
+import type { EvidenceBundle, SourceStatus } from '../model/evidence';
 import type { GatherRequest, Source } from './source';
 
 const ALL_SOURCES: SourceStatus['source'][] = ['prometheus', 'loki', 'tempo'];
@@ -24,7 +24,7 @@ export async function gather(sources: readonly Source[], req: GatherRequest, sig
   };
   const results = await Promise.allSettled(
     sources.map((s) =>
-      // DESIGN.md span names: gather.prometheus|loki|tempo.
+      // docs/architecture.md span names: gather.prometheus|loki|tempo.
       withSpan(`gather.${s.name}`, { 'alert.count': req.alerts.length }, async (span) => {
         const r = await s.gather(req, signal);
         span.setAttributes({

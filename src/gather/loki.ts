@@ -1,7 +1,7 @@
 import type { LokiClient } from '../clients/loki';
 import { logqlString } from '../clients/loki';
-import type { Alert } from '../receive/schema';
-import type { LogStream } from './evidence';
+import type { Alert } from '../model/alert';
+import type { LogStream } from '../model/evidence';
 import { reasonText, remaining, settleLimited } from './budget';
 import type { GatherRequest, Source, SourceResult } from './source';
 

@@ -1,14 +1,14 @@
 import { z } from 'zod';
-import { normaliseTraceId } from '../analyze/otlp';
+import { normaliseTraceId } from '../model/otlp';
 import { httpRequest, parseJsonBody } from '../clients/http';
-import type { Alert } from '../receive/schema';
+import type { Alert } from '../model/alert';
 import { splitCredentials } from '../clients/http';
 import { reasonText, remaining, settleLimited } from './budget';
-import type { Exemplar, Series } from './evidence';
+import type { Exemplar, Series } from '../model/evidence';
 import { exprFromGeneratorUrl, valueExpression } from './promql';
 import { renderTemplate, type RelatedQuery, type RenderedQuery } from './related';
 import type { GatherRequest, Source, SourceResult } from './source';
-import { stepSeconds } from './window';
+import { stepSeconds } from '../model/window';
 
 /**
  * Metrics evidence from the Prometheus HTTP API
@@ -114,12 +114,16 @@ export class PrometheusSource implements Source {
 
     let exemplars: Exemplar[] = [];
     const alertQueries = [...new Set(jobs.filter((j) => j.kind === 'alert').map((j) => j.query))];
-    const ex = await settleLimited(alertQueries, CONCURRENCY, (q) => this.exemplars(q, w.incidentStart, w.end, signal, remaining(deadline)));
+    const ex = await settleLimited(alertQueries, CONCURRENCY, (q) =>
+      this.exemplars(q, w.incidentStart, w.end, signal, remaining(deadline)),
+    );
     for (const r of ex) {
       if (r.status === 'fulfilled') exemplars = exemplars.concat(r.value);
       else failures.push(`exemplars: ${reasonText(r.reason)}`);
     }
-    const partial = failures.length ? `${failures.length} of ${jobs.length + alertQueries.length} queries failed; first: ${failures[0]}` : undefined;
+    const partial = failures.length
+      ? `${failures.length} of ${jobs.length + alertQueries.length} queries failed; first: ${failures[0]}`
+      : undefined;
     return { series, exemplars, ...(partial ? { partial } : {}) };
   }
 
@@ -182,7 +186,8 @@ export class PrometheusSource implements Source {
       for (const e of s.exemplars) {
         const traceId = TRACE_ID_LABELS.map((l) => e.labels[l]).find((v) => v && /^[0-9a-fA-F]{1,32}$/.test(v));
         const value = Number(e.value);
-        if (traceId && Number.isFinite(value)) out.push({ seriesLabels: s.seriesLabels, traceId: normaliseTraceId(traceId), value, timestamp: e.timestamp });
+        if (traceId && Number.isFinite(value))
+          out.push({ seriesLabels: s.seriesLabels, traceId: normaliseTraceId(traceId), value, timestamp: e.timestamp });
       }
     }
     return out;

@@ -24,22 +24,30 @@ const SET_OPS = ['and', 'or', 'unless'];
  * no top-level comparison.
  */
 export function valueExpression(expr: string): string {
-  const left = splitTopLevel(expr, (s, i) => {
-    for (const op of SET_OPS) {
-      if (s.startsWith(op, i) && /\s/.test(s[i - 1] ?? '') && /[\s(]/.test(s[i + op.length] ?? '')) return op.length;
-    }
-    return 0;
-  }, 'first');
-  const value = splitTopLevel(left, (s, i) => {
-    for (const op of COMPARISONS) {
-      if (!s.startsWith(op, i)) continue;
-      // `=~` and `!~` are label matchers, never at top level; `!=`/`==` must not be read as `=`.
-      if (op.length === 1 && s[i + 1] === '=') return 0;
-      if (op === '>' || op === '<' ? s[i - 1] === '=' || s[i - 1] === '!' : false) return 0;
-      return op.length;
-    }
-    return 0;
-  }, 'last');
+  const left = splitTopLevel(
+    expr,
+    (s, i) => {
+      for (const op of SET_OPS) {
+        if (s.startsWith(op, i) && /\s/.test(s[i - 1] ?? '') && /[\s(]/.test(s[i + op.length] ?? '')) return op.length;
+      }
+      return 0;
+    },
+    'first',
+  );
+  const value = splitTopLevel(
+    left,
+    (s, i) => {
+      for (const op of COMPARISONS) {
+        if (!s.startsWith(op, i)) continue;
+        // `=~` and `!~` are label matchers, never at top level; `!=`/`==` must not be read as `=`.
+        if (op.length === 1 && s[i + 1] === '=') return 0;
+        if (op === '>' || op === '<' ? s[i - 1] === '=' || s[i - 1] === '!' : false) return 0;
+        return op.length;
+      }
+      return 0;
+    },
+    'last',
+  );
   return value.trim() || expr.trim();
 }
 

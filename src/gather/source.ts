@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
-import type { WebhookPayload } from '../receive/schema';
-import type { Exemplar, LogStream, Series, SourceStatus, Trace } from './evidence';
-import type { Windows } from './window';
+import type { WebhookPayload } from '../model/alert';
+import type { Exemplar, LogStream, Series, SourceStatus, Trace } from '../model/evidence';
+import type { Windows } from '../model/window';
 
 /** What a source is asked for: the alerts of one group and the time of the analysis. */
 export interface GatherRequest {

@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import { normaliseTraceId } from '../analyze/otlp';
+import { normaliseTraceId } from '../model/otlp';
 import { httpRequest, parseJsonBody } from '../clients/http';
-import type { Alert } from '../receive/schema';
+import type { Alert } from '../model/alert';
 import { splitCredentials } from '../clients/http';
 import { reasonText, remaining, settleLimited } from './budget';
-import { traceSchema, type Trace } from './evidence';
+import { traceSchema, type Trace } from '../model/evidence';
 import type { GatherRequest, Source, SourceResult } from './source';
 
 /**
@@ -25,7 +25,13 @@ const searchSchema = z.object({
         spanSet: z
           .looseObject({
             spans: z
-              .array(z.looseObject({ attributes: z.array(z.looseObject({ key: z.string(), value: z.looseObject({ stringValue: z.string().optional() }) })).optional() }))
+              .array(
+                z.looseObject({
+                  attributes: z
+                    .array(z.looseObject({ key: z.string(), value: z.looseObject({ stringValue: z.string().optional() }) }))
+                    .optional(),
+                }),
+              )
               .optional(),
           })
           .optional(),
@@ -85,7 +91,10 @@ export class TempoSource implements Source {
   async gather(req: GatherRequest, signal: AbortSignal): Promise<SourceResult> {
     const deadline = Date.now() + this.opts.timeoutMs;
     const w = req.windows;
-    const services = [...new Set(req.alerts.map((a) => serviceOf(a, this.opts.serviceLabels)).filter((s): s is string => !!s))].slice(0, MAX_SERVICES);
+    const services = [...new Set(req.alerts.map((a) => serviceOf(a, this.opts.serviceLabels)).filter((s): s is string => !!s))].slice(
+      0,
+      MAX_SERVICES,
+    );
     if (services.length === 0) return { traces: [], partial: 'no alert label names a service (SERVICE_LABELS)' };
 
     const searches = await settleLimited(services, 3, async (service) => {
@@ -96,7 +105,12 @@ export class TempoSource implements Source {
         end: String(Math.ceil(w.end.getTime() / 1000)),
         limit: String(Math.max(this.opts.traceLimit * 2, 20)),
       });
-      const res = await httpRequest('tempo', { url: `${this.base}/api/search?${params.toString()}`, headers: this.headers(), timeoutMs: remaining(deadline), signal });
+      const res = await httpRequest('tempo', {
+        url: `${this.base}/api/search?${params.toString()}`,
+        headers: this.headers(),
+        timeoutMs: remaining(deadline),
+        signal,
+      });
       return parseJsonBody('tempo', res, searchSchema).traces ?? [];
     });
     const notes: string[] = [];
@@ -114,7 +128,12 @@ export class TempoSource implements Source {
       .slice(0, this.opts.traceLimit)
       .map(([id]) => id);
     const fetched = await settleLimited(ranked, 4, async (id) => {
-      const res = await httpRequest('tempo', { url: `${this.base}/api/traces/${id}`, headers: this.headers(), timeoutMs: remaining(deadline), signal });
+      const res = await httpRequest('tempo', {
+        url: `${this.base}/api/traces/${id}`,
+        headers: this.headers(),
+        timeoutMs: remaining(deadline),
+        signal,
+      });
       return parseJsonBody('tempo', res, traceSchema);
     });
     const traces: Trace[] = [];

@@ -104,7 +104,16 @@ export class RedisModelGate implements ModelGate {
   }
 
   async failure(): Promise<void> {
-    await this.redis.eval(FAILURE, 3, this.keys.failures, this.keys.open, this.keys.tripped, this.opts.threshold, this.opts.cooldownMs, this.memoryMs);
+    await this.redis.eval(
+      FAILURE,
+      3,
+      this.keys.failures,
+      this.keys.open,
+      this.keys.tripped,
+      this.opts.threshold,
+      this.opts.cooldownMs,
+      this.memoryMs,
+    );
   }
 }
 

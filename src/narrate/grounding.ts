@@ -1,8 +1,8 @@
-import type { NarrationBody, NarrationInput } from './types';
+import type { NarrationBody, NarrationInput } from '../model/narration';
 import { indicatorWithoutLogText } from './untrusted';
 
 /**
- * Grounding checks on a model answer (DESIGN.md, "narrate"): every cited evidence id must
+ * Grounding checks on a model answer (docs/architecture.md, "narrate"): every cited evidence id must
  * exist, and every service named must come from the findings, the suspects or the labels.
  * The model is a narrator; an answer that brings in a cause from elsewhere (its own guess,
  * or an instruction planted in a log line) is rejected.
@@ -11,7 +11,8 @@ import { indicatorWithoutLogText } from './untrusted';
 /** kebab/snake/dotted identifiers: how services, hosts and metrics are spelled. */
 const IDENTIFIER = /(?<![A-Za-z0-9_.<-])[A-Za-z][A-Za-z0-9]*(?:[-_.][A-Za-z0-9]+)+(?![A-Za-z0-9_-])/g;
 /** Words that end like a component: an identifier with one of these tails names a service. */
-const SERVICE_TAIL = /[-_.](?:db|database|svc|service|api|app|server|cache|redis|queue|broker|worker|gateway|proxy|backend|frontend|store|cluster)$/i;
+const SERVICE_TAIL =
+  /[-_.](?:db|database|svc|service|api|app|server|cache|redis|queue|broker|worker|gateway|proxy|backend|frontend|store|cluster)$/i;
 const FINDING_ID = /\b[A-Z]\d{1,3}\b/g;
 const URL = /\b[a-z][a-z0-9+.-]*:\/\/\S+/gi;
 const PLACEHOLDER = /<[A-Z_]+_\d+>/g;

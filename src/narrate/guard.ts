@@ -6,8 +6,8 @@ import type { ModelGate } from './gate';
 import { groundingCheck } from './grounding';
 import { NARRATION_JSON_SCHEMA, type ChatMessage, type ModelClient } from './model';
 import { buildPrompt, correctionMessage, type PromptTemplate } from './prompt';
-import { sanitizeFields } from './sanitize';
-import { narrationSchema, type Narration, type NarrationBody, type NarrationInput, type Narrator } from './types';
+import { sanitizeFields } from '../model/sanitize';
+import { narrationSchema, type Narration, type NarrationBody, type NarrationInput, type Narrator } from '../model/narration';
 
 export interface GuardOptions {
   client: ModelClient;
@@ -108,7 +108,7 @@ export class GuardedNarrator implements Narrator {
     throw new NarrationError(lastReason, `model answer rejected twice: ${lastProblems.join('; ')}`);
   }
 
-  /** One model call inside an `llm.call` span (DESIGN.md span names), its answer parsed once. */
+  /** One model call inside an `llm.call` span (docs/architecture.md span names), its answer parsed once. */
   private async call(messages: ChatMessage[], attempt: number, signal: AbortSignal): Promise<{ text: string; answer: ParsedAnswer }> {
     const { client, timeoutMs } = this.opts;
     const promptChars = messages.reduce((n, m) => n + m.content.length, 0);

@@ -1,8 +1,8 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { Finding } from '../analyze/types';
+import type { Finding } from '../model/analysis';
 import { clipOneLine as clip } from '../text';
-import type { NarrationInput } from './types';
+import type { NarrationInput } from '../model/narration';
 import { indicatorWithoutLogText } from './untrusted';
 
 /**
@@ -67,7 +67,10 @@ function fill(template: string, values: Record<string, string>): string {
 
 /** Data must not be able to close its own section or forge another one. */
 function defang(s: string): string {
-  return s.replace(/<<<|>>>/g, '~~~').replace(/LOG DATA/gi, 'log data').replace(/^##/gm, '#');
+  return s
+    .replace(/<<<|>>>/g, '~~~')
+    .replace(/LOG DATA/gi, 'log data')
+    .replace(/^##/gm, '#');
 }
 
 function labelList(labels: Record<string, string>, skip: Record<string, string> = {}): string {
@@ -103,7 +106,9 @@ function alertSection(input: NarrationInput): string {
 function suspectSection(input: NarrationInput): string {
   const s = input.analysis.suspects;
   if (s.length === 0) return '(none: no service stands out)';
-  return s.map((x, i) => `${i + 1}. ${x.service} | ${clip(indicatorWithoutLogText(x.indicator), 120)} | score ${x.score.toFixed(1)}`).join('\n');
+  return s
+    .map((x, i) => `${i + 1}. ${x.service} | ${clip(indicatorWithoutLogText(x.indicator), 120)} | score ${x.score.toFixed(1)}`)
+    .join('\n');
 }
 
 const findingLine = (f: Finding): string => `${f.id} | ${f.kind} | ${f.service ?? '-'} | ${clip(f.text, FINDING_CHARS)}`;

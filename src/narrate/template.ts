@@ -1,8 +1,8 @@
-import type { Finding } from '../analyze/types';
-import type { Alert } from '../receive/schema';
+import type { Finding } from '../model/analysis';
+import type { Alert } from '../model/alert';
 import { clip } from '../text';
-import { sanitizeFields } from './sanitize';
-import type { Narration, NarrationInput } from './types';
+import { sanitizeFields } from '../model/sanitize';
+import type { Narration, NarrationInput } from '../model/narration';
 import { indicatorWithoutLogText } from './untrusted';
 
 export const TEMPLATE_PROMPT_VERSION = 'template-v1';
@@ -31,17 +31,15 @@ export function templateNarration(input: NarrationInput): Narration {
   const name = first?.labels.alertname ?? input.payload.commonLabels.alertname ?? 'alert';
   const services = [...new Set(alerts.map(serviceOf).filter((s): s is string => !!s))];
   const what =
-    first?.annotations.summary ??
-    input.payload.commonAnnotations.summary ??
-    first?.annotations.description ??
-    `${name} is firing`;
+    first?.annotations.summary ?? input.payload.commonAnnotations.summary ?? first?.annotations.description ?? `${name} is firing`;
   const scope = alerts.length > 1 ? ` (${alerts.length} alerts${services.length ? ` on ${services.join(', ')}` : ''})` : '';
   const top = analysis.suspects[0];
   const evidence = analysis.findings.filter((f) => f.kind !== 'source').slice(0, 3);
 
   const cited = evidence.map(citation).join('; ');
   const rootCause = top
-    ? `Most likely ${top.service} (${indicatorWithoutLogText(top.indicator)}, score ${top.score.toFixed(1)}).` + (cited ? ` Evidence: ${cited}` : '')
+    ? `Most likely ${top.service} (${indicatorWithoutLogText(top.indicator)}, score ${top.score.toFixed(1)}).` +
+      (cited ? ` Evidence: ${cited}` : '')
     : cited
       ? `No single suspect stands out. ${cited}`
       : 'Not determined: no correlated evidence was available.';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { alertKey, isZeroTime } from '../receive/schema';
-import { annotationRecordSchema, type AnnotationRecord } from '../record';
+import { alertKey, isZeroTime } from '../model/alert';
+import { annotationRecordSchema, type AnnotationRecord } from '../model/record';
 
 /**
  * What a chat message shows for one Alertmanager group: every alert seen so far with its

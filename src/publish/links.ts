@@ -1,4 +1,4 @@
-import type { AnnotationRecord } from '../record';
+import type { AnnotationRecord } from '../model/record';
 import type { AlertLine } from './group-view';
 import type { PublishEvent } from './types';
 
@@ -97,7 +97,10 @@ export function groupLinks(input: LinkInput): Link[] {
       out.push({ text: 'Logs', href: grafanaExploreUrl(grafanaUrl, 'loki', { expr: logql }, range) });
     }
     for (const id of lead.relatedTraceIds.filter((t) => /^[0-9a-f]{16,32}$/i.test(t)).slice(0, 3)) {
-      out.push({ text: `Trace ${id.slice(0, 8)}`, href: grafanaExploreUrl(grafanaUrl, 'tempo', { queryType: 'traceql', query: id }, range) });
+      out.push({
+        text: `Trace ${id.slice(0, 8)}`,
+        href: grafanaExploreUrl(grafanaUrl, 'tempo', { queryType: 'traceql', query: id }, range),
+      });
     }
   } else if (generator) {
     out.push({ text: 'Source graph', href: generator });

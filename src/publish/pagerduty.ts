@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { httpRequest, parseJsonBody } from '../clients/http';
-import type { AnnotationRecord } from '../record';
+import type { AnnotationRecord } from '../model/record';
 import { clip } from '../text';
 import { groupTimes, serviceOf } from './group-view';
 import { groupLinks, linkRange } from './links';
@@ -21,7 +21,7 @@ import type { PublishEvent, PublishResult, Publisher } from './types';
 
 const TARGET = 'pagerduty';
 
-/** Limits of the Events API v2 (DESIGN.md). */
+/** Limits of the Events API v2 (docs/architecture.md). */
 export const PAGERDUTY_LIMITS = { summary: 1024, dedupKey: 255, eventBytes: 512 * 1024 } as const;
 
 /** 202 body: `{"status":"success","message":"Event processed","dedup_key":"…"}`. */
@@ -125,7 +125,7 @@ export function buildTrigger(
       severity: highestSeverity(firing),
       ...(start !== undefined ? { timestamp: new Date(start).toISOString() } : {}),
       ...(service ? { component: clip(service, 255) } : {}),
-      ...(lead.labels.namespace ?? lead.labels.cluster ?? lead.labels.job
+      ...((lead.labels.namespace ?? lead.labels.cluster ?? lead.labels.job)
         ? { group: clip(lead.labels.namespace ?? lead.labels.cluster ?? lead.labels.job ?? '', 255) }
         : {}),
       class: clip(lead.alertname, 255),
@@ -184,7 +184,10 @@ export class PagerDutyPublisher implements Publisher {
         parseJsonBody(TARGET, res, acceptedSchema);
       } catch (err) {
         // The event is accepted at this point; an odd body is worth a line, not a retry.
-        this.opts.log?.warn({ target: TARGET, status: res.status, error: (err as Error).message }, 'pagerduty: accepted with an unexpected body');
+        this.opts.log?.warn(
+          { target: TARGET, status: res.status, error: (err as Error).message },
+          'pagerduty: accepted with an unexpected body',
+        );
       }
       await this.state.save(group, {}, marker);
       return { target: TARGET, published: true };

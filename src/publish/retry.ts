@@ -14,7 +14,8 @@ export async function honourRetryAfter<T>(fn: () => Promise<T>, signal: AbortSig
   try {
     return await fn();
   } catch (err) {
-    if (!(err instanceof OutboundError) || err.reason !== 'rate_limited' || err.retryAfterMs === undefined || err.retryAfterMs > maxWaitMs) throw err;
+    if (!(err instanceof OutboundError) || err.reason !== 'rate_limited' || err.retryAfterMs === undefined || err.retryAfterMs > maxWaitMs)
+      throw err;
     await sleep(err.retryAfterMs, signal);
     if (signal.aborted) throw new OutboundError(err.target, 'aborted', 'aborted while waiting for Retry-After');
     return fn();

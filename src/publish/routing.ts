@@ -1,4 +1,4 @@
-import type { AnnotationRecord } from '../record';
+import type { AnnotationRecord } from '../model/record';
 
 /**
  * Which targets get which alerts. Routing is by severity: a target receives the records

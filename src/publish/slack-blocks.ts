@@ -1,5 +1,5 @@
-import { sanitizeText } from '../narrate/sanitize';
-import type { AnnotationRecord } from '../record';
+import { sanitizeText } from '../model/sanitize';
+import type { AnnotationRecord } from '../model/record';
 import { clip, formatDuration } from '../text';
 import { allResolved, groupTimes, serviceOf, type AlertLine, type GroupView } from './group-view';
 import { groupLinks, httpUrl, linkRange, type Link } from './links';
@@ -16,7 +16,7 @@ import type { PublishEvent } from './types';
  * a link. The only links in a message are the ones built here from configuration.
  */
 
-/** Slack's documented limits (DESIGN.md, "Where the limits are"). */
+/** Slack's documented limits (docs/architecture.md, "Where the limits are"). */
 export const SLACK_LIMITS = {
   blocks: 50,
   sectionText: 3000,
@@ -150,7 +150,10 @@ function distinguishing(alerts: readonly AlertLine[]): string[] {
 }
 
 function describeAlert(a: AlertLine, keys: readonly string[]): string {
-  const parts = keys.filter((k) => a.labels[k] !== undefined).slice(0, 3).map((k) => `${k}=${a.labels[k]}`);
+  const parts = keys
+    .filter((k) => a.labels[k] !== undefined)
+    .slice(0, 3)
+    .map((k) => `${k}=${a.labels[k]}`);
   return parts.length ? parts.join(' ') : a.alertname;
 }
 
@@ -202,7 +205,9 @@ export function buildSlackMessage(view: GroupView, payload: GroupPayload, opts: 
   const headerText = resolved
     ? `${RESOLVED_EMOJI} RESOLVED · ${alertname}`
     : `${SEVERITY_EMOJI[severity]} ${severity.toUpperCase()} · FIRING · ${alertname}`;
-  const blocks: SlackBlock[] = [{ type: 'header', text: { type: 'plain_text', text: clip(slackPlain(headerText), SLACK_LIMITS.header), emoji: true } }];
+  const blocks: SlackBlock[] = [
+    { type: 'header', text: { type: 'plain_text', text: clip(slackPlain(headerText), SLACK_LIMITS.header), emoji: true } },
+  ];
 
   blocks.push(section(t(lead.summary)));
 
@@ -222,12 +227,21 @@ export function buildSlackMessage(view: GroupView, payload: GroupPayload, opts: 
   }
 
   if (lead.actions.length && !resolved) {
-    blocks.push(section(`*Next steps*\n${lead.actions.slice(0, 5).map((a) => `• ${t(a)}`).join('\n')}`));
+    blocks.push(
+      section(
+        `*Next steps*\n${lead.actions
+          .slice(0, 5)
+          .map((a) => `• ${t(a)}`)
+          .join('\n')}`,
+      ),
+    );
   }
 
   const durationMs = start === undefined ? undefined : (end ?? opts.now.getTime()) - start;
   const alertCount =
-    `${firing} firing` + (resolvedCount ? `, ${resolvedCount} resolved` : '') + (payload.truncatedAlerts ? ` (+${payload.truncatedAlerts} not sent by Alertmanager)` : '');
+    `${firing} firing` +
+    (resolvedCount ? `, ${resolvedCount} resolved` : '') +
+    (payload.truncatedAlerts ? ` (+${payload.truncatedAlerts} not sent by Alertmanager)` : '');
   const fields = [
     `*Service*\n${services.length ? slackText(services.slice(0, 5).join(', ')) : 'unknown'}`,
     `*Started*\n${start === undefined ? 'unknown' : slackDate(start)}`,
@@ -302,7 +316,8 @@ function fitToLimits(input: readonly SlackBlock[]): SlackBlock[] {
     const total = blocks.reduce((n, b) => n + blockText(b), 0);
     if (total <= SLACK_LIMITS.totalChars) break;
     let longest: { type: 'section'; text: MrkdwnText } | undefined;
-    for (const b of blocks) if (b.type === 'section' && 'text' in b && (!longest || b.text.text.length > longest.text.text.length)) longest = b;
+    for (const b of blocks)
+      if (b.type === 'section' && 'text' in b && (!longest || b.text.text.length > longest.text.text.length)) longest = b;
     if (!longest || longest.text.text.length <= 200) {
       blocks = blocks.slice(0, -1);
       continue;

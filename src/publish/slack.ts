@@ -4,18 +4,12 @@ import { httpRequest, OutboundError, parseJsonBody, parseRetryAfter, type Failur
 import { mergeView, type ViewChange } from './group-view';
 import { honourRetryAfter } from './retry';
 import { routeRecords, type Severity } from './routing';
-import {
-  buildSlackMessage,
-  narrationReply,
-  newAlertsReply,
-  resolvedReply,
-  type SlackMessage,
-} from './slack-blocks';
+import { buildSlackMessage, narrationReply, newAlertsReply, resolvedReply, type SlackMessage } from './slack-blocks';
 import { eventId, type GroupState, type PublishState, type SlackRef } from './state';
 import type { PublishEvent, PublishResult, Publisher } from './types';
 
 /**
- * Slack, two ways (DESIGN.md, "publish"):
+ * Slack, two ways (docs/architecture.md, "publish"):
  * - bot token: chat.postMessage once per group, then chat.update of that message and a
  *   thread reply for the history (new alerts, narration follow-up, resolve);
  * - incoming webhook: one message per event (webhooks cannot edit).
@@ -188,14 +182,23 @@ export class SlackBotPublisher extends SlackPublisherBase {
       }
     }
     if (!ref) {
-      const answer = await this.call('chat.postMessage', { channel: this.bot.channel, text: message.text, blocks: message.blocks, unfurl_links: false, unfurl_media: false }, signal);
+      const answer = await this.call(
+        'chat.postMessage',
+        { channel: this.bot.channel, text: message.text, blocks: message.blocks, unfurl_links: false, unfurl_media: false },
+        signal,
+      );
       if (!answer.ts) throw new OutboundError(TARGET, 'bad_response', 'chat.postMessage answered ok without a ts', 200);
       ref = { channel: answer.channel ?? this.bot.channel, ts: answer.ts };
       // Nothing may fail between the post and saving its ts (the caller does at once), or a retry would post again.
       return { ts: ref.ts, patch: { slack: ref, view: change.view } };
     }
     const reply = threadReply(event.kind, change, hadView, now);
-    if (reply) await this.call('chat.postMessage', { channel: ref.channel, thread_ts: ref.ts, text: reply, unfurl_links: false, unfurl_media: false }, signal);
+    if (reply)
+      await this.call(
+        'chat.postMessage',
+        { channel: ref.channel, thread_ts: ref.ts, text: reply, unfurl_links: false, unfurl_media: false },
+        signal,
+      );
     return { ts: ref.ts, patch: { slack: ref, view: change.view } };
   }
 

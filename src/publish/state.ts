@@ -2,8 +2,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { OutboundError } from '../clients/http';
-import { alertKey } from '../receive/schema';
-import type { AnnotationRecord } from '../record';
+import { alertKey } from '../model/alert';
+import type { AnnotationRecord } from '../model/record';
 import { sleep } from '../text';
 import { groupViewSchema, type GroupView } from './group-view';
 import type { PublishEvent } from './types';
@@ -66,9 +66,15 @@ const LOCK_WAIT_MS = 15_000;
 const LOCK_POLL_MS = 50;
 
 /** The identity of one event across job retries: its kind and the alerts it is about. */
-export function eventId(kind: PublishEvent['kind'], records: readonly Pick<AnnotationRecord, 'fingerprint' | 'startsAt' | 'status'>[]): string {
+export function eventId(
+  kind: PublishEvent['kind'],
+  records: readonly Pick<AnnotationRecord, 'fingerprint' | 'startsAt' | 'status'>[],
+): string {
   const keys = records.map((r) => `${alertKey(r)}:${r.status}`).sort();
-  return createHash('sha256').update(`${kind}\n${keys.join('\n')}`).digest('hex').slice(0, 24);
+  return createHash('sha256')
+    .update(`${kind}\n${keys.join('\n')}`)
+    .digest('hex')
+    .slice(0, 24);
 }
 
 /** Group keys contain route matchers (label values); store a digest, not the key itself. */
@@ -148,7 +154,11 @@ export class RedisPublishState implements PublishState {
   async withLock<T>(groupKey: string, target: string, signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
     const lock = `${this.key(groupKey)}:lock:${target}`;
     const token = randomUUID();
-    await acquire(async () => (await this.call('lock', () => this.redis.set(lock, token, 'PX', LOCK_TTL_MS, 'NX'))) === 'OK', target, signal);
+    await acquire(
+      async () => (await this.call('lock', () => this.redis.set(lock, token, 'PX', LOCK_TTL_MS, 'NX'))) === 'OK',
+      target,
+      signal,
+    );
     try {
       return await fn();
     } finally {

@@ -1,5 +1,5 @@
-import type { WebhookPayload } from '../receive/schema';
-import type { AnnotationRecord } from '../record';
+import type { WebhookPayload } from '../model/alert';
+import type { AnnotationRecord } from '../model/record';
 
 /**
  * One event for the publishers: the records written for one group notification.

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { webhookPayloadSchema, type WebhookPayload } from '../receive/schema';
+import { webhookPayloadSchema, type WebhookPayload } from '../model/alert';
 
 export const QUEUE_NAME = 'annotate';
 

@@ -1,7 +1,8 @@
 import { once } from 'node:events';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { WebhookPayload } from '../receive/schema';
+import type { WebhookPayload } from '../model/alert';
+import type { EnqueueResult } from '../model/queue';
 import { BACKOFF_TYPE, DEPTH_STATES, groupJobId, QUEUE_NAME, type GroupJobData } from './job';
 
 export class QueueUnavailableError extends Error {
@@ -9,11 +10,6 @@ export class QueueUnavailableError extends Error {
     super(message);
     this.name = 'QueueUnavailableError';
   }
-}
-
-export interface EnqueueResult {
-  /** Derived from the notification: an identical re-delivery gets the same id and is not added again. */
-  jobId: string;
 }
 
 export interface JobOptions {
@@ -43,7 +39,10 @@ export class Producer {
     const jobId = groupJobId(payload);
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new QueueUnavailableError(`queue did not accept the job within ${this.timeoutMs} ms`)), this.timeoutMs);
+      timer = setTimeout(
+        () => reject(new QueueUnavailableError(`queue did not accept the job within ${this.timeoutMs} ms`)),
+        this.timeoutMs,
+      );
     });
     try {
       // With no offline queue, commands sent while (re)connecting fail at once; wait for

@@ -1,27 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import express, { type ErrorRequestHandler, type Express } from 'express';
-import type { Logger } from 'pino';
-import type { Metrics } from '../metrics';
-import type { EnqueueResult } from '../queue/producer';
-import type { AuthConfig } from './auth';
-import type { WebhookPayload } from './schema';
+import type { ReceiverDeps } from './deps';
 import { WEBHOOK_PATH, webhookHandler } from './webhook';
 
-export interface ReceiverDeps {
-  /**
-   * Resolves only once Redis holds the job; rejects when the queue cannot be written.
-   * Absent in a worker-only process, which serves no webhook.
-   */
-  enqueue?(payload: WebhookPayload, traceparent?: string): Promise<EnqueueResult>;
-  /** Is Redis reachable? Must answer within a second or two. */
-  ready(): Promise<boolean>;
-  metrics: Metrics;
-  log: Logger;
-  auth: AuthConfig;
-  maxBodyBytes: number;
-  /** The current request span's W3C traceparent, for the job (telemetry provides it). */
-  traceparent?: () => string | undefined;
-}
+export type { ReceiverDeps } from './deps';
 
 /** Everything but the webhook: health, readiness and metrics (the webhook is in webhook.ts). */
 function createApp(deps: ReceiverDeps): Express {
@@ -35,7 +17,10 @@ function createApp(deps: ReceiverDeps): Express {
 
   app.get('/-/ready', async (_req, res) => {
     const ok = await deps.ready().catch(() => false);
-    res.status(ok ? 200 : 503).type('text/plain').send(ok ? 'ready' : 'redis unreachable');
+    res
+      .status(ok ? 200 : 503)
+      .type('text/plain')
+      .send(ok ? 'ready' : 'redis unreachable');
   });
 
   app.get('/metrics', async (_req, res) => {
@@ -44,14 +29,20 @@ function createApp(deps: ReceiverDeps): Express {
   });
 
   app.use((req, res) => {
-    const hint = req.path === WEBHOOK_PATH && !deps.enqueue ? { message: 'this process runs ROLE=worker; send webhooks to a receiver' } : {};
+    const hint =
+      req.path === WEBHOOK_PATH && !deps.enqueue ? { message: 'this process runs ROLE=worker; send webhooks to a receiver' } : {};
     res.status(404).json({ error: 'not_found', ...hint });
   });
 
   const onError: ErrorRequestHandler = (err: { status?: number; message?: string }, req, res, _next) => {
     const status = err.status && err.status >= 400 && err.status < 500 ? err.status : 500;
     if (status === 500) deps.log.error({ err: err.message, path: req.path }, 'unhandled error in request');
-    res.status(status).json({ error: status === 500 ? 'internal' : 'bad_request', message: status === 500 ? 'internal error' : (err.message ?? 'bad request') });
+    res
+      .status(status)
+      .json({
+        error: status === 500 ? 'internal' : 'bad_request',
+        message: status === 500 ? 'internal error' : (err.message ?? 'bad request'),
+      });
   };
   app.use(onError);
   return app;

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ReceiverDeps } from './app';
+import type { ReceiverDeps } from './deps';
 import { checkAuth } from './auth';
-import { describeIssues, webhookPayloadSchema } from './schema';
+import { describeIssues, webhookPayloadSchema } from '../model/alert';
 
 export const WEBHOOK_PATH = '/webhook/alertmanager';
 
@@ -54,16 +54,26 @@ export function webhookHandler(
   return async (req, res) => {
     if (!checkAuth(req.headers.authorization, deps.auth)) {
       req.resume();
-      return reply(res, 401, { error: 'unauthorized', message: 'missing or wrong credentials' }, {
-        'WWW-Authenticate': deps.auth.bearerToken ? 'Bearer' : 'Basic realm="alert-annotator"',
-      });
+      return reply(
+        res,
+        401,
+        { error: 'unauthorized', message: 'missing or wrong credentials' },
+        {
+          'WWW-Authenticate': deps.auth.bearerToken ? 'Bearer' : 'Basic realm="alert-annotator"',
+        },
+      );
     }
     let raw: Buffer;
     try {
       raw = await readBody(req, deps.maxBodyBytes);
     } catch (err) {
       if (err instanceof BodyTooLarge) {
-        return reply(res, 413, { error: 'payload_too_large', message: `body exceeds ${deps.maxBodyBytes} bytes (WEBHOOK_MAX_BODY_BYTES)` }, { Connection: 'close' });
+        return reply(
+          res,
+          413,
+          { error: 'payload_too_large', message: `body exceeds ${deps.maxBodyBytes} bytes (WEBHOOK_MAX_BODY_BYTES)` },
+          { Connection: 'close' },
+        );
       }
       return reply(res, 400, { error: 'bad_request', message: 'the request body could not be read' });
     }

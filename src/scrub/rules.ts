@@ -8,17 +8,7 @@ import { cardValid, ibanValid, isPublicIPv4, isPublicIPv6, phoneValid } from './
  */
 
 /** Placeholder families, as they appear in `<FAMILY_n>`. */
-export type Family =
-  | 'EMAIL'
-  | 'PHONE'
-  | 'CARD'
-  | 'IBAN'
-  | 'IP'
-  | 'SSN'
-  | 'TOKEN'
-  | 'SECRET'
-  | 'PRIVATE_KEY'
-  | 'COOKIE';
+export type Family = 'EMAIL' | 'PHONE' | 'CARD' | 'IBAN' | 'IP' | 'SSN' | 'TOKEN' | 'SECRET' | 'PRIVATE_KEY' | 'COOKIE';
 
 /** `[Tt][Rr]…`: case-insensitive words without making the whole pattern `/i` (AWS keys are upper case). */
 function ci(word: string): string {
@@ -122,14 +112,7 @@ export interface Rule {
   accept?: (match: string, text: string, index: number) => boolean;
 }
 
-const R = (
-  name: string,
-  source: string,
-  family: Family | undefined,
-  maybe?: Rule['maybe'],
-  split?: Rule['split'],
-  flags = 'g',
-): Rule => ({
+const R = (name: string, source: string, family: Family | undefined, maybe?: Rule['maybe'], split?: Rule['split'], flags = 'g'): Rule => ({
   name,
   pattern: new RegExp(source, flags),
   maybe,
@@ -153,12 +136,15 @@ function sevenColons(t: string): boolean {
 }
 
 /** An uncompressed IPv6 address has seven colons between hex groups. */
-const IPV6_FULL = /[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}/;
+const IPV6_FULL =
+  /[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}/;
 
 /** Detectors of values to mask, most specific first (the order breaks ties at one position). */
 export const MASK_RULES: readonly Rule[] = [
   // A private key block, or what is left of one when a line cuts it.
-  R('pem', String.raw`-----BEGIN ${PEM_LABEL}-----(?:[\s\S]*?-----END ${PEM_LABEL}-----|[\s\S]*$)`, 'PRIVATE_KEY', (t) => t.includes('PRIVATE KEY')),
+  R('pem', String.raw`-----BEGIN ${PEM_LABEL}-----(?:[\s\S]*?-----END ${PEM_LABEL}-----|[\s\S]*$)`, 'PRIVATE_KEY', (t) =>
+    t.includes('PRIVATE KEY'),
+  ),
   R('jwt', String.raw`eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*`, 'TOKEN', (t) => t.includes('eyJ')),
   // Credentials inside a URL: scheme://user:password@host keeps scheme and user.
   R(
@@ -168,7 +154,9 @@ export const MASK_RULES: readonly Rule[] = [
     (t) => t.includes('://') && t.includes('@'),
     ['head', 'value'],
   ),
-  R('slackhook', String.raw`https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/-]+`, 'TOKEN', (t) => t.includes('hooks.slack.com')),
+  R('slackhook', String.raw`https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/-]+`, 'TOKEN', (t) =>
+    t.includes('hooks.slack.com'),
+  ),
   R(
     'vendor',
     String.raw`(?<![A-Za-z0-9])(?:(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}|gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,}|xox[abposre]-[A-Za-z0-9-]{10,}|xapp-\d-[A-Za-z0-9-]{10,}|(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{10,}|whsec_[A-Za-z0-9]{16,}|AIza[0-9A-Za-z_-]{30,}|sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,})`,
@@ -183,8 +171,14 @@ export const MASK_RULES: readonly Rule[] = [
     hint(/authorization/i),
     ['head', 'value'],
   ),
-  R('bearer', String.raw`(?<head>\b[Bb]earer\s+)(?<value>[A-Za-z0-9._~+/-]{8,}=*)(?![A-Za-z0-9._~+/=-])`, 'TOKEN', hint(/bearer/i), ['head', 'value']),
-  R('cookie', String.raw`(?<head>(?:[Ss]et-)?[Cc]ookie["']?\s*[:=]\s*["']?)(?<value>[^"'\r\n]+)`, 'COOKIE', hint(/cookie/i), ['head', 'value']),
+  R('bearer', String.raw`(?<head>\b[Bb]earer\s+)(?<value>[A-Za-z0-9._~+/-]{8,}=*)(?![A-Za-z0-9._~+/=-])`, 'TOKEN', hint(/bearer/i), [
+    'head',
+    'value',
+  ]),
+  R('cookie', String.raw`(?<head>(?:[Ss]et-)?[Cc]ookie["']?\s*[:=]\s*["']?)(?<value>[^"'\r\n]+)`, 'COOKIE', hint(/cookie/i), [
+    'head',
+    'value',
+  ]),
   // Tokens in query strings (?access_token=…&sig=…).
   R(
     'query',
@@ -204,10 +198,16 @@ export const MASK_RULES: readonly Rule[] = [
     ['head', 'value'],
     'gi',
   ),
-  R('email', String.raw`(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![A-Za-z0-9-])`, 'EMAIL', (t) =>
-    t.includes('@'),
+  R(
+    'email',
+    String.raw`(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![A-Za-z0-9-])`,
+    'EMAIL',
+    (t) => t.includes('@'),
   ),
-  { ...R('iban', String.raw`(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![A-Za-z0-9])`, 'IBAN'), accept: ibanValid },
+  {
+    ...R('iban', String.raw`(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![A-Za-z0-9])`, 'IBAN'),
+    accept: ibanValid,
+  },
   { ...R('card', String.raw`(?<![0-9A-Za-z_.-])[2-6]\d{3}(?:[ -]?\d){9,15}(?![0-9A-Za-z_])`, 'CARD'), accept: cardValid },
   R('ssn', String.raw`(?<![0-9A-Za-z.-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![0-9A-Za-z-])`, 'SSN', (t) => t.includes('-')),
   {
@@ -219,8 +219,11 @@ export const MASK_RULES: readonly Rule[] = [
     accept: phoneValid,
   },
   {
-    ...R('ipv6', String.raw`(?<![0-9A-Za-z:.])(?=[0-9a-fA-F]{0,4}::?[0-9a-fA-F]{0,4}:)[0-9a-fA-F:]{3,39}(?![0-9A-Za-z:])`, 'IP', (t) =>
-      t.includes('::') || (sevenColons(t) && IPV6_FULL.test(t)),
+    ...R(
+      'ipv6',
+      String.raw`(?<![0-9A-Za-z:.])(?=[0-9a-fA-F]{0,4}::?[0-9a-fA-F]{0,4}:)[0-9a-fA-F:]{3,39}(?![0-9A-Za-z:])`,
+      'IP',
+      (t) => t.includes('::') || (sevenColons(t) && IPV6_FULL.test(t)),
     ),
     accept: isPublicIPv6,
   },

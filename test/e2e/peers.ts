@@ -22,7 +22,9 @@ export function findBinary(envName: string, candidates: string[]): string {
       // try the next name
     }
   }
-  throw new Error(`none of ${candidates.join(', ')} is installed (set ${envName}, or run .ci/run which installs Debian's prometheus and prometheus-alertmanager)`);
+  throw new Error(
+    `none of ${candidates.join(', ')} is installed (set ${envName}, or run .ci/run which installs Debian's prometheus and prometheus-alertmanager)`,
+  );
 }
 
 export interface Peer {

@@ -76,7 +76,11 @@ export function start(command: string, args: string[], opts: { env?: Record<stri
         }
       };
       kill('SIGTERM');
-      const done = await within(exited.then(() => true), 5000, false);
+      const done = await within(
+        exited.then(() => true),
+        5000,
+        false,
+      );
       if (!done) kill('SIGKILL');
       await within(exited, 2000, null);
     },
@@ -110,7 +114,8 @@ export async function waitHttpOk(url: string, proc: Started, timeoutMs: number):
   await until(
     url,
     async () => {
-      if (proc.child.exitCode !== null) throw new Error(`process exited early (${proc.child.exitCode}) while waiting for ${url}:\n${proc.output().slice(-3000)}`);
+      if (proc.child.exitCode !== null)
+        throw new Error(`process exited early (${proc.child.exitCode}) while waiting for ${url}:\n${proc.output().slice(-3000)}`);
       return (await fetch(url, { signal: AbortSignal.timeout(1000) }).catch(() => undefined))?.ok ? true : undefined;
     },
     timeoutMs,

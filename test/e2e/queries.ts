@@ -9,11 +9,12 @@ import { Metrics } from '../../src/metrics';
 export function promqlNames(expr: string): { metrics: { name: string; labels: string[] }[]; grouping: string[] } {
   const noStrings = expr.replace(/"(?:[^"\\]|\\.)*"/g, '""');
   const grouping = [...noStrings.matchAll(/\b(?:by|without|on|ignoring)\s*\(([^)]*)\)/g)].flatMap((m) =>
-    m[1]!.split(',').map((s) => s.trim()).filter(Boolean),
+    m[1]!
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
   );
-  const stripped = noStrings
-    .replace(/\b(?:by|without|on|ignoring)\s*\([^)]*\)/g, ' ')
-    .replace(/\[[^\]]*\]/g, ' ');
+  const stripped = noStrings.replace(/\b(?:by|without|on|ignoring)\s*\([^)]*\)/g, ' ').replace(/\[[^\]]*\]/g, ' ');
   const metrics: { name: string; labels: string[] }[] = [];
   const KEYWORDS = new Set(['by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'bool', 'and', 'or', 'unless', 'offset']);
   for (const m of stripped.matchAll(/([a-zA-Z_:][\w:]*)\s*(\{[^}]*\})?\s*(\()?/g)) {

@@ -30,14 +30,21 @@ async function main(): Promise<void> {
   await new Promise<void>((r) => server.once('listening', () => r()));
   const addr = server.address();
   const base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
-  const { traceparent } = (await (await fetch(`${base}/webhook/alertmanager`, { method: 'POST' })).json()) as { traceparent: string | null };
+  const { traceparent } = (await (await fetch(`${base}/webhook/alertmanager`, { method: 'POST' })).json()) as {
+    traceparent: string | null;
+  };
   await fetch(`${base}/-/healthy`);
   await new Promise<void>((r) => server.close(() => r()));
 
   const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { lazyConnect: true, maxRetriesPerRequest: 1 });
   await redis.connect();
   const traceId = await startAlertSpan(
-    { traceparent: traceparent ?? undefined, fingerprint: 'ca1e646dc11e4a70', alertname: 'CheckoutLatencyHigh', groupKey: '{}:{alertname="CheckoutLatencyHigh"}' },
+    {
+      traceparent: traceparent ?? undefined,
+      fingerprint: 'ca1e646dc11e4a70',
+      alertname: 'CheckoutLatencyHigh',
+      groupKey: '{}:{alertname="CheckoutLatencyHigh"}',
+    },
     async () => {
       await withSpan('dedup', { 'alert.count': 1 }, async () => {
         await redis.ping();

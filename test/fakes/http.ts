@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 
 /** One request as a fake server saw it. */
 export interface RecordedRequest {
@@ -37,7 +37,7 @@ export class FakeHttpServer {
   private readonly forced: FakeReply[] = [];
   /** Answers every request after the forced ones while set (an outage). */
   private sticky: FakeReply | undefined;
-  private readonly sockets = new Set<import('node:net').Socket>();
+  private readonly sockets = new Set<Socket>();
 
   constructor(private readonly handler: FakeHandler) {}
 
@@ -94,7 +94,15 @@ export class FakeHttpServer {
     } catch {
       json = undefined;
     }
-    const recorded: RecordedRequest = { method: req.method ?? 'GET', path: u.pathname, query: u.searchParams, headers: req.headers, body, json, at: Date.now() };
+    const recorded: RecordedRequest = {
+      method: req.method ?? 'GET',
+      path: u.pathname,
+      query: u.searchParams,
+      headers: req.headers,
+      body,
+      json,
+      at: Date.now(),
+    };
     this.requests.push(recorded);
     let reply: FakeReply;
     try {

@@ -62,7 +62,8 @@ export function parseLogQL(query: string): { matchers: Matcher[]; filters: LineF
     filters.push({ op: mm[1] as LineFilter['op'], value: unquote(mm[2]!) });
     consumed = fr.lastIndex;
   }
-  if (rest.slice(consumed).trim() !== '') throw new Error(`parse error: the fake Loki supports only line filters, got ${JSON.stringify(rest.slice(consumed).trim())}`);
+  if (rest.slice(consumed).trim() !== '')
+    throw new Error(`parse error: the fake Loki supports only line filters, got ${JSON.stringify(rest.slice(consumed).trim())}`);
   return { matchers, filters };
 }
 
@@ -162,7 +163,8 @@ export class FakeLoki extends FakeHttpServer {
   private push(req: RecordedRequest): FakeReply {
     const failure = this.pushFailures.shift();
     if (failure) return failure;
-    if (Buffer.byteLength(req.body) > MAX_BODY) return { status: 500, body: 'rpc error: code = ResourceExhausted desc = grpc: received message larger than max\n' };
+    if (Buffer.byteLength(req.body) > MAX_BODY)
+      return { status: 500, body: 'rpc error: code = ResourceExhausted desc = grpc: received message larger than max\n' };
     const ct = req.headers['content-type'];
     if (!ct) return { status: 400, body: 'unsupported Content-Type ""\n' };
     if (!ct.startsWith('application/json')) return { status: 415, body: `unsupported Content-Type ${JSON.stringify(ct)}\n` };
@@ -244,7 +246,7 @@ export class FakeLoki extends FakeHttpServer {
         if (e.ts >= start && e.ts < end && matchLine(e.line, parsed.filters)) hits.push({ labels: s.labels, ...e });
       }
     }
-    hits.sort((a, b) => (a.ts === b.ts ? 0 : (a.ts < b.ts) === backward ? 1 : -1));
+    hits.sort((a, b) => (a.ts === b.ts ? 0 : a.ts < b.ts === backward ? 1 : -1));
     const kept = hits.slice(0, limit);
     const grouped = new Map<string, { stream: Record<string, string>; values: [string, string][] }>();
     for (const h of kept) {

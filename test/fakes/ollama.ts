@@ -36,8 +36,13 @@ export class FakeOllama extends ScriptedModelServer {
     }
     const step = nextStep(this);
     if (step.kind === 'status') {
-      const message = step.status === 503 ? 'server busy, please try again.  maximum pending requests exceeded' : 'llama runner process has terminated';
-      return { status: step.status, body: { error: message }, ...(step.retryAfterS ? { headers: { 'Retry-After': String(step.retryAfterS) } } : {}) };
+      const message =
+        step.status === 503 ? 'server busy, please try again.  maximum pending requests exceeded' : 'llama runner process has terminated';
+      return {
+        status: step.status,
+        body: { error: message },
+        ...(step.retryAfterS ? { headers: { 'Retry-After': String(step.retryAfterS) } } : {}),
+      };
     }
     const content = contentFor(step, promptOf(body));
     const answer = {

@@ -8,9 +8,7 @@ import { contentFor, delayed, nextStep, promptOf, ScriptedModelServer } from './
  * 401 for a wrong key, 404 for an unknown model, 429 rate limit, 500 server error.
  */
 export class FakeOpenAI extends ScriptedModelServer {
-  constructor(
-    readonly opts: { apiKey?: string; models?: string[] } = {},
-  ) {
+  constructor(readonly opts: { apiKey?: string; models?: string[] } = {}) {
     super('/v1/chat/completions');
   }
 
@@ -21,20 +19,37 @@ export class FakeOpenAI extends ScriptedModelServer {
   protected reply(req: RecordedRequest): FakeReply {
     if (req.method !== 'POST' || req.path !== '/v1/chat/completions') return this.error(404, 'Invalid URL', 'invalid_request_error', null);
     if (this.opts.apiKey && req.headers.authorization !== `Bearer ${this.opts.apiKey}`) {
-      return this.error(401, 'Incorrect API key provided: sk-****. You can find your API key at https://platform.openai.com/account/api-keys.', 'invalid_request_error', 'invalid_api_key');
+      return this.error(
+        401,
+        'Incorrect API key provided: sk-****. You can find your API key at https://platform.openai.com/account/api-keys.',
+        'invalid_request_error',
+        'invalid_api_key',
+      );
     }
     const body = req.json as { model?: string; messages?: unknown[]; response_format?: { type?: string } } | undefined;
-    if (!body || !Array.isArray(body.messages)) return this.error(400, "Missing required parameter: 'messages'.", 'invalid_request_error', 'missing_required_parameter');
+    if (!body || !Array.isArray(body.messages))
+      return this.error(400, "Missing required parameter: 'messages'.", 'invalid_request_error', 'missing_required_parameter');
     const models = this.opts.models ?? ['gpt-4o-mini'];
     if (!body.model || !models.includes(body.model)) {
-      return this.error(404, `The model \`${body.model ?? ''}\` does not exist or you do not have access to it.`, 'invalid_request_error', 'model_not_found');
+      return this.error(
+        404,
+        `The model \`${body.model ?? ''}\` does not exist or you do not have access to it.`,
+        'invalid_request_error',
+        'model_not_found',
+      );
     }
     const step = nextStep(this);
     if (step.kind === 'status') {
       if (step.status === 429) {
-        return this.error(429, `Rate limit reached for ${body.model} on requests per min (RPM): Limit 3, Used 3, Requested 1.`, 'requests', 'rate_limit_exceeded', {
-          'retry-after': String(step.retryAfterS ?? 20),
-        });
+        return this.error(
+          429,
+          `Rate limit reached for ${body.model} on requests per min (RPM): Limit 3, Used 3, Requested 1.`,
+          'requests',
+          'rate_limit_exceeded',
+          {
+            'retry-after': String(step.retryAfterS ?? 20),
+          },
+        );
       }
       return this.error(step.status, 'The server had an error while processing your request. Sorry about that!', 'server_error', null);
     }

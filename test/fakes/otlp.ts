@@ -59,7 +59,13 @@ export interface ReceivedSpan {
 }
 
 function toValue(v: unknown): AttrValue {
-  const o = v as { stringValue?: string; boolValue?: boolean; intValue?: number | string; doubleValue?: number; arrayValue?: { values: unknown[] } };
+  const o = v as {
+    stringValue?: string;
+    boolValue?: boolean;
+    intValue?: number | string;
+    doubleValue?: number;
+    arrayValue?: { values: unknown[] };
+  };
   if (o.stringValue !== undefined) return o.stringValue;
   if (o.boolValue !== undefined) return o.boolValue;
   if (o.intValue !== undefined) return Number(o.intValue);

@@ -46,10 +46,13 @@ export class FakePagerDuty extends FakeHttpServer {
     if (req.path !== '/v2/enqueue') return { status: 404, body: { status: 'not found' } };
     if (req.method !== 'POST') return { status: 405, body: '' };
     const ev = req.json as Json | undefined;
-    if (!ev || typeof ev !== 'object') return { status: 400, body: { status: 'invalid event', message: 'Event object is invalid', errors: ['Malformed JSON'] } };
+    if (!ev || typeof ev !== 'object')
+      return { status: 400, body: { status: 'invalid event', message: 'Event object is invalid', errors: ['Malformed JSON'] } };
     const errors: string[] = [];
-    if (typeof ev.routing_key !== 'string' || ev.routing_key.length !== 32) errors.push("Length of 'routing_key' is incorrect (should be 32 characters)");
-    if (!['trigger', 'acknowledge', 'resolve'].includes(String(ev.event_action))) errors.push("'event_action' is invalid (must be one of the following: 'trigger', 'acknowledge' or 'resolve')");
+    if (typeof ev.routing_key !== 'string' || ev.routing_key.length !== 32)
+      errors.push("Length of 'routing_key' is incorrect (should be 32 characters)");
+    if (!['trigger', 'acknowledge', 'resolve'].includes(String(ev.event_action)))
+      errors.push("'event_action' is invalid (must be one of the following: 'trigger', 'acknowledge' or 'resolve')");
     const dedup = typeof ev.dedup_key === 'string' ? ev.dedup_key : undefined;
     if (dedup !== undefined && dedup.length > 255) errors.push("'dedup_key' is too long (must be 255 characters or fewer)");
     if (ev.event_action !== 'trigger' && !dedup) errors.push("'dedup_key' is missing or blank");
@@ -60,9 +63,11 @@ export class FakePagerDuty extends FakeHttpServer {
         if (typeof p.summary !== 'string' || p.summary === '') errors.push("'payload.summary' is missing or blank");
         else if (p.summary.length > 1024) errors.push("'payload.summary' is too long (must be 1024 characters or fewer)");
         if (typeof p.source !== 'string' || p.source === '') errors.push("'payload.source' is missing or blank");
-        if (!SEVERITIES.has(String(p.severity))) errors.push("'payload.severity' is invalid (must be one of the following: 'critical', 'warning', 'error' or 'info')");
+        if (!SEVERITIES.has(String(p.severity)))
+          errors.push("'payload.severity' is invalid (must be one of the following: 'critical', 'warning', 'error' or 'info')");
       }
-      for (const l of (ev.links as Json[] | undefined) ?? []) if (typeof l.href !== 'string') errors.push("'links.href' is missing or blank");
+      for (const l of (ev.links as Json[] | undefined) ?? [])
+        if (typeof l.href !== 'string') errors.push("'links.href' is missing or blank");
     }
     if (Buffer.byteLength(JSON.stringify(ev)) > 512 * 1024) errors.push('Event object is too large (must be 512 KB or less)');
     if (errors.length) return this.invalid(errors);

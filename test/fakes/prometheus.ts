@@ -110,13 +110,17 @@ export class FakePrometheus extends FakeHttpServer {
 
   private queryRange(p: URLSearchParams): FakeReply {
     const start = parseTime(p.get('start'));
-    if (start === undefined) return badData(`invalid parameter "start": cannot parse ${JSON.stringify(p.get('start') ?? '')} to a valid timestamp`);
+    if (start === undefined)
+      return badData(`invalid parameter "start": cannot parse ${JSON.stringify(p.get('start') ?? '')} to a valid timestamp`);
     const end = parseTime(p.get('end'));
-    if (end === undefined) return badData(`invalid parameter "end": cannot parse ${JSON.stringify(p.get('end') ?? '')} to a valid timestamp`);
+    if (end === undefined)
+      return badData(`invalid parameter "end": cannot parse ${JSON.stringify(p.get('end') ?? '')} to a valid timestamp`);
     if (end < start) return badData('invalid parameter "end": end timestamp must not be before start time');
     const step = parseStep(p.get('step'));
-    if (step === undefined) return badData(`invalid parameter "step": cannot parse ${JSON.stringify(p.get('step') ?? '')} to a valid duration`);
-    if (step <= 0) return badData('invalid parameter "step": zero or negative query resolution step widths are not accepted. Try a positive integer');
+    if (step === undefined)
+      return badData(`invalid parameter "step": cannot parse ${JSON.stringify(p.get('step') ?? '')} to a valid duration`);
+    if (step <= 0)
+      return badData('invalid parameter "step": zero or negative query resolution step widths are not accepted. Try a positive integer');
     if ((end - start) / step > MAX_POINTS) {
       return badData('exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)');
     }
@@ -142,7 +146,10 @@ export class FakePrometheus extends FakeHttpServer {
     const start = parseTime(p.get('start')) ?? -Infinity;
     const end = parseTime(p.get('end')) ?? Infinity;
     const found = this.exemplarSets.find((s) => matches(s.match, query));
-    const bySeries = new Map<string, { seriesLabels: Record<string, string>; exemplars: { labels: Record<string, string>; value: string; timestamp: number }[] }>();
+    const bySeries = new Map<
+      string,
+      { seriesLabels: Record<string, string>; exemplars: { labels: Record<string, string>; value: string; timestamp: number }[] }
+    >();
     for (const e of found?.exemplars ?? []) {
       if (e.timestamp < start || e.timestamp > end) continue;
       const key = JSON.stringify(e.seriesLabels);

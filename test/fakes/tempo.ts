@@ -40,7 +40,14 @@ interface Stored {
 
 type Cond = { kind: 'service'; value: string } | { kind: 'error' } | { kind: 'duration'; ms: number };
 
-const KIND_NAMES = ['SPAN_KIND_UNSPECIFIED', 'SPAN_KIND_INTERNAL', 'SPAN_KIND_SERVER', 'SPAN_KIND_CLIENT', 'SPAN_KIND_PRODUCER', 'SPAN_KIND_CONSUMER'];
+const KIND_NAMES = [
+  'SPAN_KIND_UNSPECIFIED',
+  'SPAN_KIND_INTERNAL',
+  'SPAN_KIND_SERVER',
+  'SPAN_KIND_CLIENT',
+  'SPAN_KIND_PRODUCER',
+  'SPAN_KIND_CONSUMER',
+];
 const STATUS_NAMES = ['STATUS_CODE_UNSET', 'STATUS_CODE_OK', 'STATUS_CODE_ERROR'];
 
 export class TraceQLParseError extends Error {}
@@ -58,7 +65,9 @@ export function parseTraceQL(q: string): Cond[][] {
       if (/^status\s*=\s*error$/.test(t)) return { kind: 'error' };
       mm = /^duration\s*>\s*(\d+(?:\.\d+)?)(ms|s)$/.exec(t);
       if (mm) return { kind: 'duration', ms: Number(mm[1]) * (mm[2] === 's' ? 1000 : 1) };
-      throw new TraceQLParseError(`parse error at line 1, col 3: syntax error: unexpected IDENTIFIER near ${JSON.stringify(t.slice(0, 20))}`);
+      throw new TraceQLParseError(
+        `parse error at line 1, col 3: syntax error: unexpected IDENTIFIER near ${JSON.stringify(t.slice(0, 20))}`,
+      );
     });
   });
 }
@@ -129,29 +138,35 @@ export class FakeTempo extends FakeHttpServer {
     }
     const start = req.query.get('start');
     const end = req.query.get('end');
-    if ((start && !/^\d+$/.test(start)) || (end && !/^\d+$/.test(end))) return { status: 400, body: 'invalid start or end: must be unix epoch seconds' };
+    if ((start && !/^\d+$/.test(start)) || (end && !/^\d+$/.test(end)))
+      return { status: 400, body: 'invalid start or end: must be unix epoch seconds' };
     const limit = Number(req.query.get('limit') ?? '20');
     const out: unknown[] = [];
     for (const t of this.traces.values()) {
       if (Date.now() - t.arrivedAt < this.flushDelayMs) continue;
-      const spans = t.trace.resourceSpans.flatMap((rs) => rs.scopeSpans.flatMap((ss) => ss.spans.map((s) => ({ s, service: serviceName(rs) }))));
+      const spans = t.trace.resourceSpans.flatMap((rs) =>
+        rs.scopeSpans.flatMap((ss) => ss.spans.map((s) => ({ s, service: serviceName(rs) }))),
+      );
       const root = spans.find((x) => !x.s.parentSpanId) ?? spans[0];
       if (!root) continue;
       const rootStartS = ms(root.s.startTimeUnixNano) / 1000;
       if (start && rootStartS < Number(start)) continue;
       if (end && rootStartS > Number(end)) continue;
-      const matched = spans.filter(({ s, service }) =>
-        sets.length === 0 ||
-        sets.some((conds) =>
-          conds.every((c) => {
-            if (c.kind === 'service') return service === c.value;
-            if (c.kind === 'error') return s.status?.code === 2;
-            return ms(s.endTimeUnixNano) - ms(s.startTimeUnixNano) > c.ms;
-          }),
-        ),
+      const matched = spans.filter(
+        ({ s, service }) =>
+          sets.length === 0 ||
+          sets.some((conds) =>
+            conds.every((c) => {
+              if (c.kind === 'service') return service === c.value;
+              if (c.kind === 'error') return s.status?.code === 2;
+              return ms(s.endTimeUnixNano) - ms(s.startTimeUnixNano) > c.ms;
+            }),
+          ),
       );
       if (matched.length === 0) continue;
-      const durationMs = Math.round(Math.max(...spans.map((x) => ms(x.s.endTimeUnixNano))) - Math.min(...spans.map((x) => ms(x.s.startTimeUnixNano))));
+      const durationMs = Math.round(
+        Math.max(...spans.map((x) => ms(x.s.endTimeUnixNano))) - Math.min(...spans.map((x) => ms(x.s.startTimeUnixNano))),
+      );
       out.push({
         // Tempo prints trace ids without leading zeros in search results.
         traceID: t.traceId.replace(/^0+/, ''),

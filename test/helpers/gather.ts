@@ -1,10 +1,14 @@
 import pino from 'pino';
 import type { GatherRequest } from '../../src/gather/source';
-import { alertWindows } from '../../src/gather/window';
-import { webhookPayloadSchema, type WebhookPayload } from '../../src/receive/schema';
+import { alertWindows } from '../../src/model/window';
+import { webhookPayloadSchema, type WebhookPayload } from '../../src/model/alert';
 
 /** A firing alert that started `minutesAgo` before `now`, as Alertmanager 0.25 sends it. */
-export function firingPayload(now: Date, labels: Record<string, string>, opts: { minutesAgo?: number; expr?: string } = {}): WebhookPayload {
+export function firingPayload(
+  now: Date,
+  labels: Record<string, string>,
+  opts: { minutesAgo?: number; expr?: string } = {},
+): WebhookPayload {
   const startsAt = new Date(now.getTime() - (opts.minutesAgo ?? 2) * 60_000).toISOString();
   const expr = opts.expr ?? 'demo_toggle == 1';
   return webhookPayloadSchema.parse({

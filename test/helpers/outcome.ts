@@ -9,6 +9,11 @@ export async function outcome(p: Promise<unknown>): Promise<Outcome> {
     return { ok: true };
   } catch (err) {
     if (!(err instanceof OutboundError)) throw err;
-    return { ok: false, reason: err.reason, retryable: err.retryable, ...(err.retryAfterMs !== undefined ? { retryAfterMs: err.retryAfterMs } : {}) };
+    return {
+      ok: false,
+      reason: err.reason,
+      retryable: err.retryable,
+      ...(err.retryAfterMs !== undefined ? { retryAfterMs: err.retryAfterMs } : {}),
+    };
   }
 }

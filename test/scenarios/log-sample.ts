@@ -25,19 +25,36 @@ export const LOG_TEMPLATES: readonly [string, Gen][] = [
   ['slow-query', (r) => `Slow query took ${n(r, 200, 5000)}ms: SELECT * FROM ${pick(r, ['orders', 'users', 'items'])} WHERE id = $1`],
   ['retry', (r) => `Retrying request to ${pick(r, SERVICES)} attempt=${n(r, 1, 5)} backoff=${n(r, 10, 900)}ms`],
   ['pool', (r) => `HikariPool-1 - Connection is not available, request timed out after ${n(r, 30000, 30010)}ms.`],
-  ['npe', (r) => `java.lang.NullPointerException at ${pick(r, ['OrderMapper', 'CartMapper', 'UserMapper'])}.toEntity(Mapper.java:${n(r, 10, 400)})`],
+  [
+    'npe',
+    (r) =>
+      `java.lang.NullPointerException at ${pick(r, ['OrderMapper', 'CartMapper', 'UserMapper'])}.toEntity(Mapper.java:${n(r, 10, 400)})`,
+  ],
   ['email', (r) => `Sent email to ${pick(r, NAMES)}@example.com template=${pick(r, ['welcome', 'receipt', 'reset'])}`],
-  ['restart', (r) => `pod ${pick(r, SERVICES)}-${hex(r, 9)}-${hex(r, 5)} restarted ${n(r, 1, 30)} times in namespace ${pick(r, ['shop', 'infra'])}`],
+  [
+    'restart',
+    (r) => `pod ${pick(r, SERVICES)}-${hex(r, 9)}-${hex(r, 5)} restarted ${n(r, 1, 30)} times in namespace ${pick(r, ['shop', 'infra'])}`,
+  ],
   ['upstream-slow', (r) => `level=warn msg="upstream responded slowly" upstream=${pick(r, SERVICES)} latency_ms=${n(r, 400, 3000)}`],
-  ['request-failed', (r) => `level=error msg="request failed" path=/api/${pick(r, ['cart', 'checkout', 'search'])} status=${pick(r, [500, 502, 503])} trace_id=${hex(r, 32)}`],
+  [
+    'request-failed',
+    (r) =>
+      `level=error msg="request failed" path=/api/${pick(r, ['cart', 'checkout', 'search'])} status=${pick(r, [500, 502, 503])} trace_id=${hex(r, 32)}`,
+  ],
   ['disk', (r) => `Disk usage on ${pick(r, ['/', '/var', '/data'])} is ${n(r, 80, 99)}%`],
   ['tls', (r) => `TLS handshake error from ${ip(r)}:${n(r, 30000, 60000)}: EOF`],
   ['deadline', (r) => `Deadline exceeded calling ${pick(r, SERVICES)}.${pick(r, ['Get', 'List', 'Charge'])} after ${n(r, 1, 30)}s`],
   ['checkpoint', (r) => `checkpoint complete: wrote ${n(r, 10, 9000)} buffers (${n(r, 0, 99)}.${n(r, 0, 9)}%)`],
-  ['job', (r) => `Job ${pick(r, ['reindex', 'backup', 'vacuum'])} finished in ${n(r, 10, 99999)} ms with status ${pick(r, ['ok', 'failed'])}`],
+  [
+    'job',
+    (r) => `Job ${pick(r, ['reindex', 'backup', 'vacuum'])} finished in ${n(r, 10, 99999)} ms with status ${pick(r, ['ok', 'failed'])}`,
+  ],
   ['rate-limit', (r) => `Rate limit exceeded for client ${hex(r, 16)} on route /v1/${pick(r, ['orders', 'items'])}`],
   ['oom', (r) => `OOMKilled container ${pick(r, SERVICES)} in pod ${pick(r, SERVICES)}-${hex(r, 9)}-${hex(r, 5)}`],
-  ['declined', (r) => `WARN card declined code=${pick(r, ['05', '51', '54'])} customer=${hex(r, 10)} amount=${n(r, 1, 999)}.${n(r, 10, 99)}`],
+  [
+    'declined',
+    (r) => `WARN card declined code=${pick(r, ['05', '51', '54'])} customer=${hex(r, 10)} amount=${n(r, 1, 999)}.${n(r, 10, 99)}`,
+  ],
 ];
 
 export function labelledLogSample(count: number, seed = 7): { line: string; template: string }[] {

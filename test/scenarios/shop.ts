@@ -1,5 +1,5 @@
-import type { LogStream, Series, SourceStatus, Trace } from '../../src/gather/evidence';
-import type { WebhookPayload } from '../../src/receive/schema';
+import type { LogStream, Series, SourceStatus, Trace } from '../../src/model/evidence';
+import type { WebhookPayload } from '../../src/model/alert';
 import {
   clockFor,
   exemplarsFrom,
@@ -70,7 +70,14 @@ export interface NodeBend {
 export interface ScenarioSpec {
   key: ScenarioKey;
   seed: number;
-  alert: { name: string; service: ServiceName; severity: string; expr: string; summary: string; indicator: 'latency' | 'errors' | 'mem' | 'disk' };
+  alert: {
+    name: string;
+    service: ServiceName;
+    severity: string;
+    expr: string;
+    summary: string;
+    indicator: 'latency' | 'errors' | 'mem' | 'disk';
+  };
   bends?: Partial<Record<ServiceName, Bend>>;
   nodes?: Partial<Record<(typeof NODES)[number], NodeBend>>;
   /** The request path whose slow/erroring traces Tempo's search returns (already bent). */
@@ -97,8 +104,15 @@ const int = (r: () => number, lo: number, hi: number): number => lo + Math.floor
 /** The chatter every service logs on a good day (what passes the error/warn line filter). */
 const BACKGROUND: Record<ServiceName, LogSpec[]> = {
   frontend: [
-    { perMin: 0.6, render: (r) => `level=warn msg="upstream responded slowly" upstream=checkout latency_ms=${int(r, 400, 900)} path=/checkout` },
-    { perMin: 0.3, render: (r) => `level=error msg="client closed request" path=/product/${int(r, 1, 900)} remote=10.2.${int(r, 0, 9)}.${int(r, 2, 250)}` },
+    {
+      perMin: 0.6,
+      render: (r) => `level=warn msg="upstream responded slowly" upstream=checkout latency_ms=${int(r, 400, 900)} path=/checkout`,
+    },
+    {
+      perMin: 0.3,
+      render: (r) =>
+        `level=error msg="client closed request" path=/product/${int(r, 1, 900)} remote=10.2.${int(r, 0, 9)}.${int(r, 2, 250)}`,
+    },
   ],
   checkout: [
     { perMin: 0.5, render: (r) => `WARN payment retry scheduled order=${int(r, 100000, 999999)} attempt=${int(r, 1, 3)}` },
@@ -125,10 +139,27 @@ function serviceSeries(r: () => number, c: Clock, spec: ScenarioSpec, s: Service
   const use = { namespace: 'shop', pod, container: s };
   const list: SeriesSpec[] = [
     { labels: red, name: 'request rate', unit: 'req/s', base: n.rps, noise: 0.06, drift: n.rps * 0.001, shapes: b.rps, min: 0 },
-    { labels: red, name: 'error ratio', unit: 'ratio', base: n.errRatio, noiseAbs: n.errRatio * 0.4 + 0.0001, shapes: b.errors, min: 0, max: 1 },
+    {
+      labels: red,
+      name: 'error ratio',
+      unit: 'ratio',
+      base: n.errRatio,
+      noiseAbs: n.errRatio * 0.4 + 0.0001,
+      shapes: b.errors,
+      min: 0,
+      max: 1,
+    },
     { labels: red, name: 'p99 latency', unit: 's', base: n.p99, noise: 0.08, shapes: b.latency, min: 0.001 },
     { labels: use, name: 'cpu usage', unit: 'cores', base: n.cpu, noise: 0.1, shapes: b.cpu, min: 0 },
-    { labels: use, name: 'memory working set', unit: 'bytes', base: n.memMiB * 1048576, noise: 0.01, shapes: scaleShapes(b.mem, 1048576), min: 0 },
+    {
+      labels: use,
+      name: 'memory working set',
+      unit: 'bytes',
+      base: n.memMiB * 1048576,
+      noise: 0.01,
+      shapes: scaleShapes(b.mem, 1048576),
+      min: 0,
+    },
   ];
   if (spec.throttled?.includes(s)) {
     list.push({ labels: use, name: 'cpu throttling', unit: 'ratio', base: 0.02, noiseAbs: 0.01, shapes: b.throttling, min: 0, max: 1 });
@@ -147,8 +178,27 @@ function nodeSeries(r: () => number, c: Clock, spec: ScenarioSpec, node: (typeof
   const b = spec.nodes?.[node] ?? {};
   const labels = { instance: `${node}:9100` };
   return [
-    makeSeries(r, c, { labels: { ...labels, mountpoint: '/' }, name: 'disk usage', unit: 'ratio', base: 0.52, noiseAbs: 0.0005, drift: 0.00002, shapes: b.disk, min: 0, max: 1 }),
-    makeSeries(r, c, { labels, name: 'tcp retransmit ratio', unit: 'ratio', base: 0.001, noiseAbs: 0.0004, shapes: b.retrans, min: 0, max: 1 }),
+    makeSeries(r, c, {
+      labels: { ...labels, mountpoint: '/' },
+      name: 'disk usage',
+      unit: 'ratio',
+      base: 0.52,
+      noiseAbs: 0.0005,
+      drift: 0.00002,
+      shapes: b.disk,
+      min: 0,
+      max: 1,
+    }),
+    makeSeries(r, c, {
+      labels,
+      name: 'tcp retransmit ratio',
+      unit: 'ratio',
+      base: 0.001,
+      noiseAbs: 0.0004,
+      shapes: b.retrans,
+      min: 0,
+      max: 1,
+    }),
     makeSeries(r, c, { labels, name: 'node cpu busy', unit: 'ratio', base: 0.35, noiseAbs: 0.04, shapes: b.cpu, min: 0, max: 1 }),
   ];
 }
@@ -199,7 +249,12 @@ export function buildScenario(spec: ScenarioSpec): ScenarioBundle {
   series.unshift(
     ...firing.map((service) => {
       const w = watchedOf(service);
-      return { query: a.expr.replace(`"${a.service}"`, `"${service}"`), labels: { ...w.labels }, values: w.values, ...(w.unit ? { unit: w.unit } : {}) };
+      return {
+        query: a.expr.replace(`"${a.service}"`, `"${service}"`),
+        labels: { ...w.labels },
+        values: w.values,
+        ...(w.unit ? { unit: w.unit } : {}),
+      };
     }),
   );
 
@@ -259,7 +314,12 @@ export function checkoutPath(tweak: Tweak = {}): CallSpec {
           calls: [
             { service: 'cart', name: 'GET /cart', selfMs: 10, calls: [{ service: 'redis', name: 'GET', selfMs: 1, clientOnly: true }] },
             { service: 'payments', name: 'POST /charge', selfMs: 80 },
-            { service: 'orders', name: 'POST /orders', selfMs: 30, calls: [{ service: 'postgres', name: 'INSERT orders', selfMs: 15, clientOnly: true }] },
+            {
+              service: 'orders',
+              name: 'POST /orders',
+              selfMs: 30,
+              calls: [{ service: 'postgres', name: 'INSERT orders', selfMs: 15, clientOnly: true }],
+            },
           ],
         },
       ],
@@ -274,7 +334,14 @@ export function searchPath(tweak: Tweak = {}): CallSpec {
       service: 'frontend',
       name: 'GET /search',
       selfMs: 15,
-      calls: [{ service: 'search', name: 'GET /search', selfMs: 60, calls: [{ service: 'elasticsearch', name: 'POST /products/_search', selfMs: 40, clientOnly: true }] }],
+      calls: [
+        {
+          service: 'search',
+          name: 'GET /search',
+          selfMs: 60,
+          calls: [{ service: 'elasticsearch', name: 'POST /products/_search', selfMs: 40, clientOnly: true }],
+        },
+      ],
     },
     tweak,
   );
@@ -285,7 +352,8 @@ export function searchPath(tweak: Tweak = {}): CallSpec {
  * changes stay): bench/rca.ts uses it to see how weak a fault can be and still be found.
  */
 export function scaleFaults(spec: ScenarioSpec, f: number): ScenarioSpec {
-  const shapes = (list?: Shape[]): Shape[] | undefined => list?.map((s) => ({ ...s, by: s.by * f, ...(s.cap !== undefined ? { cap: s.cap * f } : {}) }));
+  const shapes = (list?: Shape[]): Shape[] | undefined =>
+    list?.map((s) => ({ ...s, by: s.by * f, ...(s.cap !== undefined ? { cap: s.cap * f } : {}) }));
   const bend = (b: Bend): Bend => ({
     latency: shapes(b.latency),
     errors: shapes(b.errors),
@@ -299,7 +367,8 @@ export function scaleFaults(spec: ScenarioSpec, f: number): ScenarioSpec {
   const bends: ScenarioSpec['bends'] = {};
   for (const [k, b] of Object.entries(spec.bends ?? {})) bends[k as ServiceName] = bend(b);
   const nodes: ScenarioSpec['nodes'] = {};
-  for (const [k, b] of Object.entries(spec.nodes ?? {})) nodes[k as (typeof NODES)[number]] = { disk: shapes(b.disk), retrans: shapes(b.retrans), cpu: shapes(b.cpu) };
+  for (const [k, b] of Object.entries(spec.nodes ?? {}))
+    nodes[k as (typeof NODES)[number]] = { disk: shapes(b.disk), retrans: shapes(b.retrans), cpu: shapes(b.cpu) };
   return { ...spec, bends, nodes };
 }
 

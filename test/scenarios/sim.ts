@@ -1,4 +1,4 @@
-import type { EvidenceBundle, Exemplar, LogStream, Series, Trace } from '../../src/gather/evidence';
+import type { EvidenceBundle, Exemplar, LogStream, Series, Trace } from '../../src/model/evidence';
 
 /**
  * A small deterministic simulator of a shop's telemetry, used to write the scenario
@@ -266,7 +266,9 @@ export function traceIdOf(t: Trace): string {
 }
 
 export function exemplarsFrom(traces: Trace[], labels: Record<string, string>, c: Clock, value: number): Exemplar[] {
-  return traces.slice(0, 5).map((t, i) => ({ seriesLabels: labels, traceId: traceIdOf(t), value: value * (1 + i / 10), timestamp: c.anchorS + 30 * i }));
+  return traces
+    .slice(0, 5)
+    .map((t, i) => ({ seriesLabels: labels, traceId: traceIdOf(t), value: value * (1 + i / 10), timestamp: c.anchorS + 30 * i }));
 }
 
 /** The scenario's answer key, kept beside the evidence in the bundle file (bundles are loose objects). */

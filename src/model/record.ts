@@ -1,12 +1,12 @@
 import { z } from 'zod';
-import { findingSchema, suspectSchema } from './analyze/types';
-import type { Analysis } from './analyze/types';
-import type { Narration } from './narrate/types';
-import type { Alert, WebhookPayload } from './receive/schema';
-import { isZeroTime } from './receive/schema';
-import { formatDuration } from './text';
+import { findingSchema, suspectSchema } from './analysis';
+import type { Analysis } from './analysis';
+import type { Narration } from './narration';
+import type { Alert, WebhookPayload } from './alert';
+import { isZeroTime } from './alert';
+import { formatDuration } from '../text';
 
-/** The annotation record: one Loki line per alert (DESIGN.md, "The annotation record"). */
+/** The annotation record: one Loki line per alert (docs/architecture.md, "The annotation record"). */
 export const annotationRecordSchema = z.looseObject({
   fingerprint: z.string(),
   alertname: z.string(),
@@ -37,7 +37,6 @@ export const annotationRecordSchema = z.looseObject({
 });
 
 export type AnnotationRecord = z.infer<typeof annotationRecordSchema>;
-
 
 export function severityOf(labels: Record<string, string>): string {
   return labels.severity ?? labels.priority ?? 'none';
@@ -100,4 +99,11 @@ export function buildResolvedRecord(args: { alert: Alert; groupKey: string; trac
     analysis: { findings: [], suspects: [], relatedTraceIds: [], confidence: 'low' },
     narration,
   });
+}
+
+export const RECORD_JOB_LABEL = 'alert-annotator';
+
+/** Stream labels of a record: low cardinality only (docs/architecture.md). */
+export function recordLabels(r: Pick<AnnotationRecord, 'alertname' | 'severity' | 'status'>): Record<string, string> {
+  return { job: RECORD_JOB_LABEL, alertname: r.alertname, severity: r.severity, status: r.status };
 }

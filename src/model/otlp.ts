@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Trace } from '../gather/evidence';
+import type { Trace } from './evidence';
 
 /**
  * OTLP JSON traces (https://opentelemetry.io/docs/specs/otlp/#json-protobuf-encoding) as

@@ -2,10 +2,18 @@ import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { ZodError } from 'zod';
-import type { Metrics } from '../metrics';
-import { annotateGroup, NarrationPendingError, renarrateGroup, type PipelineDeps, type RenarrationData } from '../pipeline';
-import { startAlertSpan } from '../telemetry';
-import { DEPTH_STATES, groupJobSchema, QUEUE_NAME, RENARRATE_DELAYS_MS, renarrateJobSchema, retryDelayMs, type RenarrateJobData } from './job';
+import type { Metrics } from './metrics';
+import { annotateGroup, NarrationPendingError, renarrateGroup, type PipelineDeps, type RenarrationData } from './pipeline';
+import { startAlertSpan } from './telemetry';
+import {
+  DEPTH_STATES,
+  groupJobSchema,
+  QUEUE_NAME,
+  RENARRATE_DELAYS_MS,
+  renarrateJobSchema,
+  retryDelayMs,
+  type RenarrateJobData,
+} from './queue/job';
 
 export interface WorkerOptions {
   /** A connection with maxRetriesPerRequest: null, as BullMQ workers require. */
@@ -90,7 +98,12 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
     if (planned === undefined) return false;
     // Never sooner than the model asked (a 429's Retry-After, an open breaker's cool-down).
     const delay = Math.max(planned, retryAfterMs);
-    const data: RenarrateJobData = { groupJobId, attempt, renarration: renarration as unknown as RenarrateJobData['renarration'], ...(traceparent ? { traceparent } : {}) };
+    const data: RenarrateJobData = {
+      groupJobId,
+      attempt,
+      renarration: renarration as unknown as RenarrateJobData['renarration'],
+      ...(traceparent ? { traceparent } : {}),
+    };
     await followUps.add('renarrate', data, {
       jobId: `r-${groupJobId}-${attempt}`,
       delay,
@@ -124,7 +137,10 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
           // by this job's own attempts, like any other publish.
           if (!(err instanceof NarrationPendingError)) throw err;
           const next = await scheduleRenarration(data.groupJobId, data.traceparent, renarration, data.attempt + 1, err.retryAfterMs);
-          log.warn({ attempt: data.attempt, next, err: (err as Error).message }, next ? 'narration follow-up failed; trying later' : 'narration follow-up gave up; the deterministic note stands');
+          log.warn(
+            { attempt: data.attempt, next, err: (err as Error).message },
+            next ? 'narration follow-up failed; trying later' : 'narration follow-up gave up; the deterministic note stands',
+          );
           return { renarrated: 0 };
         }
       },
@@ -164,7 +180,10 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
     if (!job) return;
     const final = job.attemptsMade >= (job.opts.attempts ?? 1) || err instanceof UnrecoverableError;
     opts.metrics?.jobs.inc({ outcome: final ? 'failed' : 'retried' });
-    opts.log[final ? 'error' : 'warn']({ jobId: job.id, attempt: job.attemptsMade, err: err.message }, final ? 'job failed for good' : 'job failed; will retry');
+    opts.log[final ? 'error' : 'warn'](
+      { jobId: job.id, attempt: job.attemptsMade, err: err.message },
+      final ? 'job failed for good' : 'job failed; will retry',
+    );
   });
 
   return {

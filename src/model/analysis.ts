@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-/** The deterministic output of analysis: DESIGN.md, "analyze". */
+/** The deterministic output of analysis: docs/architecture.md, "analyze". */
 
 export const findingSchema = z.object({
   /** `M1`, `L2`, `T1`, `S1` (source status), `A1` (alert facts) … unique within one analysis. */

@@ -1,4 +1,4 @@
-import type { WebhookPayload } from '../receive/schema';
+import type { WebhookPayload } from './alert';
 
 /**
  * The two windows every source queries and the analysis compares (issue 3):

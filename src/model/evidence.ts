@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { webhookPayloadSchema } from '../receive/schema';
+import { webhookPayloadSchema } from './alert';
 
 /**
- * The evidence bundle (DESIGN.md, "Evidence bundles"): everything gather collected for one
+ * The evidence bundle (docs/architecture.md, "Evidence bundles"): everything gather collected for one
  * alert group, serialisable to one JSON file. analyze consumes only this.
  */
 
@@ -70,7 +70,17 @@ export const evidenceBundleSchema = z.looseObject({
       logsBaselineFrom: z.string().optional(),
       logsIncidentFrom: z.string().optional(),
     })
-    .refine((w) => [w.baselineStart, w.incidentStart, w.end ?? w.incidentStart, w.logsBaselineFrom ?? w.baselineStart, w.logsIncidentFrom ?? w.incidentStart].every((t) => !Number.isNaN(Date.parse(t))), 'must be RFC 3339 timestamps')
+    .refine(
+      (w) =>
+        [
+          w.baselineStart,
+          w.incidentStart,
+          w.end ?? w.incidentStart,
+          w.logsBaselineFrom ?? w.baselineStart,
+          w.logsIncidentFrom ?? w.incidentStart,
+        ].every((t) => !Number.isNaN(Date.parse(t))),
+      'must be RFC 3339 timestamps',
+    )
     .optional(),
   /** Exemplars of the alert's metric; their trace ids go into relatedTraceIds. */
   exemplars: z.array(exemplarSchema).optional(),

@@ -45,7 +45,7 @@ export function isZeroTime(ts: string): boolean {
 }
 
 /**
- * The identity of one annotation: DESIGN.md, "dedup". The time is normalised so that two
+ * The identity of one annotation: docs/architecture.md, "dedup". The time is normalised so that two
  * spellings of one instant agree; a startsAt that does not parse (a record read back from
  * storage, not a validated webhook) is kept verbatim instead of throwing.
  */

@@ -47,7 +47,10 @@ export function sanitizeText(text: string, opts: SanitizeOptions = {}): string {
 }
 
 /** Sanitises every prose field of a narration-like object. */
-export function sanitizeFields<T extends { summary: string; rootCause: string; actions: string[] }>(value: T, opts: SanitizeOptions = {}): T {
+export function sanitizeFields<T extends { summary: string; rootCause: string; actions: string[] }>(
+  value: T,
+  opts: SanitizeOptions = {},
+): T {
   return {
     ...value,
     summary: sanitizeText(value.summary, opts),

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import type { Analysis } from '../analyze/types';
-import type { Alert, WebhookPayload } from '../receive/schema';
+import type { Analysis } from './analysis';
+import type { Alert, WebhookPayload } from './alert';
 
 /** What a narrator is given: already scrubbed alert context and findings, never raw series. */
 export interface NarrationInput {

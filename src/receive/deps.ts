@@ -1,0 +1,21 @@
+import type { Logger } from 'pino';
+import type { Metrics } from '../metrics';
+import type { WebhookPayload } from '../model/alert';
+import type { EnqueueResult } from '../model/queue';
+import type { AuthConfig } from './auth';
+
+export interface ReceiverDeps {
+  /**
+   * Resolves only once Redis holds the job; rejects when the queue cannot be written.
+   * Absent in a worker-only process, which serves no webhook.
+   */
+  enqueue?(payload: WebhookPayload, traceparent?: string): Promise<EnqueueResult>;
+  /** Is Redis reachable? Must answer within a second or two. */
+  ready(): Promise<boolean>;
+  metrics: Metrics;
+  log: Logger;
+  auth: AuthConfig;
+  maxBodyBytes: number;
+  /** The current request span's W3C traceparent, for the job (telemetry provides it). */
+  traceparent?: () => string | undefined;
+}
