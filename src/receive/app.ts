@@ -37,12 +37,10 @@ function createApp(deps: ReceiverDeps): Express {
   const onError: ErrorRequestHandler = (err: { status?: number; message?: string }, req, res, _next) => {
     const status = err.status && err.status >= 400 && err.status < 500 ? err.status : 500;
     if (status === 500) deps.log.error({ err: err.message, path: req.path }, 'unhandled error in request');
-    res
-      .status(status)
-      .json({
-        error: status === 500 ? 'internal' : 'bad_request',
-        message: status === 500 ? 'internal error' : (err.message ?? 'bad request'),
-      });
+    res.status(status).json({
+      error: status === 500 ? 'internal' : 'bad_request',
+      message: status === 500 ? 'internal error' : (err.message ?? 'bad request'),
+    });
   };
   app.use(onError);
   return app;
