@@ -7,9 +7,7 @@ FROM node:${NODE_VERSION}-bookworm-slim AS build
 WORKDIR /app
 # Dependencies first: this layer is reused until package*.json change.
 COPY package.json package-lock.json ./
-# npm 11 may reject a lock file written where a registry mirror lacked other platforms'
-# optional binaries; npm 10's ci installs the same lock exactly (see .ci/run).
-RUN npm ci --no-audit --no-fund || npx --yes npm@10.9.2 ci --no-audit --no-fund
+RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build \
