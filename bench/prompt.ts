@@ -2,8 +2,8 @@
  * bench:prompt — prompt size per scenario bundle next to a naive dump of the raw evidence
  * (the payload, series, log lines and traces serialised as JSON: what a "give the model
  * everything" design would send). Goals: prompt <= 6,000 chars, >= 10x smaller than the dump.
- * Bundles: test/scenarios/bundles/*.json; without them, one bundle built from the shared
- * Alertmanager/Loki/Tempo fixtures.
+ * Bundles: test/scenarios/bundles/*.json; without them, one bundle built from the recorded
+ * Alertmanager/Loki/Tempo answers in test/fixtures.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -14,10 +14,10 @@ import type { NarrationInput } from '../src/model/narration';
 import { scrubInput } from '../src/pipeline';
 
 const BUNDLES = join(__dirname, '..', 'test', 'scenarios', 'bundles');
-const SHARED = '/work/shared/fixtures';
+const FIXTURES = join(__dirname, '..', 'test', 'fixtures');
 
 function fixtureBundle(): [string, EvidenceBundle] {
-  const read = (p: string) => JSON.parse(readFileSync(join(SHARED, p), 'utf8')) as Record<string, unknown>;
+  const read = (p: string) => JSON.parse(readFileSync(join(FIXTURES, p), 'utf8')) as Record<string, unknown>;
   const payload = (read('alertmanager/am-webhook-04-firing-group-4-alerts-HighErrorRate.json') as { body: unknown }).body;
   const loki = read('loki/loki-2.8.0-query_range-response.json') as {
     data: { result: { stream: Record<string, string>; values: [string, string][] }[] };
@@ -30,7 +30,7 @@ function fixtureBundle(): [string, EvidenceBundle] {
     logs: loki.data.result.map((r) => ({ labels: r.stream, values: r.values })),
     traces: [trace],
   });
-  return ['shared-fixtures', bundle];
+  return ['test-fixtures', bundle];
 }
 
 function loadBundles(): [string, EvidenceBundle][] {

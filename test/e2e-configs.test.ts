@@ -6,7 +6,7 @@ import { exposedSeries, promqlNames } from './e2e/queries';
 
 /**
  * The deployment files, checked with the real tools where they exist here (Prometheus'
- * promtool and Alertmanager's amtool, installed by .ci/run) and against the code they
+ * promtool and Alertmanager's amtool, installed by npm run setup:test) and against the code they
  * describe otherwise. Docker cannot run here, so docker-compose.yml and the Dockerfile get
  * text checks: every file they mount exists, every variable they set is one the config
  * schema knows.
@@ -21,7 +21,7 @@ function tool(bin: string, args: string[], cwd = ROOT): string {
   } catch (err) {
     const e = err as { code?: string; stdout?: string; stderr?: string; message: string };
     if (e.code === 'ENOENT')
-      throw new Error(`${bin} is not installed (run .ci/run: it installs Debian's prometheus and prometheus-alertmanager)`);
+      throw new Error(`${bin} is not installed (run npm run setup:test: it installs Debian's prometheus and prometheus-alertmanager)`);
     throw new Error(`${bin} ${args.join(' ')} failed:\n${e.stdout ?? ''}${e.stderr ?? ''}`);
   }
 }

@@ -10,7 +10,7 @@ import { FakePrometheus } from './fakes/prometheus';
 import { firingPayload, gatherRequest, never } from './helpers/gather';
 
 /**
- * The Prometheus source against a real Prometheus (Debian's 2.42, which .ci/run installs),
+ * The Prometheus source against a real Prometheus (Debian's 2.42, which npm run setup:test installs),
  * with an hour of history backfilled by `promtool tsdb create-blocks-from openmetrics`
  * (https://prometheus.io/docs/prometheus/latest/storage/#backfilling-from-openmetrics-format):
  * the default templates' PromQL runs for real, and the fake's answers are checked against

@@ -4,9 +4,9 @@ import type { Analysis } from '../src/model/analysis';
 import type { NarrationInput } from '../src/model/narration';
 import { webhookPayloadSchema, type WebhookPayload } from '../src/model/alert';
 
-/** A real Alertmanager 0.25 group notification from the shared fixtures. */
+/** A real Alertmanager 0.25 group notification from test/fixtures. */
 export function fixturePayload(name = 'am-webhook-04-firing-group-4-alerts-HighErrorRate.json'): WebhookPayload {
-  const file = JSON.parse(readFileSync(join('/work/shared/fixtures/alertmanager', name), 'utf8')) as { body: unknown };
+  const file = JSON.parse(readFileSync(join(__dirname, 'fixtures', 'alertmanager', name), 'utf8')) as { body: unknown };
   return webhookPayloadSchema.parse(file.body);
 }
 

@@ -7,7 +7,7 @@ import { start, waitHttpOk, type Started } from './process';
 
 /**
  * Real Prometheus and Alertmanager for the end-to-end test: Debian's `prometheus` and
- * `prometheus-alertmanager` packages (.ci/run installs them), each on a free loopback port
+ * `prometheus-alertmanager` packages (npm run setup:test installs them), each on a free loopback port
  * with its own temporary directory, deleted on stop.
  */
 
@@ -23,7 +23,7 @@ export function findBinary(envName: string, candidates: string[]): string {
     }
   }
   throw new Error(
-    `none of ${candidates.join(', ')} is installed (set ${envName}, or run .ci/run which installs Debian's prometheus and prometheus-alertmanager)`,
+    `none of ${candidates.join(', ')} is installed (run npm run setup:test, which installs Debian's prometheus and prometheus-alertmanager, or set ${envName})`,
   );
 }
 

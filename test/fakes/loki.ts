@@ -2,7 +2,7 @@ import { FakeHttpServer, type FakeReply, type RecordedRequest } from './http';
 
 /**
  * An in-process Loki that follows the real HTTP API and the limits measured on Loki 2.8
- * (shared/DESIGN.md): 204 on a good push; 400 for entries older than a week, over an hour
+ * (docs/architecture.md): 204 on a good push; 400 for entries older than a week, over an hour
  * behind the stream's newest entry, over 10 minutes in the future, numeric timestamps,
  * more than 30 label names, label names that are not identifiers, an empty label set,
  * label values over 2048 chars, a missing Content-Type; 500 above 4 MiB. A batch with a

@@ -144,7 +144,7 @@ export class FakeSlack extends FakeHttpServer {
     return this.ok({ channel: ch.id, ts, message: { text: body.text, ts } });
   }
 
-  /** chat.update wants the channel id, not its name (DESIGN.md). */
+  /** chat.update wants the channel id, not its name (docs/architecture.md, "Slack"). */
   private update(body: Json): FakeReply {
     const ch = this.channel(body.channel, false);
     if (!ch) return this.err('channel_not_found');

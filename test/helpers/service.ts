@@ -91,7 +91,7 @@ export interface AmFixture {
   body: Record<string, unknown>;
 }
 
-/** Webhook requests recorded from Alertmanager 0.25 (copied from shared/fixtures). */
+/** Webhook requests recorded from Alertmanager 0.25 (docs/architecture.md, "Alertmanager"). */
 const FIXTURE_DIR = join(__dirname, '..', 'fixtures', 'alertmanager');
 
 export function allFixtures(): AmFixture[] {
