@@ -1,4 +1,4 @@
-import { DrainMiner, maskLine, templateText } from '../src/analyze/drain';
+import { DrainMiner, MAX_LOG_LINE_CHARS, maskLine, templateText } from '../src/analyze/drain';
 import { minePatterns } from '../src/analyze/logs';
 import type { LogStream } from '../src/model/evidence';
 
@@ -96,5 +96,38 @@ describe('log patterns over the two windows', () => {
     const [p] = minePatterns([stream('checkout', lines)], inc, end, inc - 3300, ['service_name']);
     expect(p).toMatchObject({ isNew: false, baselineCount: 11, incidentCount: 60 });
     expect(p!.ratio).toBeGreaterThan(20);
+  });
+});
+
+/**
+ * Issue 11, finding 2: a mask that may start anywhere inside a long run re-scans the run
+ * from every position (quadratic; a 100 KB line took 10-14 s). Each line below is built to
+ * make one mask's start positions pile up; with masks that can only start where a run
+ * starts, each takes milliseconds. The bound is a guard against the quadratic case, not a
+ * speed target (bench:adversarial measures that).
+ */
+describe('masking time on hostile lines', () => {
+  const KB100 = 100 * 1024;
+  const fill = (unit: string, head = ''): string => head + unit.repeat(Math.ceil((KB100 - head.length) / unit.length));
+  it.each([
+    ['email: a local-part run with no domain', fill('a', '@ ')],
+    ['email: dotted run after an @', fill('a.', 'x@')],
+    ['pod: dash-separated lower-case words', fill('a-')],
+    ['pod: words that almost look like replica set hashes', fill('ab-abcde-', 'x ')],
+    ['url: a scheme-like run with no ://', fill('a.', ':// ')],
+    ['hex: one long hex run without a digit', fill('ab')],
+    ['ipv6: colon-separated hex groups', fill('a:')],
+    ['numbers: dotted digits', fill('1.')],
+  ])('%s (100 KB) is masked in well under 2 s', (_name, line) => {
+    const start = process.hrtime.bigint();
+    maskLine(line);
+    expect(Number(process.hrtime.bigint() - start) / 1e9).toBeLessThan(2);
+  });
+
+  it('a miner keeps only the first MAX_LOG_LINE_CHARS characters of a line', () => {
+    const m = new DrainMiner();
+    const c = m.add(`head ${'word '.repeat(MAX_LOG_LINE_CHARS)}`);
+    expect(c.tokens.length).toBeLessThanOrEqual(MAX_LOG_LINE_CHARS / 5 + 1);
+    expect(c.tokens[0]).toBe('head');
   });
 });

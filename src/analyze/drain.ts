@@ -10,18 +10,31 @@
 const WILDCARD = '<*>';
 
 /**
+ * A log line is cut to this many characters before it is masked and tokenised: a template
+ * is read by people and by the model, and the tail of a 1 MB line (a stack trace or a
+ * payload dump) adds nothing to its pattern but work and memory.
+ */
+export const MAX_LOG_LINE_CHARS = 8192;
+
+/**
  * Order matters: wider patterns first, so an email's digits are not masked as numbers.
  * The third element is a cheap substring every match contains: most lines skip most regexes.
+ *
+ * Linear time on any line: a mask whose first part is an unbounded run starts only where
+ * such a run starts (a negative lookbehind of the run's own class), so the engine never
+ * re-scans a run from each of its positions; every other mask is bounded in length
+ * (a 100 KB `a-a-a-…` line used to take 10 s in the pod mask; test/analyze-drain.test.ts).
  */
 const MASKS: readonly [RegExp, string, string?][] = [
-  [/\b[A-Za-z][A-Za-z0-9+.-]*:\/\/[^\s"'<>]+/g, '<URL>', '://'],
-  [/[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g, '<EMAIL>', '@'],
+  [/(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]*:\/\/[^\s"'<>]+/g, '<URL>', '://'],
+  [/(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g, '<EMAIL>', '@'],
   [/\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b/g, '<UUID>', '-'],
   [/\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?/g, '<TS>', '-'],
   [/\b(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?\b/g, '<IP>', '.'],
-  [/\b(?:[0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4}\b/g, '<IP>', ':'],
-  // Kubernetes pod names of a Deployment: <name>-<replicaset hash>-<5 random chars>.
-  [/\b[a-z][-a-z0-9]*-[0-9a-f]{5,10}-[0-9a-z]{5}\b/g, '<POD>', '-'],
+  [/(?<![0-9a-zA-Z_:])(?:[0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4}\b/g, '<IP>', ':'],
+  // Kubernetes pod names of a Deployment: <name>-<replicaset hash>-<5 random chars>. Starts
+  // where a word starts, not after each of its dashes.
+  [/(?<![-A-Za-z0-9_])[a-z][-a-z0-9]*-[0-9a-f]{5,10}-[0-9a-z]{5}\b/g, '<POD>', '-'],
   [/\b0x[0-9a-fA-F]+\b/g, '<HEX>', '0x'],
   // Hex ids (trace ids, hashes, pod suffixes): 8+ hex chars with at least one digit.
   [/\b(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{8,}\b/g, '<HEX>'],
@@ -87,7 +100,7 @@ export class DrainMiner {
 
   /** Adds one line and returns the template it now belongs to. */
   add(line: string): LogCluster {
-    const tokens = tokenize(maskLine(line));
+    const tokens = tokenize(maskLine(line.length > MAX_LOG_LINE_CHARS ? line.slice(0, MAX_LOG_LINE_CHARS) : line));
     const leaf = this.leaf(tokens);
     const best = this.closest(leaf.clusters, tokens);
     if (best) {
