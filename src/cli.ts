@@ -8,6 +8,7 @@ import { createLogger } from './logger';
 import { buildPipelineDeps, startService } from './main';
 import { annotateGroup } from './pipeline';
 import { describeIssues, webhookPayloadSchema, type WebhookPayload } from './model/alert';
+import { formatPlan, planRoutes } from './route/plan';
 import { scrubStream } from './scrub/stream';
 import { currentTraceparent, initTelemetry, logMixin, startAlertSpan } from './telemetry';
 
@@ -19,6 +20,8 @@ commands:
                                 run the whole pipeline once, in-process and without Redis;
                                 prints one annotation record per alert as a JSON line
   scrub                         stdin → stdout through the PII/secret scrubber, line by line
+  routes test <payload.json>    which route (ROUTES_FILE) and tenant each part of a notification
+                                takes, and why
 `;
 
 class UsageError extends Error {}
@@ -49,6 +52,15 @@ async function serve(): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('unhandledRejection', (err) => service.log.error({ err: (err as Error)?.message }, 'unhandled rejection'));
+}
+
+/** `routes test <payload.json>`: explains the routing decision without sending anything. */
+function routesCommand(args: string[]): void {
+  const [sub, file] = args;
+  if (sub !== 'test' || !file) throw new UsageError('usage: alert-annotator routes test <payload.json>');
+  const cfg = config();
+  const { payload } = readInput(file);
+  process.stdout.write(`${formatPlan(planRoutes(payload, { routes: cfg.routes ?? [], tenantLabel: cfg.TENANT_LABEL }))}\n`);
 }
 
 /** A file holding a webhook body, a recorded request ({headers, body}), or an evidence bundle. */
@@ -122,6 +134,8 @@ export async function main(argv: string[]): Promise<void> {
       return serve();
     case 'replay':
       return replay(rest);
+    case 'routes':
+      return routesCommand(rest);
     case 'scrub':
       return scrub();
     case undefined:

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { parseServiceLabels } from './analyze/service';
 import { parseStreamLabelMap } from './gather/loki';
+import { loadRoutesFile, RoutesFileError, type Route } from './route/routes';
 
 /**
  * The whole configuration surface: one zod schema over the environment, parsed once in
@@ -104,6 +105,13 @@ export const configSchema = z.object({
   PAGERDUTY_EVENTS_URL: url.default('https://events.pagerduty.com/v2/enqueue'),
   PAGERDUTY_MIN_SEVERITY: severity.default('critical'),
   GRAFANA_URL: optionalUrl,
+  /** Ordered routes (YAML): which Slack channel and PagerDuty service each group goes to. */
+  ROUTES_FILE: z.string().optional(),
+  /** An alert label naming the tenant (Loki/Tempo/Prometheus X-Scope-OrgID); a route's tenant wins. */
+  TENANT_LABEL: z
+    .string()
+    .regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, 'must be a label name')
+    .optional(),
 
   OTEL_EXPORTER_OTLP_ENDPOINT: optionalUrl,
   OTEL_SERVICE_NAME: z.string().default('alert-annotator'),
@@ -120,7 +128,10 @@ function crossChecks(v: Record<string, string>): string[] {
   return problems;
 }
 
-export type Config = z.infer<typeof configSchema>;
+export type Config = z.infer<typeof configSchema> & {
+  /** The parsed ROUTES_FILE; absent or empty: the single default route from the variables above. */
+  routes?: readonly Route[];
+};
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -165,8 +176,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       problems.push(`${name}: ${issue.message}`);
     }
   }
+  let routes: Route[] | undefined;
+  if (parsed.success && parsed.data.ROUTES_FILE) {
+    try {
+      routes = loadRoutesFile(parsed.data.ROUTES_FILE);
+    } catch (e) {
+      if (!(e instanceof RoutesFileError)) throw e;
+      problems.push(...e.problems.map((p) => `ROUTES_FILE: ${e.file}: ${p}`));
+    }
+  }
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
-  return parsed.data;
+  return routes ? { ...parsed.data, routes } : parsed.data;
 }
 
 /** Values that must never appear in logs, errors or job data. */

@@ -112,34 +112,45 @@ export function parseRoutes(text: string, file = 'routes', readFile: ReadFile = 
   const problems = doc.errors.map((e) => `${at(e.pos[0])}${e.message.split('\n')[0]}`);
   if (problems.length) throw new RoutesFileError(file, problems);
 
-  const parsed = fileSchema.safeParse(doc.toJS());
+  const raw: unknown = doc.toJS();
+  const parsed = fileSchema.safeParse(raw);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const path = issue.path.map(String);
       problems.push(`${at(offsetOf(doc, path))}${path.join('.') || '(file)'}: ${issue.message}`);
     }
-    throw new RoutesFileError(file, problems);
   }
-
-  const routes: Route[] = [];
+  // Matchers and names are checked on the raw routes too, so one run reports every problem.
+  const rawRoutes = (raw as { routes?: unknown } | null)?.routes;
   const names = new Set<string>();
-  parsed.data.routes.forEach((raw, i) => {
+  const matchersByRoute: Matcher[][] = [];
+  (Array.isArray(rawRoutes) ? (rawRoutes as unknown[]) : []).forEach((r, i) => {
     const where = (...p: (string | number)[]) => at(offsetOf(doc, ['routes', String(i), ...p.map(String)]));
-    if (names.has(raw.name)) problems.push(`${where('name')}routes.${i}.name: "${raw.name}" is used twice`);
-    names.add(raw.name);
-    const matchersOf: Matcher[] = [];
-    raw.matchers.forEach((m, j) => {
+    const route = (r ?? {}) as { name?: unknown; matchers?: unknown };
+    if (typeof route.name === 'string') {
+      if (names.has(route.name)) problems.push(`${where('name')}routes.${i}.name: "${route.name}" is used twice`);
+      names.add(route.name);
+    }
+    const list: Matcher[] = [];
+    (Array.isArray(route.matchers) ? (route.matchers as unknown[]) : []).forEach((m, j) => {
+      if (typeof m !== 'string') return;
       try {
-        matchersOf.push(...parseMatchers(m));
+        list.push(...parseMatchers(m));
       } catch (e) {
         if (!(e instanceof MatcherError)) throw e;
         problems.push(`${where('matchers', j)}routes.${i}.matchers.${j}: ${e.message}`);
       }
     });
+    matchersByRoute.push(list);
+  });
+  if (!parsed.success || problems.length) throw new RoutesFileError(file, problems);
+
+  const routes: Route[] = [];
+  parsed.data.routes.forEach((r, i) => {
     try {
-      routes.push(resolve(raw, matchersOf, readFile));
+      routes.push(resolve(r, matchersByRoute[i] ?? [], readFile));
     } catch (e) {
-      problems.push(`${where()}routes.${i} (${raw.name}): ${(e as Error).message}`);
+      problems.push(`${at(offsetOf(doc, ['routes', String(i)]))}routes.${i} (${r.name}): ${(e as Error).message}`);
     }
   });
   if (problems.length) throw new RoutesFileError(file, problems);
