@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync, writeFileSync } from 'node:fs';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import pino from 'pino';
 import { ConfigError, loadConfig, secretValues, type Config } from './config';
 import { NoDedup } from './dedup';
@@ -7,6 +9,8 @@ import { evidenceBundleSchema, isEvidenceBundle, type EvidenceBundle } from './m
 import { createLogger } from './logger';
 import { buildPipelineDeps, startService } from './main';
 import { annotateGroup } from './pipeline';
+import { DeadLetters } from './queue/dead-letters';
+import { QUEUE_NAME } from './queue/job';
 import { describeIssues, webhookPayloadSchema, type WebhookPayload } from './model/alert';
 import { formatPlan, planRoutes } from './route/plan';
 import { scrubStream } from './scrub/stream';
@@ -22,6 +26,9 @@ commands:
   scrub                         stdin → stdout through the PII/secret scrubber, line by line
   routes test <payload.json>    which route (ROUTES_FILE) and tenant each part of a notification
                                 takes, and why
+  failed list                   jobs that failed for good (dead letters), one JSON line each
+  failed retry <id>             enqueue a dead letter's job again (and remove the dead letter)
+  failed drop <id>              forget a dead letter
 `;
 
 class UsageError extends Error {}
@@ -123,6 +130,34 @@ async function replay(args: string[]): Promise<void> {
   for (const r of outcome.records) process.stdout.write(`${JSON.stringify(r)}\n`);
 }
 
+/** `failed list|retry|drop`: the dead letters under QUEUE_PREFIX in REDIS_URL. */
+async function failed(args: string[]): Promise<void> {
+  const [verb, id, ...extra] = args;
+  if (verb !== 'list' && verb !== 'retry' && verb !== 'drop') throw new UsageError('failed needs list, retry <id> or drop <id>');
+  if (verb !== 'list' && !id) throw new UsageError(`failed ${verb} needs a dead letter id (see failed list)`);
+  if (extra.length > 0 || (verb === 'list' && id)) throw new UsageError(`unexpected argument ${extra[0] ?? id}`);
+  const cfg = config();
+  const redis = new Redis(cfg.REDIS_URL, { maxRetriesPerRequest: 1, connectTimeout: 3000 });
+  redis.on('error', () => undefined);
+  const deadLetters = new DeadLetters(redis, cfg.QUEUE_PREFIX);
+  const queue = new Queue(QUEUE_NAME, { connection: redis, prefix: cfg.QUEUE_PREFIX });
+  try {
+    if (verb === 'list') {
+      for (const e of await deadLetters.list()) process.stdout.write(`${JSON.stringify(e)}\n`);
+    } else if (verb === 'drop') {
+      if (!(await deadLetters.drop(id!))) throw new Error(`no dead letter ${id}`);
+      process.stdout.write(`dropped ${id}\n`);
+    } else {
+      const r = await deadLetters.retry(queue, id!);
+      if (r === 'missing') throw new Error(`no dead letter ${id}`);
+      process.stdout.write(r === 'queued' ? `queued ${id} again\n` : `${id} is already in the queue; dead letter removed\n`);
+    }
+  } finally {
+    await queue.close().catch(() => undefined);
+    redis.disconnect();
+  }
+}
+
 async function scrub(): Promise<void> {
   await scrubStream(process.stdin, process.stdout);
 }
@@ -138,6 +173,8 @@ export async function main(argv: string[]): Promise<void> {
       return routesCommand(rest);
     case 'scrub':
       return scrub();
+    case 'failed':
+      return failed(rest);
     case undefined:
     case '-h':
     case '--help':

@@ -43,8 +43,11 @@ export const configSchema = z.object({
     .optional(),
   WEBHOOK_MAX_BODY_BYTES: int(5 * 1024 * 1024, 1024),
   WORKER_CONCURRENCY: int(4, 1),
-  JOB_ATTEMPTS: int(8, 1),
+  /** With the backoff below: about 8 hours of retries before a job becomes a dead letter. */
+  JOB_ATTEMPTS: int(40, 1),
   JOB_BACKOFF_MS: int(5000, 1),
+  /** The longest wait between two attempts: the exponential backoff stops growing here. */
+  JOB_BACKOFF_MAX_MS: int(15 * 60_000, 1),
   SHUTDOWN_TIMEOUT_MS: int(25000, 100),
 
   PROMETHEUS_URL: optionalUrl,

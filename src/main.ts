@@ -9,6 +9,7 @@ import { LokiAnnotationIndex } from './dedup/loki-index';
 import { createLogger } from './logger';
 import { Metrics } from './metrics';
 import type { PipelineDeps } from './pipeline';
+import { DeadLetters } from './queue/dead-letters';
 import { Producer } from './queue/producer';
 import { startWorker, type AnnotatorWorker } from './worker';
 import { createReceiverServer, type ReceiverDeps } from './receive/app';
@@ -118,6 +119,8 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
       prefix: config.QUEUE_PREFIX,
       concurrency: config.WORKER_CONCURRENCY,
       backoffMs: config.JOB_BACKOFF_MS,
+      backoffMaxMs: config.JOB_BACKOFF_MAX_MS,
+      deadLetters: new DeadLetters(stateRedis, config.QUEUE_PREFIX),
       deps,
       log,
       metrics,
@@ -130,6 +133,8 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     closers.worker = () => worker!.close();
     ready = () => pingWithin(stateRedis, 1500);
     metrics.setQueueDepthReader(() => worker!.counts());
+    const deadLetters = new DeadLetters(stateRedis, config.QUEUE_PREFIX);
+    metrics.setDeadLetterReader(() => deadLetters.count());
   }
 
   if (runReceiver) {
@@ -143,6 +148,8 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     queueRedis.on('error', onRedisError('queue'));
     producer = new Producer(queueRedis, config.QUEUE_PREFIX, { attempts: config.JOB_ATTEMPTS, backoffMs: config.JOB_BACKOFF_MS });
     metrics.setQueueDepthReader(() => producer!.counts());
+    const deadLetters = new DeadLetters(queueRedis, config.QUEUE_PREFIX);
+    metrics.setDeadLetterReader(() => deadLetters.count());
     enqueue = (payload, traceparent) => producer!.enqueue(payload, traceparent);
     ready = () => pingWithin(queueRedis, 1500);
     closers.queue = async () => {

@@ -44,7 +44,9 @@ export class Metrics {
     registers: [this.registry],
   });
   private readDepth?: () => Promise<Record<string, number>>;
+  private readDeadLetters?: () => Promise<number>;
   readonly queueDepth: Gauge<'state'>;
+  readonly deadLetters: Gauge;
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- prom-client calls collect() with its own `this`
@@ -64,11 +66,29 @@ export class Metrics {
         }
       },
     });
+    this.deadLetters = new Gauge({
+      name: 'alert_annotator_dead_letters',
+      help: 'Jobs that failed for good and wait in the dead-letter list (alert-annotator failed list).',
+      registers: [this.registry],
+      async collect() {
+        if (!metrics.readDeadLetters) return;
+        try {
+          this.set(await metrics.readDeadLetters());
+        } catch {
+          // Redis down: keep the last value.
+        }
+      },
+    });
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
 
   /** How queue depth is read at scrape time. */
   setQueueDepthReader(read: () => Promise<Record<string, number>>): void {
     this.readDepth = read;
+  }
+
+  /** How the dead-letter count is read at scrape time. */
+  setDeadLetterReader(read: () => Promise<number>): void {
+    this.readDeadLetters = read;
   }
 }

@@ -14,6 +14,7 @@ import {
   retryDelayMs,
   type RenarrateJobData,
 } from './queue/job';
+import type { DeadLetters } from './queue/dead-letters';
 
 export interface WorkerOptions {
   /** A connection with maxRetriesPerRequest: null, as BullMQ workers require. */
@@ -26,6 +27,10 @@ export interface WorkerOptions {
   renarrateDelaysMs?: readonly number[];
   /** First retry delay of group jobs (JOB_BACKOFF_MS). */
   backoffMs?: number;
+  /** The longest retry delay (JOB_BACKOFF_MAX_MS). */
+  backoffMaxMs?: number;
+  /** Where jobs that fail for good are kept. */
+  deadLetters?: DeadLetters;
 }
 
 /** What a finished group job leaves in Redis. */
@@ -110,7 +115,7 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
       attempts: 3,
       backoff: { type: 'exponential', delay: 5000 },
       removeOnComplete: { age: 3600 },
-      removeOnFail: { age: 7 * 24 * 3600 },
+      removeOnFail: true,
     });
     return true;
   };
@@ -147,6 +152,15 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
     );
   };
 
+  const deadLetter = async (job: Job, err: Error, attempts: number, onlyNew = false) => {
+    if (!opts.deadLetters) return;
+    try {
+      await opts.deadLetters.add({ id: job.id, name: job.name, data: job.data, attempts, opts: job.opts }, err.message, onlyNew);
+    } catch (e) {
+      opts.log.error({ jobId: job.id, err: (e as Error).message }, 'dead letter not written');
+    }
+  };
+
   const worker = new Worker(
     QUEUE_NAME,
     async (job, _token, signal) => {
@@ -154,9 +168,13 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
       try {
         if (job.name === 'renarrate') return await processRenarrate(job, sig);
         return await processGroup(job, sig);
-      } catch (err) {
+      } catch (caught) {
         // A job whose data does not parse will never succeed: end it without retries.
-        if (err instanceof ZodError) throw new UnrecoverableError(`invalid job data: ${err.issues[0]?.message ?? 'schema'}`);
+        const err =
+          caught instanceof ZodError ? new UnrecoverableError(`invalid job data: ${caught.issues[0]?.message ?? 'schema'}`) : caught;
+        // The last attempt: keep the job as a dead letter before BullMQ drops it.
+        if (err instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1))
+          await deadLetter(job, err as Error, job.attemptsMade + 1);
         throw err;
       }
     },
@@ -170,7 +188,7 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
         backoffStrategy: (attemptsMade, _type, err, job) => {
           const backoff = job?.opts.backoff;
           const base = (typeof backoff === 'object' ? backoff.delay : undefined) ?? opts.backoffMs ?? 5000;
-          return retryDelayMs(attemptsMade, base, err);
+          return retryDelayMs(attemptsMade, base, err, opts.backoffMaxMs);
         },
       },
     },
@@ -179,6 +197,8 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
   worker.on('failed', (job, err) => {
     if (!job) return;
     const final = job.attemptsMade >= (job.opts.attempts ?? 1) || err instanceof UnrecoverableError;
+    // A job failed without running (stalled too often): the processor wrote no dead letter.
+    if (final) void deadLetter(job, err, job.attemptsMade, true);
     opts.metrics?.jobs.inc({ outcome: final ? 'failed' : 'retried' });
     opts.log[final ? 'error' : 'warn'](
       { jobId: job.id, attempt: job.attemptsMade, err: err.message },

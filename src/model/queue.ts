@@ -2,4 +2,6 @@
 export interface EnqueueResult {
   /** Derived from the notification: an identical re-delivery gets the same id and is not added again. */
   jobId: string;
+  /** A job with this id was already in the queue (waiting, active, retrying or just completed): nothing was added. */
+  duplicate: boolean;
 }

@@ -44,11 +44,32 @@ export const RENARRATE_DELAYS_MS = [60_000, 2 * 60_000, 5 * 60_000, 10 * 60_000,
 export const BACKOFF_TYPE = 'retry-after';
 
 /**
- * The delay before attempt `attemptsMade + 1`: exponential from `baseMs`, stretched to the
- * Retry-After a rate-limited target asked for (Slack and PagerDuty send it with 429).
+ * The delay before attempt `attemptsMade + 1`: exponential from `baseMs`, capped at `maxMs`
+ * (JOB_BACKOFF_MAX_MS, so a long outage is retried every few minutes rather than once a day),
+ * stretched to the Retry-After a rate-limited target asked for (Slack and PagerDuty send it with 429).
  */
-export function retryDelayMs(attemptsMade: number, baseMs: number, err?: Error): number {
-  const exponential = baseMs * 2 ** Math.max(0, attemptsMade - 1);
+export function retryDelayMs(attemptsMade: number, baseMs: number, err?: Error, maxMs = Infinity): number {
+  const exponential = Math.min(maxMs, baseMs * 2 ** Math.min(40, Math.max(0, attemptsMade - 1)));
   const retryAfter = (err as { retryAfterMs?: unknown } | undefined)?.retryAfterMs;
   return typeof retryAfter === 'number' && retryAfter > exponential ? retryAfter : exponential;
+}
+
+export interface JobOptions {
+  attempts: number;
+  backoffMs: number;
+}
+
+/**
+ * Options of a group job. A completed job is kept an hour so an identical re-delivery finds
+ * its id and is answered "duplicate"; a job that failed for good is removed at once (its
+ * dead letter keeps it), so the same notification delivered again is processed again.
+ */
+export function groupJobOptions(opts: JobOptions, jobId: string) {
+  return {
+    jobId,
+    attempts: opts.attempts,
+    backoff: { type: BACKOFF_TYPE, delay: opts.backoffMs },
+    removeOnComplete: { age: 3600, count: 10_000 },
+    removeOnFail: true,
+  };
 }

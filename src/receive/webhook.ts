@@ -96,8 +96,9 @@ export function webhookHandler(
     try {
       const result = await enqueue(payload, deps.traceparent?.());
       for (const a of payload.alerts) deps.metrics.alertsReceived.inc({ status: a.status });
-      deps.log.info({ jobId: result.jobId, groupKey: payload.groupKey, alerts: payload.alerts.length }, 'notification queued');
-      reply(res, 200, { status: 'queued', jobId: result.jobId });
+      const status = result.duplicate ? 'duplicate' : 'queued';
+      deps.log.info({ jobId: result.jobId, groupKey: payload.groupKey, alerts: payload.alerts.length }, `notification ${status}`);
+      reply(res, 200, { status, jobId: result.jobId });
     } catch (err) {
       deps.log.error({ groupKey: payload.groupKey, err: (err as Error).message }, 'queue unavailable; asking Alertmanager to retry');
       reply(res, 503, { error: 'queue_unavailable', message: 'the job queue cannot be written right now; retry' }, { 'Retry-After': '5' });
