@@ -89,6 +89,8 @@ export const configSchema = z.object({
   OPENAI_MODEL: z.string().default('gpt-4o-mini'),
   LLM_TIMEOUT_MS: int(60000, 100),
   LLM_MAX_CONCURRENCY: int(2, 1),
+  /** The model's output cap in tokens; a full note needs about 400. */
+  LLM_MAX_OUTPUT_TOKENS: int(1024, 64).pipe(z.number().max(32768)),
   /** Prompt template file prompts/<id>.md; the record carries the id as promptVersion. */
   LLM_PROMPT_VERSION: z
     .string()

@@ -103,6 +103,7 @@ export function buildNarrator(config: Config, log: Logger, redis?: Redis): Narra
     gate,
     template: loadPromptTemplate(config.LLM_PROMPT_VERSION),
     timeoutMs: config.LLM_TIMEOUT_MS,
+    maxOutputTokens: config.LLM_MAX_OUTPUT_TOKENS,
     log: log.child({ component: 'narrator' }),
     allowedUrls: config.GRAFANA_URL ? [config.GRAFANA_URL] : [],
   });

@@ -46,6 +46,7 @@ function guarded(client: ModelClient, opts: { timeoutMs?: number; gate?: MemoryM
     gate: opts.gate ?? new MemoryModelGate({ maxConcurrency: 2, threshold: 100, cooldownMs: 60_000 }),
     template,
     timeoutMs: opts.timeoutMs ?? 5000,
+    maxOutputTokens: 1024,
     log,
   });
 }

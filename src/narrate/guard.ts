@@ -18,7 +18,15 @@ export interface GuardOptions {
   log: Logger;
   /** Link prefixes we built (GRAFANA_URL); the alert's own runbook and generator URLs are added per call. */
   allowedUrls?: readonly string[];
+  /** The model's output cap in tokens (LLM_MAX_OUTPUT_TOKENS). */
+  maxOutputTokens: number;
 }
+
+/**
+ * Longer answers are rejected before any parsing: a full note is about 2 KB, and nothing
+ * that reads the answer (JSON, zod, the grounding regexes) then sees more than this.
+ */
+export const MAX_ANSWER_CHARS = 16_384;
 
 const RANK = { low: 0, medium: 1, high: 2 } as const;
 
@@ -27,9 +35,29 @@ interface ParsedAnswer {
   problems: string[];
 }
 
+const FENCE = '```';
+
+/**
+ * The answer without a Markdown code fence around it (```json … ```, the closing fence
+ * optional: a cut-off answer lacks it), in string operations only: the regex this replaces
+ * took cubic time on a fence followed by spaces (38 s for 5,000).
+ */
+export function stripFence(text: string): string {
+  let s = text.trim();
+  if (!s.startsWith(FENCE)) return s;
+  s = s.slice(FENCE.length);
+  if (s.slice(0, 4).toLowerCase() === 'json') s = s.slice(4);
+  s = s.trim();
+  if (s.endsWith(FENCE)) s = s.slice(0, -FENCE.length);
+  return s.trim();
+}
+
 /** The model's text as JSON: tolerates a ```json fence, nothing else. */
 function parseAnswer(text: string): ParsedAnswer {
-  const unfenced = text.trim().replace(/^```(?:json)?\s*([\s\S]*?)\s*```$/, '$1');
+  if (text.length > MAX_ANSWER_CHARS) {
+    return { problems: [`the answer is longer than ${MAX_ANSWER_CHARS} characters: answer with one short JSON object`] };
+  }
+  const unfenced = stripFence(text);
   let raw: unknown;
   try {
     raw = JSON.parse(unfenced);
@@ -110,7 +138,7 @@ export class GuardedNarrator implements Narrator {
 
   /** One model call inside an `llm.call` span (docs/architecture.md span names), its answer parsed once. */
   private async call(messages: ChatMessage[], attempt: number, signal: AbortSignal): Promise<{ text: string; answer: ParsedAnswer }> {
-    const { client, timeoutMs } = this.opts;
+    const { client, timeoutMs, maxOutputTokens } = this.opts;
     const promptChars = messages.reduce((n, m) => n + m.content.length, 0);
     return withSpan(
       'llm.call',
@@ -118,7 +146,7 @@ export class GuardedNarrator implements Narrator {
       async (span) => {
         // A call that fails has parsed nothing; overwritten once there is an answer.
         span.setAttribute('llm.parse_ok', false);
-        const text = await client.complete({ messages, schema: NARRATION_JSON_SCHEMA, timeoutMs, signal });
+        const text = await client.complete({ messages, schema: NARRATION_JSON_SCHEMA, timeoutMs, maxOutputTokens, signal });
         const answer = parseAnswer(text);
         span.setAttribute('llm.response_chars', text.length);
         span.setAttribute('llm.parse_ok', answer.body !== undefined);

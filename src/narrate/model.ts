@@ -11,6 +11,8 @@ export interface ModelCall {
   /** JSON schema the answer must follow (Ollama `format`, OpenAI `response_format`). */
   schema: Record<string, unknown>;
   timeoutMs: number;
+  /** Most tokens the model may generate (Ollama `num_predict`, OpenAI `max_completion_tokens`). */
+  maxOutputTokens: number;
   signal: AbortSignal;
 }
 

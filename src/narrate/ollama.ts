@@ -38,7 +38,8 @@ export class OllamaModel implements ModelClient {
         messages: call.messages,
         format: call.schema,
         stream: false,
-        options: { temperature: 0 },
+        // num_predict: the output cap (https://github.com/ollama/ollama/blob/main/docs/modelfile.md#valid-parameters-and-values).
+        options: { temperature: 0, num_predict: call.maxOutputTokens },
       });
     } catch (err) {
       throw outboundCause(err) ?? new OutboundError('ollama', 'bad_response', `chat failed: ${(err as Error).message}`);

@@ -54,6 +54,8 @@ export class OpenAIModel implements ModelClient {
           model: this.model,
           messages: call.messages,
           temperature: 0,
+          // The output cap; max_tokens is deprecated and refused by reasoning models.
+          max_completion_tokens: call.maxOutputTokens,
           response_format: { type: 'json_schema', json_schema: { name: 'incident_note', strict: true, schema: call.schema } },
         },
         { signal: call.signal },

@@ -57,6 +57,16 @@ export function contentFor(step: ModelStep, prompt: string): string {
   return '';
 }
 
+/**
+ * The servers' own output cap, roughly: about four characters a token, the content cut
+ * there and the answer marked as stopped by length (Ollama `done_reason`, OpenAI
+ * `finish_reason`). A cap of 0 or less, or none, means no cap, as on the real servers.
+ */
+export function capped(content: string, maxTokens: number | undefined): { content: string; stop: 'stop' | 'length' } {
+  if (!maxTokens || maxTokens <= 0 || content.length <= maxTokens * 4) return { content, stop: 'stop' };
+  return { content: content.slice(0, maxTokens * 4), stop: 'length' };
+}
+
 export function delayed(reply: FakeReply, step: ModelStep): FakeReply {
   return 'delayMs' in step && step.delayMs ? { ...reply, delayMs: step.delayMs } : reply;
 }

@@ -1,5 +1,5 @@
 import type { FakeReply, RecordedRequest } from './http';
-import { contentFor, delayed, nextStep, promptOf, ScriptedModelServer } from './llm';
+import { capped, contentFor, delayed, nextStep, promptOf, ScriptedModelServer } from './llm';
 
 /**
  * A fake Ollama speaking its HTTP API (https://github.com/ollama/ollama/blob/main/docs/api.md):
@@ -29,7 +29,7 @@ export class FakeOllama extends ScriptedModelServer {
       };
     }
     if (req.method !== 'POST' || req.path !== '/api/chat') return { status: 404, body: '404 page not found' };
-    const body = req.json as { model?: string; messages?: unknown[] } | undefined;
+    const body = req.json as { model?: string; messages?: unknown[]; options?: { num_predict?: number } } | undefined;
     if (!body || !Array.isArray(body.messages)) return { status: 400, body: { error: 'invalid request: messages required' } };
     if (!body.model || !this.models.includes(body.model)) {
       return { status: 404, body: { error: `model "${body.model ?? ''}" not found, try pulling it first` } };
@@ -44,12 +44,13 @@ export class FakeOllama extends ScriptedModelServer {
         ...(step.retryAfterS ? { headers: { 'Retry-After': String(step.retryAfterS) } } : {}),
       };
     }
-    const content = contentFor(step, promptOf(body));
+    // options.num_predict caps the generated tokens; a cut answer says done_reason "length".
+    const { content, stop } = capped(contentFor(step, promptOf(body)), body.options?.num_predict);
     const answer = {
       model: body.model,
       created_at: new Date().toISOString(),
       message: { role: 'assistant', content },
-      done_reason: 'stop',
+      done_reason: stop,
       done: true,
       total_duration: 5191566416,
       load_duration: 2154458,

@@ -1,5 +1,5 @@
 import type { FakeReply, RecordedRequest } from './http';
-import { contentFor, delayed, nextStep, promptOf, ScriptedModelServer } from './llm';
+import { capped, contentFor, delayed, nextStep, promptOf, ScriptedModelServer } from './llm';
 
 /**
  * A fake OpenAI-compatible server: POST /v1/chat/completions
@@ -26,7 +26,9 @@ export class FakeOpenAI extends ScriptedModelServer {
         'invalid_api_key',
       );
     }
-    const body = req.json as { model?: string; messages?: unknown[]; response_format?: { type?: string } } | undefined;
+    const body = req.json as
+      | { model?: string; messages?: unknown[]; response_format?: { type?: string }; max_completion_tokens?: number; max_tokens?: number }
+      | undefined;
     if (!body || !Array.isArray(body.messages))
       return this.error(400, "Missing required parameter: 'messages'.", 'invalid_request_error', 'missing_required_parameter');
     const models = this.opts.models ?? ['gpt-4o-mini'];
@@ -53,7 +55,8 @@ export class FakeOpenAI extends ScriptedModelServer {
       }
       return this.error(step.status, 'The server had an error while processing your request. Sorry about that!', 'server_error', null);
     }
-    const content = contentFor(step, promptOf(body));
+    // max_completion_tokens (max_tokens before it) caps the answer; a cut one has finish_reason "length".
+    const { content, stop } = capped(contentFor(step, promptOf(body)), body.max_completion_tokens ?? body.max_tokens);
     return delayed(
       {
         status: 200,
@@ -62,7 +65,7 @@ export class FakeOpenAI extends ScriptedModelServer {
           object: 'chat.completion',
           created: Math.floor(Date.now() / 1000),
           model: `${body.model}-2024-07-18`,
-          choices: [{ index: 0, message: { role: 'assistant', content, refusal: null }, logprobs: null, finish_reason: 'stop' }],
+          choices: [{ index: 0, message: { role: 'assistant', content, refusal: null }, logprobs: null, finish_reason: stop }],
           usage: { prompt_tokens: 812, completion_tokens: 96, total_tokens: 908 },
           system_fingerprint: 'fp_0000000000',
         },
