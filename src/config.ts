@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { parseServiceLabels } from './analyze/service';
-import { parseStreamLabelMap } from './gather/loki';
+import { DEFAULT_LOKI_LOG_FILTER, DEFAULT_LOKI_STREAM_LABELS, parseStreamLabelMap } from './clients/loki';
 import { loadRoutesFile, RoutesFileError, type Route } from './route/routes';
 
 /**
@@ -70,10 +70,10 @@ export const configSchema = z.object({
       /^\s*[A-Za-z_][A-Za-z0-9_]*=[A-Za-z_][A-Za-z0-9_]*(\s*,\s*[A-Za-z_][A-Za-z0-9_]*=[A-Za-z_][A-Za-z0-9_]*)*\s*$/,
       'must be alertLabel=streamLabel,…',
     )
-    .default('service=service_name,service_name=service_name,app=app,namespace=namespace,pod=pod,container=container')
+    .default(DEFAULT_LOKI_STREAM_LABELS)
     .transform(parseStreamLabelMap),
   /** LogQL line filter (RE2) that keeps error/warn lines. */
-  LOKI_LOG_FILTER: z.string().default('(?i)(error|warn|fatal|panic|exception|timeout|refused|fail)'),
+  LOKI_LOG_FILTER: z.string().default(DEFAULT_LOKI_LOG_FILTER),
   /** Lines per window per query; Loki's default max_entries_limit_per_query is 5000. */
   LOKI_LINE_LIMIT: int(2000, 1).pipe(z.number().max(5000)),
   /** Traces fetched in full from Tempo after the TraceQL search. */

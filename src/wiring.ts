@@ -120,6 +120,7 @@ export function buildPublishers(config: Config, log: Logger, loki = buildLokiCli
   const common = {
     grafanaUrl: config.GRAFANA_URL,
     serviceLabels: config.SERVICE_LABELS,
+    logs: { streamLabels: config.LOKI_STREAM_LABELS, lineFilter: config.LOKI_LOG_FILTER },
     log,
   };
   if (config.SLACK_BOT_TOKEN && config.SLACK_CHANNEL) {

@@ -93,9 +93,10 @@ describe('the Loki log source', () => {
     expect(bundle.sources![0]!.detail).toMatch(/baseline window truncated at 150 lines/);
     expect(Date.parse(bundle.windows!.logsBaselineFrom!) / 1000).toBe(startsS - 300 - 150 * 5);
     expect(analyze(bundle).findings.find((f) => f.kind === 'log')?.text).toMatch(/^no new or surging/);
-    // Without the cut the newest 150 baseline lines would be spread over the whole hour.
+    // Without the recorded cut, the oldest line the bundle holds still marks where its data
+    // begins (issue 12: rates use the time the data covers), so the steady pattern stays steady.
     const uncut = { ...bundle, windows: { baselineStart: bundle.windows!.baselineStart, incidentStart: bundle.windows!.incidentStart } };
-    expect(analyze(uncut).findings.find((f) => f.kind === 'log')?.text).toMatch(/^log pattern in checkout ×\d/);
+    expect(analyze(uncut).findings.find((f) => f.kind === 'log')?.text).toMatch(/^no new or surging/);
   });
 
   it('queries nothing when no alert label maps to a stream', async () => {

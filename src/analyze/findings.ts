@@ -1,7 +1,7 @@
 import type { EvidenceBundle } from '../model/evidence';
 import { formatClock, formatDurationMs, formatPercent, quote } from './format';
 import type { LogPattern } from './logs';
-import { METRIC_MIN_Z, metricFindingText, type ScoredSeries } from './metrics';
+import { METRIC_MIN_Z, metricFindingText, unscoredFindingText, type ScoredSeries, type UnscoredAlertSeries } from './metrics';
 import { normaliseTraceId } from '../model/otlp';
 import type { TraceSummary } from './traces';
 import type { Finding } from '../model/analysis';
@@ -16,7 +16,17 @@ const MAX_METRIC_FINDINGS = 8;
  * The alert's own expression first (it is what the reader saw), then the strongest series of
  * each suspect (a narrator may only name services the findings name), then the strongest others.
  */
-export function metricFindings(scored: ScoredSeries[], now: Date, suspects: readonly string[] = []): Finding[] {
+export function metricFindings(
+  scored: ScoredSeries[],
+  now: Date,
+  suspects: readonly string[] = [],
+  unscored: readonly UnscoredAlertSeries[] = [],
+): Finding[] {
+  const first: Omit<Finding, 'id'>[] = unscored.slice(0, 2).map((s) => ({
+    kind: 'metric' as const,
+    text: unscoredFindingText(s, now),
+    ...(s.service ? { service: s.service } : {}),
+  }));
   const picked: ScoredSeries[] = [];
   for (const s of scored) if (s.fromAlert && picked.length < 2) picked.push(s);
   for (const service of suspects) {
@@ -27,12 +37,12 @@ export function metricFindings(scored: ScoredSeries[], now: Date, suspects: read
     if (picked.length >= MAX_METRIC_FINDINGS) break;
     if (s.score.z >= METRIC_MIN_Z && !picked.includes(s)) picked.push(s);
   }
-  return picked.map((s, i) => ({
-    id: `M${i + 1}`,
+  const rest = picked.map((s) => ({
     kind: 'metric' as const,
     text: metricFindingText(s, now),
     ...(s.service ? { service: s.service } : {}),
   }));
+  return [...first, ...rest].slice(0, MAX_METRIC_FINDINGS).map((f, i) => ({ ...f, id: `M${i + 1}` }));
 }
 
 const MAX_LOG_FINDINGS = 4;

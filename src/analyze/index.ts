@@ -3,7 +3,8 @@ import { alertWindows, type WindowOptions } from '../model/window';
 import type { DrainOptions } from './drain';
 import { logFindings, metricFindings, relatedTraceIds, sourceFindings, traceFindings } from './findings';
 import { minePatterns } from './logs';
-import { scoreAllSeries } from './metrics';
+import { coverageFindings, baselineCoveredS, isBaselineShort, measureCoverage, type Coverage } from './coverage';
+import { scoreAllSeries, type UnscoredAlertSeries } from './metrics';
 import { confidenceOf, rankSuspects } from './rank';
 import { DEFAULT_SERVICE_LABELS, serviceOfLabels } from './service';
 import { summariseTraces } from './traces';
@@ -29,12 +30,20 @@ export function analyze(bundle: EvidenceBundle, opts: AnalyzeOptions = {}): Anal
   // late `now` would dilute a surge over days of time no series covers.
   const endS = (bundle.windows?.end ? Date.parse(bundle.windows.end) : w.end.getTime()) / 1000;
 
-  const scored = scoreAllSeries(bundle.series, incS, endS, serviceLabels);
+  const anchorS = w.anchor.getTime() / 1000;
+  const coverage = measureCoverage(bundle, baseS, incS, serviceLabels);
+  const unscored: UnscoredAlertSeries[] = [];
+  const scored = scoreAllSeries(bundle.series, incS, endS, serviceLabels, {
+    anchorS,
+    baselineStartS: baseS,
+    minBaselineS: coverage.minBaselineS,
+    unscored,
+  });
   const cut = {
     ...(bundle.windows?.logsBaselineFrom ? { baselineFromS: Math.floor(Date.parse(bundle.windows.logsBaselineFrom) / 1000) } : {}),
     ...(bundle.windows?.logsIncidentFrom ? { incidentFromS: Math.floor(Date.parse(bundle.windows.logsIncidentFrom) / 1000) } : {}),
   };
-  const patterns = minePatterns(bundle.logs, incS, endS, baseS, serviceLabels, opts.drain, cut);
+  const patterns = minePatterns(bundle.logs, incS, endS, baseS, serviceLabels, opts.drain, cut, coverage);
   const traces = summariseTraces(bundle.traces);
   const alerting = new Set(
     bundle.payload.alerts
@@ -49,10 +58,12 @@ export function analyze(bundle: EvidenceBundle, opts: AnalyzeOptions = {}): Anal
       scored,
       now,
       suspects.map((x) => x.service),
+      unscored,
     ),
     ...logFindings(patterns, bundle.logs.length > 0, now),
     ...traceFindings(traces, alerting),
     ...sourceFindings(bundle),
+    ...coverageFindings(coverage, alerting, now).map((f, i) => ({ ...f, id: `C${i + 1}` })),
   ];
   // The evidence for the top suspect reads first (a narrator, or a reader, takes the head of
   // the list); ids keep their order within each kind.
@@ -62,6 +73,14 @@ export function analyze(bundle: EvidenceBundle, opts: AnalyzeOptions = {}): Anal
     findings: ordered,
     suspects: suspects.map(({ service, indicator, score }) => ({ service, indicator, score })),
     relatedTraceIds: relatedTraceIds(bundle, incS, traces),
-    confidence: confidenceOf(suspects),
+    confidence: lowerForCoverage(confidenceOf(suspects), coverage, alerting),
   };
+}
+
+/** A short baseline for an alerting service lowers confidence one level; none at all makes it low. */
+function lowerForCoverage(c: Analysis['confidence'], coverage: Coverage, alerting: ReadonlySet<string>): Analysis['confidence'] {
+  const short = [...alerting].filter((s) => isBaselineShort(coverage, s));
+  if (short.length === 0) return c;
+  if (short.some((s) => baselineCoveredS(coverage, s) <= 0)) return 'low';
+  return c === 'high' ? 'medium' : 'low';
 }

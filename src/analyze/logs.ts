@@ -35,6 +35,11 @@ export function minePatterns(
   drain: DrainOptions = {},
   /** Where a line limit cut each window (unix seconds): earlier lines are left out of both counts and durations. */
   cut: { baselineFromS?: number; incidentFromS?: number } = {},
+  /**
+   * What the data of each service really covers (coverage.ts): its baseline rate is taken over
+   * the time since its first data point, and a baseline shorter than `minBaselineS` gives no ratio.
+   */
+  covered: { firstDataS?: ReadonlyMap<string, number>; minBaselineS?: number } = {},
 ): LogPattern[] {
   const baseFromS = Math.max(baselineStartS, cut.baselineFromS ?? -Infinity);
   const incFromS = Math.max(incidentStartS, cut.incidentFromS ?? -Infinity);
@@ -51,9 +56,12 @@ export function minePatterns(
     }
   }
   const incidentS = Math.max(60, endS - incFromS);
-  const baselineS = Math.max(60, incidentStartS - baseFromS);
   const out: LogPattern[] = [];
   for (const [service, lines] of byService) {
+    const coveredS = incidentStartS - Math.max(baseFromS, covered.firstDataS?.get(service) ?? baseFromS);
+    const baselineS = Math.max(60, coveredS);
+    // Minutes of baseline cannot say a pattern surges; a new one is still worth half.
+    const short = coveredS < (covered.minBaselineS ?? 0);
     lines.sort((a, b) => a.t - b.t);
     const miner = new DrainMiner(drain);
     const stats = new Map<number, { base: number; inc: number; first?: number }>();
@@ -71,7 +79,7 @@ export function minePatterns(
       const st = stats.get(c.id);
       if (!st || st.inc === 0) continue;
       const ratio = st.inc / incidentS / ((st.base + 1) / baselineS);
-      const anomalous = st.inc >= LOG_MIN_COUNT && ratio >= LOG_MIN_RATIO;
+      const anomalous = st.inc >= LOG_MIN_COUNT && ratio >= LOG_MIN_RATIO && (!short || st.base === 0);
       out.push({
         service,
         template: templateText(c),
@@ -81,7 +89,7 @@ export function minePatterns(
         isNew: st.base === 0,
         ratio,
         // A handful of lines is weaker evidence than a flood with the same ratio.
-        strength: anomalous ? Math.min(6, Math.log2(ratio)) * Math.min(1, st.inc / 20) : 0,
+        strength: anomalous ? Math.min(6, Math.log2(ratio)) * Math.min(1, st.inc / 20) * (short ? 0.5 : 1) : 0,
       });
     }
   }

@@ -112,3 +112,30 @@ export class LokiClient {
 export function logqlString(s: string): string {
   return JSON.stringify(s);
 }
+
+/** LOKI_STREAM_LABELS and LOKI_LOG_FILTER when unset: the log source and the Grafana Logs link share them. */
+export const DEFAULT_LOKI_STREAM_LABELS =
+  'service=service_name,service_name=service_name,app=app,namespace=namespace,pod=pod,container=container';
+export const DEFAULT_LOKI_LOG_FILTER = '(?i)(error|warn|fatal|panic|exception|timeout|refused|fail)';
+
+/** `service=service_name,pod=pod` -> [['service','service_name'], ['pod','pod']]. */
+export function parseStreamLabelMap(csv: string): [string, string][] {
+  return csv
+    .split(',')
+    .map((pair) => pair.split('=').map((s) => s.trim()))
+    .filter((p): p is [string, string] => p.length === 2 && !!p[0] && !!p[1]);
+}
+
+/** Loki needs at least one non-empty matcher; a workload is any alert with a mapped label. */
+export function streamSelector(
+  alert: { labels: Readonly<Record<string, string>> },
+  map: readonly (readonly [string, string])[],
+): string | undefined {
+  const matchers = new Map<string, string>();
+  for (const [from, to] of map) {
+    const v = alert.labels[from];
+    if (v && !matchers.has(to)) matchers.set(to, v);
+  }
+  if (matchers.size === 0) return undefined;
+  return `{${[...matchers].map(([k, v]) => `${k}=${logqlString(v)}`).join(', ')}}`;
+}

@@ -1,6 +1,7 @@
 import type { LokiClient } from '../clients/loki';
-import { logqlString } from '../clients/loki';
-import type { Alert } from '../model/alert';
+import { logqlString, streamSelector } from '../clients/loki';
+
+export { parseStreamLabelMap, streamSelector } from '../clients/loki';
 import type { LogStream } from '../model/evidence';
 import { reasonText, remaining, settleLimited } from './budget';
 import type { GatherRequest, Source, SourceResult } from './source';
@@ -21,25 +22,6 @@ export interface LokiLogSourceOptions {
   /** Lines per window per workload. */
   limit: number;
   timeoutMs: number;
-}
-
-/** `service=service_name,pod=pod` -> [['service','service_name'], ['pod','pod']]. */
-export function parseStreamLabelMap(csv: string): [string, string][] {
-  return csv
-    .split(',')
-    .map((pair) => pair.split('=').map((s) => s.trim()))
-    .filter((p): p is [string, string] => p.length === 2 && !!p[0] && !!p[1]);
-}
-
-/** Loki needs at least one non-empty matcher; a workload is any alert with a mapped label. */
-export function streamSelector(alert: Pick<Alert, 'labels'>, map: readonly (readonly [string, string])[]): string | undefined {
-  const matchers = new Map<string, string>();
-  for (const [from, to] of map) {
-    const v = alert.labels[from];
-    if (v && !matchers.has(to)) matchers.set(to, v);
-  }
-  if (matchers.size === 0) return undefined;
-  return `{${[...matchers].map(([k, v]) => `${k}=${logqlString(v)}`).join(', ')}}`;
 }
 
 /**

@@ -2,10 +2,20 @@ import { z } from 'zod';
 
 /** The deterministic output of analysis: docs/architecture.md, "analyze". */
 
+/**
+ * What a finding is about. `coverage`: how much data a window really held ("baseline: 2 min of
+ * data"); `unrelated`: an anomaly off the alert's causal path or long before it, reported so a
+ * reader knows it was seen and set aside, never a suspect.
+ */
+export const findingKindSchema = z.enum(['metric', 'log', 'trace', 'source', 'alert', 'coverage', 'unrelated']);
+
 export const findingSchema = z.object({
-  /** `M1`, `L2`, `T1`, `S1` (source status), `A1` (alert facts) … unique within one analysis. */
+  /**
+   * `M1`, `L2`, `T1`, `S1` (source status), `A1` (alert facts), `C1` (coverage), `U1` (unrelated
+   * change) … unique within one analysis.
+   */
   id: z.string().regex(/^[A-Z]\d+$/),
-  kind: z.enum(['metric', 'log', 'trace', 'source', 'alert']),
+  kind: findingKindSchema,
   /** One line of plain text with numbers. */
   text: z.string(),
   /** The service the finding is about, when there is one. */

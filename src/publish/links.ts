@@ -1,3 +1,4 @@
+import { DEFAULT_LOKI_LOG_FILTER, DEFAULT_LOKI_STREAM_LABELS, parseStreamLabelMap, streamSelector } from '../clients/loki';
 import type { AnnotationRecord } from '../model/record';
 import type { AlertLine } from './group-view';
 import type { PublishEvent } from './types';
@@ -63,6 +64,27 @@ function silenceUrl(externalURL: string, labels: Record<string, string>): string
   return `${externalURL.replace(/\/+$/, '')}/#/silences/new?filter=${encodeURIComponent(`{${matchers.join(', ')}}`)}`;
 }
 
+export interface LogLinkOptions {
+  streamLabels: readonly (readonly [string, string])[];
+  lineFilter: string;
+}
+
+const DEFAULT_LOG_LINK: LogLinkOptions = {
+  streamLabels: parseStreamLabelMap(DEFAULT_LOKI_STREAM_LABELS),
+  lineFilter: DEFAULT_LOKI_LOG_FILTER,
+};
+
+/**
+ * The LogQL of the Logs link: the streams of the lead alert through the same label map and
+ * line filter the log source used, so the link shows the lines the analysis read.
+ */
+function logsQuery(lead: AnnotationRecord, service: string | undefined, opts: LogLinkOptions): string | undefined {
+  const selector =
+    streamSelector(lead, opts.streamLabels) ?? (service ? streamSelector({ labels: { service } }, opts.streamLabels) : undefined);
+  if (!selector) return undefined;
+  return opts.lineFilter ? `${selector} |~ ${JSON.stringify(opts.lineFilter)}` : selector;
+}
+
 export interface LinkInput {
   lead: AnnotationRecord;
   alerts: readonly AlertLine[];
@@ -70,6 +92,8 @@ export interface LinkInput {
   grafanaUrl?: string;
   /** The service whose logs to show. */
   service?: string;
+  /** What the log source queries (LOKI_STREAM_LABELS, LOKI_LOG_FILTER); their defaults when absent. */
+  logs?: LogLinkOptions;
   /** The window the links show. */
   range: { from: number; to: number };
 }
@@ -92,10 +116,8 @@ export function groupLinks(input: LinkInput): Link[] {
   const expr = alertExpression(generator);
   if (grafanaUrl) {
     if (expr) out.push({ text: 'Metrics', href: grafanaExploreUrl(grafanaUrl, 'prometheus', { expr }, range) });
-    if (service) {
-      const logql = `{service_name=${JSON.stringify(service)}} |~ "(?i)(error|warn|fatal|panic|exception)"`;
-      out.push({ text: 'Logs', href: grafanaExploreUrl(grafanaUrl, 'loki', { expr: logql }, range) });
-    }
+    const logql = logsQuery(lead, service, input.logs ?? DEFAULT_LOG_LINK);
+    if (logql) out.push({ text: 'Logs', href: grafanaExploreUrl(grafanaUrl, 'loki', { expr: logql }, range) });
     for (const id of lead.relatedTraceIds.filter((t) => /^[0-9a-f]{16,32}$/i.test(t)).slice(0, 3)) {
       out.push({
         text: `Trace ${id.slice(0, 8)}`,

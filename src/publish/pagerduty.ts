@@ -5,7 +5,7 @@ import { httpRequest, parseJsonBody } from '../clients/http';
 import type { AnnotationRecord } from '../model/record';
 import { clip } from '../text';
 import { groupTimes, serviceOf } from './group-view';
-import { groupLinks, linkRange } from './links';
+import { groupLinks, linkRange, type LogLinkOptions } from './links';
 import { honourRetryAfter } from './retry';
 import { highestSeverity, routeRecords, type Severity } from './routing';
 import { eventId, type PublishState } from './state';
@@ -50,6 +50,8 @@ export interface PagerDutyOptions {
   grafanaUrl?: string;
   /** Label names that name the service, in order (SERVICE_LABELS, parsed once in wiring). */
   serviceLabels: readonly string[];
+  /** LOKI_STREAM_LABELS and LOKI_LOG_FILTER for the Logs link. */
+  logs?: LogLinkOptions;
   timeoutMs?: number;
   /** The clock the link window runs to while the group fires. */
   now?: () => Date;
@@ -85,7 +87,7 @@ export interface PagerDutyResolve {
 export function buildTrigger(
   event: PublishEvent,
   firing: readonly AnnotationRecord[],
-  opts: Pick<PagerDutyOptions, 'routingKey' | 'grafanaUrl' | 'serviceLabels' | 'now'>,
+  opts: Pick<PagerDutyOptions, 'routingKey' | 'grafanaUrl' | 'serviceLabels' | 'logs' | 'now'>,
 ): PagerDutyTrigger {
   const lead = firing[firing.length - 1];
   if (!lead) throw new Error('buildTrigger needs at least one firing record');
@@ -98,6 +100,7 @@ export function buildTrigger(
     payload: event.payload,
     ...(opts.grafanaUrl ? { grafanaUrl: opts.grafanaUrl } : {}),
     ...(service ? { service } : {}),
+    ...(opts.logs ? { logs: opts.logs } : {}),
     range: linkRange(start, end, opts.now?.() ?? new Date()),
   });
   const detail: Record<string, unknown> = {

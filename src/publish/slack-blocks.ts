@@ -2,7 +2,7 @@ import { sanitizeText } from '../model/sanitize';
 import type { AnnotationRecord } from '../model/record';
 import { clip, formatDuration } from '../text';
 import { allResolved, groupTimes, serviceOf, type AlertLine, type GroupView } from './group-view';
-import { groupLinks, httpUrl, linkRange, type Link } from './links';
+import { groupLinks, httpUrl, linkRange, type Link, type LogLinkOptions } from './links';
 import { normaliseSeverity, highestSeverity, type Severity } from './routing';
 import type { PublishEvent } from './types';
 
@@ -59,6 +59,8 @@ export interface SlackMessageOptions {
   grafanaUrl?: string;
   /** Label names that name the service, in order (SERVICE_LABELS). */
   serviceLabels: readonly string[];
+  /** LOKI_STREAM_LABELS and LOKI_LOG_FILTER for the Logs link. */
+  logs?: LogLinkOptions;
 }
 
 type GroupPayload = PublishEvent['payload'];
@@ -196,6 +198,7 @@ export function buildSlackMessage(view: GroupView, payload: GroupPayload, opts: 
     payload,
     ...(opts.grafanaUrl ? { grafanaUrl: opts.grafanaUrl } : {}),
     ...(services[0] ? { service: services[0] } : {}),
+    ...(opts.logs ? { logs: opts.logs } : {}),
     range: linkRange(start, end, opts.now),
   });
   // The model often quotes the runbook URL; point at our link rather than removing it.

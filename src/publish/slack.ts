@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { httpRequest, OutboundError, parseJsonBody, parseRetryAfter, type FailureReason } from '../clients/http';
 import { mergeView, type ViewChange } from './group-view';
 import { honourRetryAfter } from './retry';
+import type { LogLinkOptions } from './links';
 import { routeRecords, type Severity } from './routing';
 import { buildSlackMessage, narrationReply, newAlertsReply, resolvedReply, type SlackMessage } from './slack-blocks';
 import { eventId, type GroupState, type PublishState, type SlackRef } from './state';
@@ -87,6 +88,8 @@ export interface SlackCommonOptions {
   grafanaUrl?: string;
   /** Label names that name the service, in order (SERVICE_LABELS, parsed once in wiring). */
   serviceLabels: readonly string[];
+  /** LOKI_STREAM_LABELS and LOKI_LOG_FILTER for the Logs link. */
+  logs?: LogLinkOptions;
   timeoutMs?: number;
   now?: () => Date;
   log?: Logger;
@@ -147,6 +150,7 @@ abstract class SlackPublisherBase implements Publisher {
         now,
         ...(this.opts.grafanaUrl ? { grafanaUrl: this.opts.grafanaUrl } : {}),
         serviceLabels: this.opts.serviceLabels,
+        ...(this.opts.logs ? { logs: this.opts.logs } : {}),
       });
       const delivered = await this.deliver({ event, change, message, ref: known.slack, hadView: known.view !== undefined, now, signal });
       // The message ts, the view and the marker in one write: a retry finds all of them or none.
