@@ -12,7 +12,8 @@ import { templateNarration } from './narrate/template';
 import type { Narration, NarrationInput, Narrator } from './model/narration';
 import type { PublishEvent, Publisher } from './publish/types';
 import type { Alert, WebhookPayload } from './model/alert';
-import { buildRecord, buildResolvedRecord, type AnnotationRecord } from './model/record';
+import { buildRecord, buildResolvedRecord, severityOf, type AnnotationRecord } from './model/record';
+import { verdictOf } from './publish/verdict';
 import { createScrubber } from './scrub';
 import { currentTraceId, withSpan } from './spans';
 
@@ -105,7 +106,15 @@ export async function annotateGroup(
       const input = await withSpan('scrub', {}, async () => scrubInput(payload, firing, analysis));
       const narration = await narrate(deps, input, signal);
       const records = firing.map((alert) =>
-        buildRecord({ alert, groupKey: payload.groupKey, analysis: input.analysis, narration: narration.narration, traceId, now }),
+        buildRecord({
+          alert,
+          groupKey: payload.groupKey,
+          analysis: input.analysis,
+          narration: narration.narration,
+          traceId,
+          now,
+          verdict: verdictOf(severityOf(alert.labels), input.analysis),
+        }),
       );
       const event = { payload: eventPayload(payload) };
       await publish(deps, { ...event, kind: 'initial', records }, signal);

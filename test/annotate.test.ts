@@ -50,6 +50,8 @@ describe('annotating alerts end to end into Loki (real Redis, fake Loki)', () =>
           labels: alert.labels,
           narrator: 'template',
           promptVersion: 'template-v1',
+          // A warning with no source configured: nothing was looked at, so nothing is called noise.
+          verdict: 'inconclusive',
         });
         expect(record.summary).toContain('High 5xx error rate');
         expect(record.actions.length).toBeGreaterThan(0);

@@ -1,3 +1,4 @@
+import type { Finding } from '../src/model/analysis';
 import { DEFAULT_SERVICE_LABELS } from '../src/analyze/service';
 import { mergeView } from '../src/publish/group-view';
 import { buildSlackMessage, clipMrkdwn, SLACK_LIMITS, slackText, type SlackBlock } from '../src/publish/slack-blocks';
@@ -42,10 +43,10 @@ describe('the Block Kit message of a group', () => {
   it('spells out the evidence the root cause cites', () => {
     const payload = loadPayload('am-webhook-01');
     const msg = buildSlackMessage(mergeView(undefined, recordsFor(payload, 'firing')).view, eventPayload(payload), OPTS);
-    const rootCause = texts(msg.blocks).find((t) => t.startsWith('*Root cause*')) ?? '';
-    expect(rootCause).toContain('`L1` 412× "upstream connect error: payments:9090 connection refused" (new)');
-    expect(rootCause).toContain('`M1` p99 latency 2.41 s');
-    expect(rootCause).not.toContain('S1');
+    const evidence = texts(msg.blocks).find((t) => t.startsWith('*Evidence*')) ?? '';
+    expect(evidence).toContain('`L1` 412× "upstream connect error: payments:9090 connection refused" (new)');
+    expect(evidence).toContain('`M1` p99 latency 2.41 s');
+    expect(evidence).not.toContain('S1');
   });
 
   it('stays within every Slack limit when the inputs are huge, by trimming', () => {
@@ -100,6 +101,54 @@ describe('the Block Kit message of a group', () => {
   });
 });
 
+describe('the verdict-first card', () => {
+  const payload = loadPayload('am-webhook-01');
+
+  it('opens with the verdict, then what broke and the root cause in one sentence with its confidence', () => {
+    const records = recordsFor(payload, 'firing', {
+      ...NARRATION,
+      rootCause: 'payments refuses connections on :9090 [L1]. Checkout waits for timeouts [M1]. More detail here.',
+    });
+    const msg = buildSlackMessage(mergeView(undefined, records).view, eventPayload(payload), OPTS);
+    const first = msg.blocks[1];
+    expect(first?.type === 'section' && 'text' in first && first.text.text.split('\n')).toEqual([
+      ':rotating_light: *Action required* · check *payments* (error spans)',
+      NARRATION.summary,
+      '*Root cause* (medium confidence): payments refuses connections on :9090 [L1].',
+    ]);
+    expect(msg.text.startsWith('Action required · ')).toBe(true);
+  });
+
+  it('shows what changed, and offers the rollback as a next step, when a change finding exists', () => {
+    const records = recordsFor(payload, 'firing').map((r) => ({
+      ...r,
+      findings: [
+        ...r.findings,
+        { id: 'C1', kind: 'change' as Finding['kind'], text: 'deploy payments v1.4.2 by ci at 22:38 UTC (5 min before the alert)' },
+      ],
+    }));
+    const all = texts(buildSlackMessage(mergeView(undefined, records).view, eventPayload(payload), OPTS).blocks);
+    expect(all).toContain('*What changed*\n• `C1` deploy payments v1.4.2 by ci at 22:38 UTC (5 min before the alert)');
+    expect(all.find((t) => t.startsWith('*Next steps*'))).toContain('Decide whether to roll back `C1` deploy payments v1.4.2');
+    expect(all.indexOf('*What changed*\n• `C1` deploy payments v1.4.2 by ci at 22:38 UTC (5 min before the alert)')).toBe(2);
+  });
+
+  it('says so when nothing was found for a low-severity alert', () => {
+    const records = recordsFor(payload, 'firing').map((r) => ({
+      ...r,
+      severity: 'warning',
+      suspects: [],
+      findings: [],
+      verdict: undefined,
+      confidence: 'low' as const,
+    }));
+    const first = buildSlackMessage(mergeView(undefined, records).view, eventPayload(payload), OPTS).blocks[1];
+    expect(first?.type === 'section' && 'text' in first && first.text.text.split('\n')[0]).toBe(
+      ':zzz: *Likely noise* · nothing anomalous in the evidence',
+    );
+  });
+});
+
 describe('text that did not come from us', () => {
   it('points at our runbook link when the narration quotes the runbook URL, and removes other URLs', () => {
     const payload = loadPayload('am-webhook-01');
@@ -109,7 +158,13 @@ describe('text that did not come from us', () => {
     });
     const msg = buildSlackMessage(mergeView(undefined, records).view, eventPayload(payload), OPTS);
     const steps = texts(msg.blocks).find((t) => t.startsWith('*Next steps*'));
-    expect(steps).toBe('*Next steps*\n• Follow the runbook: Runbook (linked below).\n• Read [link removed]');
+    // The runbook and suspect steps are ours, with our links; the narrator's copy of the runbook is not repeated.
+    expect(steps?.split('\n')).toEqual([
+      '*Next steps*',
+      '• Follow the <https://runbooks.example.com/checkout/latency|Runbook> for CheckoutLatencyHigh',
+      expect.stringMatching(/^• Check \*payments\*: error spans \(<https:\/\/grafana\.example\.com\/explore\?[^|>]+\|payments logs>\)$/),
+      '• Read [link removed]',
+    ]);
   });
 
   it.each([

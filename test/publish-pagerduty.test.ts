@@ -91,6 +91,7 @@ describe('the PagerDuty alert of a group', () => {
         group: 'demo',
         class: 'CheckoutLatencyHigh',
         custom_details: {
+          verdict: 'Action required',
           root_cause: NARRATION.rootCause,
           next_steps: NARRATION.actions,
           narrator: 'ollama:qwen2.5:3b-instruct (AI, verify before acting)',

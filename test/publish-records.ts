@@ -4,7 +4,8 @@ import type { Analysis } from '../src/model/analysis';
 import type { Narration } from '../src/model/narration';
 import type { PublishEvent } from '../src/publish/types';
 import { webhookPayloadSchema, type WebhookPayload } from '../src/model/alert';
-import { buildRecord, buildResolvedRecord, type AnnotationRecord } from '../src/model/record';
+import { buildRecord, buildResolvedRecord, severityOf, type AnnotationRecord } from '../src/model/record';
+import { verdictOf } from '../src/publish/verdict';
 
 /**
  * Publish events built from the recorded Alertmanager payloads, with a fixed analysis and
@@ -71,7 +72,15 @@ export function recordsFor(
     .filter((a) => a.status === status)
     .map((alert) =>
       status === 'firing'
-        ? buildRecord({ alert, groupKey: p.groupKey, analysis: ANALYSIS, narration, traceId: TRACE_ID, now })
+        ? buildRecord({
+            alert,
+            groupKey: p.groupKey,
+            analysis: ANALYSIS,
+            narration,
+            traceId: TRACE_ID,
+            now,
+            verdict: verdictOf(severityOf(alert.labels), ANALYSIS),
+          })
         : buildResolvedRecord({ alert, groupKey: p.groupKey, traceId: TRACE_ID, now }),
     );
 }

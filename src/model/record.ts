@@ -5,6 +5,7 @@ import type { Narration } from './narration';
 import type { Alert, WebhookPayload } from './alert';
 import { isZeroTime } from './alert';
 import { formatDuration } from '../text';
+import { verdictSchema, type Verdict } from './verdict';
 
 /** The annotation record: one Loki line per alert (docs/architecture.md, "The annotation record"). */
 export const annotationRecordSchema = z.looseObject({
@@ -34,6 +35,8 @@ export const annotationRecordSchema = z.looseObject({
   slackTs: z.string().optional(),
   generatorURL: z.string().optional(),
   runbookUrl: z.string().optional(),
+  /** What the reader should do, derived from the analysis (src/publish/verdict.ts); absent on resolve records. */
+  verdict: verdictSchema.optional(),
 });
 
 export type AnnotationRecord = z.infer<typeof annotationRecordSchema>;
@@ -50,6 +53,7 @@ export function buildRecord(args: {
   narration: Narration;
   traceId: string;
   now: Date;
+  verdict?: Verdict;
 }): AnnotationRecord {
   const { alert, analysis, narration } = args;
   return {
@@ -75,6 +79,7 @@ export function buildRecord(args: {
     annotatedAt: args.now.toISOString(),
     ...(alert.generatorURL ? { generatorURL: alert.generatorURL } : {}),
     ...(alert.annotations.runbook_url ? { runbookUrl: alert.annotations.runbook_url } : {}),
+    ...(args.verdict ? { verdict: args.verdict } : {}),
   };
 }
 

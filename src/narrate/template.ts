@@ -49,7 +49,8 @@ export function templateNarration(input: NarrationInput): Narration {
   if (runbook) actions.push(`Follow the runbook: ${runbook}`);
   if (top) actions.push(`Check ${top.service}: ${indicatorWithoutLogText(top.indicator)}`);
   if (first?.annotations.description && first.annotations.description !== what) actions.push(clip(first.annotations.description, 200));
-  actions.push(`Confirm ${name} in the alert's source graph and recent deploys`);
+  // The generic line only when nothing specific could be said.
+  if (actions.length === 0) actions.push(`Confirm ${name} in the alert's source graph and recent deploys`);
 
   // Finding texts quote log lines: no pings or foreign links may ride along.
   return sanitizeFields(

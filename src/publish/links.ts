@@ -85,6 +85,31 @@ function logsQuery(lead: AnnotationRecord, service: string | undefined, opts: Lo
   return opts.lineFilter ? `${selector} |~ ${JSON.stringify(opts.lineFilter)}` : selector;
 }
 
+/**
+ * Where to look at a suspect: its logs in Grafana (through the log source's label map and
+ * filter), or the alert's source graph when there is no Grafana and the suspect is the
+ * alert's own service. Undefined when nothing specific exists.
+ */
+export function suspectLink(input: {
+  service: string;
+  grafanaUrl?: string;
+  generatorURL?: string;
+  alertService?: string;
+  logs?: LogLinkOptions;
+  range: { from: number; to: number };
+}): Link | undefined {
+  const opts = input.logs ?? DEFAULT_LOG_LINK;
+  const selector = streamSelector({ labels: { service: input.service } }, opts.streamLabels);
+  const logql = selector && (opts.lineFilter ? `${selector} |~ ${JSON.stringify(opts.lineFilter)}` : selector);
+  const href = input.grafanaUrl
+    ? logql && grafanaExploreUrl(input.grafanaUrl, 'loki', { expr: logql }, input.range)
+    : input.service === input.alertService
+      ? input.generatorURL
+      : undefined;
+  const safe = httpUrl(href);
+  return safe ? { text: input.grafanaUrl ? `${input.service} logs` : 'source graph', href: safe } : undefined;
+}
+
 export interface LinkInput {
   lead: AnnotationRecord;
   alerts: readonly AlertLine[];

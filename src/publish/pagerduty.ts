@@ -9,6 +9,8 @@ import { groupLinks, linkRange, type LogLinkOptions } from './links';
 import { honourRetryAfter } from './retry';
 import { highestSeverity, routeRecords, type Severity } from './routing';
 import { eventId, type PublishState } from './state';
+import { verdictOfRecord } from './verdict';
+import { VERDICT_LABELS } from '../model/verdict';
 import type { PublishEvent, PublishResult, Publisher } from './types';
 
 /**
@@ -104,6 +106,7 @@ export function buildTrigger(
     range: linkRange(start, end, opts.now?.() ?? new Date()),
   });
   const detail: Record<string, unknown> = {
+    verdict: VERDICT_LABELS[verdictOfRecord(lead)],
     summary: lead.summary,
     root_cause: lead.rootCause,
     confidence: lead.confidence,

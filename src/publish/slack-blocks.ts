@@ -2,7 +2,9 @@ import { sanitizeText } from '../model/sanitize';
 import type { AnnotationRecord } from '../model/record';
 import { clip, formatDuration } from '../text';
 import { allResolved, groupTimes, serviceOf, type AlertLine, type GroupView } from './group-view';
-import { groupLinks, httpUrl, linkRange, type Link, type LogLinkOptions } from './links';
+import { groupLinks, httpUrl, linkRange, suspectLink, type Link, type LogLinkOptions } from './links';
+import { VERDICT_LABELS, type Verdict } from '../model/verdict';
+import { verdictOfRecord } from './verdict';
 import { normaliseSeverity, highestSeverity, type Severity } from './routing';
 import type { PublishEvent } from './types';
 
@@ -176,10 +178,90 @@ function narratorFooter(narrator: string): string {
 const mrkdwn = (text: string): MrkdwnText => ({ type: 'mrkdwn', text, verbatim: true });
 const section = (text: string): SlackBlock => ({ type: 'section', text: mrkdwn(clipMrkdwn(text, SLACK_LIMITS.sectionText)) });
 
+/** Cited findings first, then the rest of the non-source ones, each on one short line. */
 function evidenceLines(lead: AnnotationRecord, t: (s: string) => string): string[] {
   const byId = new Map(lead.findings.map((f) => [f.id, f]));
   const cited = (lead.evidence ?? []).map((id) => byId.get(id)).filter((f) => f !== undefined);
-  return cited.map((f) => `• \`${t(f.id)}\` ${t(f.text)}`);
+  const shown = cited.length ? cited : lead.findings.filter((f) => f.kind === 'metric' || f.kind === 'log' || f.kind === 'trace');
+  return shown
+    .filter((f) => !CHANGE_KINDS.has(f.kind))
+    .slice(0, MAX_EVIDENCE_LINES)
+    .map((f) => `• \`${t(f.id)}\` ${t(clip(f.text, EVIDENCE_LINE_CHARS))}`);
+}
+
+const MAX_EVIDENCE_LINES = 4;
+const EVIDENCE_LINE_CHARS = 180;
+/** Finding kinds shown under "What changed" (the change stage names its findings `change`). */
+const CHANGE_KINDS: ReadonlySet<string> = new Set(['change']);
+
+const VERDICT_EMOJI: Record<Verdict, string> = {
+  action_required: ':rotating_light:',
+  investigate: ':mag:',
+  likely_noise: ':zzz:',
+  inconclusive: ':grey_question:',
+};
+
+/** The first line: what to do, and about what. */
+function verdictLine(lead: AnnotationRecord, verdict: Verdict, resolved: boolean): string {
+  const top = lead.suspects[0];
+  const label = `*${VERDICT_LABELS[verdict]}*`;
+  if (resolved) return `${RESOLVED_EMOJI} *Resolved* · the note said ${label}`;
+  const about = (() => {
+    switch (verdict) {
+      case 'action_required':
+      case 'investigate':
+        return top ? `check *${slackText(top.service)}* (${slackText(clip(top.indicator, 80))})` : 'check what changed below';
+      case 'likely_noise':
+        return top ? `weak signal only (*${slackText(top.service)}*)` : 'nothing anomalous in the evidence';
+      case 'inconclusive':
+        return top ? `no clear cause; weak lead *${slackText(top.service)}*` : 'no suspect found in the evidence';
+    }
+  })();
+  return `${VERDICT_EMOJI[verdict]} ${label} · ${about}`;
+}
+
+/** The root cause's first sentence (the model writes several). */
+function firstSentence(text: string): string {
+  const m = /^[\s\S]*?[.!?](?=\s|$)/.exec(text.trim());
+  return clip((m?.[0] ?? text).trim(), 300);
+}
+
+/**
+ * Specific steps first (the runbook, the top suspect with its signal and a link, the change
+ * found), then the narrator's own steps that are not already said.
+ */
+function nextSteps(
+  lead: AnnotationRecord,
+  built: readonly Link[],
+  ctx: { grafanaUrl?: string; alertService?: string; logs?: LogLinkOptions; range: { from: number; to: number } },
+  t: (s: string) => string,
+): string[] {
+  const steps: string[] = [];
+  const runbook = built.find((l) => l.text === 'Runbook');
+  if (runbook) steps.push(`Follow the ${slackLink(runbook)} for ${slackText(lead.alertname)}`);
+  const top = lead.suspects[0];
+  if (top) {
+    const link = suspectLink({
+      service: top.service,
+      ...(ctx.grafanaUrl ? { grafanaUrl: ctx.grafanaUrl } : {}),
+      ...(lead.generatorURL ? { generatorURL: lead.generatorURL } : {}),
+      ...(ctx.alertService ? { alertService: ctx.alertService } : {}),
+      ...(ctx.logs ? { logs: ctx.logs } : {}),
+      range: ctx.range,
+    });
+    steps.push(`Check *${slackText(top.service)}*: ${slackText(clip(top.indicator, 120))}` + (link ? ` (${slackLink(link)})` : ''));
+  }
+  const change = lead.findings.find((f) => CHANGE_KINDS.has(f.kind));
+  if (change) steps.push(`Decide whether to roll back \`${t(change.id)}\` ${t(clip(change.text, 160))}`);
+  const said = steps.join(' ').toLowerCase();
+  for (const a of lead.actions) {
+    if (steps.length >= 5) break;
+    // The template's runbook and suspect lines are said above, with links.
+    if (runbook && /runbook/i.test(a)) continue;
+    if (top && a.toLowerCase().includes(`check ${top.service.toLowerCase()}`) && said.includes(top.service.toLowerCase())) continue;
+    steps.push(t(a));
+  }
+  return steps;
 }
 
 /** Renders the group's message. */
@@ -191,7 +273,9 @@ export function buildSlackMessage(view: GroupView, payload: GroupPayload, opts: 
   const services = [...new Set(alerts.map((a) => serviceOf(a.labels, opts.serviceLabels)).filter((s) => s !== undefined))];
   const { firing, resolved: resolvedCount } = counts(alerts);
   const { start, end } = groupTimes(alerts);
+  const verdict = verdictOfRecord(lead);
 
+  const range = linkRange(start, end, opts.now);
   const built = groupLinks({
     lead,
     alerts,
@@ -199,7 +283,7 @@ export function buildSlackMessage(view: GroupView, payload: GroupPayload, opts: 
     ...(opts.grafanaUrl ? { grafanaUrl: opts.grafanaUrl } : {}),
     ...(services[0] ? { service: services[0] } : {}),
     ...(opts.logs ? { logs: opts.logs } : {}),
-    range: linkRange(start, end, opts.now),
+    range,
   });
   // The model often quotes the runbook URL; point at our link rather than removing it.
   const known = new Map(built.map((l) => [l.href, l.text]));
@@ -212,30 +296,47 @@ export function buildSlackMessage(view: GroupView, payload: GroupPayload, opts: 
     { type: 'header', text: { type: 'plain_text', text: clip(slackPlain(headerText), SLACK_LIMITS.header), emoji: true } },
   ];
 
-  blocks.push(section(t(lead.summary)));
-
-  const evidence = evidenceLines(lead, t);
+  // Verdict first: what to do, what broke, why (one sentence each).
   blocks.push(
     section(
-      `*Root cause* (confidence: ${slackText(lead.confidence)})\n${t(lead.rootCause)}` +
-        (evidence.length ? `\n*Evidence*\n${evidence.join('\n')}` : ''),
+      [
+        verdictLine(lead, verdict, resolved),
+        t(lead.summary),
+        `*Root cause* (${slackText(lead.confidence)} confidence): ${t(firstSentence(lead.rootCause))}`,
+      ].join('\n'),
     ),
   );
 
-  if (lead.suspects.length) {
-    const lines = lead.suspects
-      .slice(0, 3)
-      .map((s, i) => `${i + 1}. *${slackText(s.service)}* ${slackText(s.indicator)} (score ${s.score.toFixed(1)})`);
-    blocks.push(section(`*Top suspects*\n${lines.join('\n')}`));
+  const changes = lead.findings.filter((f) => CHANGE_KINDS.has(f.kind)).slice(0, 3);
+  if (changes.length) {
+    blocks.push(section(`*What changed*\n${changes.map((f) => `• \`${t(f.id)}\` ${t(clip(f.text, 240))}`).join('\n')}`));
   }
 
-  if (lead.actions.length && !resolved) {
+  if (!resolved) {
+    const steps = nextSteps(
+      lead,
+      built,
+      {
+        ...(opts.grafanaUrl ? { grafanaUrl: opts.grafanaUrl } : {}),
+        ...(services[0] ? { alertService: services[0] } : {}),
+        ...(opts.logs ? { logs: opts.logs } : {}),
+        range,
+      },
+      t,
+    );
+    if (steps.length) blocks.push(section(`*Next steps*\n${steps.map((a) => `• ${a}`).join('\n')}`));
+  }
+
+  const evidence = evidenceLines(lead, t);
+  const suspects = lead.suspects
+    .slice(0, 3)
+    .map((s) => `*${slackText(s.service)}* ${slackText(clip(s.indicator, 80))} (${s.score.toFixed(1)})`);
+  if (evidence.length || suspects.length) {
     blocks.push(
       section(
-        `*Next steps*\n${lead.actions
-          .slice(0, 5)
-          .map((a) => `• ${t(a)}`)
-          .join('\n')}`,
+        [evidence.length ? `*Evidence*\n${evidence.join('\n')}` : '', suspects.length ? `*Suspects* ${suspects.join(' · ')}` : '']
+          .filter(Boolean)
+          .join('\n'),
       ),
     );
   }
@@ -269,7 +370,10 @@ export function buildSlackMessage(view: GroupView, payload: GroupPayload, opts: 
   blocks.push({ type: 'context', elements: [mrkdwn(narratorFooter(lead.narrator))] });
 
   // Clipped after escaping, so the bound holds for what is sent and no entity is cut in half.
-  const text = clipMrkdwn(escapeMrkdwn(`${slackPlain(headerText)}: ${stripSlackMarkup(lead.summary)}`), SLACK_LIMITS.fallbackText);
+  const text = clipMrkdwn(
+    escapeMrkdwn(`${resolved ? '' : `${VERDICT_LABELS[verdict]} · `}${slackPlain(headerText)}: ${stripSlackMarkup(lead.summary)}`),
+    SLACK_LIMITS.fallbackText,
+  );
   return { text, blocks: fitToLimits(blocks) };
 }
 
