@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import pino from 'pino';
-import { ConfigError, loadConfig, secretValues, type Config } from './config';
+import { ConfigError, loadConfig, secretValues, unknownSettings, webhookAuthProblem, type Config } from './config';
 import { NoDedup } from './dedup';
 import { evidenceBundleSchema, isEvidenceBundle, type EvidenceBundle } from './model/evidence';
 import { createLogger } from './logger';
@@ -47,9 +47,16 @@ function config(): Config {
 
 async function serve(): Promise<void> {
   const cfg = config();
+  const warnings = unknownSettings(process.env);
+  const refusal = webhookAuthProblem(cfg);
+  if (refusal) {
+    // A misspelt credential is the likely cause: its line comes first.
+    process.stderr.write(warnings.map((w) => `alert-annotator: ${w}\n`).join('') + `alert-annotator: ${refusal}\n`);
+    process.exit(2);
+  }
   // Before the service starts: it patches http/express/ioredis for the receiver and worker.
   const telemetry = initTelemetry({ endpoint: cfg.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: cfg.OTEL_SERVICE_NAME });
-  const service = await startService(cfg, { logMixin, traceparent: currentTraceparent, onShutdown: () => telemetry.shutdown() });
+  const service = await startService(cfg, { logMixin, traceparent: currentTraceparent, onShutdown: () => telemetry.shutdown(), warnings });
   let signals = 0;
   const stop = (sig: string) => {
     if (++signals > 1) process.exit(1); // a second signal: stop now
@@ -107,6 +114,7 @@ async function replay(args: string[]): Promise<void> {
   // Records go to stdout; logs to stderr.
   const telemetry = initTelemetry({ endpoint: cfg.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: cfg.OTEL_SERVICE_NAME });
   const log = createLogger({ level: cfg.LOG_LEVEL, secrets: secretValues(cfg), destination: pino.destination(2), mixin: logMixin });
+  for (const w of unknownSettings(process.env)) log.warn(w);
   const { payload, bundle } = readInput(file);
   const deps = buildPipelineDeps(cfg, log);
   const span = {

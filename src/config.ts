@@ -41,6 +41,11 @@ export const configSchema = z.object({
     .string()
     .regex(/^[^:]+:.+$/, 'must be user:pass')
     .optional(),
+  /**
+   * `required` (the default): a receiver refuses to start without WEBHOOK_BEARER_TOKEN or
+   * WEBHOOK_BASIC_AUTH. `none` opens the webhook to anyone on purpose, with a warning.
+   */
+  WEBHOOK_AUTH: z.enum(['required', 'none']).default('required'),
   WEBHOOK_MAX_BODY_BYTES: int(5 * 1024 * 1024, 1024),
   WORKER_CONCURRENCY: int(4, 1),
   /** With the backoff below: about 8 hours of retries before a job becomes a dead letter. */
@@ -51,6 +56,8 @@ export const configSchema = z.object({
   SHUTDOWN_TIMEOUT_MS: int(25000, 100),
 
   PROMETHEUS_URL: optionalUrl,
+  /** The most series one Prometheus query may return; the alert's expression comes from whoever posts the webhook. */
+  PROMETHEUS_MAX_SERIES: int(500, 1).pipe(z.number().max(10_000)),
   LOKI_URL: optionalUrl,
   TEMPO_URL: optionalUrl,
   LOKI_TENANT: z.string().optional(),
@@ -127,6 +134,9 @@ export const configSchema = z.object({
 function crossChecks(v: Record<string, string>): string[] {
   const problems: string[] = [];
   if (v.SLACK_BOT_TOKEN && !v.SLACK_CHANNEL) problems.push('SLACK_CHANNEL: required when SLACK_BOT_TOKEN is set');
+  if (v.WEBHOOK_AUTH === 'none' && (v.WEBHOOK_BEARER_TOKEN || v.WEBHOOK_BASIC_AUTH)) {
+    problems.push('WEBHOOK_AUTH: none contradicts the webhook credential that is set; unset one of them');
+  }
   if (v.LLM_PROVIDER === 'openai' && !v.OPENAI_API_KEY && !v.OPENAI_BASE_URL) {
     problems.push('OPENAI_API_KEY: required when LLM_PROVIDER=openai (or set OPENAI_BASE_URL for a compatible server)');
   }
@@ -203,6 +213,69 @@ export function secretValues(config: Config): string[] {
       out.push(v);
       if (name === 'WEBHOOK_BASIC_AUTH') out.push(v.slice(v.indexOf(':') + 1));
     }
+  }
+  return out;
+}
+
+/**
+ * Why a process must not start with this configuration's webhook, or undefined: whoever can
+ * post a webhook chooses the alerts, the PromQL that runs against Prometheus with our
+ * credentials and what is posted to Slack, so a receiver without credentials is refused
+ * unless WEBHOOK_AUTH=none says it is meant. A worker takes no webhooks.
+ */
+export function webhookAuthProblem(config: Config): string | undefined {
+  if (config.ROLE === 'worker' || config.WEBHOOK_BEARER_TOKEN || config.WEBHOOK_BASIC_AUTH || config.WEBHOOK_AUTH === 'none') {
+    return undefined;
+  }
+  return 'refusing to start: the webhook has no credentials; set WEBHOOK_BEARER_TOKEN or WEBHOOK_BASIC_AUTH (or their _FILE), or WEBHOOK_AUTH=none to accept anyone on purpose';
+}
+
+/** Every name the service reads. */
+const KNOWN_NAMES = [...Object.keys(configSchema.shape), ...SECRET_VARS.map((n) => `${n}_FILE`)];
+
+/**
+ * Our prefixes, from the schema's own names (WEBHOOK_, LOKI_, LLM_, SLACK_, …). OTEL_ is
+ * left out: the OpenTelemetry SDK reads dozens of OTEL_* variables of its own.
+ */
+const OUR_PREFIXES = [...new Set(KNOWN_NAMES.filter((n) => n.includes('_')).map((n) => n.slice(0, n.indexOf('_') + 1)))].filter(
+  (p) => p !== 'OTEL_',
+);
+
+/**
+ * Variables with our prefixes that others set: Kubernetes service links for a Service named
+ * redis or loki (REDIS_PORT, LOKI_SERVICE_HOST, REDIS_PORT_6379_TCP_ADDR …) and the OpenAI
+ * client's own (OPENAI_ORG_ID, OPENAI_PROJECT_ID, OPENAI_LOG).
+ */
+const FOREIGN =
+  /^[A-Z0-9_]+_(?:SERVICE_HOST|SERVICE_PORT(?:_[A-Z0-9_]+)?|PORT(?:_\d+_(?:TCP|UDP|SCTP)(?:_(?:PROTO|PORT|ADDR))?)?)$|^OPENAI_(?:ORG_ID|PROJECT_ID|LOG)$/;
+
+/** Edit distance (insertions, deletions, substitutions), one row at a time. */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = row;
+  }
+  return prev[b.length]!;
+}
+
+/**
+ * One line per variable that carries one of our prefixes (in any case) but is not a
+ * setting, with the nearest one: "WEBHOOK_BEARER_TOKN is not a setting; did you mean
+ * WEBHOOK_BEARER_TOKEN?". Warnings, not errors: orchestrators set variables that share our
+ * prefixes (see FOREIGN), and one of those must not stop the service. Never the value.
+ */
+export function unknownSettings(env: Record<string, string | undefined>): string[] {
+  const known = new Set(KNOWN_NAMES);
+  const out: string[] = [];
+  for (const name of Object.keys(env).sort()) {
+    const upper = name.toUpperCase();
+    if (known.has(name) || FOREIGN.test(upper) || !OUR_PREFIXES.some((p) => upper.startsWith(p))) continue;
+    const nearest = KNOWN_NAMES.reduce((best, k) => (distance(upper, k) < distance(upper, best) ? k : best));
+    out.push(`${name} is not a setting; did you mean ${nearest}?`);
   }
   return out;
 }

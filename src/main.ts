@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import type { DestinationStream, Logger } from 'pino';
-import { secretValues, type Config } from './config';
+import { ConfigError, secretValues, webhookAuthProblem, type Config } from './config';
 import type { LokiClient } from './clients/loki';
 import { RedisDedup } from './dedup';
 import { LokiAnnotationIndex } from './dedup/loki-index';
@@ -32,6 +32,8 @@ export interface StartOptions {
   onShutdown?: () => Promise<void>;
   logMixin?: () => Record<string, unknown>;
   traceparent?: () => string | undefined;
+  /** Logged as warnings at start: unknownSettings(env) (config.ts). */
+  warnings?: readonly string[];
 }
 
 function pingWithin(redis: Redis, ms: number): Promise<boolean> {
@@ -72,6 +74,8 @@ const SHUTDOWN_ORDER = ['http', 'worker', 'queue', 'redis'] as const;
 
 /** The composition root: the only place that wires real dependencies. */
 export async function startService(config: Config, opts: StartOptions = {}): Promise<Service> {
+  const refusal = webhookAuthProblem(config);
+  if (refusal) throw new ConfigError([refusal]);
   const log = createLogger({ level: config.LOG_LEVEL, secrets: secretValues(config), destination: opts.destination, mixin: opts.logMixin });
   const metrics = new Metrics();
   // Filled as parts start; shutdown runs them in SHUTDOWN_ORDER.
@@ -163,7 +167,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     ready,
     metrics,
     log,
-    auth: { bearerToken: config.WEBHOOK_BEARER_TOKEN, basicAuth: config.WEBHOOK_BASIC_AUTH },
+    auth: { bearerToken: config.WEBHOOK_BEARER_TOKEN, basicAuth: config.WEBHOOK_BASIC_AUTH, open: config.WEBHOOK_AUTH === 'none' },
     maxBodyBytes: config.WEBHOOK_MAX_BODY_BYTES,
     ...(opts.traceparent ? { traceparent: opts.traceparent } : {}),
   });
@@ -176,6 +180,13 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
   const port = (server.address() as AddressInfo).port;
   const url = `http://127.0.0.1:${port}`;
   log.info({ port, role: config.ROLE, webhook: !!enqueue }, runReceiver ? 'receiver listening' : 'metrics and health listening');
+  for (const w of opts.warnings ?? []) log.warn(w);
+  if (runReceiver && config.WEBHOOK_AUTH === 'none') {
+    log.warn(
+      { port },
+      'WEBHOOK_AUTH=none: the webhook accepts any request; whoever reaches this port chooses the alerts, the PromQL run against Prometheus and what is posted to Slack',
+    );
+  }
   closers.http = () =>
     new Promise<void>((resolve) => {
       server.close(() => resolve());

@@ -40,7 +40,14 @@ export function buildSources(config: Config, log: Logger, loki = buildLokiClient
   if (config.PROMETHEUS_URL) {
     const related = loadRelatedQueries(config.RELATED_QUERIES_FILE);
     log.debug({ related: related.length, file: config.RELATED_QUERIES_FILE ?? '(built-in)' }, 'related queries loaded');
-    sources.push(new PrometheusSource({ url: config.PROMETHEUS_URL, timeoutMs: config.SOURCE_TIMEOUT_MS, related }));
+    sources.push(
+      new PrometheusSource({
+        url: config.PROMETHEUS_URL,
+        timeoutMs: config.SOURCE_TIMEOUT_MS,
+        related,
+        maxSeries: config.PROMETHEUS_MAX_SERIES,
+      }),
+    );
   }
   if (loki) {
     sources.push(

@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, configSchema, loadConfig, secretValues } from '../src/config';
+import { ConfigError, configSchema, loadConfig, secretValues, unknownSettings, webhookAuthProblem } from '../src/config';
 
 describe('configuration', () => {
   it('applies the documented defaults to an empty environment', () => {
@@ -74,6 +74,50 @@ describe('configuration', () => {
   it('says which _FILE cannot be read, and refuses a secret given twice', () => {
     expect(() => loadConfig({ OPENAI_API_KEY_FILE: '/nonexistent/key' })).toThrow(/OPENAI_API_KEY_FILE: cannot read/);
     expect(() => loadConfig({ PAGERDUTY_ROUTING_KEY: 'a', PAGERDUTY_ROUTING_KEY_FILE: '/x' })).toThrow(/choose one/);
+  });
+});
+
+describe('unknown variables with one of our prefixes', () => {
+  it('are reported by name with the nearest known setting; other variables are left alone', () => {
+    const env = {
+      WEBHOOK_BEARER_TOKN: 'secret-value-never-echoed',
+      LLM_MAX_OUTPUT_TOKEN: '500',
+      slack_channel: 'C1',
+      LOKI_URL: 'http://loki:3100',
+      OPENAI_API_KEY_FILE: '/run/secrets/key',
+      // Kubernetes service links for Services named redis and loki, OpenTelemetry's SDK, the OpenAI client, the shell.
+      REDIS_PORT: 'tcp://10.0.0.3:6379',
+      REDIS_PORT_6379_TCP_ADDR: '10.0.0.3',
+      LOKI_SERVICE_HOST: '10.0.0.4',
+      OTEL_RESOURCE_ATTRIBUTES: 'env=prod',
+      OPENAI_ORG_ID: 'org-1',
+      HOME: '/root',
+      TEST_REDIS_URL: 'redis://x',
+    };
+    expect(unknownSettings(env)).toEqual([
+      'LLM_MAX_OUTPUT_TOKEN is not a setting; did you mean LLM_MAX_OUTPUT_TOKENS?',
+      'WEBHOOK_BEARER_TOKN is not a setting; did you mean WEBHOOK_BEARER_TOKEN?',
+      // Names are case-sensitive: this one is not read either.
+      'slack_channel is not a setting; did you mean SLACK_CHANNEL?',
+    ]);
+    expect(unknownSettings(env).join('\n')).not.toContain('secret-value-never-echoed');
+  });
+});
+
+describe('webhook credentials', () => {
+  it('are required for a process that receives webhooks, unless WEBHOOK_AUTH=none says otherwise', () => {
+    expect(webhookAuthProblem(loadConfig({}))).toMatch(/WEBHOOK_BEARER_TOKEN or WEBHOOK_BASIC_AUTH/);
+    expect(webhookAuthProblem(loadConfig({ ROLE: 'receiver' }))).toBeDefined();
+    expect(webhookAuthProblem(loadConfig({ WEBHOOK_BEARER_TOKEN: 'long-enough-token' }))).toBeUndefined();
+    expect(webhookAuthProblem(loadConfig({ WEBHOOK_BASIC_AUTH: 'am:pass' }))).toBeUndefined();
+    expect(webhookAuthProblem(loadConfig({ WEBHOOK_AUTH: 'none' }))).toBeUndefined();
+    // A worker takes no webhooks.
+    expect(webhookAuthProblem(loadConfig({ ROLE: 'worker' }))).toBeUndefined();
+  });
+
+  it('WEBHOOK_AUTH=none next to a credential is a contradiction, and an unknown value an error', () => {
+    expect(() => loadConfig({ WEBHOOK_AUTH: 'none', WEBHOOK_BEARER_TOKEN: 'long-enough-token' })).toThrow(/WEBHOOK_AUTH/);
+    expect(() => loadConfig({ WEBHOOK_AUTH: 'off' })).toThrow(/WEBHOOK_AUTH/);
   });
 });
 

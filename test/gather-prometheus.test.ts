@@ -188,4 +188,37 @@ describe('related query templates', () => {
     for (const n of ['request rate', 'error ratio', 'p99 latency', 'cpu usage', 'memory working set', 'disk usage', 'cpu throttling'])
       expect(names).toContain(n);
   });
+
+  describe("the alert's own expression, which whoever can post a webhook chooses", () => {
+    const hostile = () => {
+      const p = firingPayload(now, { alertname: 'CheckoutLatencyHigh', service: 'checkout', job: 'demo' });
+      // The generatorURL names another host: the expression still only goes to PROMETHEUS_URL.
+      p.alerts[0]!.generatorURL = `http://attacker.invalid:9090/graph?g0.expr=${encodeURIComponent('count_everything')}&g0.tab=1`;
+      return p;
+    };
+    const many = (n: number) =>
+      Array.from({ length: n }, (_, i) => ({ metric: { __name__: 'count_everything', instance: `host-${i}` }, value: () => i }));
+
+    it('runs against PROMETHEUS_URL with a per-query timeout inside the source budget and a series limit', async () => {
+      prom.onQuery('count_everything', many(3));
+      await source({ timeoutMs: 4000, maxSeries: 50 }).gather(gatherRequest(hostile(), now), never());
+      const req = prom.requestsTo('/api/v1/query_range').find((r) => prom.params(r).get('query') === 'count_everything');
+      expect(req).toBeDefined();
+      const p = prom.params(req!);
+      // One more than the cap, so a cut answer can be told from one of exactly the cap.
+      expect(p.get('limit')).toBe('51');
+      const timeout = /^(\d+)ms$/.exec(p.get('timeout') ?? '');
+      expect(timeout).not.toBeNull();
+      expect(Number(timeout![1])).toBeGreaterThan(0);
+      expect(Number(timeout![1])).toBeLessThanOrEqual(4000);
+    });
+
+    it('keeps at most the series cap even from a Prometheus that ignores limit, and says the answer was cut', async () => {
+      prom.honoursLimit = false; // Prometheus before 2.54 ignores the parameter
+      prom.onQuery('count_everything', many(120));
+      const r = await source({ maxSeries: 50 }).gather(gatherRequest(hostile(), now), never());
+      expect(r.series!.filter((s) => s.query === 'count_everything').length).toBeLessThanOrEqual(50);
+      expect(r.partial).toMatch(/more than 50 series/);
+    });
+  });
 });

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import request from 'supertest';
 import { groupJobId } from '../src/queue/job';
+import { checkAuth } from '../src/receive/auth';
 import { webhookPayloadSchema } from '../src/model/alert';
 import { allFixtures, fixture, freePort, startTestService, type TestService } from './helpers/service';
 
@@ -214,6 +215,32 @@ describe('when Redis cannot take the job', () => {
       svc.redis.disconnect();
       await svc.queue.close().catch(() => undefined);
       redis.kill('SIGKILL');
+    }
+  });
+});
+
+describe('webhook credentials', () => {
+  it('with no credential configured, the check lets nothing through unless the receiver was opened on purpose', () => {
+    expect(checkAuth(undefined, {})).toBe(false);
+    expect(checkAuth('Bearer anything-at-all', {})).toBe(false);
+    expect(checkAuth(undefined, { open: true })).toBe(true);
+  });
+
+  it('a receiver without credentials does not start unless WEBHOOK_AUTH=none', async () => {
+    await expect(startTestService({ ROLE: 'receiver', WEBHOOK_AUTH: 'required' })).rejects.toThrow(
+      /WEBHOOK_BEARER_TOKEN or WEBHOOK_BASIC_AUTH/,
+    );
+  });
+
+  it('with WEBHOOK_AUTH=none it accepts anyone, and says so at start', async () => {
+    const svc = await startTestService({ ROLE: 'receiver', WEBHOOK_AUTH: 'none' });
+    try {
+      const res = await request(svc.url).post('/webhook/alertmanager').send(fixture('am-webhook-06').body);
+      expect(res.status).toBe(200);
+      const warning = svc.logs.find((l) => l.level === 'warn' && /WEBHOOK_AUTH=none/.test(String(l.msg)));
+      expect(warning?.msg).toMatch(/accepts any request/);
+    } finally {
+      await svc.stop();
     }
   });
 });

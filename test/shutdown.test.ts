@@ -7,7 +7,7 @@ import { until } from './helpers/until';
 async function serve(env: Record<string, string>): Promise<{ proc: Started; url: string }> {
   const port = await freePort();
   const proc = start(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve'], {
-    env: { ...env, PORT: String(port), LOG_LEVEL: 'info', LLM_PROVIDER: 'none', REDIS_URL },
+    env: { WEBHOOK_AUTH: 'none', ...env, PORT: String(port), LOG_LEVEL: 'info', LLM_PROVIDER: 'none', REDIS_URL },
   });
   const url = `http://127.0.0.1:${port}`;
   await until('the service to listen', async () => {

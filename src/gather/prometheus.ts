@@ -50,7 +50,11 @@ export interface PrometheusSourceOptions {
   /** The whole source's budget (SOURCE_TIMEOUT_MS). */
   timeoutMs: number;
   related: readonly RelatedQuery[];
+  /** The most series one query may return (PROMETHEUS_MAX_SERIES); the rest is dropped and the source reports partial. */
+  maxSeries?: number;
 }
+
+export const DEFAULT_MAX_SERIES = 500;
 
 interface Job {
   kind: 'alert' | 'related';
@@ -68,8 +72,10 @@ export class PrometheusSource implements Source {
   readonly name = 'prometheus' as const;
   private readonly base: string;
   private readonly headers: Record<string, string>;
+  private readonly maxSeries: number;
 
   constructor(private readonly opts: PrometheusSourceOptions) {
+    this.maxSeries = opts.maxSeries ?? DEFAULT_MAX_SERIES;
     const { url, headers } = splitCredentials(opts.url);
     this.base = url;
     this.headers = headers;
@@ -87,6 +93,7 @@ export class PrometheusSource implements Source {
     );
     const series: Series[] = [];
     const failures: string[] = [];
+    const cut: string[] = [];
     const seen = new Set<string>();
     results.forEach((r, i) => {
       const job = jobs[i]!;
@@ -94,7 +101,8 @@ export class PrometheusSource implements Source {
         failures.push(reasonText(r.reason));
         return;
       }
-      for (const s of r.value) {
+      if (r.value.length > this.maxSeries) cut.push(job.query);
+      for (const s of r.value.slice(0, this.maxSeries)) {
         // The alert's own expression answers for every matching target; keep this alert's.
         if (job.kind === 'alert' && !belongsTo(s.metric, job.alert)) continue;
         const key = `${job.query}|${JSON.stringify(s.metric)}`;
@@ -121,9 +129,11 @@ export class PrometheusSource implements Source {
       if (r.status === 'fulfilled') exemplars = exemplars.concat(r.value);
       else failures.push(`exemplars: ${reasonText(r.reason)}`);
     }
-    const partial = failures.length
-      ? `${failures.length} of ${jobs.length + alertQueries.length} queries failed; first: ${failures[0]}`
-      : undefined;
+    const notes = [
+      ...(failures.length ? [`${failures.length} of ${jobs.length + alertQueries.length} queries failed; first: ${failures[0]}`] : []),
+      ...(cut.length ? [`${cut.length} queries returned more than ${this.maxSeries} series; the rest was dropped`] : []),
+    ];
+    const partial = notes.length ? notes.join('; ') : undefined;
     return { series, exemplars, ...(partial ? { partial } : {}) };
   }
 
@@ -172,8 +182,21 @@ export class PrometheusSource implements Source {
     });
   }
 
+  /**
+   * Every query runs only against PROMETHEUS_URL (never the generatorURL's host), with
+   * Prometheus' own evaluation `timeout` set to what is left of the budget, so it stops
+   * working when we stop waiting, and `limit` one above the series cap (Prometheus 2.54+;
+   * older versions ignore it and the cap is applied here), so a cut answer can be told.
+   */
   private async queryRange(query: string, start: Date, end: Date, step: number, signal: AbortSignal, timeoutMs: number) {
-    const params = { query, start: (start.getTime() / 1000).toString(), end: (end.getTime() / 1000).toString(), step: `${step}s` };
+    const params = {
+      query,
+      start: (start.getTime() / 1000).toString(),
+      end: (end.getTime() / 1000).toString(),
+      step: `${step}s`,
+      timeout: `${Math.max(1, Math.floor(timeoutMs))}ms`,
+      limit: String(this.maxSeries + 1),
+    };
     const res = await this.postForm('/api/v1/query_range', params, signal, timeoutMs);
     return parseJsonBody('prometheus', res, matrixSchema).data.result;
   }

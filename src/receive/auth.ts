@@ -4,6 +4,8 @@ export interface AuthConfig {
   bearerToken?: string;
   /** `user:pass` */
   basicAuth?: string;
+  /** WEBHOOK_AUTH=none: without credentials every request passes. Otherwise none does. */
+  open?: boolean;
 }
 
 /** Compares digests so neither the length nor the content leaks through timing. */
@@ -15,11 +17,12 @@ function safeEqual(a: string, b: string): boolean {
 
 /**
  * Checks the Authorization header Alertmanager sends (http_config.authorization or
- * basic_auth in the receiver). With nothing configured every request passes; with both
- * configured, either one is accepted.
+ * basic_auth in the receiver). With both configured, either one is accepted; with neither,
+ * every request passes only when the receiver was opened on purpose (WEBHOOK_AUTH=none),
+ * and none does otherwise: a missing credential must not open the door.
  */
 export function checkAuth(header: string | undefined, cfg: AuthConfig): boolean {
-  if (!cfg.bearerToken && !cfg.basicAuth) return true;
+  if (!cfg.bearerToken && !cfg.basicAuth) return cfg.open === true;
   if (!header) return false;
   const space = header.indexOf(' ');
   if (space < 0) return false;

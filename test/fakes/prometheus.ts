@@ -69,6 +69,11 @@ function formatValue(v: number): string {
 }
 
 export class FakePrometheus extends FakeHttpServer {
+  /**
+   * `limit` (the most series a query returns) is honoured as Prometheus 2.54 and later do;
+   * false answers as older versions, which ignore the parameter.
+   */
+  honoursLimit = true;
   private readonly series: { match: QueryMatcher; series: FakeSeries[] }[] = [];
   private readonly exemplarSets: { match: QueryMatcher; exemplars: FakeExemplar[] }[] = [];
 
@@ -126,8 +131,16 @@ export class FakePrometheus extends FakeHttpServer {
     }
     const query = p.get('query') ?? '';
     if (!query.trim()) return badData('invalid parameter "query": 1:1: parse error: no expression found in input');
+    const timeout = p.get('timeout');
+    if (timeout !== null && !(parseStep(timeout)! > 0)) {
+      return badData(`invalid parameter "timeout": cannot parse ${JSON.stringify(timeout)} to a valid duration`);
+    }
+    const limit = p.get('limit');
+    if (limit !== null && !/^\d+$/.test(limit)) return badData(`invalid parameter "limit": cannot parse ${JSON.stringify(limit)}`);
     const found = this.series.find((s) => matches(s.match, query));
+    const cap = this.honoursLimit && limit !== null && Number(limit) > 0 ? Number(limit) : Infinity;
     const result = (found?.series ?? [])
+      .slice(0, cap)
       .map((s) => {
         const values: [number, string][] = [];
         for (let t = start; t <= end; t += step) {

@@ -40,10 +40,12 @@ export async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
 
 /**
  * Runs receiver + worker in-process against the real Redis, with a unique queue prefix,
- * an ephemeral port and the model off unless the test says otherwise.
+ * an ephemeral port and the model off unless the test says otherwise. The webhook is open
+ * (WEBHOOK_AUTH=none) unless the test gives a credential or WEBHOOK_AUTH itself.
  */
 export async function startTestService(env: Record<string, string> = {}, opts: StartOptions = {}): Promise<TestService> {
   const prefix = env.QUEUE_PREFIX ?? uniquePrefix('svc');
+  const credential = env.WEBHOOK_BEARER_TOKEN || env.WEBHOOK_BASIC_AUTH || env.WEBHOOK_BEARER_TOKEN_FILE || env.WEBHOOK_BASIC_AUTH_FILE;
   const config = loadConfig({
     PORT: '0',
     ROLE: 'all',
@@ -51,6 +53,7 @@ export async function startTestService(env: Record<string, string> = {}, opts: S
     LLM_PROVIDER: 'none',
     LOG_LEVEL: 'debug',
     JOB_BACKOFF_MS: '200',
+    ...(credential ? {} : { WEBHOOK_AUTH: 'none' }),
     ...env,
     QUEUE_PREFIX: prefix,
   });
