@@ -4,8 +4,8 @@ import { capped, contentFor, delayed, nextStep, promptOf, ScriptedModelServer } 
 /**
  * A fake Ollama speaking its HTTP API (https://github.com/ollama/ollama/blob/main/docs/api.md):
  * POST /api/chat (the non-streaming answer object: the narrator always sends `stream: false`,
- * and a test asserts it), GET /api/tags; errors as `{"error": "..."}` with Ollama's statuses (404 for an unknown
- * model, 400 for a bad request, 503 when its queue is full, 500 otherwise).
+ * and a test asserts it), the one endpoint the product calls; errors as `{"error": "..."}` with Ollama's
+ * statuses (404 for an unknown model, 400 for a bad request, 503 when its queue is full, 500 otherwise).
  */
 export class FakeOllama extends ScriptedModelServer {
   constructor(readonly models: string[] = ['qwen2.5:3b-instruct']) {
@@ -13,21 +13,6 @@ export class FakeOllama extends ScriptedModelServer {
   }
 
   protected reply(req: RecordedRequest): FakeReply {
-    if (req.method === 'GET' && req.path === '/api/tags') {
-      return {
-        status: 200,
-        body: {
-          models: this.models.map((name) => ({
-            name,
-            model: name,
-            modified_at: '2026-11-20T10:00:00.000000000Z',
-            size: 1929912432,
-            digest: 'a'.repeat(64),
-            details: { format: 'gguf', family: 'qwen2', parameter_size: '3.1B', quantization_level: 'Q4_K_M' },
-          })),
-        },
-      };
-    }
     if (req.method !== 'POST' || req.path !== '/api/chat') return { status: 404, body: '404 page not found' };
     const body = req.json as { model?: string; messages?: unknown[]; options?: { num_predict?: number } } | undefined;
     if (!body || !Array.isArray(body.messages)) return { status: 400, body: { error: 'invalid request: messages required' } };
