@@ -79,7 +79,8 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
   const log = createLogger({ level: config.LOG_LEVEL, secrets: secretValues(config), destination: opts.destination, mixin: opts.logMixin });
   const metrics = new Metrics();
   // Filled as parts start; shutdown runs them in SHUTDOWN_ORDER.
-  const closers: Partial<Record<(typeof SHUTDOWN_ORDER)[number], () => Promise<unknown>>> = {};
+  // Each gets the time left before the deadline.
+  const closers: Partial<Record<(typeof SHUTDOWN_ORDER)[number], (budgetMs: number) => Promise<unknown>>> = {};
   const runReceiver = config.ROLE !== 'worker';
   const runWorker = config.ROLE !== 'receiver';
 
@@ -134,7 +135,9 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
       workerRedis.disconnect();
       stateRedis.disconnect();
     };
-    closers.worker = () => worker!.close();
+    // Jobs still running near the deadline are aborted and handed back to the queue; the
+    // reserve is the time that takes.
+    closers.worker = (budgetMs) => worker!.close(budgetMs - Math.min(1000, budgetMs / 2));
     ready = () => pingWithin(stateRedis, 1500);
     metrics.setQueueDepthReader(() => worker!.counts());
     const deadLetters = new DeadLetters(stateRedis, config.QUEUE_PREFIX);
@@ -203,7 +206,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
         if (!close) continue;
         const left = Math.max(100, deadline - Date.now());
         const timedOut = await Promise.race([
-          close().then(
+          close(left).then(
             () => false,
             (err: Error) => {
               log.warn({ step, err: err.message }, 'shutdown step failed');

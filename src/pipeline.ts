@@ -129,6 +129,7 @@ export async function annotateGroup(
       await publish(deps, { payload: eventPayload(payload), kind: 'resolve', records }, signal);
       outcome.records.push(...records);
     }
+    throwIfAborted(signal);
     await deps.dedup.complete(fresh, owner);
     outcome.annotated = fresh.length;
     for (const r of outcome.records) {
@@ -165,7 +166,16 @@ export async function renarrateGroup(data: RenarrationData, deps: PipelineDeps, 
     annotatedAt: now.toISOString(),
   }));
   await publish(deps, { ...data.event, kind: 'narration', records }, signal);
+  throwIfAborted(signal);
   return records;
+}
+
+/**
+ * An aborted job (the shutdown deadline) may have published only part of its work, and its
+ * failed calls look permanent: it must not count as done, so its retry finishes the work.
+ */
+function throwIfAborted(signal: AbortSignal): void {
+  if (signal.aborted) throw new Error('the job was aborted before it finished; it will be retried');
 }
 
 /** The narrator's input: the group's context, its firing alerts and the analysis, scrubbed in one session. */

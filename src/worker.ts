@@ -44,8 +44,12 @@ export interface GroupReceipt {
 
 export interface AnnotatorWorker {
   worker: Worker;
-  /** Stops taking jobs and waits for the ones in flight. */
-  close(): Promise<void>;
+  /**
+   * Stops taking jobs and waits for the ones in flight. Jobs still running after `graceMs`
+   * are aborted, so BullMQ hands them back (delayed for their retry) before the process
+   * exits, instead of leaving them active under a lock the next worker has to wait out.
+   */
+  close(graceMs?: number): Promise<void>;
   /** Jobs in the queue by state, for the queue-depth metric. */
   counts(): Promise<Record<string, number>>;
 }
@@ -208,8 +212,13 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
 
   return {
     worker,
-    async close() {
-      await worker.close();
+    async close(graceMs = Infinity) {
+      const abort = Number.isFinite(graceMs) ? setTimeout(() => worker.cancelAllJobs('shutdown deadline'), graceMs) : undefined;
+      try {
+        await worker.close();
+      } finally {
+        clearTimeout(abort);
+      }
       await followUps.close();
     },
     counts: () => followUps.getJobCounts(...DEPTH_STATES),

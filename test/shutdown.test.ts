@@ -1,4 +1,6 @@
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { QUEUE_NAME } from '../src/queue/job';
 import { start, stopAll, waitForExit, type Started } from './e2e/process';
 import { FakeLoki } from './fakes/loki';
 import { deleteKeys, fixture, freePort, REDIS_URL, uniquePrefix } from './helpers/service';
@@ -56,19 +58,31 @@ describe('stopping the service', () => {
   it('exits by the shutdown deadline even when a job is stuck, and the job is retried later', async () => {
     const prefix = uniquePrefix('deadline');
     prefixes.push(prefix);
-    const { proc, url } = await serve({ QUEUE_PREFIX: prefix, LOKI_URL: loki.url, SHUTDOWN_TIMEOUT_MS: '1000' });
+    const { proc, url } = await serve({ QUEUE_PREFIX: prefix, LOKI_URL: loki.url, SHUTDOWN_TIMEOUT_MS: '1000', JOB_BACKOFF_MS: '200' });
     loki.latencyMs = 30_000;
     try {
       const res = await fetch(`${url}/webhook/alertmanager`, { method: 'POST', body: JSON.stringify(fixture('am-webhook-06').body) });
       expect(res.status).toBe(200);
+      const { jobId } = (await res.json()) as { jobId: string };
       await until('the job to start', () => loki.requests.length > 0);
       const started = Date.now();
       proc.child.kill('SIGTERM');
       expect(await waitForExit(proc, 10_000)).toBe(0);
       expect(Date.now() - started).toBeLessThan(6000);
-      // The unfinished job is still in Redis for the next worker.
-      const keys = await redis.keys(`${prefix}:annotate:*`);
-      expect(keys.some((k) => /:annotate:g-[0-9a-f]+$/.test(k))).toBe(true);
+      // The unfinished job is handed back, waiting or delayed for its retry: not left active
+      // under the stopped worker's lock, which the next worker would have to wait out.
+      const queue = new Queue(QUEUE_NAME, { connection: redis, prefix });
+      try {
+        const job = await queue.getJob(jobId);
+        expect(job).toBeDefined();
+        expect(['waiting', 'delayed']).toContain(await job!.getState());
+      } finally {
+        await queue.close();
+      }
+      // …and the next worker takes it at once and writes the record.
+      loki.latencyMs = 0;
+      await serve({ QUEUE_PREFIX: prefix, LOKI_URL: loki.url });
+      await until('the next worker to write the record', () => loki.records().length === 1, 10_000);
     } finally {
       loki.latencyMs = 0;
       loki.clear();
