@@ -1,9 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { QUEUE_NAME } from '../src/queue/job';
 import { sampleSum, startAlertmanager, startPrometheus, type Peer } from './e2e/peers';
 import { REPO_ROOT, start, stopAll, until, waitHttpOk, type Started } from './e2e/process';
+import { FakeHttpServer, type FakeReply, type RecordedRequest } from './fakes/http';
 import { FakeLoki } from './fakes/loki';
 import { FakeOllama } from './fakes/ollama';
 import { FakeOtlpReceiver, type ReceivedSpan } from './fakes/otlp';
@@ -17,7 +20,8 @@ import { deleteKeys, freePort, REDIS_URL } from './helpers/service';
  * process, receiver + worker, real Redis). The service asks a fake Ollama for the narration,
  * writes to fake Loki and fake Slack, and exports its own trace to an in-process OTLP
  * receiver. Then the Alertmanagers repeat the notification, and later the rule stops firing
- * and the resolve goes through to Loki and Slack.
+ * and the resolve goes through to Loki and Slack. The Alertmanagers reach the service through
+ * a relay in this process that records each delivery and passes it on unchanged.
  */
 
 const ALERT = 'E2ECheckoutErrors';
@@ -60,7 +64,7 @@ groups:
 
 // Short timers so a repeat notification arrives within seconds
 // (https://prometheus.io/docs/alerting/latest/configuration/#route).
-const alertmanagerConfig = (svcPort: number) => `
+const alertmanagerConfig = (webhookBase: string) => `
 route:
   receiver: annotator
   group_by: [alertname, service]
@@ -73,7 +77,7 @@ route:
 receivers:
   - name: annotator
     webhook_configs:
-      - url: http://127.0.0.1:${svcPort}/webhook/alertmanager
+      - url: ${webhookBase}/webhook/alertmanager
         send_resolved: true
         max_alerts: 0
         http_config:
@@ -81,6 +85,72 @@ receivers:
             type: Bearer
             credentials: ${TOKEN}
 `;
+
+/** One notification the relay passed on, and what became of its job when it waited for it. */
+interface Delivery {
+  externalURL: string;
+  at: number;
+  status: number;
+  jobId?: string;
+  /** Set for deliveries made while the queue forgets finished jobs. */
+  job?: { createdAt: number; state: string; receipt: unknown };
+}
+
+/**
+ * Passes Alertmanager's webhook requests on to the service unchanged and records them. With
+ * `forget` on, it takes them one at a time: it removes finished jobs from the queue first,
+ * as BullMQ does an hour after they finish, then waits for the delivery's job to finish.
+ */
+class WebhookRelay extends FakeHttpServer {
+  readonly deliveries: Delivery[] = [];
+  forget = false;
+  private turn: Promise<unknown> = Promise.resolve();
+  constructor(
+    private readonly target: () => string,
+    private readonly queue: Queue,
+  ) {
+    super((req) => this.pass(req));
+  }
+
+  private pass(req: RecordedRequest): Promise<FakeReply> {
+    if (!this.forget) return this.forward(req);
+    const mine = this.turn.then(async () => {
+      await this.queue.clean(0, 1000, 'completed');
+      return this.forward(req, true);
+    });
+    this.turn = mine.catch(() => undefined);
+    return mine;
+  }
+
+  private async forward(req: RecordedRequest, waitForJob = false): Promise<FakeReply> {
+    const delivery: Delivery = {
+      externalURL: (req.json as { externalURL?: string } | undefined)?.externalURL ?? '',
+      at: Date.now(),
+      status: 0,
+    };
+    this.deliveries.push(delivery);
+    const headers: Record<string, string> = {};
+    for (const h of ['authorization', 'content-type', 'user-agent']) {
+      const v = req.headers[h];
+      if (typeof v === 'string') headers[h] = v;
+    }
+    const res = await fetch(`${this.target()}${req.path}`, { method: req.method, headers, body: req.body });
+    const text = await res.text();
+    delivery.status = res.status;
+    delivery.jobId = (JSON.parse(text) as { jobId?: string }).jobId;
+    if (waitForJob && delivery.jobId) {
+      const id = delivery.jobId;
+      const state = await until(`job ${id} to finish`, async () => {
+        const st = await this.queue.getJobState(id);
+        return st === 'completed' || st === 'failed' ? st : undefined;
+      });
+      // Read after it finished: a job read while active has no return value yet.
+      const job = await this.queue.getJob(id);
+      delivery.job = { createdAt: job?.timestamp ?? 0, state, receipt: job?.returnvalue as unknown };
+    }
+    return { status: res.status, headers: { 'Content-Type': res.headers.get('content-type') ?? 'application/json' }, body: text };
+  }
+}
 
 interface Rec {
   fingerprint: string;
@@ -110,6 +180,10 @@ describe('end to end: real Prometheus and Alertmanager drive the service', () =>
   // other: every notification reaches the service twice.
   const alertmanagers: Peer[] = [];
   let firing: Rec;
+  let svcUrl = '';
+  const queueRedis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+  const queue = new Queue(QUEUE_NAME, { connection: queueRedis, prefix: PREFIX });
+  const relay = new WebhookRelay(() => svcUrl, queue);
 
   const records = (): Rec[] => loki.records() as unknown as Rec[];
   const diagnostics = () =>
@@ -118,6 +192,7 @@ describe('end to end: real Prometheus and Alertmanager drive the service', () =>
       `alertmanagers:\n${alertmanagers.map((a) => a.proc.output().slice(-1000)).join('\n')}`,
       `loki records: ${JSON.stringify(records().map((r) => [r.alertname, r.status, r.fingerprint]))}`,
       `slack messages: ${JSON.stringify(slack?.messages.map((m) => [m.ts, m.threadTs ?? null, m.updates, m.text]))}`,
+      `deliveries: ${JSON.stringify(relay.deliveries.slice(-10))}`,
     ].join('\n');
   /** One metric from each Alertmanager. */
   const amMetric = async (name: string, labels: Record<string, string>) =>
@@ -128,6 +203,7 @@ describe('end to end: real Prometheus and Alertmanager drive the service', () =>
     otlp = await new FakeOtlpReceiver().start();
     slack = await new FakeSlack().start();
     ollama = await new FakeOllama([MODEL]).start();
+    await relay.start();
 
     const demoPort = await freePort();
     // The demo pushes its logs to (fake) Loki, where the service's log source finds them.
@@ -138,7 +214,8 @@ describe('end to end: real Prometheus and Alertmanager drive the service', () =>
     await waitHttpOk(`${demoUrl}/-/healthy`, demo, 10_000);
 
     const svcPort = await freePort();
-    for (let i = 0; i < 2; i++) alertmanagers.push(await startAlertmanager(alertmanagerConfig(svcPort)));
+    svcUrl = `http://127.0.0.1:${svcPort}`;
+    for (let i = 0; i < 2; i++) alertmanagers.push(await startAlertmanager(alertmanagerConfig(relay.url)));
     prometheus = await startPrometheus(
       prometheusConfig(
         demoPort,
@@ -176,9 +253,9 @@ describe('end to end: real Prometheus and Alertmanager drive the service', () =>
     // Our service first (SIGTERM: a graceful stop that also flushes its spans), then the peers.
     await stopAll();
     await Promise.all([prometheus?.stop(), ...alertmanagers.map((a) => a.stop())]);
-    await Promise.all([loki?.stop(), otlp?.stop(), slack?.stop(), ollama?.stop()]);
-    const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
-    await deleteKeys(redis, PREFIX).finally(() => redis.disconnect());
+    await Promise.all([loki?.stop(), otlp?.stop(), slack?.stop(), ollama?.stop(), relay.stop()]);
+    await queue.close();
+    await deleteKeys(queueRedis, PREFIX).finally(() => queueRedis.disconnect());
   }, 60_000);
 
   it('a misbehaving target fires the rule and the alert reaches Loki as a narrated record and Slack as a message', async () => {
@@ -214,23 +291,50 @@ describe('end to end: real Prometheus and Alertmanager drive the service', () =>
   }, 60_000);
 
   it("Alertmanager's repeat notifications, from both members of the pair, cause no second narration, record or Slack message", async () => {
-    const delivered = await until(
-      'two repeat notifications from each Alertmanager',
-      async () => {
-        const n = await amMetric('alertmanager_notifications_total', { integration: 'webhook' });
-        return n.every((x) => x >= 3) ? n : undefined;
+    // Each member of the pair sends its own externalURL, so the two deliveries differ.
+    const urls = await until(
+      'a notification from each Alertmanager',
+      () => {
+        const seen = new Set(relay.deliveries.map((d) => d.externalURL));
+        return alertmanagers.every((am) => seen.has(am.url)) ? seen : undefined;
+      },
+      15_000,
+      diagnostics,
+    );
+    expect([...urls].sort()).toEqual(alertmanagers.map((am) => am.url).sort());
+
+    // The receiver gives an identical notification the same job id, and BullMQ keeps a
+    // finished job for an hour. Alertmanager repeats far less often (repeat_interval 4h in
+    // alertmanager/alertmanager.yml), so in production each repeat is a new job and only
+    // dedup stands between it and a second note. The relay forgets finished jobs before
+    // each delivery, so every repeat of both members here meets the pipeline as a new job.
+    relay.forget = true;
+    const repeats = await until(
+      'two repeats from each Alertmanager, each run as a new job',
+      () => {
+        const done = relay.deliveries.filter((d) => d.job);
+        return alertmanagers.every((am) => done.filter((d) => d.externalURL === am.url).length >= 2) ? done : undefined;
       },
       30_000,
       diagnostics,
     );
-    expect(Math.min(...delivered)).toBeGreaterThanOrEqual(3);
-    // Let the worker finish whatever the last repeat enqueued.
-    await new Promise((r) => setTimeout(r, 1500));
+    relay.forget = false;
+    for (const d of repeats) {
+      expect({ from: d.externalURL, status: d.status, state: d.job!.state }).toEqual({
+        from: d.externalURL,
+        status: 200,
+        state: 'completed',
+      });
+      // A new job, created for this delivery: not the one BullMQ still knew by its id.
+      expect(d.job!.createdAt).toBeGreaterThanOrEqual(d.at);
+      // The pipeline ran, and dedup found the alert annotated.
+      expect(d.job!.receipt).toMatchObject({ annotated: 0, skipped: 1 });
+    }
     const same = records().filter((r) => r.fingerprint === firing.fingerprint && r.startsAt === firing.startsAt && r.status === 'firing');
     expect(same).toHaveLength(1);
     expect(ollama.chats()).toHaveLength(1);
     expect(slack.topLevel()).toHaveLength(1);
-  }, 45_000);
+  }, 60_000);
 
   it('when the rule stops firing, the resolve reaches Loki and the Slack message of the alert', async () => {
     await fetch(`${demoUrl}/behave`, { method: 'POST' });

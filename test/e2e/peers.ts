@@ -89,13 +89,17 @@ export function startPrometheus(config: string, rules: Record<string, string>): 
   ]);
 }
 
-/** Alertmanager without clustering (an empty cluster address turns the gossip listener off). */
+/**
+ * Alertmanager without clustering (an empty cluster address turns the gossip listener off),
+ * announcing its own URL as `externalURL`, as each member of an HA pair does.
+ */
 export function startAlertmanager(config: string): Promise<Peer> {
   const bin = findBinary('ALERTMANAGER_BIN', ['prometheus-alertmanager', 'alertmanager']);
   return launch('alertmanager', bin, { 'alertmanager.yml': config }, (dir, port) => [
     `--config.file=${join(dir, 'alertmanager.yml')}`,
     `--storage.path=${join(dir, 'data')}`,
     `--web.listen-address=127.0.0.1:${port}`,
+    `--web.external-url=http://127.0.0.1:${port}`,
     '--cluster.listen-address=',
     '--log.level=warn',
   ]);
