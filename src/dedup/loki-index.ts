@@ -48,7 +48,8 @@ export class LokiAnnotationIndex {
       for (let i = 0; i < group.length; i += CHUNK) {
         const chunk = group.slice(i, i + CHUNK);
         // Records are written at or after startsAt; look from a little before the earliest.
-        const earliest = Math.min(...chunk.map((a) => Date.parse(a.startsAt)));
+        // A startsAt that does not parse (never from a validated webhook) looks back the whole way.
+        const earliest = Math.min(...chunk.map((a) => Date.parse(a.startsAt) || 0));
         const start = Math.max(earliest - 10 * 60_000, now - MAX_LOOKBACK_MS);
         queries.push(
           this.client

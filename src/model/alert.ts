@@ -7,9 +7,26 @@ import { z } from 'zod';
  */
 
 const labelSet = z.record(z.string(), z.string());
-// Go's time.Time JSON form (RFC 3339, fractional seconds optional). A regex rather than a
-// Date.parse refinement: this runs for every alert of every webhook (bench:ingest).
-const timestamp = z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/, 'must be an RFC 3339 timestamp');
+// Go's time.Time JSON form (RFC 3339, fractional seconds optional), and a real calendar date
+// and time: `2025-19-45T99:99:99Z` matches the shape but would make NaN of every duration
+// and of Loki's nanosecond times. Plain arithmetic on the captures rather than Date.parse
+// (which takes February 30th): this runs for every alert of every webhook (bench:ingest).
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-](\d{2}):(\d{2}))$/;
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/** True for an RFC 3339 timestamp that names a real instant (a real day of a real month, 00:00:00-23:59:59). */
+export function isRealTimestamp(ts: string): boolean {
+  const m = RFC3339.exec(ts);
+  if (!m) return false;
+  const n = (i: number) => Number(m[i]);
+  const [year, month, day] = [n(1), n(2), n(3)];
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  const days = month === 2 && leap ? 29 : DAYS_IN_MONTH[month - 1];
+  if (days === undefined || day < 1 || day > days || n(4) > 23 || n(5) > 59 || n(6) > 59) return false;
+  return m[9] === undefined || (n(9) <= 23 && n(10) <= 59);
+}
+
+const timestamp = z.string().refine(isRealTimestamp, 'must be an RFC 3339 timestamp of a real date and time');
 /** Every alert has an alertname; all label values are strings. Typed as a plain label set. */
 const alertLabels: z.ZodType<Record<string, string>> = z.looseObject({ alertname: z.string() }).catchall(z.string());
 

@@ -5,3 +5,11 @@ export interface EnqueueResult {
   /** A job with this id was already in the queue (waiting, active, retrying or just completed): nothing was added. */
   duplicate: boolean;
 }
+
+/** The queue refused the notification for what it is (it cannot be serialised), not for an outage: retrying cannot help. */
+export class UnstorablePayloadError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UnstorablePayloadError';
+  }
+}

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { WebhookPayload } from '../model/alert';
-import type { EnqueueResult } from '../model/queue';
+import { UnstorablePayloadError, type EnqueueResult } from '../model/queue';
 import { DEPTH_STATES, groupJobId, groupJobOptions, QUEUE_NAME, type GroupJobData, type JobOptions } from './job';
 
 export class QueueUnavailableError extends Error {
@@ -54,6 +54,8 @@ export class Producer {
       return await Promise.race([added, deadline]);
     } catch (err) {
       if (err instanceof QueueUnavailableError) throw err;
+      // Serialising the job overflowed (nesting) or outgrew a string: the same payload always will.
+      if (err instanceof RangeError) throw new UnstorablePayloadError(`the notification cannot be stored: ${err.message}`);
       throw new QueueUnavailableError(`queue write failed: ${(err as Error).message}`);
     } finally {
       clearTimeout(timer);
