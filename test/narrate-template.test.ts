@@ -34,3 +34,39 @@ describe('log text never speaks in the note’s own voice', () => {
     expect(p.user.split('LOG DATA>>>')[1]).not.toContain('ledger-db');
   });
 });
+
+describe('the deterministic note claims a cause only when the analysis has one', () => {
+  const withSuspects = (suspects: { service: string; score: number }[], confidence: 'low' | 'medium' | 'high') => {
+    const input = sampleInput();
+    input.analysis.suspects = suspects.map((s) => ({ ...s, indicator: 'error ratio z=3.1' }));
+    input.analysis.confidence = confidence;
+    return templateNarration(input);
+  };
+
+  test('a clear suspect is named as the likely cause, and checking it is the next step', () => {
+    const n = withSuspects([{ service: 'api', score: 6 }], 'high');
+    expect(n.rootCause).toMatch(/^Most likely api \(error ratio z=3\.1, score 6\.0\)\. Evidence: \[M1\]/);
+    expect(n.actions).toContain('Check api: error ratio z=3.1');
+  });
+
+  test('a weak lead at low confidence reads "No cause found" and is not sent for checking', () => {
+    const n = withSuspects([{ service: 'batch', score: 1.2 }], 'low');
+    expect(n.rootCause).toMatch(
+      /^No cause found: nothing stands out from its baseline; the strongest lead, batch \(.*score 1\.2\), is weak\./,
+    );
+    expect(n.rootCause).not.toContain('Most likely');
+    expect(n.actions.join('\n')).not.toContain('Check batch');
+    expect(n.actions.join('\n')).toContain('threshold sits inside normal variation');
+  });
+
+  test('two nearly tied suspects are both named, neither as the cause', () => {
+    const n = withSuspects(
+      [
+        { service: 'api', score: 6 },
+        { service: 'db', score: 5.5 },
+      ],
+      'low',
+    );
+    expect(n.rootCause).toMatch(/^No single cause stands out: api \(.*score 6\.0\) and db \(score 5\.5\) are nearly tied\./);
+  });
+});

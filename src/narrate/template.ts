@@ -37,9 +37,20 @@ export function templateNarration(input: NarrationInput): Narration {
   const evidence = analysis.findings.filter((f) => f.kind !== 'source').slice(0, 3);
 
   const cited = evidence.map(citation).join('; ');
-  const rootCause = top
-    ? `Most likely ${top.service} (${indicatorWithoutLogText(top.indicator)}, score ${top.score.toFixed(1)}).` +
-      (cited ? ` Evidence: ${cited}` : '')
+  const lead = top ? `${top.service} (${indicatorWithoutLogText(top.indicator)}, score ${top.score.toFixed(1)})` : '';
+  const second = analysis.suspects[1];
+  // Low confidence with a suspect: two nearly tied, or a lead too weak to call a cause.
+  const tied = !!top && !!second && analysis.confidence === 'low' && top.score < 1.15 * second.score;
+  const weak = !!top && analysis.confidence === 'low' && !tied;
+  const verdict = !top
+    ? undefined
+    : tied && second
+      ? `No single cause stands out: ${lead} and ${second.service} (score ${second.score.toFixed(1)}) are nearly tied.`
+      : weak
+        ? `No cause found: nothing stands out from its baseline; the strongest lead, ${lead}, is weak.`
+        : `Most likely ${lead}.`;
+  const rootCause = verdict
+    ? verdict + (cited ? ` Evidence: ${cited}` : '')
     : cited
       ? `No single suspect stands out. ${cited}`
       : 'Not determined: no correlated evidence was available.';
@@ -47,7 +58,8 @@ export function templateNarration(input: NarrationInput): Narration {
   const actions: string[] = [];
   const runbook = first?.annotations.runbook_url ?? input.payload.commonAnnotations.runbook_url;
   if (runbook) actions.push(`Follow the runbook: ${runbook}`);
-  if (top) actions.push(`Check ${top.service}: ${indicatorWithoutLogText(top.indicator)}`);
+  if (weak) actions.push(`Nothing else moved: check whether ${name}'s threshold sits inside normal variation`);
+  else if (top) actions.push(`Check ${top.service}: ${indicatorWithoutLogText(top.indicator)}`);
   if (first?.annotations.description && first.annotations.description !== what) actions.push(clip(first.annotations.description, 200));
   // The generic line only when nothing specific could be said.
   if (actions.length === 0) actions.push(`Confirm ${name} in the alert's source graph and recent deploys`);
