@@ -13,7 +13,7 @@ import { DeadLetters } from './queue/dead-letters';
 import { Producer } from './queue/producer';
 import { startWorker, type AnnotatorWorker } from './worker';
 import { createReceiverServer, type ReceiverDeps } from './receive/app';
-import { analyzeOptions, buildLokiClient, buildNarrator, buildPublishers, buildSources } from './wiring';
+import { analyzeOptions, buildLokiClient, buildNarrator, buildPublishers, buildSources, missingPieces, narratorLine } from './wiring';
 
 export interface Service {
   /** Base URL of this process's HTTP server (the webhook, or only metrics and health for ROLE=worker). */
@@ -83,6 +83,10 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
   const closers: Partial<Record<(typeof SHUTDOWN_ORDER)[number], (budgetMs: number) => Promise<unknown>>> = {};
   const runReceiver = config.ROLE !== 'worker';
   const runWorker = config.ROLE !== 'receiver';
+  // What this start goes without: a first start with nothing configured says so, piece by piece.
+  for (const { unset, line } of missingPieces(config)) log.info({ unset }, line);
+  const narrator = runWorker ? narratorLine(config) : undefined;
+  if (narrator) log.info({ provider: config.LLM_PROVIDER }, narrator);
 
   const onRedisError = (which: string) => {
     let last = 0;

@@ -158,3 +158,33 @@ export function buildPublishers(config: Config, log: Logger, loki = buildLokiCli
   if (loki) publishers.push(new LokiPublisher(loki));
   return publishers;
 }
+
+/**
+ * What this start goes without, one line per integration left unset, so a first start with
+ * nothing configured says what it will and will not do. `serve` logs each at info.
+ */
+export function missingPieces(config: Config): { unset: string; line: string }[] {
+  const out: { unset: string; line: string }[] = [];
+  const add = (unset: string, effect: string) => out.push({ unset, line: `${unset} unset: ${effect}` });
+  if (config.ROLE !== 'receiver') {
+    if (!config.PROMETHEUS_URL) add('PROMETHEUS_URL', 'no metric evidence');
+    if (!config.LOKI_URL) add('LOKI_URL', 'no log evidence, no annotation records, no durable dedup (Redis only)');
+    if (!config.TEMPO_URL) add('TEMPO_URL', 'no trace evidence');
+    if (!(config.SLACK_BOT_TOKEN && config.SLACK_CHANNEL) && !config.SLACK_WEBHOOK_URL)
+      add('SLACK_*', 'nothing posted to Slack (set SLACK_BOT_TOKEN and SLACK_CHANNEL, or SLACK_WEBHOOK_URL)');
+    if (!config.PAGERDUTY_ROUTING_KEY) add('PAGERDUTY_ROUTING_KEY', 'no PagerDuty events');
+    if (!config.GRAFANA_URL) add('GRAFANA_URL', "links go to the alert's source graph instead of Grafana");
+    if (config.LLM_PROVIDER === 'none') out.push({ unset: 'LLM_PROVIDER', line: 'LLM_PROVIDER=none: deterministic notes only' });
+  }
+  if (!config.OTEL_EXPORTER_OTLP_ENDPOINT) add('OTEL_EXPORTER_OTLP_ENDPOINT', "the annotator's own traces are not exported");
+  return out;
+}
+
+/** Where the notes' prose comes from, for the start-up log. */
+export function narratorLine(config: Config): string | undefined {
+  if (config.LLM_PROVIDER === 'ollama')
+    return `LLM_PROVIDER=ollama: notes narrated by ${config.OLLAMA_MODEL} at ${config.OLLAMA_HOST}; the deterministic note goes out while it does not answer (LLM_PROVIDER=none to skip the model)`;
+  if (config.LLM_PROVIDER === 'openai')
+    return `LLM_PROVIDER=openai: notes narrated by ${config.OPENAI_MODEL}${config.OPENAI_BASE_URL ? ` at ${new URL(config.OPENAI_BASE_URL).origin}` : ''}`;
+  return undefined;
+}
