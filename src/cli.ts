@@ -6,6 +6,7 @@ import pino from 'pino';
 import { ConfigError, loadConfig, secretValues, unknownSettings, webhookAuthProblem, type Config } from './config';
 import { NoDedup } from './dedup';
 import { evidenceBundleSchema, isEvidenceBundle, type EvidenceBundle } from './model/evidence';
+import { runDemo } from './demo';
 import { createLogger } from './logger';
 import { buildPipelineDeps, startService } from './main';
 import { annotateGroup } from './pipeline';
@@ -23,6 +24,10 @@ commands:
   replay <payload.json|bundle.json> [--save-evidence FILE] [--publish]
                                 run the whole pipeline once, in-process and without Redis;
                                 prints one annotation record per alert as a JSON line
+  demo [--json] [incident ...]  the pipeline on the example incidents it ships (examples/incidents/),
+                                in-process with no service: prints each Slack card as text, or
+                                with --json the annotation records; an incident is a shipped
+                                name or an evidence bundle file
   scrub                         stdin → stdout through the PII/secret scrubber, line by line
   routes test <payload.json>    which route (ROUTES_FILE) and tenant each part of a notification
                                 takes, and why
@@ -166,6 +171,24 @@ async function failed(args: string[]): Promise<void> {
   }
 }
 
+async function demo(args: string[]): Promise<void> {
+  const incidents: string[] = [];
+  let json = false;
+  for (const a of args) {
+    if (a === '--json') json = true;
+    else if (a.startsWith('-')) throw new UsageError(`unknown option ${a}`);
+    else incidents.push(a);
+  }
+  const tty = process.stdout.isTTY === true;
+  await runDemo({
+    incidents,
+    json,
+    write: (text) => process.stdout.write(text),
+    color: tty && !process.env.NO_COLOR,
+    ...(tty && process.stdout.columns ? { width: process.stdout.columns - 1 } : {}),
+  });
+}
+
 async function scrub(): Promise<void> {
   await scrubStream(process.stdin, process.stdout);
 }
@@ -179,6 +202,8 @@ export async function main(argv: string[]): Promise<void> {
       return replay(rest);
     case 'routes':
       return routesCommand(rest);
+    case 'demo':
+      return demo(rest);
     case 'scrub':
       return scrub();
     case 'failed':
@@ -194,8 +219,9 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
-if (require.main === module) {
-  main(process.argv.slice(2)).catch((err: Error) => {
+/** The command line: runs `argv` and sets the exit code (2 for usage errors, 1 for failures). */
+export function run(argv: string[]): void {
+  main(argv).catch((err: Error) => {
     if (err instanceof UsageError) {
       process.stderr.write(`alert-annotator: ${err.message}\n\n${USAGE}`);
       process.exit(2);
@@ -204,3 +230,5 @@ if (require.main === module) {
     process.exit(1);
   });
 }
+
+if (require.main === module) run(process.argv.slice(2));
