@@ -71,7 +71,7 @@ export function analyze(bundle: EvidenceBundle, opts: AnalyzeOptions = {}): Anal
   const ordered = top ? [...findings.filter((f) => f.service === top), ...findings.filter((f) => f.service !== top)] : findings;
   return {
     findings: ordered,
-    suspects: suspects.map(({ service, indicator, score }) => ({ service, indicator, score })),
+    suspects: suspects.map(({ service, indicator, score, signals }) => ({ service, indicator, score, signals })),
     relatedTraceIds: relatedTraceIds(bundle, incS, traces),
     confidence: lowerForCoverage(confidenceOf(suspects), coverage, alerting),
   };

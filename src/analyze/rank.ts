@@ -35,6 +35,7 @@ function diminishing(values: number[]): number {
 
 export interface RankedSuspect extends Suspect {
   kinds: Set<Contribution['kind']>;
+  signals: NonNullable<Suspect['signals']>;
 }
 
 export function rankSuspects(
@@ -152,6 +153,9 @@ export function rankSuspects(
       indicator: sorted[0]?.indicator ?? 'anomalous',
       score: Math.round(score * 100) / 100,
       kinds: new Set(sorted.filter((p) => p.value >= 0.5).map((p) => p.kind)),
+      signals: sorted
+        .filter((p) => p.value >= 0.5)
+        .map((p) => ({ kind: p.kind, count: p.kind === 'metric' ? (metricBy.get(service)?.length ?? 1) : 1 })),
     });
   }
   // On equal evidence the service the alert is about goes first: it is the prior.

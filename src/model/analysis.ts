@@ -22,10 +22,19 @@ export const findingSchema = z.object({
   service: z.string().optional(),
 });
 
+/**
+ * Independent kinds of evidence that can back a suspect. `change` (a deploy, restart, config
+ * reload), `firing` (another alert on it) and `history` (it was the cause last time) come from
+ * sources beyond the telemetry; the ranking counts each as one more signal (rank.ts).
+ */
+export const signalKindSchema = z.enum(['metric', 'log', 'trace', 'change', 'firing', 'history']);
+
 export const suspectSchema = z.object({
   service: z.string(),
   indicator: z.string(),
   score: z.number(),
+  /** What backs it, per kind: how many series, patterns, trace facts or events. */
+  signals: z.array(z.object({ kind: signalKindSchema, count: z.number().int().nonnegative() })).optional(),
 });
 
 export const analysisSchema = z.object({
@@ -37,4 +46,5 @@ export const analysisSchema = z.object({
 
 export type Finding = z.infer<typeof findingSchema>;
 export type Suspect = z.infer<typeof suspectSchema>;
+export type SignalKind = z.infer<typeof signalKindSchema>;
 export type Analysis = z.infer<typeof analysisSchema>;
