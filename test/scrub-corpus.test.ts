@@ -63,8 +63,8 @@ const secretFamilies = [...new Set(corpus.filter((e) => e.secrets.length).map((e
 const keepFamilies = [...new Set(corpus.filter((e) => e.keep.length).map((e) => e.family))];
 
 describe('the scrub corpus', () => {
-  test('has at least 200 labelled lines covering every family of the issue', () => {
-    expect(corpus.length).toBeGreaterThanOrEqual(200);
+  test('has at least 600 labelled lines covering every family of issues 5 and 11', () => {
+    expect(corpus.length).toBeGreaterThanOrEqual(600);
     expect(secretFamilies).toEqual(
       expect.arrayContaining([
         'email',
@@ -87,6 +87,17 @@ describe('the scrub corpus', () => {
         'cookie',
         'query_token',
         'ssn',
+        // issue 11, finding 5
+        'npm',
+        'gitlab',
+        'vendor_preset',
+        'encoded',
+        'pair_spelling',
+        'cli_password',
+        'private_key_value',
+        'prose_password',
+        'phone_intl',
+        'cookie_structure',
       ]),
     );
     expect(keepFamilies.length).toBeGreaterThanOrEqual(14);

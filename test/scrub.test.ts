@@ -121,3 +121,67 @@ describe('scrubStream (the scrub command)', () => {
     expect(out).toBe('a\n<PRIVATE_KEY_1>\nb\n');
   });
 });
+
+/**
+ * Issue 11, finding 5: classes an independent corpus found passing through, and a header
+ * that lost its attribute names. Each case plants one secret and names text that must stay.
+ */
+describe('scrubber gaps found in review', () => {
+  const NPM = 'npm_' + 'aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5';
+  const GITLAB = 'glpat-' + 'xK9mQ2vR7tY4wZ8nB3cD';
+  const GITHUB = 'ghp_' + 'R4nd0mT0k3nV4lu3F0rT3st1ngPurp0s3s12';
+  const GITHUB_FINE = 'github_pat_' + '11ABCDEFG0123456789abc' + '_' + 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012345678';
+  it.each([
+    ['an npm access token', `npm notice using token ${NPM} for registry`, NPM, ['npm notice using token', 'for registry']],
+    [
+      'a GitLab personal access token',
+      `git clone https://gitlab.example.com/grp/repo.git --token ${GITLAB}`,
+      GITLAB,
+      ['gitlab.example.com'],
+    ],
+    ['a GitHub classic token', `GITHUB_AUTH ${GITHUB} rejected`, GITHUB, ['rejected']],
+    ['a GitHub fine-grained token', `auth with ${GITHUB_FINE} failed`, GITHUB_FINE, ['failed']],
+    [
+      'a percent-encoded email in a URL',
+      'GET /api/users?email=alice.smith%40example.com&page=2 200',
+      'alice.smith',
+      ['page=2', '/api/users'],
+    ],
+    ['an email in a percent-encoded redirect', 'redirect to /login?next=%2Fprofile%3Fuser%3Dbob%2540example.org', 'bob', ['/login?next=']],
+    ['DB_PASS=', 'starting with DB_HOST=db.internal DB_PASS=Tr0ub4dor&3 DB_USER=app', 'Tr0ub4dor', ['DB_HOST=db.internal', 'DB_USER=app']],
+    ['pw=', 'login attempt user=svc pw=s3cr3tValue!', 's3cr3tValue', ['user=svc']],
+    ['mysql -p', 'exec: mysql -h db -u root -pHunter2Pass orders', 'Hunter2Pass', ['mysql -h db -u root', 'orders']],
+    [
+      'privateKey: "MIIE…"',
+      'config loaded {privateKey: "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7"}',
+      'MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7',
+      ['config loaded'],
+    ],
+    ['"my password is …"', 'support chat: my password is BlueHorse42 please reset', 'BlueHorse42', ['support chat', 'please reset']],
+    [
+      'an international phone number with 00 and spaces',
+      'callback requested on 0044 20 7946 0958 by customer',
+      '0044 20 7946 0958',
+      ['callback requested on', 'by customer'],
+    ],
+  ])('masks %s', (_name, line, secret, keep) => {
+    const out = createScrubber().scrub(line);
+    expect(out).not.toContain(secret);
+    for (const k of keep) expect(out).toContain(k);
+  });
+
+  it('masks a Set-Cookie value and keeps the cookie name and its attributes', () => {
+    const out = createScrubber().scrub(
+      'Set-Cookie: session_id=38afes7a8f9d0c2b1e4; Path=/; Domain=shop.example.com; Max-Age=3600; HttpOnly; Secure; SameSite=Lax',
+    );
+    expect(out).not.toContain('38afes7a8f9d0c2b1e4');
+    expect(out).toMatch(
+      /^Set-Cookie: session_id=<COOKIE_1>; Path=\/; Domain=shop\.example\.com; Max-Age=3600; HttpOnly; Secure; SameSite=Lax$/,
+    );
+  });
+
+  it('masks every value of a Cookie header and keeps every name', () => {
+    const out = createScrubber().scrub('Cookie: theme=dark; sid=9f8e7d6c5b4a; cart=1234');
+    expect(out).toBe('Cookie: theme=<COOKIE_1>; sid=<COOKIE_2>; cart=<COOKIE_3>');
+  });
+});

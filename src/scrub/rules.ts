@@ -49,6 +49,8 @@ const SECRET_WORDS = [
   'password',
   'passwd',
   'passphrase',
+  'passcode',
+  'requirepass',
   'pwd',
   'secret',
   'token',
@@ -59,6 +61,12 @@ const SECRET_WORDS = [
   'access-key',
   'secret_key',
   'private_key',
+  'private-key',
+  'privatekey',
+  'signing_key',
+  'signing-key',
+  'signingkey',
+  'encryption_key',
   'credential',
   'credentials',
   'session',
@@ -69,7 +77,15 @@ const SECRET_WORDS = [
   'signature',
   'auth',
 ];
-const SECRET_KEY_WORDS = anyCase(...SECRET_WORDS);
+/** Short words that are secrets only as a whole word of a key (`DB_PASS`, `pw`, `dbPass`), never inside one (`bypass`, `compass`). */
+const SHORT_SECRET_WORDS = ['pass', 'pw'];
+const SECRET_KEY_WORDS = anyCase(...SECRET_WORDS, ...SHORT_SECRET_WORDS);
+const SHORT_KEYS = 'PASS|Pass|pass|PW|Pw|pw';
+/**
+ * A secret value: quoted (with escapes), or up to a separator. An `&` that does not start
+ * another `name=` parameter is part of the value (`DB_PASS=Tr0ub4dor&3`).
+ */
+const PAIR_VALUE = String.raw`"(?:[^"\\]|\\.)*"|'[^']*'|[^\s,;&"'}\]]+(?:&(?![A-Za-z0-9_.-]+=)[^\s,;&"'}\]]*)*`;
 
 const QUERY_KEYS = anyCase(
   'access_token',
@@ -110,6 +126,8 @@ export interface Rule {
   split?: [head: string, value: string];
   /** A check that turns a pattern match into a finding; false means "not PII" (a bad checksum, a private address). */
   accept?: (match: string, text: string, index: number) => boolean;
+  /** The spans of the value to mask, relative to it, when only parts of it are secret (a cookie's values, not its attributes). */
+  parts?: (value: string, head: string) => [start: number, end: number][];
 }
 
 const R = (name: string, source: string, family: Family | undefined, maybe?: Rule['maybe'], split?: Rule['split'], flags = 'g'): Rule => ({
@@ -145,7 +163,7 @@ export const MASK_RULES: readonly Rule[] = [
   R('pem', String.raw`-----BEGIN ${PEM_LABEL}-----(?:[\s\S]*?-----END ${PEM_LABEL}-----|[\s\S]*$)`, 'PRIVATE_KEY', (t) =>
     t.includes('PRIVATE KEY'),
   ),
-  R('jwt', String.raw`eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*`, 'TOKEN', (t) => t.includes('eyJ')),
+  R('jwt', String.raw`(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*`, 'TOKEN', (t) => t.includes('eyJ')),
   // Credentials inside a URL: scheme://user:password@host keeps scheme and user.
   R(
     'urlcred',
@@ -175,10 +193,13 @@ export const MASK_RULES: readonly Rule[] = [
     'head',
     'value',
   ]),
-  R('cookie', String.raw`(?<head>(?:[Ss]et-)?[Cc]ookie["']?\s*[:=]\s*["']?)(?<value>[^"'\r\n]+)`, 'COOKIE', hint(/cookie/i), [
-    'head',
-    'value',
-  ]),
+  {
+    ...R('cookie', String.raw`(?<head>(?:[Ss]et-)?[Cc]ookie["']?\s*[:=]\s*["']?)(?<value>[^"'\r\n]+)`, 'COOKIE', hint(/cookie/i), [
+      'head',
+      'value',
+    ]),
+    parts: cookieValues,
+  },
   // Tokens in query strings (?access_token=…&sig=…).
   R(
     'query',
@@ -192,11 +213,39 @@ export const MASK_RULES: readonly Rule[] = [
   // prefix before the word measured 4x slower.
   R(
     'pair',
-    String.raw`(?<head>(?:${SECRET_WORDS.join('|')})["']?\s*[:=]\s*)(?<value>"(?:[^"\\]|\\.)*"|'[^']*'|[^\s,;&"'}\]]+)`,
+    String.raw`(?<head>(?:${SECRET_WORDS.join('|')})["']?\s*[:=]\s*)(?<value>${PAIR_VALUE})`,
     'SECRET',
     undefined,
     ['head', 'value'],
     'gi',
+  ),
+  // The same for short words, only where they are a key: a word of a longer key
+  // (`DB_PASS:`, `X-DB-Pass:`, `dbPass=`), alone before `=` (`pw=`), or a quoted key
+  // (`"pass":`); never in prose ("tests pass: 412") or inside a word (`bypass=`).
+  R(
+    'shortpair',
+    String.raw`(?<head>(?:(?:(?<=[_-])|(?<=[a-z])(?=[A-Z]))(?:${SHORT_KEYS})["']?\s*[:=]|(?<![A-Za-z0-9_-])(?:${SHORT_KEYS})\s*=|(?<=["'])(?:${SHORT_KEYS})["']\s*:)\s*)(?<value>${PAIR_VALUE})`,
+    'SECRET',
+    hint(/pw|pass/i),
+    ['head', 'value'],
+  ),
+  // DER key material in base64 (`MIIE…`, the body of a PEM block) under any name or none.
+  R('der', String.raw`(?<![A-Za-z0-9+/])MII[A-Za-z0-9+/]{40,}={0,2}`, 'PRIVATE_KEY', (t) => t.includes('MII')),
+  // A password on a command line: `mysql -pSECRET`, `sshpass -p SECRET`, `redis-cli -a SECRET`.
+  R(
+    'cli',
+    String.raw`(?<head>(?<![A-Za-z0-9_-])(?:(?:mysql|mysqldump|mysqladmin|mariadb|mariadb-dump)(?:\s+[^\s]{1,200}){0,12}?\s+-p|(?:sshpass)\s+-p\s+|redis-cli(?:\s+[^\s]{1,200}){0,12}?\s+-a\s+))(?<value>[^\s"']+)`,
+    'SECRET',
+    hint(/mysql|mariadb|sshpass|redis-cli/),
+    ['head', 'value'],
+  ),
+  // In prose: "my password is BlueHorse42", "the PIN was 4711".
+  R(
+    'prose',
+    String.raw`(?<head>(?<![A-Za-z])(?:${anyCase('password', 'passwd', 'passphrase', 'passcode', 'pin')})\s+(?:${anyCase('is', 'was')})\s+["']?)(?<value>[^\s"',;]+)`,
+    'SECRET',
+    hint(/pass|pin/i),
+    ['head', 'value'],
   ),
   R(
     'email',
@@ -213,7 +262,7 @@ export const MASK_RULES: readonly Rule[] = [
   {
     ...R(
       'phone',
-      String.raw`(?<![0-9A-Za-z.+-])(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}|\(\d{3}\) ?\d{3}[-. ]\d{4}|\d{3}[-.]\d{3}[-.]\d{4})(?![0-9A-Za-z])`,
+      String.raw`(?<![0-9A-Za-z.+-])(?:(?:\+|00)\d{1,3}[ .-]?(?:\(0?\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}|\(\d{3}\) ?\d{3}[-. ]\d{4}|\d{3}[-.]\d{3}[-.]\d{4}|0\d{2,4}(?: \d{2,6}){1,3})(?![0-9A-Za-z])`,
       'PHONE',
     ),
     accept: phoneValid,
@@ -250,3 +299,27 @@ export const KEEP_RULES: readonly Rule[] = [
 
 /** Object keys (snake, kebab or camel case) whose whole value is a secret: scrubValue masks it whatever its shape. */
 export const SECRET_KEY = new RegExp(`(?:^|[^A-Za-z]|(?<=[a-z])(?=[A-Z]))(?:${SECRET_KEY_WORDS}|${anyCase('authorization', 'cookie')})$`);
+
+/**
+ * The values of a cookie header, relative to it: every `name=value` of a `Cookie` header;
+ * in a `Set-Cookie` header the cookie's own value only: its attributes (`Path=/`,
+ * `HttpOnly`, `Max-Age=3600`, `SameSite=Lax`) hold no secret and stay readable.
+ */
+function cookieValues(value: string, head: string): [number, number][] {
+  const out: [number, number][] = [];
+  const setCookie = /^set-/i.test(head);
+  let pos = 0;
+  for (const piece of value.split(';')) {
+    const eq = piece.indexOf('=');
+    if (eq >= 0) {
+      let start = pos + eq + 1;
+      let end = pos + piece.length;
+      while (start < end && value[start] === ' ') start++;
+      while (end > start && value[end - 1] === ' ') end--;
+      if (end > start) out.push([start, end]);
+    }
+    if (setCookie) break;
+    pos += piece.length + 1;
+  }
+  return out;
+}

@@ -1,0 +1,252 @@
+import { cardValid, ibanValid, isPublicIPv4, isPublicIPv6, phoneValid } from '../../../src/scrub/validate';
+
+/**
+ * The detectors: one pattern per rule, each behind a cheap pre-check, so a line pays only
+ * for the rules it could match (one combined alternation measured 3x slower: V8 tries every
+ * branch at every position). The scrubber collects the matches, resolves overlaps
+ * (leftmost first, then rule order, keep rules first) and rewrites the text once.
+ */
+
+/** Placeholder families, as they appear in `<FAMILY_n>`. */
+export type Family = 'EMAIL' | 'PHONE' | 'CARD' | 'IBAN' | 'IP' | 'SSN' | 'TOKEN' | 'SECRET' | 'PRIVATE_KEY' | 'COOKIE';
+
+/** `[Tt][Rr]…`: case-insensitive words without making the whole pattern `/i` (AWS keys are upper case). */
+function ci(word: string): string {
+  return word.replace(/[a-z]/g, (c) => `[${c}${c.toUpperCase()}]`);
+}
+const anyCase = (...words: string[]): string => words.map(ci).join('|');
+
+/** Values that are already masked or empty: left alone. */
+export const ALREADY_MASKED = /^(?:<[A-Z_]+_\d+>|\*+|\[?redacted\]?|\[?filtered\]?|\[?hidden\]?|null|none|nil|true|false|undefined|x+|)$/i;
+
+const HEX_ID_KEYS = anyCase(
+  'traceparent',
+  'tracestate',
+  'trace_id',
+  'traceid',
+  'trace-id',
+  'span_id',
+  'spanid',
+  'span-id',
+  'parent_id',
+  'parentid',
+  'fingerprint',
+  'request_id',
+  'requestid',
+  'x-request-id',
+  'correlation_id',
+  'correlationid',
+  'commit',
+  'revision',
+  'git_sha',
+  'sha',
+  'digest',
+  'image_id',
+  'version',
+);
+
+const SECRET_WORDS = [
+  'password',
+  'passwd',
+  'passphrase',
+  'pwd',
+  'secret',
+  'token',
+  'api_key',
+  'api-key',
+  'apikey',
+  'access_key',
+  'access-key',
+  'secret_key',
+  'private_key',
+  'credential',
+  'credentials',
+  'session',
+  'session_id',
+  'sessionid',
+  'sessid',
+  'sid',
+  'signature',
+  'auth',
+];
+const SECRET_KEY_WORDS = anyCase(...SECRET_WORDS);
+
+const QUERY_KEYS = anyCase(
+  'access_token',
+  'id_token',
+  'refresh_token',
+  'token',
+  'api_key',
+  'apikey',
+  'key',
+  'sig',
+  'signature',
+  'x-amz-signature',
+  'x-amz-credential',
+  'x-amz-security-token',
+  'code',
+  'auth',
+  'password',
+  'secret',
+  'client_secret',
+);
+
+/** The label of a private key's PEM armour (`RSA PRIVATE KEY`, `PGP PRIVATE KEY BLOCK`); the CLI stream finds block ends with it too. */
+export const PEM_LABEL = String.raw`(?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?`;
+
+/** One detector: a pattern, an optional cheap pre-check, and what a match becomes. */
+export interface Rule {
+  name: string;
+  /** A sticky-free global pattern; exec'd from index 0 on each text. */
+  pattern: RegExp;
+  /**
+   * A cheap test on the text; when false the pattern cannot match, so it is not run.
+   * Most log lines carry no '@', no "Bearer", no "::".
+   */
+  maybe?: (text: string) => boolean;
+  /** undefined: a keep rule (the match is protected as is). */
+  family?: Family;
+  /** Named groups kept around the masked part: [head, value]. Default: the whole match is the value. */
+  split?: [head: string, value: string];
+  /** A check that turns a pattern match into a finding; false means "not PII" (a bad checksum, a private address). */
+  accept?: (match: string, text: string, index: number) => boolean;
+}
+
+const R = (name: string, source: string, family: Family | undefined, maybe?: Rule['maybe'], split?: Rule['split'], flags = 'g'): Rule => ({
+  name,
+  pattern: new RegExp(source, flags),
+  maybe,
+  family,
+  split,
+});
+
+/** A pre-check from one regular expression (a single scan beats many `includes`). */
+const hint = (re: RegExp) => (t: string) => re.test(t);
+
+/** `name/1.2.3.4` (a user agent or package) and `pkg@1.2.3.4` are versions, not addresses. */
+function looksLikeVersion(text: string, offset: number): boolean {
+  return /[A-Za-z0-9]\/$|@$/.test(text.slice(Math.max(0, offset - 2), offset));
+}
+
+/** Colons of an uncompressed IPv6 address; timestamps have two or three. */
+function sevenColons(t: string): boolean {
+  let n = 0;
+  for (let i = t.indexOf(':'); i !== -1; i = t.indexOf(':', i + 1)) if (++n >= 7) return true;
+  return false;
+}
+
+/** An uncompressed IPv6 address has seven colons between hex groups. */
+const IPV6_FULL =
+  /[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}/;
+
+/** Detectors of values to mask, most specific first (the order breaks ties at one position). */
+export const MASK_RULES: readonly Rule[] = [
+  // A private key block, or what is left of one when a line cuts it.
+  R('pem', String.raw`-----BEGIN ${PEM_LABEL}-----(?:[\s\S]*?-----END ${PEM_LABEL}-----|[\s\S]*$)`, 'PRIVATE_KEY', (t) =>
+    t.includes('PRIVATE KEY'),
+  ),
+  R('jwt', String.raw`eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*`, 'TOKEN', (t) => t.includes('eyJ')),
+  // Credentials inside a URL: scheme://user:password@host keeps scheme and user.
+  R(
+    'urlcred',
+    String.raw`(?<![A-Za-z0-9+.-])(?<head>[A-Za-z][A-Za-z0-9+.-]*://[^\s:/?#@"'<>]*:)(?<value>[^\s@/?#"'<>]+)(?=@)`,
+    'SECRET',
+    (t) => t.includes('://') && t.includes('@'),
+    ['head', 'value'],
+  ),
+  R('slackhook', String.raw`https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/-]+`, 'TOKEN', (t) =>
+    t.includes('hooks.slack.com'),
+  ),
+  R(
+    'vendor',
+    String.raw`(?<![A-Za-z0-9])(?:(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}|gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,}|xox[abposre]-[A-Za-z0-9-]{10,}|xapp-\d-[A-Za-z0-9-]{10,}|(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{10,}|whsec_[A-Za-z0-9]{16,}|AIza[0-9A-Za-z_-]{30,}|sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,})`,
+    'TOKEN',
+    hint(/AKIA|ASIA|ABIA|ACCA|gh[pousr]_|github_pat_|xox|xapp-|_live_|_test_|whsec_|AIza|sk-/),
+  ),
+  // Authorization headers: the scheme stays, the credential goes.
+  R(
+    'auth',
+    String.raw`(?<head>(?:${anyCase('proxy-authorization', 'authorization')})["']?\s*[:=]\s*["']?(?:(?:Bearer|Basic|Token|Digest|Negotiate|ApiKey|AWS4-HMAC-SHA256|bearer|basic|token)\s+)?)(?<value>[^\s"',;}\]]+)`,
+    'TOKEN',
+    hint(/authorization/i),
+    ['head', 'value'],
+  ),
+  R('bearer', String.raw`(?<head>\b[Bb]earer\s+)(?<value>[A-Za-z0-9._~+/-]{8,}=*)(?![A-Za-z0-9._~+/=-])`, 'TOKEN', hint(/bearer/i), [
+    'head',
+    'value',
+  ]),
+  R('cookie', String.raw`(?<head>(?:[Ss]et-)?[Cc]ookie["']?\s*[:=]\s*["']?)(?<value>[^"'\r\n]+)`, 'COOKIE', hint(/cookie/i), [
+    'head',
+    'value',
+  ]),
+  // Tokens in query strings (?access_token=…&sig=…).
+  R(
+    'query',
+    String.raw`(?<=[?&;])(?<head>(?:${QUERY_KEYS})=)(?<value>[^&\s#"'<>]+)`,
+    'TOKEN',
+    (t) => t.includes('=') && (t.includes('?') || t.includes('&') || t.includes(';')),
+    ['head', 'value'],
+  ),
+  // key=value / "key": "value" pairs whose key ends with a secret word (also JSON). The
+  // match starts at the word (what precedes it in the key stays as it is): a lazy key
+  // prefix before the word measured 4x slower.
+  R(
+    'pair',
+    String.raw`(?<head>(?:${SECRET_WORDS.join('|')})["']?\s*[:=]\s*)(?<value>"(?:[^"\\]|\\.)*"|'[^']*'|[^\s,;&"'}\]]+)`,
+    'SECRET',
+    undefined,
+    ['head', 'value'],
+    'gi',
+  ),
+  R(
+    'email',
+    String.raw`(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![A-Za-z0-9-])`,
+    'EMAIL',
+    (t) => t.includes('@'),
+  ),
+  {
+    ...R('iban', String.raw`(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![A-Za-z0-9])`, 'IBAN'),
+    accept: ibanValid,
+  },
+  { ...R('card', String.raw`(?<![0-9A-Za-z_.-])[2-6]\d{3}(?:[ -]?\d){9,15}(?![0-9A-Za-z_])`, 'CARD'), accept: cardValid },
+  R('ssn', String.raw`(?<![0-9A-Za-z.-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![0-9A-Za-z-])`, 'SSN', (t) => t.includes('-')),
+  {
+    ...R(
+      'phone',
+      String.raw`(?<![0-9A-Za-z.+-])(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}|\(\d{3}\) ?\d{3}[-. ]\d{4}|\d{3}[-.]\d{3}[-.]\d{4})(?![0-9A-Za-z])`,
+      'PHONE',
+    ),
+    accept: phoneValid,
+  },
+  {
+    ...R(
+      'ipv6',
+      String.raw`(?<![0-9A-Za-z:.])(?=[0-9a-fA-F]{0,4}::?[0-9a-fA-F]{0,4}:)[0-9a-fA-F:]{3,39}(?![0-9A-Za-z:])`,
+      'IP',
+      (t) => t.includes('::') || (sevenColons(t) && IPV6_FULL.test(t)),
+    ),
+    accept: isPublicIPv6,
+  },
+  {
+    ...R('ipv4', String.raw`(?<![0-9A-Za-z.])(?:\d{1,3}\.){3}\d{1,3}(?![0-9A-Za-z]|\.\d)`, 'IP', (t) => t.includes('.')),
+    accept: (ip, text, index) => isPublicIPv4(ip) && !looksLikeVersion(text, index),
+  },
+];
+
+/**
+ * Identifiers correlation needs. Run only on text where a mask rule found something; a
+ * masked value that overlaps a kept identifier loses to it when the identifier starts first.
+ */
+export const KEEP_RULES: readonly Rule[] = [
+  // A value under an id/version key (trace_id=…, "fingerprint":"…", version=10.2.0.1).
+  R('keepkv', String.raw`(?:${HEX_ID_KEYS})["']?\s*[:=]\s*["']?[A-Za-z0-9._:@/+-]+`, undefined),
+  // UUIDs, traceparent, image digests and hex ids (trace/span ids, fingerprints, git SHAs).
+  R(
+    'keephex',
+    String.raw`(?<![A-Za-z0-9_])(?:sha(?:256|512):[0-9a-f]{32,}|00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|(?=[0-9]*[a-f])[0-9a-f]{7,64})(?![A-Za-z0-9_])`,
+    undefined,
+  ),
+];
+
+/** Object keys (snake, kebab or camel case) whose whole value is a secret: scrubValue masks it whatever its shape. */
+export const SECRET_KEY = new RegExp(`(?:^|[^A-Za-z]|(?<=[a-z])(?=[A-Z]))(?:${SECRET_KEY_WORDS}|${anyCase('authorization', 'cookie')})$`);

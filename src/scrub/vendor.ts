@@ -1,0 +1,83 @@
+import { rules as presetRules } from '@secretlint/secretlint-rule-preset-recommend';
+
+/**
+ * Vendor token formats (npm, GitHub, GitLab, Slack, AWS, Grafana, HashiCorp Vault, OpenAI,
+ * Anthropic, SendGrid, Shopify, …) come from secretlint's recommended preset: its rules are
+ * maintained as vendors change their formats, each with the vendor's documentation behind
+ * it. Each rule runs as secretlint runs it (its `file()` handler over the text) with a
+ * context that only collects the reported ranges.
+ *
+ * Left out: the rules that report a whole URL (basic auth, database connection strings) or a
+ * whole key file (private keys, GCP service-account files): the scrubber's own rules mask
+ * only the password of a URL and the body of a PEM block, keeping scheme, user and host.
+ */
+
+interface SecretlintContext {
+  report(descriptor: { range: readonly [number, number] }): void;
+  ignore(): void;
+  createTranslator(): () => string;
+}
+interface SecretlintSource {
+  content: string;
+  filePath: string;
+  ext: string;
+  contentType: 'text';
+}
+interface SecretlintRule {
+  meta: { id: string };
+  create(context: SecretlintContext, options: Record<string, unknown>): { file?(source: SecretlintSource): unknown };
+}
+
+const LEFT_OUT = new Set(
+  ['filter-comments', 'basicauth', 'database-connection-string', 'privatekey', 'gcp'].map((r) => `@secretlint/secretlint-rule-${r}`),
+);
+
+/** Options per rule: AWS access key ids are reported only when asked for. */
+const OPTIONS: Record<string, Record<string, unknown>> = {
+  '@secretlint/secretlint-rule-aws': { enableIDScanRule: true },
+};
+
+/** What the rules reported during the current call: [rule id, start, end]. */
+let found: [string, number, number][] = [];
+let current = '';
+const context: SecretlintContext = {
+  report: (d) => void found.push([current, d.range[0], d.range[1]]),
+  ignore: () => undefined,
+  createTranslator: () => () => '',
+};
+
+const handlers = (presetRules as unknown as SecretlintRule[])
+  .filter((r) => !LEFT_OUT.has(r.meta.id))
+  .map((r) => ({ id: r.meta.id, file: r.create(context, OPTIONS[r.meta.id] ?? {}).file }))
+  .filter((h): h is { id: string; file: (source: SecretlintSource) => unknown } => typeof h.file === 'function');
+
+/** The rule ids in use (for the docs and the tests). */
+export const VENDOR_RULE_IDS: readonly string[] = handlers.map((h) => h.id);
+
+/**
+ * A cheap test that a text may hold a token of the preset's formats: running all of its
+ * rules costs about 40 scans of the text, and most log lines hold none. Every format of the
+ * preset starts with one of these literals (the AWS secret-key rule with its keyword);
+ * test/scrub-vendor.test.ts checks that gated and ungated rules agree, and that every rule
+ * in use is exercised.
+ */
+const PREFIXES =
+  /A3T|AKIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|ASIA|[Ss][Ee][Cc][Rr][Ee][Tt]|npm_|xox[a-z]-|xapp-|[Hh][Oo][Oo][Kk][Ss]\.[Ss][Ll][Aa][Cc][Kk]|SG\.|shp[a-z]{2}_|gh[a-z]_|github_pat_|glpat-|gl[a-z]{1,3}_|sk-|gsk_|hf_|lin_api_|ntn_|ops_|hv[a-z]\.|vc[a-z]_|dapi|dckr_pat_|figd_/;
+
+export function mayHoldVendorToken(text: string): boolean {
+  return PREFIXES.test(text);
+}
+
+/** Vendor tokens in a text as the preset's rules report them: [rule id, start, end], unsorted, may overlap. */
+export function vendorTokens(text: string, gated = true): [rule: string, start: number, end: number][] {
+  if (gated && !mayHoldVendorToken(text)) return [];
+  found = [];
+  const source: SecretlintSource = { content: text, filePath: 'line.txt', ext: '.txt', contentType: 'text' };
+  for (const h of handlers) {
+    current = h.id;
+    h.file(source);
+  }
+  const out = found;
+  found = [];
+  return out;
+}
