@@ -49,7 +49,7 @@ need_root() {
 apt_updated=0
 apt_update() {
   say "apt-get update"
-  "${SUDO[@]}" apt-get update -qq
+  "${SUDO[@]}" apt-get update -qq || die "apt-get update failed${SUDO[*]:+ (through sudo)}"
   apt_updated=1
 }
 
@@ -57,7 +57,8 @@ apt_update() {
 apt_knows() {
   local pkg
   for pkg in "$@"; do
-    apt-cache policy "$pkg" 2>/dev/null | grep -q 'Candidate: [^(]' || return 1
+    # Not grep -q: it would stop reading, and apt-cache's SIGPIPE would fail the pipe (pipefail).
+    apt-cache policy "$pkg" 2>/dev/null | grep 'Candidate: [^(]' >/dev/null || return 1
   done
 }
 
@@ -69,9 +70,9 @@ apt_install() {
   say "apt-get install $*"
   local install=("${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@")
   if ! "${install[@]}"; then
-    [ "$apt_updated" = 0 ] || die "apt-get install $* failed"
+    [ "$apt_updated" = 0 ] || die "apt-get install $* failed${SUDO[*]:+ (through sudo)}"
     apt_update
-    "${install[@]}" || die "apt-get install $* failed"
+    "${install[@]}" || die "apt-get install $* failed${SUDO[*]:+ (through sudo)}"
   fi
 }
 
