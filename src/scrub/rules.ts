@@ -220,11 +220,11 @@ export const MASK_RULES: readonly Rule[] = [
     'gi',
   ),
   // The same for short words, only where they are a key: a word of a longer key
-  // (`DB_PASS:`, `X-DB-Pass:`, `dbPass=`), alone before `=` (`pw=`), or a quoted key
+  // (`DB_PASS:`, `X-DB-Pass:`, `dbPass=`), alone before `=` (`pass=`, `pw=`, `pw:`), or a quoted key
   // (`"pass":`); never in prose ("tests pass: 412") or inside a word (`bypass=`).
   R(
     'shortpair',
-    String.raw`(?<head>(?:(?:(?<=[_-])|(?<=[a-z])(?=[A-Z]))(?:${SHORT_KEYS})["']?\s*[:=]|(?<![A-Za-z0-9_-])(?:${SHORT_KEYS})\s*=|(?<=["'])(?:${SHORT_KEYS})["']\s*:)\s*)(?<value>${PAIR_VALUE})`,
+    String.raw`(?<head>(?:(?:(?<=[_-])|(?<=[a-z])(?=[A-Z]))(?:${SHORT_KEYS})["']?\s*[:=]|(?<![A-Za-z0-9_-])(?:PASS|Pass|pass)\s*=|(?<![A-Za-z0-9_-])(?:PW|Pw|pw)\s*[:=]|(?<=["'])(?:${SHORT_KEYS})["']\s*:)\s*)(?<value>${PAIR_VALUE})`,
     'SECRET',
     hint(/pw|pass/i),
     ['head', 'value'],
