@@ -107,6 +107,8 @@ export const configSchema = z.object({
   LLM_BREAKER_THRESHOLD: int(5, 1),
   /** How long an open breaker skips the model before one trial call. */
   LLM_BREAKER_COOLDOWN_MS: int(60000, 100),
+  /** Cap on model calls per clock hour across every worker (Redis); unset means no cap. */
+  LLM_MAX_CALLS_PER_HOUR: z.coerce.number().int().min(0).optional(),
 
   SLACK_BOT_TOKEN: z.string().optional(),
   SLACK_CHANNEL: z.string().optional(),

@@ -43,6 +43,18 @@ export class Metrics {
     buckets: [0.5, 1, 2, 5, 10, 20, 30, 60, 120],
     registers: [this.registry],
   });
+  readonly llmTokens = new Counter({
+    name: 'alert_annotator_llm_tokens_total',
+    help: 'Tokens the model counted for narration calls, by kind (prompt, completion).',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly llmCalls = new Counter({
+    name: 'alert_annotator_llm_calls_total',
+    help: 'Model calls made for narrations, and narrations that went out without the model because LLM_MAX_CALLS_PER_HOUR was reached (outcome=capped).',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
   private readDepth?: () => Promise<Record<string, number>>;
   private readDeadLetters?: () => Promise<number>;
   readonly queueDepth: Gauge<'state'>;

@@ -9,7 +9,8 @@ import type { EvidenceBundle } from './model/evidence';
 import type { Source } from './gather/source';
 import type { Metrics } from './metrics';
 import { templateNarration } from './narrate/template';
-import type { Narration, NarrationInput, Narrator } from './model/narration';
+import type { LlmUsage, Narration, NarrationInput, Narrator } from './model/narration';
+import { NarrationError } from './narrate/errors';
 import type { PublishEvent, Publisher } from './publish/types';
 import type { Alert, WebhookPayload } from './model/alert';
 import { buildRecord, buildResolvedRecord, severityOf, type AnnotationRecord } from './model/record';
@@ -162,6 +163,7 @@ export async function renarrateGroup(data: RenarrationData, deps: PipelineDeps, 
     evidence: n.evidence,
     narrator: n.narrator,
     promptVersion: n.promptVersion,
+    ...(n.llm ? { llm: addUsage(r.llm, n.llm) } : {}),
     traceId: currentTraceId() || r.traceId,
     annotatedAt: now.toISOString(),
   }));
@@ -216,14 +218,43 @@ async function narrate(deps: PipelineDeps, input: NarrationInput, signal: AbortS
   try {
     const narration = await deps.narrator.narrate(input, signal);
     deps.metrics?.llmDuration.observe({ outcome: 'ok' }, (performance.now() - started) / 1000);
+    countUsage(deps, narration.llm);
     return { narration, failed: false };
   } catch (err) {
     if (signal.aborted) throw err;
+    const llm = err instanceof NarrationError ? err.llm : undefined;
+    countUsage(deps, llm);
+    const fallback = { ...templateNarration(input), ...(llm ? { llm } : {}) };
+    // Past LLM_MAX_CALLS_PER_HOUR the deterministic note is the answer: no follow-up spends more calls.
+    if (err instanceof NarrationError && err.reason === 'capped') {
+      deps.metrics?.llmCalls.inc({ outcome: 'capped' });
+      deps.log.warn({ narrator: deps.narrator.name }, 'model call cap reached; publishing the deterministic note');
+      return { narration: fallback, failed: false };
+    }
     deps.metrics?.llmDuration.observe({ outcome: 'failed' }, (performance.now() - started) / 1000);
     deps.log.warn({ err: (err as Error).message, narrator: deps.narrator.name }, 'narration failed; publishing the deterministic note');
     const retryAfterMs = (err as { retryAfterMs?: unknown }).retryAfterMs;
-    return { narration: templateNarration(input), failed: true, ...(typeof retryAfterMs === 'number' ? { retryAfterMs } : {}) };
+    return { narration: fallback, failed: true, ...(typeof retryAfterMs === 'number' ? { retryAfterMs } : {}) };
   }
+}
+
+/** The calls of the first try and of the follow-up: the note cost both. */
+function addUsage(a: LlmUsage | undefined, b: LlmUsage): LlmUsage {
+  if (!a) return b;
+  return {
+    calls: a.calls + b.calls,
+    promptTokens: a.promptTokens + b.promptTokens,
+    completionTokens: a.completionTokens + b.completionTokens,
+    ms: a.ms + b.ms,
+  };
+}
+
+/** Model calls and tokens into the counters (the record and the llm.call span carry them too). */
+function countUsage(deps: PipelineDeps, llm: LlmUsage | undefined): void {
+  if (!llm || !deps.metrics) return;
+  if (llm.calls) deps.metrics.llmCalls.inc({ outcome: 'called' }, llm.calls);
+  if (llm.promptTokens) deps.metrics.llmTokens.inc({ kind: 'prompt' }, llm.promptTokens);
+  if (llm.completionTokens) deps.metrics.llmTokens.inc({ kind: 'completion' }, llm.completionTokens);
 }
 
 /**

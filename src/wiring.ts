@@ -8,7 +8,7 @@ import { PrometheusSource } from './gather/prometheus';
 import { loadRelatedQueries } from './gather/related';
 import type { Source } from './gather/source';
 import { TempoSource } from './gather/tempo';
-import { MemoryModelGate, RedisModelGate } from './narrate/gate';
+import { MemoryCallBudget, MemoryModelGate, RedisCallBudget, RedisModelGate } from './narrate/gate';
 import { GuardedNarrator } from './narrate/guard';
 import type { ModelClient } from './narrate/model';
 import { OllamaModel } from './narrate/ollama';
@@ -105,9 +105,14 @@ export function buildNarrator(config: Config, log: Logger, redis?: Redis): Narra
   const gate = redis
     ? new RedisModelGate(redis, `${config.QUEUE_PREFIX}:llm:${client.provider}:${client.model}`, gateOptions)
     : new MemoryModelGate(gateOptions);
+  const cap = config.LLM_MAX_CALLS_PER_HOUR;
+  // One cap for every model: it is a cost cap.
+  const budget =
+    cap === undefined ? undefined : redis ? new RedisCallBudget(redis, `${config.QUEUE_PREFIX}:llm:calls`, cap) : new MemoryCallBudget(cap);
   return new GuardedNarrator({
     client,
     gate,
+    ...(budget ? { budget } : {}),
     template: loadPromptTemplate(config.LLM_PROMPT_VERSION),
     timeoutMs: config.LLM_TIMEOUT_MS,
     maxOutputTokens: config.LLM_MAX_OUTPUT_TOKENS,

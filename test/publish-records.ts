@@ -51,6 +51,7 @@ export const NARRATION: Narration = {
   confidence: 'medium',
   narrator: 'ollama:qwen2.5:3b-instruct',
   promptVersion: 'v1',
+  llm: { calls: 1, promptTokens: 1804, completionTokens: 312, ms: 4120 },
 };
 
 export const NOW = new Date('2026-11-21T23:06:03.869Z');

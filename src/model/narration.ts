@@ -20,10 +20,25 @@ export const narrationSchema = z.object({
 
 export type NarrationBody = z.infer<typeof narrationSchema>;
 
+/** What the model calls behind one note cost (the record's `llm`). */
+export const llmUsageSchema = z.object({
+  /** Model calls made for this note (a corrective retry is a second call). */
+  calls: z.number().int().min(0),
+  promptTokens: z.number().int().min(0),
+  completionTokens: z.number().int().min(0),
+  /** Time spent in model calls. */
+  ms: z.number().min(0),
+  /** True when LLM_MAX_CALLS_PER_HOUR was reached and the note went out without the model. */
+  capped: z.boolean().optional(),
+});
+export type LlmUsage = z.infer<typeof llmUsageSchema>;
+
 export interface Narration extends NarrationBody {
   /** `ollama:<model>`, `openai:<model>` or `template`. */
   narrator: string;
   promptVersion: string;
+  /** Set when a model was asked (even if its answer was not used). */
+  llm?: LlmUsage;
 }
 
 /** Turns findings into prose. Throws on any failure; the pipeline then falls back to the template. */

@@ -6,6 +6,7 @@ import type { Alert, WebhookPayload } from './alert';
 import { isZeroTime } from './alert';
 import { formatDuration } from '../text';
 import { verdictSchema, type Verdict } from './verdict';
+import { llmUsageSchema } from './narration';
 
 /** The annotation record: one Loki line per alert (docs/architecture.md, "The annotation record"). */
 export const annotationRecordSchema = z.looseObject({
@@ -37,6 +38,8 @@ export const annotationRecordSchema = z.looseObject({
   runbookUrl: z.string().optional(),
   /** What the reader should do, derived from the analysis (src/publish/verdict.ts); absent on resolve records. */
   verdict: verdictSchema.optional(),
+  /** Model calls and tokens behind this note; absent when no model was asked. */
+  llm: llmUsageSchema.optional(),
 });
 
 export type AnnotationRecord = z.infer<typeof annotationRecordSchema>;
@@ -80,6 +83,7 @@ export function buildRecord(args: {
     ...(alert.generatorURL ? { generatorURL: alert.generatorURL } : {}),
     ...(alert.annotations.runbook_url ? { runbookUrl: alert.annotations.runbook_url } : {}),
     ...(args.verdict ? { verdict: args.verdict } : {}),
+    ...(narration.llm ? { llm: narration.llm } : {}),
   };
 }
 

@@ -1,4 +1,5 @@
 import type { FailureReason } from '../clients/http';
+import type { LlmUsage } from '../model/narration';
 
 /**
  * Why a model narration failed. The pipeline falls back to the template note for every
@@ -13,7 +14,9 @@ export type NarrationFailure =
   /** The circuit breaker is open: the model failed repeatedly and is being skipped. */
   | 'circuit_open'
   /** No concurrency slot came free within the wait. */
-  | 'busy';
+  | 'busy'
+  /** LLM_MAX_CALLS_PER_HOUR was reached: the note goes out deterministic, and is not retried. */
+  | 'capped';
 
 export class NarrationError extends Error {
   constructor(
@@ -21,6 +24,8 @@ export class NarrationError extends Error {
     message: string,
     /** When the model could be worth asking again (an open breaker's remaining cool-down, Retry-After). */
     readonly retryAfterMs?: number,
+    /** What the calls made before the failure cost. */
+    public llm?: LlmUsage,
   ) {
     super(message);
     this.name = 'NarrationError';
@@ -28,6 +33,6 @@ export class NarrationError extends Error {
 
   /** Counts towards the circuit breaker: the model (or the way to it) misbehaved. */
   get countsAsFailure(): boolean {
-    return this.reason !== 'aborted' && this.reason !== 'circuit_open' && this.reason !== 'busy';
+    return this.reason !== 'aborted' && this.reason !== 'circuit_open' && this.reason !== 'busy' && this.reason !== 'capped';
   }
 }

@@ -165,3 +165,56 @@ export class MemoryModelGate implements ModelGate {
     }
   }
 }
+
+/**
+ * LLM_MAX_CALLS_PER_HOUR: a cap on model calls per clock hour. `take` counts one call and
+ * says whether it is within the cap; past it the note goes out deterministic.
+ */
+export interface CallBudget {
+  readonly maxPerHour: number;
+  take(): Promise<boolean>;
+}
+
+const HOUR_MS = 3_600_000;
+
+// KEYS[1] the counter prefix; ARGV[1] the cap. The hour is Redis TIME's, so every worker
+// counts into the same bucket; a refused call does not count (the counter stays at the cap).
+const TAKE = `
+local t = redis.call('TIME')
+local key = KEYS[1] .. ':' .. math.floor(tonumber(t[1]) / 3600)
+local n = tonumber(redis.call('GET', key) or '0')
+if n >= tonumber(ARGV[1]) then return 0 end
+redis.call('INCR', key)
+redis.call('PEXPIRE', key, ${2 * HOUR_MS})
+return 1`;
+
+/** Shared by every worker process (one counter per hour under `<QUEUE_PREFIX>:llm:calls`). */
+export class RedisCallBudget implements CallBudget {
+  constructor(
+    private readonly redis: Redis,
+    private readonly key: string,
+    readonly maxPerHour: number,
+  ) {}
+
+  async take(): Promise<boolean> {
+    return (await this.redis.eval(TAKE, 1, this.key, this.maxPerHour)) === 1;
+  }
+}
+
+/** One process's count (the CLI's replay). */
+export class MemoryCallBudget implements CallBudget {
+  private hour = -1;
+  private used = 0;
+  constructor(
+    readonly maxPerHour: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async take(): Promise<boolean> {
+    const hour = Math.floor(this.now() / HOUR_MS);
+    if (hour !== this.hour) [this.hour, this.used] = [hour, 0];
+    if (this.used >= this.maxPerHour) return false;
+    this.used++;
+    return true;
+  }
+}

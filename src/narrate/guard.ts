@@ -2,16 +2,18 @@ import type { Logger } from 'pino';
 import { OutboundError } from '../clients/http';
 import { withSpan } from '../spans';
 import { NarrationError } from './errors';
-import type { ModelGate } from './gate';
+import type { CallBudget, ModelGate } from './gate';
 import { groundingCheck } from './grounding';
 import { NARRATION_JSON_SCHEMA, type ChatMessage, type ModelClient } from './model';
 import { buildPrompt, correctionMessage, type PromptTemplate } from './prompt';
 import { sanitizeFields } from '../model/sanitize';
-import { narrationSchema, type Narration, type NarrationBody, type NarrationInput, type Narrator } from '../model/narration';
+import { narrationSchema, type LlmUsage, type Narration, type NarrationBody, type NarrationInput, type Narrator } from '../model/narration';
 
 export interface GuardOptions {
   client: ModelClient;
   gate: ModelGate;
+  /** LLM_MAX_CALLS_PER_HOUR across workers; no cap when absent. */
+  budget?: CallBudget;
   template: PromptTemplate;
   /** Per model call (LLM_TIMEOUT_MS); also the longest wait for a concurrency slot. */
   timeoutMs: number;
@@ -98,15 +100,24 @@ export class GuardedNarrator implements Narrator {
     const prompt = buildPrompt(input, template);
     await gate.checkOpen();
     const release = await gate.acquire(signal, timeoutMs);
+    const usage: LlmUsage = { calls: 0, promptTokens: 0, completionTokens: 0, ms: 0 };
     try {
-      const body = await this.ask(prompt.system, prompt.user, input, signal);
+      const body = await this.ask(prompt.system, prompt.user, input, signal, usage);
       // Best effort: a Redis hiccup must not throw away a good narration.
       await gate.success().catch(() => undefined);
       const capped = RANK[body.confidence] > RANK[input.analysis.confidence] ? input.analysis.confidence : body.confidence;
       const clean = sanitizeFields(body, { allowedUrls: [...(this.opts.allowedUrls ?? []), ...alertUrls(input)] });
-      return { ...clean, evidence: [...new Set(body.evidence)], confidence: capped, narrator: this.name, promptVersion: prompt.version };
+      return {
+        ...clean,
+        evidence: [...new Set(body.evidence)],
+        confidence: capped,
+        narrator: this.name,
+        promptVersion: prompt.version,
+        llm: usage,
+      };
     } catch (err) {
       const failure = this.toNarrationError(err, signal);
+      failure.llm = { ...usage, ...(failure.reason === 'capped' ? { capped: true } : {}) };
       if (failure.countsAsFailure) await gate.failure().catch(() => undefined);
       throw failure;
     } finally {
@@ -115,7 +126,7 @@ export class GuardedNarrator implements Narrator {
   }
 
   /** First attempt, then at most one corrective retry for an invalid or ungrounded answer. */
-  private async ask(system: string, user: string, input: NarrationInput, signal: AbortSignal): Promise<NarrationBody> {
+  private async ask(system: string, user: string, input: NarrationInput, signal: AbortSignal, usage: LlmUsage): Promise<NarrationBody> {
     const messages: ChatMessage[] = [
       { role: 'system', content: system },
       { role: 'user', content: user },
@@ -124,7 +135,7 @@ export class GuardedNarrator implements Narrator {
     let lastReason: 'invalid' | 'ungrounded' = 'invalid';
     let lastProblems: string[] = [];
     for (let attempt = 1; attempt <= 2; attempt++) {
-      const { text, answer } = await this.call(messages, attempt, signal);
+      const { text, answer } = await this.call(messages, attempt, signal, usage);
       const { body, problems } = answer;
       const grounded = body ? problemsOf(body) : [];
       if (body && grounded.length === 0) return body;
@@ -137,8 +148,17 @@ export class GuardedNarrator implements Narrator {
   }
 
   /** One model call inside an `llm.call` span (docs/architecture.md span names), its answer parsed once. */
-  private async call(messages: ChatMessage[], attempt: number, signal: AbortSignal): Promise<{ text: string; answer: ParsedAnswer }> {
-    const { client, timeoutMs, maxOutputTokens } = this.opts;
+  private async call(
+    messages: ChatMessage[],
+    attempt: number,
+    signal: AbortSignal,
+    usage: LlmUsage,
+  ): Promise<{ text: string; answer: ParsedAnswer }> {
+    const { client, timeoutMs, maxOutputTokens, budget } = this.opts;
+    // Checked per call, so a corrective retry counts against the cap too.
+    if (budget && !(await budget.take())) {
+      throw new NarrationError('capped', `the hourly cap of ${budget.maxPerHour} model calls (LLM_MAX_CALLS_PER_HOUR) is reached`);
+    }
     const promptChars = messages.reduce((n, m) => n + m.content.length, 0);
     return withSpan(
       'llm.call',
@@ -146,7 +166,18 @@ export class GuardedNarrator implements Narrator {
       async (span) => {
         // A call that fails has parsed nothing; overwritten once there is an answer.
         span.setAttribute('llm.parse_ok', false);
-        const text = await client.complete({ messages, schema: NARRATION_JSON_SCHEMA, timeoutMs, maxOutputTokens, signal });
+        const started = performance.now();
+        usage.calls++;
+        const reply = await client.complete({ messages, schema: NARRATION_JSON_SCHEMA, timeoutMs, maxOutputTokens, signal }).finally(() => {
+          usage.ms += Math.round(performance.now() - started);
+        });
+        const text = reply.text;
+        if (reply.usage) {
+          usage.promptTokens += reply.usage.promptTokens;
+          usage.completionTokens += reply.usage.completionTokens;
+          span.setAttribute('llm.prompt_tokens', reply.usage.promptTokens);
+          span.setAttribute('llm.completion_tokens', reply.usage.completionTokens);
+        }
         const answer = parseAnswer(text);
         span.setAttribute('llm.response_chars', text.length);
         span.setAttribute('llm.parse_ok', answer.body !== undefined);

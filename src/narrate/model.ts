@@ -16,11 +16,22 @@ export interface ModelCall {
   signal: AbortSignal;
 }
 
-/** A chat model behind a provider's client; returns the answer's text, throws OutboundError. */
+/** What one call cost, as the provider counted it (absent when the server does not say). */
+export interface TokenUsage {
+  promptTokens: number;
+  completionTokens: number;
+}
+
+export interface ModelAnswer {
+  text: string;
+  usage?: TokenUsage;
+}
+
+/** A chat model behind a provider's client; returns the answer's text and token counts, throws OutboundError. */
 export interface ModelClient {
   readonly provider: 'ollama' | 'openai';
   readonly model: string;
-  complete(call: ModelCall): Promise<string>;
+  complete(call: ModelCall): Promise<ModelAnswer>;
 }
 
 /** The JSON schema given to the model; narrationSchema (zod) is what we then enforce. */

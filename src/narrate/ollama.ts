@@ -1,13 +1,16 @@
 import { Ollama } from 'ollama';
 import { z } from 'zod';
 import { OutboundError } from '../clients/http';
-import { outboundCause, outboundFetch, type ModelCall, type ModelClient } from './model';
+import { outboundCause, outboundFetch, type ModelAnswer, type ModelCall, type ModelClient } from './model';
 
 /** The part of Ollama's /api/chat answer we use (https://github.com/ollama/ollama/blob/main/docs/api.md#generate-a-chat-completion). */
 const chatResponseSchema = z.looseObject({
   model: z.string().optional(),
   message: z.looseObject({ role: z.string(), content: z.string() }),
   done: z.boolean().optional(),
+  /** Tokens of the prompt and of the answer (Ollama's own counts). */
+  prompt_eval_count: z.number().optional(),
+  eval_count: z.number().optional(),
 });
 
 export interface OllamaOptions {
@@ -26,7 +29,7 @@ export class OllamaModel implements ModelClient {
     this.model = opts.model;
   }
 
-  async complete(call: ModelCall): Promise<string> {
+  async complete(call: ModelCall): Promise<ModelAnswer> {
     // A client per call, unlike OpenAI's: ollama-js 0.6 takes no per-request signal or timeout
     // (chat() has no request options; abort() stops every request of a client), so only the
     // client's fetch can carry this call's timeout and abort signal.
@@ -46,6 +49,11 @@ export class OllamaModel implements ModelClient {
     }
     const parsed = chatResponseSchema.safeParse(raw);
     if (!parsed.success) throw new OutboundError('ollama', 'bad_response', 'chat answered with an unexpected shape');
-    return parsed.data.message.content;
+    const { prompt_eval_count: promptTokens, eval_count: completionTokens } = parsed.data;
+    return {
+      text: parsed.data.message.content,
+      // Ollama leaves prompt_eval_count out when the whole prompt came from its cache.
+      ...(completionTokens !== undefined ? { usage: { promptTokens: promptTokens ?? 0, completionTokens } } : {}),
+    };
   }
 }

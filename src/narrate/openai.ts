@@ -1,7 +1,7 @@
 import OpenAI, { APIConnectionTimeoutError } from 'openai';
 import { z } from 'zod';
 import { OutboundError } from '../clients/http';
-import { outboundCause, outboundFetch, type ModelCall, type ModelClient } from './model';
+import { outboundCause, outboundFetch, type ModelAnswer, type ModelCall, type ModelClient } from './model';
 
 /** The part of a chat completion we use (https://platform.openai.com/docs/api-reference/chat/object). */
 const completionSchema = z.looseObject({
@@ -13,6 +13,8 @@ const completionSchema = z.looseObject({
       }),
     )
     .min(1),
+  /** Token counts (https://platform.openai.com/docs/api-reference/chat/object#chat/object-usage); some compatible servers omit them. */
+  usage: z.looseObject({ prompt_tokens: z.number(), completion_tokens: z.number() }).nullable().optional(),
 });
 
 export interface OpenAIOptions {
@@ -34,7 +36,7 @@ export class OpenAIModel implements ModelClient {
     this.model = opts.model;
   }
 
-  async complete(call: ModelCall): Promise<string> {
+  async complete(call: ModelCall): Promise<ModelAnswer> {
     // A client per call, like ollama.ts: its fetch carries this call's timeout and signal.
     // Building one costs microseconds against a model call of seconds, and keeps the call's
     // context explicit instead of threading it through async-local state.
@@ -72,6 +74,10 @@ export class OpenAIModel implements ModelClient {
     if (!parsed.success) throw new OutboundError('openai', 'bad_response', 'chat completion with an unexpected shape');
     const message = parsed.data.choices[0]!.message;
     if (message.refusal) throw new OutboundError('openai', 'bad_response', 'the model refused to answer');
-    return message.content ?? '';
+    const usage = parsed.data.usage;
+    return {
+      text: message.content ?? '',
+      ...(usage ? { usage: { promptTokens: usage.prompt_tokens, completionTokens: usage.completion_tokens } } : {}),
+    };
   }
 }

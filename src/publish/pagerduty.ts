@@ -119,6 +119,7 @@ export function buildTrigger(
     related_trace_ids: lead.relatedTraceIds.slice(0, 10),
     annotator_trace_id: lead.traceId,
     narrator: lead.narrator === 'template' ? 'deterministic (no AI)' : `${lead.narrator} (AI, verify before acting)`,
+    ...(lead.llm ? { model_cost: { calls: lead.llm.calls, tokens: lead.llm.promptTokens + lead.llm.completionTokens } } : {}),
   };
   const trigger: PagerDutyTrigger = {
     routing_key: opts.routingKey,

@@ -166,10 +166,23 @@ function counts(alerts: readonly AlertLine[]): { firing: number; resolved: numbe
   return { firing, resolved: alerts.length - firing };
 }
 
-function narratorFooter(narrator: string): string {
-  return narrator === 'template' || narrator === ''
-    ? 'Deterministic summary from the findings (no AI).'
-    : `AI summary by ${slackText(narrator)}, verify before acting.`;
+/** 2140 → "2.1k", 12500 → "12.5k", 830 → "830". */
+export function formatTokens(n: number): string {
+  return n < 1000 ? String(n) : `${(n / 1000).toFixed(1).replace(/\.0$/, '')}k`;
+}
+
+/** Who wrote the summary, and what the model calls behind it cost. */
+export function narratorFooter(lead: Pick<AnnotationRecord, 'narrator' | 'llm'>): string {
+  const { narrator, llm } = lead;
+  if (narrator === 'template' || narrator === '') {
+    return llm?.capped
+      ? 'Deterministic summary from the findings: the hourly cap of model calls (LLM_MAX_CALLS_PER_HOUR) is reached, so no AI was asked.'
+      : 'Deterministic summary from the findings (no AI).';
+  }
+  const cost = llm
+    ? ` · ${llm.calls} call${llm.calls === 1 ? '' : 's'} · ${formatTokens(llm.promptTokens + llm.completionTokens)} tokens`
+    : '';
+  return `AI summary by ${slackText(narrator)}${cost} · verify before acting`;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -367,7 +380,7 @@ export function buildSlackMessage(view: GroupView, payload: GroupPayload, opts: 
 
   const links = built.map(slackLink);
   if (links.length) blocks.push({ type: 'context', elements: [mrkdwn(clipMrkdwn(links.join('  ·  '), SLACK_LIMITS.sectionText))] });
-  blocks.push({ type: 'context', elements: [mrkdwn(narratorFooter(lead.narrator))] });
+  blocks.push({ type: 'context', elements: [mrkdwn(narratorFooter(lead))] });
 
   // Clipped after escaping, so the bound holds for what is sent and no entity is cut in half.
   const text = clipMrkdwn(
@@ -397,8 +410,8 @@ export function resolvedReply(resolvedLines: readonly AlertLine[], view: GroupVi
   return `${RESOLVED_EMOJI} ${resolvedLines.length} resolved: ${names.join(', ')}; ${firing} still firing.`;
 }
 
-export function narrationReply(narrator: string): string {
-  return `:memo: Summary updated. ${narratorFooter(narrator)}`;
+export function narrationReply(lead: Pick<AnnotationRecord, 'narrator' | 'llm'>): string {
+  return `:memo: Summary updated. ${narratorFooter(lead)}`;
 }
 
 // ---------------------------------------------------------------------------------------

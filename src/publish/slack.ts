@@ -233,7 +233,7 @@ function threadReply(kind: PublishEvent['kind'], change: ViewChange, hadView: bo
   // Without the previous view (state flushed) every alert looks new; say nothing rather than wrong.
   if (hadView && change.added.length) lines.push(newAlertsReply(change.added, change.view.alerts));
   if (change.resolvedNow || change.resolved.length) lines.push(resolvedReply(change.resolved, change.view, now));
-  if (kind === 'narration') lines.push(narrationReply(change.view.lead.narrator));
+  if (kind === 'narration') lines.push(narrationReply(change.view.lead));
   return lines.length ? lines.join('\n') : undefined;
 }
 

@@ -46,6 +46,17 @@ export interface ScriptedModel {
   fallback: ModelStep;
 }
 
+/**
+ * Token counts the way a server reports them: from what it was sent and what it answered
+ * (about four characters a token, as BPE tokenizers give for English), so a longer prompt or
+ * a corrective retry costs more, as it does for real.
+ */
+export function tokenCounts(json: unknown, content: string): { prompt: number; completion: number } {
+  const messages = (json as { messages?: { content?: unknown }[] } | undefined)?.messages ?? [];
+  const chars = messages.reduce((n, m) => n + (typeof m.content === 'string' ? m.content.length : 0), 0);
+  return { prompt: Math.ceil(chars / 4) + 4 * messages.length, completion: Math.max(1, Math.ceil(content.length / 4)) };
+}
+
 export function nextStep(m: ScriptedModel): ModelStep {
   return m.steps.shift() ?? m.fallback;
 }

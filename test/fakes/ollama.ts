@@ -1,5 +1,5 @@
 import type { FakeReply, RecordedRequest } from './http';
-import { capped, contentFor, delayed, nextStep, promptOf, ScriptedModelServer } from './llm';
+import { capped, contentFor, delayed, nextStep, promptOf, ScriptedModelServer, tokenCounts } from './llm';
 
 /**
  * A fake Ollama speaking its HTTP API (https://github.com/ollama/ollama/blob/main/docs/api.md):
@@ -31,6 +31,7 @@ export class FakeOllama extends ScriptedModelServer {
     }
     // options.num_predict caps the generated tokens; a cut answer says done_reason "length".
     const { content, stop } = capped(contentFor(step, promptOf(body)), body.options?.num_predict);
+    const tokens = tokenCounts(body, content);
     const answer = {
       model: body.model,
       created_at: new Date().toISOString(),
@@ -39,9 +40,9 @@ export class FakeOllama extends ScriptedModelServer {
       done: true,
       total_duration: 5191566416,
       load_duration: 2154458,
-      prompt_eval_count: 26,
+      prompt_eval_count: tokens.prompt,
       prompt_eval_duration: 383809000,
-      eval_count: 298,
+      eval_count: tokens.completion,
       eval_duration: 4799921000,
     };
     return delayed({ status: 200, body: answer }, step);

@@ -1,5 +1,5 @@
 import type { FakeReply, RecordedRequest } from './http';
-import { capped, contentFor, delayed, nextStep, promptOf, ScriptedModelServer } from './llm';
+import { capped, contentFor, delayed, nextStep, promptOf, ScriptedModelServer, tokenCounts } from './llm';
 
 /**
  * A fake OpenAI-compatible server: POST /v1/chat/completions
@@ -57,6 +57,7 @@ export class FakeOpenAI extends ScriptedModelServer {
     }
     // max_completion_tokens (max_tokens before it) caps the answer; a cut one has finish_reason "length".
     const { content, stop } = capped(contentFor(step, promptOf(body)), body.max_completion_tokens ?? body.max_tokens);
+    const tokens = tokenCounts(body, content);
     return delayed(
       {
         status: 200,
@@ -66,7 +67,18 @@ export class FakeOpenAI extends ScriptedModelServer {
           created: Math.floor(Date.now() / 1000),
           model: `${body.model}-2024-07-18`,
           choices: [{ index: 0, message: { role: 'assistant', content, refusal: null }, logprobs: null, finish_reason: stop }],
-          usage: { prompt_tokens: 812, completion_tokens: 96, total_tokens: 908 },
+          usage: {
+            prompt_tokens: tokens.prompt,
+            completion_tokens: tokens.completion,
+            total_tokens: tokens.prompt + tokens.completion,
+            prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
+            completion_tokens_details: {
+              reasoning_tokens: 0,
+              audio_tokens: 0,
+              accepted_prediction_tokens: 0,
+              rejected_prediction_tokens: 0,
+            },
+          },
           system_fingerprint: 'fp_0000000000',
         },
       },
