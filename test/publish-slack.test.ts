@@ -176,7 +176,7 @@ describe('the Slack message of a group, with a bot token', () => {
     expect(JSON.stringify(root!.blocks)).toContain(NARRATION.summary);
     expect(JSON.stringify(root!.blocks)).toContain('AI summary by ollama:qwen2.5:3b-instruct');
     expect(slack.replies(root!.ts).map((r) => r.text)).toEqual([
-      ':memo: Summary updated. AI summary by ollama:qwen2.5:3b-instruct, verify before acting.',
+      ':memo: Summary updated. AI summary by ollama:qwen2.5:3b-instruct · 1 call · 2.1k tokens · verify before acting',
     ]);
   });
 
