@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { parseServiceLabels } from './analyze/service';
 import { DEFAULT_LOKI_LOG_FILTER, DEFAULT_LOKI_STREAM_LABELS, parseStreamLabelMap } from './clients/loki';
-import { loadRoutesFile, RoutesFileError, type Route } from './route/routes';
+import { loadRoutesFile, RoutesFileError, type Route, type TenantSettings } from './route/routes';
 
 /**
  * The whole configuration surface: one zod schema over the environment, parsed once in
@@ -61,6 +61,8 @@ export const configSchema = z.object({
   LOKI_URL: optionalUrl,
   TEMPO_URL: optionalUrl,
   LOKI_TENANT: z.string().optional(),
+  /** X-Scope-OrgID for a multi-tenant Prometheus-compatible back end (Mimir, Cortex). */
+  PROMETHEUS_TENANT: z.string().optional(),
   /** X-Scope-OrgID for a multi-tenant Tempo. */
   TEMPO_TENANT: z.string().optional(),
   SOURCE_TIMEOUT_MS: int(5000, 100),
@@ -148,6 +150,8 @@ function crossChecks(v: Record<string, string>): string[] {
 export type Config = z.infer<typeof configSchema> & {
   /** The parsed ROUTES_FILE; absent or empty: the single default route from the variables above. */
   routes?: readonly Route[];
+  /** The routes file's `tenants:` section, by tenant name. */
+  tenants?: Readonly<Record<string, TenantSettings>>;
 };
 
 export class ConfigError extends Error {
@@ -194,16 +198,24 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     }
   }
   let routes: Route[] | undefined;
+  let tenants: Record<string, TenantSettings> | undefined;
   if (parsed.success && parsed.data.ROUTES_FILE) {
     try {
-      routes = loadRoutesFile(parsed.data.ROUTES_FILE);
+      ({ routes, tenants } = loadRoutesFile(parsed.data.ROUTES_FILE));
+      if (!parsed.data.SLACK_BOT_TOKEN) {
+        for (const r of routes) {
+          if (r.slack !== undefined && r.slack !== 'none' && 'channel' in r.slack) {
+            problems.push(`ROUTES_FILE: route "${r.name}" posts to channel ${r.slack.channel}, which needs SLACK_BOT_TOKEN`);
+          }
+        }
+      }
     } catch (e) {
       if (!(e instanceof RoutesFileError)) throw e;
       problems.push(...e.problems.map((p) => `ROUTES_FILE: ${e.file}: ${p}`));
     }
   }
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
-  return routes ? { ...parsed.data, routes } : parsed.data;
+  return routes ? { ...parsed.data, routes, tenants: tenants ?? {} } : parsed.data;
 }
 
 /** Values that must never appear in logs, errors or job data. */
@@ -216,7 +228,14 @@ export function secretValues(config: Config): string[] {
       if (name === 'WEBHOOK_BASIC_AUTH') out.push(v.slice(v.indexOf(':') + 1));
     }
   }
-  return out;
+  // Secrets from the routes file: PagerDuty keys, Slack webhook URLs, tenants' passwords.
+  for (const r of config.routes ?? []) {
+    if (r.pagerduty && r.pagerduty !== 'none') out.push(r.pagerduty.routingKey);
+    if (r.slack && r.slack !== 'none' && 'webhookUrl' in r.slack) out.push(r.slack.webhookUrl);
+  }
+  for (const t of Object.values(config.tenants ?? {}))
+    if (t.basicAuth) out.push(t.basicAuth, t.basicAuth.slice(t.basicAuth.indexOf(':') + 1));
+  return out.filter((v) => v.length >= 4);
 }
 
 /**

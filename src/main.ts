@@ -13,7 +13,19 @@ import { DeadLetters } from './queue/dead-letters';
 import { Producer } from './queue/producer';
 import { startWorker, type AnnotatorWorker } from './worker';
 import { createReceiverServer, type ReceiverDeps } from './receive/app';
-import { analyzeOptions, buildLokiClient, buildNarrator, buildPublishers, buildSources, missingPieces, narratorLine } from './wiring';
+import type { WebhookPayload } from './model/alert';
+import { planRoutes } from './route/plan';
+import { DEFAULT_ROUTE, type Route } from './route/routes';
+import {
+  analyzeOptions,
+  buildLokiClient,
+  buildNarrator,
+  buildPublishers,
+  buildSources,
+  configForPart,
+  missingPieces,
+  narratorLine,
+} from './wiring';
 
 export interface Service {
   /** Base URL of this process's HTTP server (the webhook, or only metrics and health for ROLE=worker). */
@@ -110,16 +122,30 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     workerRedis.on('error', onRedisError('worker'));
     const stateRedis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3 });
     stateRedis.on('error', onRedisError('state'));
-    const loki = buildLokiClient(config);
-    const deps: PipelineDeps = {
-      ...buildPipelineDeps(config, log, { redis: stateRedis, metrics, ...(loki ? { loki } : {}) }),
-      dedup: new RedisDedup({
-        redis: stateRedis,
-        prefix: config.QUEUE_PREFIX,
-        log,
-        ...(loki ? { index: new LokiAnnotationIndex(loki) } : {}),
-      }),
+    /** Pipeline dependencies for one route and tenant (configForPart), built once and kept. */
+    const partDeps = new Map<Route, Map<string | undefined, PipelineDeps>>();
+    const depsFor = (route: Route, tenant: string | undefined): PipelineDeps => {
+      const known = partDeps.get(route)?.get(tenant);
+      if (known) return known;
+      const c = route === DEFAULT_ROUTE && tenant === undefined ? config : configForPart(config, route, tenant);
+      const loki = buildLokiClient(c);
+      const built: PipelineDeps = {
+        ...buildPipelineDeps(c, log, { redis: stateRedis, metrics, ...(loki ? { loki } : {}) }),
+        dedup: new RedisDedup({
+          redis: stateRedis,
+          // One tenant's "already annotated" never suppresses another's.
+          prefix: tenant === undefined ? config.QUEUE_PREFIX : `${config.QUEUE_PREFIX}:tenant:${tenant}`,
+          log,
+          ...(loki ? { index: new LokiAnnotationIndex(loki) } : {}),
+        }),
+        route: { name: route.name, ...(tenant !== undefined ? { tenant } : {}) },
+      };
+      if (!partDeps.has(route)) partDeps.set(route, new Map());
+      partDeps.get(route)!.set(tenant, built);
+      return built;
     };
+    const routes = config.routes ?? [];
+    const deps = depsFor(DEFAULT_ROUTE, undefined);
     if (deps.publishers.length === 0) {
       log.warn('no LOKI_URL, Slack or PagerDuty configured: annotations are computed but published nowhere');
     }
@@ -131,6 +157,15 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
       backoffMaxMs: config.JOB_BACKOFF_MAX_MS,
       deadLetters: new DeadLetters(stateRedis, config.QUEUE_PREFIX),
       deps,
+      ...(routes.length > 0 || config.TENANT_LABEL
+        ? {
+            routing: {
+              plan: (payload: WebhookPayload) => planRoutes(payload, { routes, tenantLabel: config.TENANT_LABEL }),
+              depsFor: (routeName: string, tenant: string | undefined) =>
+                depsFor(routes.find((r) => r.name === routeName) ?? DEFAULT_ROUTE, tenant),
+            },
+          }
+        : {}),
       log,
       metrics,
       ...(opts.renarrateDelaysMs ? { renarrateDelaysMs: opts.renarrateDelaysMs } : {}),

@@ -32,8 +32,8 @@ export class Metrics {
   });
   readonly publishFailures = new Counter({
     name: 'alert_annotator_publish_failures_total',
-    help: 'Publish attempts that failed, by target and reason.',
-    labelNames: ['target', 'reason'] as const,
+    help: 'Publish attempts that failed, by target, reason and route (ROUTES_FILE; "default" without one).',
+    labelNames: ['target', 'reason', 'route'] as const,
     registers: [this.registry],
   });
   readonly llmDuration = new Histogram({

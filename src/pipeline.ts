@@ -29,6 +29,8 @@ export interface PipelineDeps {
   analyzeOptions?: AnalyzeOptions;
   metrics?: Metrics;
   now?: () => Date;
+  /** The route (ROUTES_FILE) and tenant this part of a notification runs under; stamped on its records. */
+  route?: { name: string; tenant?: string };
 }
 
 export interface GroupOutcome {
@@ -263,6 +265,8 @@ function countUsage(deps: PipelineDeps, llm: LlmUsage | undefined): void {
  * (publishers are idempotent); a permanent one is logged and the others go on.
  */
 async function publish(deps: PipelineDeps, event: PublishEvent, signal: AbortSignal): Promise<void> {
+  if (deps.route)
+    for (const r of event.records) Object.assign(r, { route: deps.route.name }, deps.route.tenant ? { tenant: deps.route.tenant } : {});
   const notifiers = deps.publishers.filter((p) => p.name !== 'loki');
   const loki = deps.publishers.filter((p) => p.name === 'loki');
   const retryable: Error[] = [];
@@ -273,7 +277,7 @@ async function publish(deps: PipelineDeps, event: PublishEvent, signal: AbortSig
       );
     } catch (err) {
       const reason = err instanceof OutboundError ? err.reason : 'error';
-      deps.metrics?.publishFailures.inc({ target: p.name, reason });
+      deps.metrics?.publishFailures.inc({ target: p.name, reason, route: deps.route?.name ?? 'default' });
       const retry = !(err instanceof OutboundError) || err.retryable;
       deps.log[retry ? 'warn' : 'error'](
         { target: p.name, reason, err: (err as Error).message },

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { LokiClient } from './clients/loki';
 import type { Config } from './config';
+import type { Route } from './route/routes';
 import type { AnalyzeOptions } from './analyze';
 import { LokiLogSource } from './gather/loki';
 import { PrometheusSource } from './gather/prometheus';
@@ -46,6 +47,7 @@ export function buildSources(config: Config, log: Logger, loki = buildLokiClient
         timeoutMs: config.SOURCE_TIMEOUT_MS,
         related,
         maxSeries: config.PROMETHEUS_MAX_SERIES,
+        ...(config.PROMETHEUS_TENANT ? { tenant: config.PROMETHEUS_TENANT } : {}),
       }),
     );
   }
@@ -192,4 +194,50 @@ export function narratorLine(config: Config): string | undefined {
   if (config.LLM_PROVIDER === 'openai')
     return `LLM_PROVIDER=openai: notes narrated by ${config.OPENAI_MODEL}${config.OPENAI_BASE_URL ? ` at ${new URL(config.OPENAI_BASE_URL).origin}` : ''}`;
   return undefined;
+}
+
+/** user:pass into an http(s) URL, where the clients read basic auth from. */
+function withBasicAuth(url: string | undefined, basicAuth: string | undefined): string | undefined {
+  if (!url || !basicAuth) return url;
+  const u = new URL(url);
+  const i = basicAuth.indexOf(':');
+  u.username = encodeURIComponent(basicAuth.slice(0, i));
+  u.password = encodeURIComponent(basicAuth.slice(i + 1));
+  return u.toString();
+}
+
+/**
+ * The configuration one routed part of a notification runs with: the route's Slack and
+ * PagerDuty targets, severities and narration, and the tenant's back ends and org id. Every
+ * builder above then works unchanged, so a tenant's queries, records and messages can only
+ * use that tenant's settings.
+ */
+export function configForPart(config: Config, route: Route, tenant: string | undefined): Config {
+  const c: Config = { ...config };
+  if (route.quiet || route.slack === 'none') {
+    c.SLACK_CHANNEL = undefined;
+    c.SLACK_WEBHOOK_URL = undefined;
+  } else if (route.slack && 'channel' in route.slack) {
+    c.SLACK_CHANNEL = route.slack.channel;
+    c.SLACK_WEBHOOK_URL = undefined;
+  } else if (route.slack && 'webhookUrl' in route.slack) {
+    c.SLACK_WEBHOOK_URL = route.slack.webhookUrl;
+    c.SLACK_CHANNEL = undefined;
+  }
+  if (route.quiet || route.pagerduty === 'none') c.PAGERDUTY_ROUTING_KEY = undefined;
+  else if (route.pagerduty) c.PAGERDUTY_ROUTING_KEY = route.pagerduty.routingKey;
+  if (route.minSeverity.slack) c.SLACK_MIN_SEVERITY = route.minSeverity.slack;
+  if (route.minSeverity.pagerduty) c.PAGERDUTY_MIN_SEVERITY = route.minSeverity.pagerduty;
+  if (!route.narrate) c.LLM_PROVIDER = 'none';
+  if (tenant !== undefined) {
+    const t = config.tenants?.[tenant];
+    const orgId = t?.orgId ?? tenant;
+    c.LOKI_TENANT = orgId;
+    c.TEMPO_TENANT = orgId;
+    c.PROMETHEUS_TENANT = orgId;
+    c.LOKI_URL = withBasicAuth(t?.lokiUrl ?? config.LOKI_URL, t?.basicAuth);
+    c.PROMETHEUS_URL = withBasicAuth(t?.prometheusUrl ?? config.PROMETHEUS_URL, t?.basicAuth);
+    c.TEMPO_URL = withBasicAuth(t?.tempoUrl ?? config.TEMPO_URL, t?.basicAuth);
+  }
+  return c;
 }

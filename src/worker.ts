@@ -3,7 +3,16 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { ZodError } from 'zod';
 import type { Metrics } from './metrics';
-import { annotateGroup, NarrationPendingError, renarrateGroup, type PipelineDeps, type RenarrationData } from './pipeline';
+import { createHash } from 'node:crypto';
+import type { WebhookPayload } from './model/alert';
+import {
+  annotateGroup,
+  NarrationPendingError,
+  renarrateGroup,
+  type GroupOutcome,
+  type PipelineDeps,
+  type RenarrationData,
+} from './pipeline';
 import { startAlertSpan } from './telemetry';
 import {
   DEPTH_STATES,
@@ -22,6 +31,15 @@ export interface WorkerOptions {
   prefix: string;
   concurrency: number;
   deps: PipelineDeps;
+  /**
+   * Routes and tenants (ROUTES_FILE, TENANT_LABEL): a notification is split into parts, each
+   * run with its own route's and tenant's dependencies. Absent: the whole notification runs
+   * with `deps`.
+   */
+  routing?: {
+    plan(payload: WebhookPayload): { payload: WebhookPayload; route: { name: string }; tenant?: string }[];
+    depsFor(route: string, tenant: string | undefined): PipelineDeps;
+  };
   log: Logger;
   metrics?: Metrics;
   renarrateDelaysMs?: readonly number[];
@@ -77,12 +95,25 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
         attributes: { 'alert.status': payload.status, 'job.id': job.id ?? '', 'job.attempt': job.attemptsMade + 1 },
       },
       async (span) => {
-        const outcome = await annotateGroup(payload, { ...opts.deps, log }, signal, { owner: job.id });
+        const parts = opts.routing?.plan(payload) ?? [{ payload, route: { name: 'default' } }];
+        const outcome: GroupOutcome = { annotated: 0, skipped: 0, records: [] };
+        for (const part of parts) {
+          const deps = opts.routing ? opts.routing.depsFor(part.route.name, part.tenant) : opts.deps;
+          const partLog = parts.length > 1 || part.tenant ? log.child({ route: part.route.name, tenant: part.tenant }) : log;
+          const o = await annotateGroup(part.payload, { ...deps, log: partLog }, signal, { owner: job.id });
+          outcome.annotated += o.annotated;
+          outcome.skipped += o.skipped;
+          outcome.records.push(...o.records);
+          if (o.renarration) {
+            const routing = { route: part.route.name, ...(part.tenant !== undefined ? { tenant: part.tenant } : {}) };
+            await scheduleRenarration(job.id!, data.traceparent, o.renarration, 1, o.renarrateAfterMs, routing);
+            outcome.renarration = o.renarration;
+          }
+        }
         span.setAttribute('alert.annotated', outcome.annotated);
         span.setAttribute('alert.skipped', outcome.skipped);
         const narrationPending = outcome.renarration !== undefined;
         log.info({ annotated: outcome.annotated, skipped: outcome.skipped, narrationPending }, 'group processed');
-        if (outcome.renarration) await scheduleRenarration(job.id!, data.traceparent, outcome.renarration, 1, outcome.renarrateAfterMs);
         for (const r of outcome.records) opts.metrics?.records.inc({ narrator: r.narrator.split(':')[0] ?? r.narrator });
         opts.metrics?.jobs.inc({ outcome: outcome.annotated > 0 ? 'annotated' : 'skipped' });
         // BullMQ stores the return value in Redis: keep it to a receipt, not the records.
@@ -102,6 +133,7 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
     renarration: RenarrationData,
     attempt: number,
     retryAfterMs = 0,
+    routing?: { route: string; tenant?: string },
   ) => {
     const planned = delays[attempt - 1];
     if (planned === undefined) return false;
@@ -112,9 +144,17 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
       attempt,
       renarration: renarration as unknown as RenarrateJobData['renarration'],
       ...(traceparent ? { traceparent } : {}),
+      ...(routing ? { routing } : {}),
     };
+    // One follow-up per group part: a split notification has one per tenant and route.
+    const partKey = routing
+      ? `-${createHash('sha256')
+          .update(`${routing.tenant ?? ''}|${routing.route}`)
+          .digest('hex')
+          .slice(0, 12)}`
+      : '';
     await followUps.add('renarrate', data, {
-      jobId: `r-${groupJobId}-${attempt}`,
+      jobId: `r-${groupJobId}${partKey}-${attempt}`,
       delay,
       attempts: 3,
       backoff: { type: 'exponential', delay: 5000 },
@@ -138,14 +178,22 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
       },
       async () => {
         try {
-          await renarrateGroup(renarration, { ...opts.deps, log }, signal);
+          const deps = opts.routing && data.routing ? opts.routing.depsFor(data.routing.route, data.routing.tenant) : opts.deps;
+          await renarrateGroup(renarration, { ...deps, log }, signal);
           log.info({ attempt: data.attempt }, 'narration follow-up published');
           return { renarrated: renarration.records.length };
         } catch (err) {
           // Only a model failure waits for the next planned try; a publish failure is retried
           // by this job's own attempts, like any other publish.
           if (!(err instanceof NarrationPendingError)) throw err;
-          const next = await scheduleRenarration(data.groupJobId, data.traceparent, renarration, data.attempt + 1, err.retryAfterMs);
+          const next = await scheduleRenarration(
+            data.groupJobId,
+            data.traceparent,
+            renarration,
+            data.attempt + 1,
+            err.retryAfterMs,
+            data.routing,
+          );
           log.warn(
             { attempt: data.attempt, next, err: (err as Error).message },
             next ? 'narration follow-up failed; trying later' : 'narration follow-up gave up; the deterministic note stands',

@@ -43,7 +43,7 @@ function payload(labels: Record<string, string>[], receiver = 'alert-annotator')
 
 describe('routes file', () => {
   it('the compose stack routes three teams, first match wins', () => {
-    const routes = loadRoutesFile(deployRoutes, readWithSecrets);
+    const { routes } = loadRoutesFile(deployRoutes, readWithSecrets);
     const pick = (labels: Record<string, string>) => selectRoute(routes, { labels }).name;
     expect(pick({ team: 'payments', severity: 'critical' })).toBe('payments');
     expect(pick({ team: 'payments', severity: 'warning' })).toBe('payments-low');
@@ -142,7 +142,7 @@ describe('alert-annotator routes test', () => {
       const routesFile = join(dir, 'routes.yml');
       writeFileSync(routesFile, readFileSync(deployRoutes, 'utf8').replace(/routingKeyFile: \/run\/secrets\/pd-payments/, 'routingKey: k'));
       const { stdout } = await run(process.execPath, ['-r', 'tsx/cjs', join(root, 'src/cli.ts'), 'routes', 'test', file], {
-        env: { ...process.env, ROUTES_FILE: routesFile, WEBHOOK_AUTH: 'none' },
+        env: { ...process.env, ROUTES_FILE: routesFile, WEBHOOK_AUTH: 'none', SLACK_BOT_TOKEN: 'xoxb-1-2', SLACK_CHANNEL: 'C0ALERTS' },
       });
       expect(stdout).toContain('→ route "dba"');
       expect(stdout).toContain('✘ staging');

@@ -52,6 +52,8 @@ export interface PrometheusSourceOptions {
   related: readonly RelatedQuery[];
   /** The most series one query may return (PROMETHEUS_MAX_SERIES); the rest is dropped and the source reports partial. */
   maxSeries?: number;
+  /** X-Scope-OrgID for a multi-tenant back end (Mimir, Cortex). */
+  tenant?: string;
 }
 
 export const DEFAULT_MAX_SERIES = 500;
@@ -78,7 +80,7 @@ export class PrometheusSource implements Source {
     this.maxSeries = opts.maxSeries ?? DEFAULT_MAX_SERIES;
     const { url, headers } = splitCredentials(opts.url);
     this.base = url;
-    this.headers = headers;
+    this.headers = { ...headers, ...(opts.tenant ? { 'X-Scope-OrgID': opts.tenant } : {}) };
   }
 
   async gather(req: GatherRequest, signal: AbortSignal): Promise<SourceResult> {

@@ -40,6 +40,10 @@ export const annotationRecordSchema = z.looseObject({
   verdict: verdictSchema.optional(),
   /** Model calls and tokens behind this note; absent when no model was asked. */
   llm: llmUsageSchema.optional(),
+  /** The route (ROUTES_FILE) that chose this alert's targets; absent without a routes file. */
+  route: z.string().optional(),
+  /** The tenant the alert belongs to (a route's `tenant` or TENANT_LABEL). */
+  tenant: z.string().optional(),
 });
 
 export type AnnotationRecord = z.infer<typeof annotationRecordSchema>;

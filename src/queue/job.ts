@@ -22,18 +22,21 @@ export const renarrateJobSchema = z.object({
   traceparent: z.string().optional(),
   attempt: z.number().int().min(1),
   renarration: z.looseObject({ input: z.unknown(), records: z.array(z.unknown()), event: z.unknown() }),
+  /** The route and tenant of the group part this follow-up belongs to (ROUTES_FILE, TENANT_LABEL). */
+  routing: z.object({ route: z.string(), tenant: z.string().optional() }).optional(),
 });
 export type RenarrateJobData = z.infer<typeof renarrateJobSchema>;
 
 /**
  * The same notification delivered again (Alertmanager retries a request it thinks timed
  * out; an HA pair sends it once per instance) gets the same id, so BullMQ adds it once.
- * Only what identifies the notification counts: not externalURL (differs per HA instance).
+ * Only what identifies the notification counts: not externalURL (differs per HA instance),
+ * but the receiver, which Alertmanager notifies separately (and which a route may match).
  */
 export function groupJobId(payload: WebhookPayload): string {
   const alerts = payload.alerts.map((a) => `${a.fingerprint}|${a.startsAt}|${a.status}|${a.endsAt}`).sort();
   // One update of one string: this runs on every webhook request.
-  const identity = `${payload.groupKey}\0${payload.status}\0${alerts.join('\0')}`;
+  const identity = `${payload.receiver}\0${payload.groupKey}\0${payload.status}\0${alerts.join('\0')}`;
   return `g-${createHash('sha256').update(identity).digest('hex').slice(0, 40)}`;
 }
 

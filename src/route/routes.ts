@@ -48,7 +48,34 @@ const routeSchema = z.strictObject({
   quiet: z.boolean().default(false),
 });
 
-const fileSchema = z.strictObject({ routes: z.array(routeSchema).min(1, 'at least one route') });
+const tenantName = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - only (at most 64)');
+const httpUrl = z.url({ protocol: /^https?$/ });
+
+/** Per-tenant back ends; everything unset falls back to the service-wide variables. */
+const tenantSchema = z.strictObject({
+  /** X-Scope-OrgID sent to Loki, Tempo and Prometheus (Mimir/Cortex); default: the tenant's name. */
+  orgId: nonEmpty.optional(),
+  lokiUrl: httpUrl.optional(),
+  prometheusUrl: httpUrl.optional(),
+  tempoUrl: httpUrl.optional(),
+  /** A file holding `user:password`, sent as basic auth to this tenant's Loki, Prometheus and Tempo. */
+  basicAuthFile: nonEmpty.optional(),
+});
+
+const fileSchema = z.strictObject({
+  routes: z.array(routeSchema).min(1, 'at least one route'),
+  tenants: z.record(tenantName, tenantSchema).default({}),
+});
+
+/** A tenant's settings with its secret file read. */
+export interface TenantSettings {
+  orgId: string;
+  lokiUrl?: string;
+  prometheusUrl?: string;
+  tempoUrl?: string;
+  /** `user:password` for basic auth. */
+  basicAuth?: string;
+}
 
 type RawRoute = z.infer<typeof routeSchema>;
 
@@ -95,17 +122,26 @@ export type ReadFile = (path: string) => string;
 const readText: ReadFile = (p) => readFileSync(p, 'utf8');
 
 /** Loads and validates a routes file; every problem is reported with its line. */
-export function loadRoutesFile(path: string, readFile: ReadFile = readText): Route[] {
+export function loadRoutesFile(path: string, readFile: ReadFile = readText): RoutesFile {
   let text: string;
   try {
     text = readFile(path);
   } catch (e) {
     throw new RoutesFileError(path, [`cannot read the file (${(e as NodeJS.ErrnoException).code ?? 'error'})`]);
   }
-  return parseRoutes(text, path, readFile);
+  return parseRoutesFile(text, path, readFile);
 }
 
 export function parseRoutes(text: string, file = 'routes', readFile: ReadFile = readText): Route[] {
+  return parseRoutesFile(text, file, readFile).routes;
+}
+
+export interface RoutesFile {
+  routes: Route[];
+  tenants: Record<string, TenantSettings>;
+}
+
+export function parseRoutesFile(text: string, file = 'routes', readFile: ReadFile = readText): RoutesFile {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   const at = (offset: number | undefined) => (offset === undefined ? '' : `line ${lines.linePos(offset).line}: `);
@@ -126,7 +162,13 @@ export function parseRoutes(text: string, file = 'routes', readFile: ReadFile = 
   const matchersByRoute: Matcher[][] = [];
   (Array.isArray(rawRoutes) ? (rawRoutes as unknown[]) : []).forEach((r, i) => {
     const where = (...p: (string | number)[]) => at(offsetOf(doc, ['routes', String(i), ...p.map(String)]));
-    const route = (r ?? {}) as { name?: unknown; matchers?: unknown };
+    const route = (r ?? {}) as { name?: unknown; matchers?: unknown; receiver?: unknown };
+    if (
+      route.name === DEFAULT_ROUTE.name &&
+      ((Array.isArray(route.matchers) && route.matchers.length > 0) || route.receiver !== undefined)
+    ) {
+      problems.push(`${where('name')}routes.${i}.name: "default" is reserved for a catch-all route (no matchers, no receiver)`);
+    }
     if (typeof route.name === 'string') {
       if (names.has(route.name)) problems.push(`${where('name')}routes.${i}.name: "${route.name}" is used twice`);
       names.add(route.name);
@@ -153,8 +195,30 @@ export function parseRoutes(text: string, file = 'routes', readFile: ReadFile = 
       problems.push(`${at(offsetOf(doc, ['routes', String(i)]))}routes.${i} (${r.name}): ${(e as Error).message}`);
     }
   });
+  const tenants: Record<string, TenantSettings> = {};
+  for (const [name, t] of Object.entries(parsed.data.tenants)) {
+    let basicAuth: string | undefined;
+    if (t.basicAuthFile) {
+      try {
+        basicAuth = readFile(t.basicAuthFile).trim();
+        if (!/^[^:]+:.+$/.test(basicAuth))
+          problems.push(`${at(offsetOf(doc, ['tenants', name, 'basicAuthFile']))}tenants.${name}.basicAuthFile: must hold user:password`);
+      } catch (e) {
+        problems.push(
+          `${at(offsetOf(doc, ['tenants', name, 'basicAuthFile']))}tenants.${name}.basicAuthFile: cannot read ${t.basicAuthFile} (${(e as NodeJS.ErrnoException).code ?? 'error'})`,
+        );
+      }
+    }
+    tenants[name] = {
+      orgId: t.orgId ?? name,
+      ...(t.lokiUrl ? { lokiUrl: t.lokiUrl } : {}),
+      ...(t.prometheusUrl ? { prometheusUrl: t.prometheusUrl } : {}),
+      ...(t.tempoUrl ? { tempoUrl: t.tempoUrl } : {}),
+      ...(basicAuth ? { basicAuth } : {}),
+    };
+  }
   if (problems.length) throw new RoutesFileError(file, problems);
-  return routes;
+  return { routes, tenants };
 }
 
 /** The source offset of a node by its path, for line numbers in errors. */

@@ -16,6 +16,8 @@ export interface StoredEntry {
 }
 
 interface Stream {
+  /** The tenant (X-Scope-OrgID); `fake` when Loki runs without auth, as Loki calls it. */
+  org: string;
   labels: Record<string, string>;
   entries: StoredEntry[];
 }
@@ -25,8 +27,8 @@ const HOUR_NS = 3600n * 1_000_000_000n;
 const TEN_MIN_NS = 600n * 1_000_000_000n;
 const MAX_BODY = 4 * 1024 * 1024;
 
-function streamKey(labels: Record<string, string>): string {
-  return JSON.stringify(Object.entries(labels).sort(([a], [b]) => a.localeCompare(b)));
+function streamKey(labels: Record<string, string>, org = 'fake'): string {
+  return `${org}\u0000${JSON.stringify(Object.entries(labels).sort(([a], [b]) => a.localeCompare(b)))}`;
 }
 
 type Matcher = { name: string; op: '=' | '!=' | '=~' | '!~'; value: string };
@@ -107,15 +109,21 @@ export class FakeLoki extends FakeHttpServer {
   private readonly streams = new Map<string, Stream>();
   /** Clock of the fake, in ns; tests may move it. */
   nowNs: () => bigint = () => BigInt(Date.now()) * 1_000_000n;
+  /**
+   * Loki with `auth_enabled: true`: every request needs X-Scope-OrgID (401 "no org id"
+   * otherwise) and each tenant sees only its own streams.
+   */
+  multiTenant = false;
 
   constructor() {
     super((req) => this.route(req));
   }
 
   /** Every stored entry with its stream labels, oldest first. */
-  entries(selector: Record<string, string> = {}): { labels: Record<string, string>; ts: bigint; line: string }[] {
+  entries(selector: Record<string, string> = {}, org?: string): { labels: Record<string, string>; ts: bigint; line: string }[] {
     const out: { labels: Record<string, string>; ts: bigint; line: string }[] = [];
     for (const s of this.streams.values()) {
+      if (org !== undefined && s.org !== org) continue;
       if (!Object.entries(selector).every(([k, v]) => s.labels[k] === v)) continue;
       for (const e of s.entries) out.push({ labels: s.labels, ...e });
     }
@@ -123,13 +131,13 @@ export class FakeLoki extends FakeHttpServer {
   }
 
   /** The annotation records pushed by the service, parsed. */
-  records(): Record<string, unknown>[] {
-    return this.entries({ job: 'alert-annotator' }).map((e) => JSON.parse(e.line) as Record<string, unknown>);
+  records(org?: string): Record<string, unknown>[] {
+    return this.entries({ job: 'alert-annotator' }, org).map((e) => JSON.parse(e.line) as Record<string, unknown>);
   }
 
   /** Stores application log lines directly (as if another client had pushed them). */
-  seed(labels: Record<string, string>, values: [string, string][]): void {
-    for (const [ts, line] of values) this.store(labels, BigInt(ts), line);
+  seed(labels: Record<string, string>, values: [string, string][], org?: string): void {
+    for (const [ts, line] of values) this.store(labels, BigInt(ts), line, org);
   }
 
   private readonly pushFailures: FakeReply[] = [];
@@ -145,15 +153,24 @@ export class FakeLoki extends FakeHttpServer {
     this.pushFailures.length = 0;
   }
 
-  private store(labels: Record<string, string>, ts: bigint, line: string): void {
-    const key = streamKey(labels);
+  private store(labels: Record<string, string>, ts: bigint, line: string, org = 'fake'): void {
+    const key = streamKey(labels, org);
     let s = this.streams.get(key);
-    if (!s) this.streams.set(key, (s = { labels, entries: [] }));
+    if (!s) this.streams.set(key, (s = { org, labels, entries: [] }));
     if (s.entries.some((e) => e.ts === ts && e.line === line)) return;
     s.entries.push({ ts, line });
   }
 
+  /** The request's tenant; undefined when a multi-tenant Loki would refuse it. */
+  private orgOf(req: RecordedRequest): string | undefined {
+    const id = req.headers['x-scope-orgid'];
+    const org = Array.isArray(id) ? id[0] : id;
+    if (!this.multiTenant) return 'fake';
+    return org && org.trim() !== '' ? org : undefined;
+  }
+
   private route(req: RecordedRequest): FakeReply {
+    if (req.path.startsWith('/loki/') && this.orgOf(req) === undefined) return { status: 401, body: 'no org id\n' };
     if (req.method === 'POST' && req.path === '/loki/api/v1/push') return this.push(req);
     if (req.method === 'GET' && req.path === '/loki/api/v1/query_range') return this.queryRange(req);
     if (req.method === 'GET' && req.path === '/ready') return { status: 200, body: 'ready\n' };
@@ -161,6 +178,7 @@ export class FakeLoki extends FakeHttpServer {
   }
 
   private push(req: RecordedRequest): FakeReply {
+    const org = this.orgOf(req)!;
     const failure = this.pushFailures.shift();
     if (failure) return failure;
     if (Buffer.byteLength(req.body) > MAX_BODY)
@@ -194,7 +212,7 @@ export class FakeLoki extends FakeHttpServer {
         continue;
       }
       const stringLabels = Object.fromEntries(names.map((n) => [n, String(labels[n])]));
-      const key = streamKey(stringLabels);
+      const key = streamKey(stringLabels, org);
       for (const v of raw.values ?? []) {
         if (!Array.isArray(v) || typeof v[0] !== 'string' || typeof v[1] !== 'string') {
           errors.push('error parsing push request: timestamps must be strings of nanoseconds');
@@ -214,7 +232,7 @@ export class FakeLoki extends FakeHttpServer {
           errors.push(`entry too far behind, oldest acceptable timestamp is: ${newest - HOUR_NS}`);
           continue;
         }
-        this.store(stringLabels, ts, v[1]);
+        this.store(stringLabels, ts, v[1], org);
       }
     }
     // Like Loki: the good entries are stored, the request still answers 400.
@@ -223,6 +241,7 @@ export class FakeLoki extends FakeHttpServer {
   }
 
   private queryRange(req: RecordedRequest): FakeReply {
+    const org = this.orgOf(req)!;
     const query = req.query.get('query');
     if (!query) return { status: 400, body: 'query parameter is required\n' };
     let parsed: ReturnType<typeof parseLogQL>;
@@ -241,6 +260,7 @@ export class FakeLoki extends FakeHttpServer {
     type Hit = { labels: Record<string, string>; ts: bigint; line: string };
     const hits: Hit[] = [];
     for (const s of this.streams.values()) {
+      if (s.org !== org) continue;
       if (!matchLabels(s.labels, parsed.matchers)) continue;
       for (const e of s.entries) {
         if (e.ts >= start && e.ts < end && matchLine(e.line, parsed.filters)) hits.push({ labels: s.labels, ...e });
