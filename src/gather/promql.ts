@@ -16,6 +16,8 @@ export function exprFromGeneratorUrl(generatorURL: string): string | undefined {
 
 const COMPARISONS = ['==', '!=', '>=', '<=', '>', '<'];
 const SET_OPS = ['and', 'or', 'unless'];
+const COMPARISON_START = new Set(COMPARISONS.map((op) => op[0]!));
+const SET_OP_START = new Set(SET_OPS.map((op) => op[0]!));
 
 /**
  * Splits at the top level (outside (), {}, [] and strings) at the first set operator, then
@@ -27,6 +29,8 @@ export function valueExpression(expr: string): string {
   const left = splitTopLevel(
     expr,
     (s, i) => {
+      // A cheap first-character test: this runs at every top-level position (bench:adversarial).
+      if (!SET_OP_START.has(s[i]!)) return 0;
       for (const op of SET_OPS) {
         if (s.startsWith(op, i) && /\s/.test(s[i - 1] ?? '') && /[\s(]/.test(s[i + op.length] ?? '')) return op.length;
       }
@@ -37,6 +41,7 @@ export function valueExpression(expr: string): string {
   const value = splitTopLevel(
     left,
     (s, i) => {
+      if (!COMPARISON_START.has(s[i]!)) return 0;
       for (const op of COMPARISONS) {
         if (!s.startsWith(op, i)) continue;
         // `=~` and `!~` are label matchers, never at top level; `!=`/`==` must not be read as `=`.
