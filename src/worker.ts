@@ -85,46 +85,52 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
     const data = groupJobSchema.parse(job.data);
     const { payload } = data;
     const log = opts.log.child({ jobId: job.id, groupKey: payload.groupKey });
-    const fingerprints = payload.alerts.map((a) => a.fingerprint);
-    return startAlertSpan(
-      {
-        traceparent: data.traceparent,
-        fingerprint: fingerprints,
-        alertname: payload.commonLabels.alertname ?? payload.alerts[0]?.labels.alertname ?? '',
-        groupKey: payload.groupKey,
-        attributes: { 'alert.status': payload.status, 'job.id': job.id ?? '', 'job.attempt': job.attemptsMade + 1 },
-      },
-      async (span) => {
-        const parts = opts.routing?.plan(payload) ?? [{ payload, route: { name: 'default' } }];
-        const outcome: GroupOutcome = { annotated: 0, skipped: 0, records: [] };
-        for (const part of parts) {
-          const deps = opts.routing ? opts.routing.depsFor(part.route.name, part.tenant) : opts.deps;
-          const partLog = parts.length > 1 || part.tenant ? log.child({ route: part.route.name, tenant: part.tenant }) : log;
-          const o = await annotateGroup(part.payload, { ...deps, log: partLog }, signal, { owner: job.id });
-          outcome.annotated += o.annotated;
-          outcome.skipped += o.skipped;
-          outcome.records.push(...o.records);
-          if (o.renarration) {
-            const routing = { route: part.route.name, ...(part.tenant !== undefined ? { tenant: part.tenant } : {}) };
-            await scheduleRenarration(job.id!, data.traceparent, o.renarration, 1, o.renarrateAfterMs, routing);
-            outcome.renarration = o.renarration;
-          }
-        }
-        span.setAttribute('alert.annotated', outcome.annotated);
-        span.setAttribute('alert.skipped', outcome.skipped);
-        const narrationPending = outcome.renarration !== undefined;
-        log.info({ annotated: outcome.annotated, skipped: outcome.skipped, narrationPending }, 'group processed');
-        for (const r of outcome.records) opts.metrics?.records.inc({ narrator: r.narrator.split(':')[0] ?? r.narrator });
-        opts.metrics?.jobs.inc({ outcome: outcome.annotated > 0 ? 'annotated' : 'skipped' });
-        // BullMQ stores the return value in Redis: keep it to a receipt, not the records.
-        return {
-          annotated: outcome.annotated,
-          skipped: outcome.skipped,
-          narrationPending,
-          fingerprints: outcome.records.map((r) => `${r.fingerprint}:${r.status}`),
-        };
-      },
-    );
+    // Each tenant's part runs in a root span of its own, so no span mixes two tenants.
+    const parts = opts.routing?.plan(payload) ?? [{ payload, route: { name: 'default' } }];
+    const outcome: GroupOutcome = { annotated: 0, skipped: 0, records: [] };
+    for (const part of parts) {
+      const routing = { route: part.route.name, ...(part.tenant !== undefined ? { tenant: part.tenant } : {}) };
+      const deps = opts.routing ? opts.routing.depsFor(part.route.name, part.tenant) : opts.deps;
+      const partLog = opts.routing ? log.child({ route: part.route.name, tenant: part.tenant }) : log;
+      const p = part.payload;
+      const o = await startAlertSpan(
+        {
+          traceparent: data.traceparent,
+          fingerprint: p.alerts.map((a) => a.fingerprint),
+          alertname: p.commonLabels.alertname ?? p.alerts[0]?.labels.alertname ?? '',
+          groupKey: p.groupKey,
+          attributes: {
+            'alert.status': p.status,
+            'job.id': job.id ?? '',
+            'job.attempt': job.attemptsMade + 1,
+            ...(opts.routing ? { 'alert.route': part.route.name } : {}),
+            ...(part.tenant !== undefined ? { 'alert.tenant': part.tenant } : {}),
+          },
+        },
+        async (span) => {
+          const r = await annotateGroup(p, { ...deps, log: partLog }, signal, { owner: job.id });
+          span.setAttribute('alert.annotated', r.annotated);
+          span.setAttribute('alert.skipped', r.skipped);
+          if (r.renarration) await scheduleRenarration(job.id!, data.traceparent, r.renarration, 1, r.renarrateAfterMs, routing);
+          return r;
+        },
+      );
+      outcome.annotated += o.annotated;
+      outcome.skipped += o.skipped;
+      outcome.records.push(...o.records);
+      if (o.renarration) outcome.renarration = o.renarration;
+    }
+    const narrationPending = outcome.renarration !== undefined;
+    log.info({ annotated: outcome.annotated, skipped: outcome.skipped, narrationPending }, 'group processed');
+    for (const r of outcome.records) opts.metrics?.records.inc({ narrator: r.narrator.split(':')[0] ?? r.narrator });
+    opts.metrics?.jobs.inc({ outcome: outcome.annotated > 0 ? 'annotated' : 'skipped' });
+    // BullMQ stores the return value in Redis: keep it to a receipt, not the records.
+    return {
+      annotated: outcome.annotated,
+      skipped: outcome.skipped,
+      narrationPending,
+      fingerprints: outcome.records.map((r) => `${r.fingerprint}:${r.status}`),
+    };
   };
 
   const scheduleRenarration = async (

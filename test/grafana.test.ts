@@ -269,6 +269,14 @@ describe('the "Alert annotations" dashboard', () => {
     }
   });
 
+  it("a tenant variable filters every record query by the record's tenant", () => {
+    const names = (dashboard as unknown as { templating: { list: { name: string }[] } }).templating.list.map((v) => v.name);
+    expect(names).toContain('tenant');
+    const logql = queries().filter((q) => q.lang === 'logql' && q.expr.includes(`job="${RECORD_JOB_LABEL}"`));
+    const unfiltered = logql.filter((q) => !/\| tenant=~"\$tenant"/.test(q.expr) || !logqlNames(q.expr).extracted.includes('tenant'));
+    expect(unfiltered.map((q) => q.where)).toEqual([]);
+  });
+
   it('Loki annotation titles, texts and tags use only labels the query provides', () => {
     for (const a of dashboard.annotations.list.filter((x) => x.datasource.uid === 'loki')) {
       const n = logqlNames(a.expr ?? '');

@@ -71,6 +71,13 @@ describe('tenants on one multi-tenant Loki', () => {
         const text = `${r.query.toString()} ${typeof r.body === 'string' ? r.body : JSON.stringify(r.json ?? '')}`;
         expect(text).not.toContain(org === 'acme' ? 'globex' : 'acme');
       }
+      // Every line logged for a part names its tenant, and only that tenant's alerts.
+      const annotated = svc.logs.filter((l) => l.msg === 'alert annotated');
+      expect(annotated).toHaveLength(3);
+      for (const l of annotated) {
+        const rec = [...acme, ...globex].find((r) => r.fingerprint === l.fingerprint)!;
+        expect(l.tenant).toBe(rec.tenant);
+      }
       // Each tenant's part is its own group: no record mixes two tenants' alerts in one group.
       expect(new Set(acme.map((r) => r.groupKey)).size).toBe(1);
       expect(acme[0]!.groupKey).not.toBe(globex[0]!.groupKey);
