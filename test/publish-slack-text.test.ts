@@ -51,16 +51,22 @@ describe('a Slack card as terminal text', () => {
         blocks: [
           {
             type: 'section',
-            text: { type: 'mrkdwn', text: `*Next steps*\n• ${long}\n• <https://example.com/${'a'.repeat(120)}|runbook>` },
+            text: {
+              type: 'mrkdwn',
+              text: `*Next steps*\n• ${long.replace(/ /g, '  ·  ')}\n• <https://example.com/${'a'.repeat(120)}|runbook>`,
+            },
           },
         ],
       },
       { width: 60 },
     );
     const lines = text.split('\n');
-    for (const l of lines.filter((x) => !x.startsWith('  ['))) expect(l.length).toBeLessThanOrEqual(60);
+    for (const l of lines.filter((x) => !x.startsWith('  ['))) {
+      expect(l.length).toBeLessThanOrEqual(60);
+      expect(l).toBe(l.trimEnd());
+    }
     expect(lines[1]).toMatch(/^• word/);
-    expect(lines[2]).toMatch(/^ {2}word/);
+    expect(lines[2]).toMatch(/^ {2}\S/);
     expect(text).toContain(`  [1] https://example.com/${'a'.repeat(120)}`);
   });
 

@@ -112,12 +112,20 @@ function wrap(line: string, width: number): string[] {
   const indent = ' '.repeat(/^(\s*(?:[•\-*]|\d+\.)\s+|\s+)/.exec(visible(line))?.[0].length ?? 0);
   const out: string[] = [];
   let current = '';
-  for (const word of line.split(' ')) {
-    const candidate = current ? `${current} ${word}` : word;
+  let gap = '';
+  // Words and the runs of spaces between them: a break drops the run, the rest keep theirs.
+  for (const token of line.split(/( +)/)) {
+    if (token === '') continue;
+    if (token.startsWith(' ')) {
+      gap = token;
+      continue;
+    }
+    const candidate = current ? `${current}${gap}${token}` : `${gap}${token}`;
     if (visible(candidate).length > width && visible(current).trim() !== '') {
       out.push(current);
-      current = `${indent}${word}`;
+      current = `${indent}${token}`;
     } else current = candidate;
+    gap = '';
   }
   if (current) out.push(current);
   return out;
