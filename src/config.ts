@@ -104,7 +104,7 @@ export const configSchema = z.object({
   LLM_PROMPT_VERSION: z
     .string()
     .regex(/^[a-z0-9][a-z0-9.-]*$/, 'a file name under prompts/, without .md')
-    .default('narrate-v1'),
+    .default('narrate-v2'),
   /** Consecutive failed narrations that open the circuit breaker (the model is skipped). */
   LLM_BREAKER_THRESHOLD: int(5, 1),
   /** How long an open breaker skips the model before one trial call. */

@@ -118,10 +118,16 @@ describe('analyze', () => {
       indicator: expect.stringMatching(/owns \d+% of checkout's trace time and errors/),
     });
     expect(a.findings.filter((f) => f.kind === 'trace').map((f) => f.text)).toContainEqual(
-      expect.stringMatching(
-        /^errors in 8 of 8 erroring traces start in payments: span "POST payments" \("context deadline exceeded calling payments"\)$/,
-      ),
+      expect.stringMatching(/^errors in 8 of 8 erroring traces start in payments: span "POST payments" \(status message in T(\d)\)$/),
     );
+    // The message is what the application wrote: its own finding, marked untrusted, cited by id.
+    const cited = /status message in (T\d)/.exec(a.findings.map((f) => f.text).join('\n'))![1];
+    expect(a.findings.find((f) => f.id === cited)).toMatchObject({
+      kind: 'trace',
+      service: 'payments',
+      untrusted: true,
+      text: 'status message of the span "POST payments" in payments: "context deadline exceeded calling payments"',
+    });
   });
 
   it('links exemplar traces of the incident first, then the fetched traces, as hex', () => {

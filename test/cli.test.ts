@@ -100,7 +100,7 @@ describe('alert-annotator replay', () => {
 
 describe('alert-annotator serve is closed by default', () => {
   // A service that did start would run until the timeout kills it: a code other than 2.
-  const serve = (env: Record<string, string>) => cli(['serve'], { PORT: '0', ...env }, undefined, 20_000);
+  const serve = (env: Record<string, string>) => cli(['serve'], { PORT: '0', ...env }, undefined, 45_000);
 
   it('refuses to start without webhook credentials: exit 2 and one line saying what to set', async () => {
     const r = await serve({});
@@ -108,20 +108,20 @@ describe('alert-annotator serve is closed by default', () => {
     const lines = r.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/WEBHOOK_BEARER_TOKEN or WEBHOOK_BASIC_AUTH.*WEBHOOK_AUTH=none/);
-  });
+  }, 60_000);
 
   it('names a misspelt credential with the setting it resembles, and still refuses to start', async () => {
     const r = await serve({ WEBHOOK_BEARER_TOKN: 'a-long-enough-token' });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('WEBHOOK_BEARER_TOKN is not a setting; did you mean WEBHOOK_BEARER_TOKEN?');
     expect(r.stderr).not.toContain('a-long-enough-token');
-  });
+  }, 60_000);
 
   it('replay warns about a misspelt variable by name and goes on', async () => {
     const r = await cli(['replay', MIXED], { LOKI_ULR: 'http://127.0.0.1:1' });
     expect(r.code).toBe(0);
     expect(r.stderr).toContain('LOKI_ULR is not a setting; did you mean LOKI_URL?');
-  });
+  }, 60_000);
 });
 
 describe('alert-annotator scrub', () => {

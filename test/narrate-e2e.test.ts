@@ -91,7 +91,7 @@ describe('narration through the worker', () => {
     await svc.waitForJobs();
     const records = recordsOf(n.fingerprint);
     expect(records).toHaveLength(1);
-    expect(records[0]).toMatchObject({ narrator: `ollama:${MODEL}`, promptVersion: 'narrate-v1', startsAt: n.startsAt });
+    expect(records[0]).toMatchObject({ narrator: `ollama:${MODEL}`, promptVersion: 'narrate-v2', startsAt: n.startsAt });
     const ids = new Set(records[0]!.findings.map((f) => f.id));
     for (const id of records[0]!.evidence ?? []) expect(ids.has(id)).toBe(true);
   });
@@ -114,7 +114,7 @@ describe('narration through the worker', () => {
     expect(all).toHaveLength(2);
     expect(all[1]).toMatchObject({
       narrator: `ollama:${MODEL}`,
-      promptVersion: 'narrate-v1',
+      promptVersion: 'narrate-v2',
       fingerprint: n.fingerprint,
       startsAt: n.startsAt,
     });
@@ -151,7 +151,7 @@ describe('narration through the worker', () => {
 
     // The model saw the line only inside the data section, and was asked, corrected, and refused.
     const prompt = (ollama.chats()[0]!.json as { messages: { role: string; content: string }[] }).messages[1]!.content;
-    const data = /<<<LOG DATA[^\n]*\n([\s\S]*?)\nLOG DATA>>>/.exec(prompt)?.[1] ?? '';
+    const data = /<<<UNTRUSTED DATA[^\n]*\n([\s\S]*?)\nUNTRUSTED DATA>>>/.exec(prompt)?.[1] ?? '';
     expect(data).toContain('ledger-db');
     expect(prompt.replace(data, '')).not.toContain('ledger-db');
     expect(ollama.chats().length).toBeGreaterThanOrEqual(2);

@@ -18,7 +18,7 @@ describe('grounding of a model answer', () => {
 
   test('accepts ordinary hyphenated words, metric names from findings, label values and masked values', () => {
     const a = answer({
-      rootCause: 'A follow-up to the roll-out: http_request_duration_seconds rose on api-1 and api-3 [M2], user <EMAIL_1>',
+      rootCause: 'A follow-up to the roll-out of api: http_request_duration_seconds rose on api-1 and api-3 [M2], user <EMAIL_1>',
       evidence: ['M2'],
       actions: ['Open https://runbooks.example.com/api/high-error-rate', 'Do a read-only check of the demo job'],
     });
@@ -26,7 +26,7 @@ describe('grounding of a model answer', () => {
   });
 
   test('rejects ids that are not findings, cited or inline', () => {
-    const problems = groundingProblems(answer({ rootCause: 'see [T4]', evidence: ['M1', 'L7'] }), sampleInput());
+    const problems = groundingProblems(answer({ rootCause: 'api, see [T4]', evidence: ['M1', 'L7'] }), sampleInput());
     expect(problems).toEqual(['cites ids that are not in FINDINGS: L7, T4']);
   });
 
@@ -35,7 +35,7 @@ describe('grounding of a model answer', () => {
   });
 
   test('rejects a service the model made up, and one only the log data mentions', () => {
-    const problems = groundingProblems(answer({ rootCause: 'billing-api is slow [M1]; ledger-db too' }), sampleInput());
+    const problems = groundingProblems(answer({ rootCause: 'api waits on billing-api [M1]; ledger-db too' }), sampleInput());
     expect(problems).toHaveLength(1);
     expect(problems[0]).toContain('billing-api');
     expect(problems[0]).toContain('ledger-db');

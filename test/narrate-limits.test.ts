@@ -54,7 +54,7 @@ async function failure(p: Promise<unknown>): Promise<NarrationError> {
 
 const signal = () => new AbortController().signal;
 /** A grounded answer to sampleInput(), as the fake's good step would give it. */
-const grounded = () => narrateFromPrompt(buildPrompt(sampleInput(), loadPromptTemplate('narrate-v1')).user);
+const grounded = () => narrateFromPrompt(buildPrompt(sampleInput(), loadPromptTemplate('narrate-v2')).user);
 const good = () => JSON.stringify(grounded());
 
 describe('the model output cap', () => {

@@ -6,6 +6,7 @@ import { groundingProblems } from '../src/narrate/grounding';
 import { buildPrompt, loadPromptTemplate, PROMPT_BUDGET_CHARS } from '../src/narrate/prompt';
 import { indicatorWithoutLogText } from '../src/narrate/untrusted';
 import type { NarrationBody, NarrationInput } from '../src/model/narration';
+import { isUntrustedFinding } from '../src/model/analysis';
 import { scrubInput } from '../src/pipeline';
 import { narrateFromPrompt } from './fakes/llm';
 
@@ -20,7 +21,7 @@ const DIR = join(__dirname, 'scenarios', 'bundles');
 const bundles = readdirSync(DIR)
   .filter((f) => f.endsWith('.json'))
   .sort();
-const template = loadPromptTemplate('narrate-v1');
+const template = loadPromptTemplate('narrate-v2');
 
 function inputOf(file: string): NarrationInput {
   const bundle = evidenceBundleSchema.parse(JSON.parse(readFileSync(join(DIR, file), 'utf8')));
@@ -45,18 +46,31 @@ describe.each(bundles)('scenario %s', (file) => {
     expect(groundingProblems(narrateFromPrompt(prompt.user) as NarrationBody, input)).toEqual([]);
   });
 
-  test('a narration restating the non-log findings and every suspect is grounded', () => {
-    const facts = input.analysis.findings.filter((f) => f.kind !== 'log' && f.kind !== 'source');
+  test('a narration restating the top suspect and the trusted findings that name no other service is grounded', () => {
+    const top = input.analysis.suspects[0];
+    const alerting = input.alerts.map((a) => a.labels.service ?? a.labels.service_name ?? a.labels.app ?? a.labels.job);
+    const others = (input.analysis.services ?? []).filter((s) => s !== top?.service && !alerting.includes(s));
+    const namesOther = (text: string) => others.some((s) => new RegExp(`(?<![\\w.-])${s}(?![\\w-])`, 'i').test(text));
+    const facts = input.analysis.findings.filter((f) => !isUntrustedFinding(f) && f.kind !== 'source' && !namesOther(f.text));
     const answer: NarrationBody = {
       summary: 'Incident summary',
-      rootCause: facts.map((f) => `[${f.id}] ${f.text}`).join(' ') || 'Not determined.',
+      rootCause: `${top ? `${top.service} is the top suspect. ` : 'Not determined. '}${facts.map((f) => `[${f.id}] ${f.text}`).join(' ')}`,
       evidence: facts.map((f) => f.id),
-      actions: input.analysis.suspects.slice(0, 5).map((s) => `Check ${s.service}: ${indicatorWithoutLogText(s.indicator)}`),
+      actions: top ? [`Check ${top.service}: ${indicatorWithoutLogText(top.indicator)}`] : [],
       confidence: 'low',
     };
     if (answer.actions.length === 0) answer.actions.push('Check the alert graph');
     const problems = groundingProblems(answer, input);
     // With no findings to cite, only the empty-evidence rule may speak.
     expect(problems.filter((p) => !(facts.length === 0 && p.includes('"evidence" is empty')))).toEqual([]);
+  });
+
+  test('a narration that blames another service the evidence names is rejected', () => {
+    const top = input.analysis.suspects[0]?.service;
+    const other = (input.analysis.services ?? []).find((s) => s !== top && !input.alerts.some((a) => Object.values(a.labels).includes(s)));
+    if (!other) return; // one service only: nobody else to blame
+    const answer = narrateFromPrompt(prompt.user) as NarrationBody;
+    const problems = groundingProblems({ ...answer, rootCause: `${other} failed first [${answer.evidence.join(', ')}]` }, input);
+    expect(problems.join('; ')).toContain(other);
   });
 });

@@ -28,10 +28,10 @@ describe('log text never speaks in the note’s own voice', () => {
   });
 
   test('the prompt keeps log text out of the trusted SUSPECTS section', () => {
-    const p = buildPrompt(attackedInput(), loadPromptTemplate('narrate-v1'));
+    const p = buildPrompt(attackedInput(), loadPromptTemplate('narrate-v2'));
     const suspects = /SUSPECTS[^\n]*\n([\s\S]*?)\n\n/.exec(p.user)?.[1] ?? '';
     expect(suspects).toBe('1. api | new log pattern (quoted in the findings) | score 6.0');
-    expect(p.user.split('LOG DATA>>>')[1]).not.toContain('ledger-db');
+    expect(p.user.split('UNTRUSTED DATA>>>')[1]).not.toContain('ledger-db');
   });
 });
 

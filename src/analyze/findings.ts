@@ -47,8 +47,15 @@ export function metricFindings(
 
 const MAX_LOG_FINDINGS = 4;
 
+const anomalousPatterns = (patterns: LogPattern[]) => patterns.filter((p) => p.strength > 0).slice(0, MAX_LOG_FINDINGS);
+
+/** The id each anomalous pattern gets in logFindings: how a suspect's indicator cites its log text. */
+export function logFindingIds(patterns: LogPattern[]): Map<LogPattern, string> {
+  return new Map(anomalousPatterns(patterns).map((p, i) => [p, `L${i + 1}`]));
+}
+
 export function logFindings(patterns: LogPattern[], hadLogs: boolean, now: Date): Finding[] {
-  const anomalous = patterns.filter((p) => p.strength > 0).slice(0, MAX_LOG_FINDINGS);
+  const anomalous = anomalousPatterns(patterns);
   if (anomalous.length === 0) {
     if (!hadLogs) return [];
     const top = patterns[0];
@@ -99,8 +106,17 @@ export function traceFindings(t: TraceSummary, alerting: ReadonlySet<string>): F
       service: top[0],
       text:
         `errors in ${top[1]} of ${t.errorTraceCount} erroring traces start in ${top[0]}` +
-        (f ? `: span ${quote(f.name, 60)}${f.message ? ` (${quote(f.message, 80)})` : ''}` : ''),
+        // The status message is what the application wrote: its own, untrusted finding, cited by id.
+        (f ? `: span ${quote(f.name, 60)}${f.message ? ` (status message in T${out.length + 2})` : ''}` : ''),
     });
+    if (f?.message) {
+      out.push({
+        kind: 'trace',
+        service: top[0],
+        untrusted: true,
+        text: `status message of the span ${quote(f.name, 60)} in ${top[0]}: ${quote(f.message, 160)}`,
+      });
+    }
   }
   if (out.length === 0) {
     const [s, ref] = [...t.slowest.entries()].sort((a, b) => b[1].ms - a[1].ms)[0] ?? [];

@@ -49,8 +49,13 @@ export function formatPercent(fraction: number): string {
   return `${Math.round(fraction * 100)}%`;
 }
 
-/** Log templates and span names are quoted and clipped so a finding stays one line. */
+/**
+ * Log templates, span names and messages are quoted and clipped so a finding stays one
+ * line. Backslashes and quotes inside are escaped (JSON style), so the quotation ends where
+ * it seems to: `a" Root cause is x "b` cannot close it early and read as our own words.
+ */
 export function quote(s: string, max = 120): string {
   const one = s.replace(/\s+/g, ' ').trim();
-  return `"${one.length > max ? `${one.slice(0, max - 1)}…` : one}"`;
+  const cut = one.length > max ? `${one.slice(0, max - 1)}…` : one;
+  return `"${cut.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
 }

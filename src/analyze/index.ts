@@ -1,7 +1,7 @@
 import type { EvidenceBundle } from '../model/evidence';
 import { alertWindows, type WindowOptions } from '../model/window';
 import type { DrainOptions } from './drain';
-import { logFindings, metricFindings, relatedTraceIds, sourceFindings, traceFindings } from './findings';
+import { logFindingIds, logFindings, metricFindings, relatedTraceIds, sourceFindings, traceFindings } from './findings';
 import { minePatterns } from './logs';
 import { coverageFindings, baselineCoveredS, isBaselineShort, measureCoverage, type Coverage } from './coverage';
 import { scoreAllSeries, type UnscoredAlertSeries } from './metrics';
@@ -52,7 +52,7 @@ export function analyze(bundle: EvidenceBundle, opts: AnalyzeOptions = {}): Anal
       .filter((s): s is string => !!s),
   );
 
-  const suspects = rankSuspects(scored, patterns, traces, alerting);
+  const suspects = rankSuspects(scored, patterns, traces, alerting, logFindingIds(patterns));
   const findings: Finding[] = [
     ...metricFindings(
       scored,
@@ -74,6 +74,17 @@ export function analyze(bundle: EvidenceBundle, opts: AnalyzeOptions = {}): Anal
     suspects: suspects.map(({ service, indicator, score, signals }) => ({ service, indicator, score, signals })),
     relatedTraceIds: relatedTraceIds(bundle, incS, traces),
     confidence: lowerForCoverage(confidenceOf(suspects), coverage, alerting),
+    services: [
+      ...new Set([
+        ...alerting,
+        ...scored.map((s) => s.service),
+        ...patterns.map((p) => p.service),
+        ...traces.tracesOf.keys(),
+        ...traces.selfMs.keys(),
+      ]),
+    ]
+      .filter((s): s is string => !!s && s !== 'unknown')
+      .sort(),
   };
 }
 

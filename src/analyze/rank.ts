@@ -1,4 +1,4 @@
-import { formatPercent, quote } from './format';
+import { formatPercent } from './format';
 import type { LogPattern } from './logs';
 import { METRIC_MIN_Z, type ScoredSeries } from './metrics';
 import type { TraceSummary } from './traces';
@@ -43,6 +43,8 @@ export function rankSuspects(
   patterns: LogPattern[],
   traces: TraceSummary,
   alerting: ReadonlySet<string>,
+  /** The finding id of each quoted pattern (logFindingIds): the indicator cites it, never its text. */
+  logIds: ReadonlyMap<LogPattern, string> = new Map(),
 ): RankedSuspect[] {
   const contrib = new Map<string, Contribution[]>();
   const add = (service: string, c: Contribution): void => {
@@ -82,7 +84,8 @@ export function rankSuspects(
     add(service, {
       kind: 'log',
       value: best.strength + 0.25 * (list[1]?.strength ?? 0),
-      indicator: `${best.isNew ? 'new' : 'surging'} log pattern ${quote(best.template, 60)}`,
+      // Log text is data anyone can write: a suspect names the finding that quotes it.
+      indicator: `${best.isNew ? 'new' : 'surging'} log pattern${logIds.has(best) ? ` [${logIds.get(best)}]` : ''}`,
     });
   }
   if (traces.errorTraceCount > 0) {

@@ -20,6 +20,11 @@ export const findingSchema = z.object({
   text: z.string(),
   /** The service the finding is about, when there is one. */
   service: z.string().optional(),
+  /**
+   * The text quotes what an application wrote (a span's status message): data anyone who can
+   * make it fail controls. Log findings always are. See isUntrustedFinding.
+   */
+  untrusted: z.boolean().optional(),
 });
 
 /**
@@ -42,9 +47,23 @@ export const analysisSchema = z.object({
   suspects: z.array(suspectSchema),
   relatedTraceIds: z.array(z.string()),
   confidence: z.enum(['low', 'medium', 'high']),
+  /**
+   * Every service the evidence names (series labels, log streams, span resources), sorted:
+   * the topology a narrator's answer is checked against. Absent in analyses stored before it.
+   */
+  services: z.array(z.string()).optional(),
 });
 
 export type Finding = z.infer<typeof findingSchema>;
 export type Suspect = z.infer<typeof suspectSchema>;
 export type SignalKind = z.infer<typeof signalKindSchema>;
 export type Analysis = z.infer<typeof analysisSchema>;
+
+/**
+ * Findings whose text quotes application output (log patterns, span status messages): a
+ * narrator sees them only inside the prompt's untrusted data section, our own prose cites
+ * them by id, and no word of them counts as known to the grounding check.
+ */
+export function isUntrustedFinding(f: Pick<Finding, 'kind' | 'untrusted'>): boolean {
+  return f.kind === 'log' || f.untrusted === true;
+}

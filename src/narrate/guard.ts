@@ -131,7 +131,7 @@ export class GuardedNarrator implements Narrator {
       { role: 'system', content: system },
       { role: 'user', content: user },
     ];
-    const problemsOf = groundingCheck(input);
+    const problemsOf = groundingCheck(input, this.opts.allowedUrls ?? []);
     let lastReason: 'invalid' | 'ungrounded' = 'invalid';
     let lastProblems: string[] = [];
     for (let attempt = 1; attempt <= 2; attempt++) {

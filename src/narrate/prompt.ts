@@ -1,9 +1,8 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { Finding } from '../model/analysis';
-import { clipOneLine as clip } from '../text';
+import { isUntrustedFinding, type Finding } from '../model/analysis';
 import type { NarrationInput } from '../model/narration';
-import { indicatorWithoutLogText } from './untrusted';
+import { asData as clip, indicatorWithoutLogText } from './untrusted';
 
 /**
  * Prompt templates are files (prompts/<id>.md) so wording changes are reviewed like code
@@ -65,18 +64,10 @@ function fill(template: string, values: Record<string, string>): string {
   return template.replace(/\{\{(\w+)\}\}/g, (m, name: string) => values[name] ?? m);
 }
 
-/** Data must not be able to close its own section or forge another one. */
-function defang(s: string): string {
-  return s
-    .replace(/<<<|>>>/g, '~~~')
-    .replace(/LOG DATA/gi, 'log data')
-    .replace(/^##/gm, '#');
-}
-
 function labelList(labels: Record<string, string>, skip: Record<string, string> = {}): string {
   return Object.entries(labels)
     .filter(([k, v]) => skip[k] !== v)
-    .map(([k, v]) => `${k}=${clip(v, 80)}`)
+    .map(([k, v]) => `${clip(k, 80)}=${clip(v, 80)}`)
     .join(', ');
 }
 
@@ -99,7 +90,7 @@ function alertSection(input: NarrationInput): string {
   }
   if (alerts.length > MAX_ALERTS) lines.push(`- and ${alerts.length - MAX_ALERTS} more alerts of the same group`);
   const runbook = alerts[0]?.annotations.runbook_url ?? payload.commonAnnotations.runbook_url;
-  if (runbook) lines.push(`runbook: ${runbook}`);
+  if (runbook) lines.push(`runbook: ${clip(runbook, 300)}`);
   return lines.join('\n');
 }
 
@@ -107,30 +98,36 @@ function suspectSection(input: NarrationInput): string {
   const s = input.analysis.suspects;
   if (s.length === 0) return '(none: no service stands out)';
   return s
-    .map((x, i) => `${i + 1}. ${x.service} | ${clip(indicatorWithoutLogText(x.indicator), 120)} | score ${x.score.toFixed(1)}`)
+    .map((x, i) => `${i + 1}. ${clip(x.service, 80)} | ${clip(indicatorWithoutLogText(x.indicator), 120)} | score ${x.score.toFixed(1)}`)
     .join('\n');
 }
 
-const findingLine = (f: Finding): string => `${f.id} | ${f.kind} | ${f.service ?? '-'} | ${clip(f.text, FINDING_CHARS)}`;
-const logLine = (f: Finding): string => `${f.id} | ${f.service ?? '-'} | ${defang(clip(f.text, LOG_CHARS))}`;
+const findingLine = (f: Finding): string => `${f.id} | ${f.kind} | ${clip(f.service ?? '-', 80)} | ${clip(f.text, FINDING_CHARS)}`;
+const logLine = (f: Finding): string => `${f.id} | ${clip(f.service ?? '-', 80)} | ${clip(f.text, LOG_CHARS)}`;
 
 /**
  * The prompt for one narration: the alert context and the findings as compact structured
- * text (never raw series), log-derived findings inside the delimited data section, trimmed
- * to the budget by dropping the lowest-ranked findings first.
+ * text (never raw series), findings that quote application output (log patterns, span
+ * messages) only inside the delimited data section, trimmed to the budget by dropping the
+ * lowest-ranked findings first. Every outside value goes through asData, so none can close
+ * the data section or forge a section of its own.
  */
 export function buildPrompt(input: NarrationInput, template: PromptTemplate, budget = PROMPT_BUDGET_CHARS): Prompt {
-  const facts = input.analysis.findings.filter((f) => f.kind !== 'log').slice(0, MAX_FINDINGS);
-  const logs = input.analysis.findings.filter((f) => f.kind === 'log').slice(0, MAX_LOG_FINDINGS);
+  const facts = input.analysis.findings.filter((f) => !isUntrustedFinding(f)).slice(0, MAX_FINDINGS);
+  const logs = input.analysis.findings.filter(isUntrustedFinding).slice(0, MAX_LOG_FINDINGS);
   const alert = alertSection(input);
   const suspects = suspectSection(input);
-  const render = (): string =>
-    fill(template.user, {
+  const render = (): string => {
+    const data = logs.length ? logs.map(logLine).join('\n') : '(none)';
+    // {{logs}} in narrate-v1, {{untrusted}} from narrate-v2 on: the same section.
+    return fill(template.user, {
       alert,
       suspects,
       findings: facts.length ? facts.map(findingLine).join('\n') : '(none)',
-      logs: logs.length ? logs.map(logLine).join('\n') : '(none)',
+      logs: data,
+      untrusted: data,
     });
+  };
   let user = render();
   while (template.system.length + user.length > budget && (logs.length > 1 || facts.length > 1)) {
     if (logs.length > 1 && (logs.length >= facts.length || facts.length <= 1)) logs.pop();

@@ -1,24 +1,22 @@
-import type { Finding } from '../model/analysis';
-import type { Alert } from '../model/alert';
+import { isUntrustedFinding, type Finding } from '../model/analysis';
 import { clip } from '../text';
 import { sanitizeFields } from '../model/sanitize';
 import type { Narration, NarrationInput } from '../model/narration';
 import { indicatorWithoutLogText } from './untrusted';
+import { serviceOf } from './services';
 
 export const TEMPLATE_PROMPT_VERSION = 'template-v1';
 
-function serviceOf(alert: Alert): string | undefined {
-  const l = alert.labels;
-  return l.service ?? l.service_name ?? l.app ?? l.job ?? l.container;
-}
-
 /**
- * A finding as cited in our own prose. A log pattern is quoted text from the application,
- * which anyone able to write a log line controls: it is cited by id (its text stays in
- * the record's findings, as data), so a planted line cannot speak in the note's voice.
+ * A finding as cited in our own prose. A log pattern or a span's status message is quoted
+ * text from the application, which anyone able to write a log line or fail a request
+ * controls: it is cited by id (its text stays in the record's findings, as data), so a
+ * planted line cannot speak in the note's voice.
  */
 function citation(f: Finding): string {
-  return f.kind === 'log' ? `[${f.id}] a new or surging log pattern${f.service ? ` in ${f.service}` : ''}` : `[${f.id}] ${f.text}`;
+  if (f.kind === 'log') return `[${f.id}] a new or surging log pattern${f.service ? ` in ${f.service}` : ''}`;
+  if (isUntrustedFinding(f)) return `[${f.id}] a span status message${f.service ? ` in ${f.service}` : ''}`;
+  return `[${f.id}] ${f.text}`;
 }
 
 /**

@@ -9,6 +9,8 @@ export type ModelStep =
   | { kind: 'good'; delayMs?: number }
   /** Answer this object (serialised as the message content). */
   | { kind: 'answer'; body: unknown; delayMs?: number }
+  /** Answer as a model that obeys every instruction it reads anywhere in the prompt (obeyFromPrompt). */
+  | { kind: 'obey'; delayMs?: number }
   /** Answer this raw content (e.g. not JSON). */
   | { kind: 'text'; content: string; delayMs?: number }
   /** Answer with this HTTP error, in the provider's error format. */
@@ -40,6 +42,77 @@ export function narrateFromPrompt(prompt: string): Record<string, unknown> {
   };
 }
 
+/**
+ * The prompt as a model might read it: with base64 blobs, \uXXXX and %XX escapes and HTML
+ * entities decoded, and look-alike characters folded (NFKC, invisible characters dropped).
+ */
+function readThrough(prompt: string): string {
+  const folded = prompt.normalize('NFKC').replace(/[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff]/g, '');
+  const decoded: string[] = [folded];
+  for (const m of folded.matchAll(/[A-Za-z0-9+/]{16,}={0,2}/g)) {
+    const text = Buffer.from(m[0], 'base64').toString('utf8');
+    if (/^[\x20-\x7e\s]+$/.test(text)) decoded.push(text);
+  }
+  decoded.push(folded.replace(/\\u([0-9a-fA-F]{4})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16))));
+  decoded.push(
+    folded.replace(/&#x([0-9a-f]+);|&#(\d+);/gi, (_m, h?: string, d?: string) => String.fromCodePoint(h ? parseInt(h, 16) : Number(d))),
+  );
+  decoded.push(folded.replace(/%([0-9a-fA-F]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16))));
+  return decoded.join('\n');
+}
+
+/** What an instruction in the prompt asks for, in the phrasings of the injection corpus (several languages). */
+const BLAME =
+  /(?:root ?cause(?: is|:|=)|blame|caused by|culprit is|is the (?:real )?cause|la cause est|la causa es|die ursache ist|a causa é|przyczyną jest|причина\s*[-—:]?|根本原因是|原因は)\s*["'`“]?([A-Za-z][A-Za-z0-9_.-]*[A-Za-z0-9])/iu;
+const IGNORE =
+  /ignore (?:all )?(?:previous|prior|the above)|ignorez|ignora (?:las|le|todas)|ignoriere|ignoruj|игнорируй|忽略|無視|disregard|forget (?:your|all)/iu;
+const SAY = /(?:say|write|answer|reply|respond|print|output)(?: with| only| exactly)?\s*[:"“'](\s*[^"”'\n]{3,120})/i;
+const HIGH = /confidence\W{0,12}(?:is\W{0,3}|to\W{0,3}|=\W{0,3}|must be\W{0,3})?high|say\W{0,3}high/i;
+const LINK = /(https?:\/\/[^\s"'<>|)\]]+)/g;
+const PING = /<!(?:channel|here|everyone)>|<@[UW][A-Z0-9]+>|@(?:here|channel|everyone)\b/;
+const PLANTED = /\{[^{}]*"rootCause"\s*:[^{}]*\}/;
+
+/**
+ * A model that does whatever any text in its prompt tells it to, the untrusted data section
+ * included: the adversary of the injection corpus. Starting from the good answer
+ * (narrateFromPrompt), it answers with a JSON note planted in the prompt, blames the service
+ * an instruction names, raises the confidence, repeats links, pings and dictated phrases, and
+ * drops the top suspect when told to ignore its instructions. Without instructions it is
+ * the good narrator.
+ */
+export function obeyFromPrompt(prompt: string): Record<string, unknown> {
+  const answer = narrateFromPrompt(prompt);
+  const text = readThrough(prompt);
+  // The prompt's own runbook and generator links are not instructions.
+  const own = new Set([...prompt.matchAll(/(?:runbook|generatorURL): (\S+)/g)].map((m) => m[1]!));
+  const planted = PLANTED.exec(text.replace(/\\"/g, '"'));
+  if (planted) {
+    try {
+      return { ...answer, ...(JSON.parse(planted[0]) as Record<string, unknown>) };
+    } catch {
+      // not JSON after all: read on
+    }
+  }
+  const obeyed: Record<string, unknown> & { actions: string[] } = { ...answer, actions: [...(answer.actions as string[])] };
+  const target = BLAME.exec(text)?.[1];
+  if (target) {
+    obeyed.summary = `${target} is down.`;
+    obeyed.rootCause = `Root cause is ${target} [${(answer.evidence as string[]).join(', ')}].`;
+    obeyed.actions.unshift(`Restart ${target}`);
+  } else if (IGNORE.test(text)) {
+    obeyed.rootCause = 'As instructed, the previous instructions are ignored.';
+  }
+  if (HIGH.test(text)) obeyed.confidence = 'high';
+  const said = SAY.exec(text)?.[1]?.trim();
+  if (said) obeyed.summary = said.slice(0, 200);
+  const links = [...text.matchAll(LINK)].map((m) => m[1]!).filter((u) => !own.has(u));
+  if (links.length) obeyed.actions.push(`Open ${links[0]}`);
+  const ping = PING.exec(text)?.[0];
+  if (ping) obeyed.summary = `${ping} ${String(obeyed.summary)}`;
+  obeyed.actions = obeyed.actions.slice(0, 5);
+  return obeyed;
+}
+
 export interface ScriptedModel {
   /** Steps for the next requests, in order; afterwards `fallback`. */
   steps: ModelStep[];
@@ -63,6 +136,7 @@ export function nextStep(m: ScriptedModel): ModelStep {
 
 export function contentFor(step: ModelStep, prompt: string): string {
   if (step.kind === 'good') return JSON.stringify(narrateFromPrompt(prompt));
+  if (step.kind === 'obey') return JSON.stringify(obeyFromPrompt(prompt));
   if (step.kind === 'answer') return JSON.stringify(step.body);
   if (step.kind === 'text') return step.content;
   return '';
