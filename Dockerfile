@@ -20,6 +20,8 @@ WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
+# The command's launcher (package.json "bin"): without src/ here it runs dist/.
+COPY bin ./bin
 # Prompt templates are read at run time (found beside dist/).
 COPY prompts ./prompts
 # Read-only code, owned by root; the process runs as the image's unprivileged `node` user.
@@ -30,5 +32,5 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/-/healthy').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # Node as PID 1 gets SIGTERM directly; the service closes HTTP → worker → queue → Redis →
 # telemetry within SHUTDOWN_TIMEOUT_MS (compose's stop_grace_period is longer).
-ENTRYPOINT ["node", "dist/src/cli.js"]
+ENTRYPOINT ["node", "bin/alert-annotator.js"]
 CMD ["serve"]
