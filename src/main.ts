@@ -138,7 +138,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
           log,
           ...(loki ? { index: new LokiAnnotationIndex(loki) } : {}),
         }),
-        route: { name: route.name, ...(tenant !== undefined ? { tenant } : {}) },
+        route: { name: route.name, ...(tenant !== undefined ? { tenant } : {}), ...(route.links.length ? { links: route.links } : {}) },
       };
       if (!partDeps.has(route)) partDeps.set(route, new Map());
       partDeps.get(route)!.set(tenant, built);

@@ -30,7 +30,7 @@ export interface PipelineDeps {
   metrics?: Metrics;
   now?: () => Date;
   /** The route (ROUTES_FILE) and tenant this part of a notification runs under; stamped on its records. */
-  route?: { name: string; tenant?: string };
+  route?: { name: string; tenant?: string; links?: { title: string; url: string }[] };
 }
 
 export interface GroupOutcome {
@@ -265,8 +265,10 @@ function countUsage(deps: PipelineDeps, llm: LlmUsage | undefined): void {
  * (publishers are idempotent); a permanent one is logged and the others go on.
  */
 async function publish(deps: PipelineDeps, event: PublishEvent, signal: AbortSignal): Promise<void> {
-  if (deps.route)
-    for (const r of event.records) Object.assign(r, { route: deps.route.name }, deps.route.tenant ? { tenant: deps.route.tenant } : {});
+  if (deps.route) {
+    const { name, tenant, links } = deps.route;
+    for (const r of event.records) Object.assign(r, { route: name }, tenant ? { tenant } : {}, links?.length ? { links } : {});
+  }
   const notifiers = deps.publishers.filter((p) => p.name !== 'loki');
   const loki = deps.publishers.filter((p) => p.name === 'loki');
   const retryable: Error[] = [];

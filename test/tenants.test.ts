@@ -132,6 +132,7 @@ describe('tenants on one multi-tenant Loki', () => {
         '  - name: api',
         '    matchers: [\'service="api"\']',
         '    slack: { channel: C0API }',
+        "    links: [{ title: API dashboards, url: 'https://grafana.example.com/d/api-extra' }]",
         '  - name: default',
         '    slack: { channel: C0ALERTS }',
       ].join('\n'),
@@ -164,6 +165,10 @@ describe('tenants on one multi-tenant Loki', () => {
       expect(posts.sort()).toEqual(['C0ALERTS', 'C0API']);
       const byRoute = Object.fromEntries(loki.records('ops').map((r) => [r.fingerprint, r.route]));
       expect(byRoute).toEqual({ [String(api.alerts[0]!.fingerprint)]: 'api', '5a1': 'quiet', '0e1': 'default' });
+      // The route's own links reach its message, and only its message.
+      const apiMsg = slack.topLevel().find((m) => m.channel === 'C0API')!;
+      expect(JSON.stringify(apiMsg.blocks)).toContain('https://grafana.example.com/d/api-extra');
+      expect(JSON.stringify(slack.topLevel().find((m) => m.channel === 'C0ALERTS')!.blocks)).not.toContain('api-extra');
       // The staging group was recorded under its quiet route but sent nowhere.
       expect(slack.allBodies()).not.toContain('5a1');
     } finally {

@@ -44,6 +44,8 @@ export const annotationRecordSchema = z.looseObject({
   route: z.string().optional(),
   /** The tenant the alert belongs to (a route's `tenant` or TENANT_LABEL). */
   tenant: z.string().optional(),
+  /** The route's extra links (ROUTES_FILE `links`), shown in Slack and PagerDuty after the built-in ones. */
+  links: z.array(z.object({ title: z.string(), url: z.string() })).optional(),
 });
 
 export type AnnotationRecord = z.infer<typeof annotationRecordSchema>;

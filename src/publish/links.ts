@@ -153,6 +153,8 @@ export function groupLinks(input: LinkInput): Link[] {
     out.push({ text: 'Source graph', href: generator });
   }
   out.push({ text: 'Runbook', href: lead.runbookUrl ?? first?.runbookUrl });
+  // The route's own links (ROUTES_FILE `links`), after the ones every message has.
+  for (const l of lead.links ?? []) out.push({ text: l.title, href: l.url });
   const matchers = Object.keys(payload.groupLabels).length ? payload.groupLabels : payload.commonLabels;
   out.push({ text: 'Silence', href: silenceUrl(payload.externalURL, matchers) });
   return out.flatMap((l) => {
