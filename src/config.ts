@@ -83,6 +83,8 @@ export const configSchema = z.object({
     .transform(parseStreamLabelMap),
   /** LogQL line filter (RE2) that keeps error/warn lines. */
   LOKI_LOG_FILTER: z.string().default(DEFAULT_LOKI_LOG_FILTER),
+  /** Longest annotation record line pushed to Loki (its max_line_size, 256 KB by default); longer records are cut. */
+  LOKI_MAX_LINE_BYTES: int(256 * 1024, 1024),
   /** Lines per window per query; Loki's default max_entries_limit_per_query is 5000. */
   LOKI_LINE_LIMIT: int(2000, 1).pipe(z.number().max(5000)),
   /** Traces fetched in full from Tempo after the TraceQL search. */

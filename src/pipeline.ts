@@ -53,6 +53,17 @@ export interface RenarrationData {
   event: Omit<PublishEvent, 'records' | 'kind'>;
 }
 
+/**
+ * Loki refused the record for good (a 4xx): the alert has no durable record and a retry
+ * cannot give it one. The job ends at once, as a dead letter with this reason.
+ */
+export class PermanentPublishError extends Error {
+  constructor(cause: Error) {
+    super(`the durable record was refused: ${cause.message}`, { cause });
+    this.name = 'PermanentPublishError';
+  }
+}
+
 /** Alerts still being annotated by another worker: retry later, do not annotate twice. */
 export class BusyError extends Error {
   constructor(readonly count: number) {
@@ -91,6 +102,7 @@ export async function annotateGroup(
   const claim = await withSpan('dedup', { 'alert.count': payload.alerts.length }, () => deps.dedup.claim(payload.alerts, owner, signal));
   const outcome: GroupOutcome = { annotated: 0, skipped: claim.done.length, records: [] };
   const fresh = claim.fresh;
+  const stopRenewal = deps.dedup.keepAlive?.(fresh, owner);
   try {
     const firing = fresh.filter((a) => a.status === 'firing');
     const resolved = fresh.filter((a) => a.status === 'resolved');
@@ -141,6 +153,8 @@ export async function annotateGroup(
   } catch (err) {
     await deps.dedup.release(fresh, owner).catch(() => undefined);
     throw err;
+  } finally {
+    stopRenewal?.();
   }
   // The fresh alerts are done; the busy ones get another look on the job's retry.
   if (claim.busy.length > 0) throw new BusyError(claim.busy.length);
@@ -262,7 +276,9 @@ function countUsage(deps: PipelineDeps, llm: LlmUsage | undefined): void {
 /**
  * Slack and PagerDuty first (in parallel), then Loki last: the Loki record is the durable
  * proof of annotation and carries the Slack message ts. A retryable failure fails the job
- * (publishers are idempotent); a permanent one is logged and the others go on.
+ * (publishers are idempotent); a permanent one of a notifier is logged and the others go on;
+ * a permanent one of Loki ends the job (PermanentPublishError): without the record the
+ * alert must not count as done.
  */
 async function publish(deps: PipelineDeps, event: PublishEvent, signal: AbortSignal): Promise<void> {
   if (deps.route) {
@@ -272,7 +288,7 @@ async function publish(deps: PipelineDeps, event: PublishEvent, signal: AbortSig
   const notifiers = deps.publishers.filter((p) => p.name !== 'loki');
   const loki = deps.publishers.filter((p) => p.name === 'loki');
   const retryable: Error[] = [];
-  const run = async (p: Publisher, ev: PublishEvent) => {
+  const run = async (p: Publisher, ev: PublishEvent, permanent?: Error[]) => {
     try {
       return await withSpan(`publish.${p.name}`, { 'publish.kind': ev.kind, 'publish.records': ev.records.length }, () =>
         p.publish(ev, signal),
@@ -286,6 +302,7 @@ async function publish(deps: PipelineDeps, event: PublishEvent, signal: AbortSig
         retry ? 'publish failed; will retry' : 'publish failed permanently',
       );
       if (retry) retryable.push(err as Error);
+      else permanent?.push(err as Error);
       return undefined;
     }
   };
@@ -294,6 +311,8 @@ async function publish(deps: PipelineDeps, event: PublishEvent, signal: AbortSig
   if (slackTs) for (const r of event.records) r.slackTs ??= slackTs;
   // Without Loki's record a retry could not tell the alert was done; so if a notifier must
   // be retried, hold the record back until it has gone out.
-  if (retryable.length === 0) for (const p of loki) await run(p, event);
+  const permanent: Error[] = [];
+  if (retryable.length === 0) for (const p of loki) await run(p, event, permanent);
   if (retryable.length > 0) throw retryable[0]!;
+  if (permanent.length > 0) throw new PermanentPublishError(permanent[0]!);
 }

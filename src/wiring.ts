@@ -162,7 +162,7 @@ export function buildPublishers(config: Config, log: Logger, loki = buildLokiCli
       }),
     );
   }
-  if (loki) publishers.push(new LokiPublisher(loki));
+  if (loki) publishers.push(new LokiPublisher(loki, { state, maxLineBytes: config.LOKI_MAX_LINE_BYTES }));
   return publishers;
 }
 

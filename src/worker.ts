@@ -8,6 +8,7 @@ import type { WebhookPayload } from './model/alert';
 import {
   annotateGroup,
   NarrationPendingError,
+  PermanentPublishError,
   renarrateGroup,
   type GroupOutcome,
   type PipelineDeps,
@@ -81,7 +82,7 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
   const followUps = new Queue(QUEUE_NAME, { connection: opts.connection, prefix: opts.prefix });
   followUps.on('error', () => undefined);
 
-  const processGroup = async (job: Job, signal: AbortSignal): Promise<GroupReceipt> => {
+  const processGroup = async (job: Job, token: string | undefined, signal: AbortSignal): Promise<GroupReceipt> => {
     const data = groupJobSchema.parse(job.data);
     const { payload } = data;
     const log = opts.log.child({ jobId: job.id, groupKey: payload.groupKey });
@@ -108,7 +109,11 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
           },
         },
         async (span) => {
-          const r = await annotateGroup(p, { ...deps, log: partLog }, signal, { owner: job.id });
+          const r = await annotateGroup(p, { ...deps, log: partLog }, signal, {
+            // The run, not only the job: a stalled job handed to another worker has a new token,
+            // so it cannot take over the claims of a first run that still goes.
+            owner: `${job.id}:${token ?? 'no-token'}`,
+          });
           span.setAttribute('alert.annotated', r.annotated);
           span.setAttribute('alert.skipped', r.skipped);
           if (r.renarration) await scheduleRenarration(job.id!, data.traceparent, r.renarration, 1, r.renarrateAfterMs, routing);
@@ -221,15 +226,19 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
 
   const worker = new Worker(
     QUEUE_NAME,
-    async (job, _token, signal) => {
+    async (job, token, signal) => {
       const sig = signal ?? new AbortController().signal;
       try {
         if (job.name === 'renarrate') return await processRenarrate(job, sig);
-        return await processGroup(job, sig);
+        return await processGroup(job, token, sig);
       } catch (caught) {
         // A job whose data does not parse will never succeed: end it without retries.
         const err =
-          caught instanceof ZodError ? new UnrecoverableError(`invalid job data: ${caught.issues[0]?.message ?? 'schema'}`) : caught;
+          caught instanceof ZodError
+            ? new UnrecoverableError(`invalid job data: ${caught.issues[0]?.message ?? 'schema'}`)
+            : caught instanceof PermanentPublishError
+              ? new UnrecoverableError(caught.message)
+              : caught;
         // The last attempt: keep the job as a dead letter before BullMQ drops it.
         if (err instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1))
           await deadLetter(job, err as Error, job.attemptsMade + 1);

@@ -25,6 +25,11 @@ export interface Dedup {
   complete(alerts: readonly Alert[], owner: string): Promise<void>;
   /** Gives the claims back after a failure so a retry (or another worker) can take them. */
   release(alerts: readonly Alert[], owner: string): Promise<void>;
+  /**
+   * Keeps this owner's claims alive while it works (a dead worker's claims expire soon, a live
+   * one's never do); returns the function that stops it.
+   */
+  keepAlive?(alerts: readonly Alert[], owner: string): () => void;
 }
 
 const DONE = 'done';
@@ -44,6 +49,11 @@ if v == ARGV[1] then
 end
 return 'busy'`;
 
+// Extends the lock only if this owner still holds it.
+const RENEW = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`;
+
 // Deletes the lock only if this owner still holds it.
 const RELEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -54,7 +64,7 @@ export interface RedisDedupOptions {
   prefix: string;
   index?: LokiAnnotationIndex;
   log: Logger;
-  /** How long a claim lives if its worker dies. */
+  /** How long a claim lives if its worker dies; renewed every third of it while the worker lives. */
   lockTtlMs?: number;
   /** How long the done marker lives; Loki remains the record after that. */
   doneTtlSeconds?: number;
@@ -64,7 +74,7 @@ export class RedisDedup implements Dedup {
   private readonly lockTtlMs: number;
   private readonly doneTtl: number;
   constructor(private readonly opts: RedisDedupOptions) {
-    this.lockTtlMs = opts.lockTtlMs ?? 5 * 60_000;
+    this.lockTtlMs = opts.lockTtlMs ?? 60_000;
     this.doneTtl = opts.doneTtlSeconds ?? 8 * 24 * 3600;
   }
 
@@ -110,6 +120,17 @@ export class RedisDedup implements Dedup {
 
   async release(alerts: readonly Alert[], owner: string): Promise<void> {
     await this.each(alerts, (batch, a) => batch.eval(RELEASE, 1, this.key(a), owner));
+  }
+
+  keepAlive(alerts: readonly Alert[], owner: string): () => void {
+    if (alerts.length === 0) return () => undefined;
+    const timer = setInterval(() => {
+      this.each(alerts, (batch, a) => batch.eval(RENEW, 1, this.key(a), owner, this.lockTtlMs)).catch((err: Error) =>
+        this.opts.log.warn({ alerts: alerts.length, err: err.message }, 'dedup: claim renewal failed; retrying'),
+      );
+    }, this.lockTtlMs / 3);
+    timer.unref();
+    return () => clearInterval(timer);
   }
 
   /** One command per alert, sent as one pipeline; the first command error is thrown. */

@@ -1,16 +1,110 @@
-import type { LokiClient } from '../clients/loki';
-import { recordLabels } from '../model/record';
+import { MAX_LABEL_VALUE, type LokiClient } from '../clients/loki';
+import { recordLabels, type AnnotationRecord } from '../model/record';
+import { eventId, type PublishState } from './state';
 import type { PublishEvent, PublishResult, Publisher } from './types';
 
-/** Writes each annotation record as one JSON line, one push per record. */
+/** Loki's default `max_line_size` (limits_config): 256 KB. */
+export const DEFAULT_MAX_LINE_BYTES = 256 * 1024;
+
+/** What dedup finds a record by, and what says what it is: never cut. */
+const KEPT = new Set([
+  ...['fingerprint', 'startsAt', 'endsAt', 'status', 'alertname', 'severity', 'annotatedAt'],
+  ...['traceId', 'narrator', 'promptVersion', 'confidence', 'slackTs', 'truncated'],
+]);
+
+const bytes = (v: unknown) => Buffer.byteLength(JSON.stringify(v) ?? '');
+
+interface Candidate {
+  path: string;
+  size: number;
+  shrink(excess: number): void;
+}
+
+/** The fields that may be cut, biggest first: top-level strings and arrays, and each label value. */
+function candidates(r: Record<string, unknown>): Candidate[] {
+  const out: Candidate[] = [];
+  const str = (path: string, get: () => string, set: (v: string) => void) => {
+    const size = bytes(get());
+    out.push({
+      path,
+      size,
+      // Keep the share of the string that fits (JSON escapes make it longer than its length).
+      shrink: (excess) => set(get().slice(0, Math.max(0, Math.floor(get().length * (1 - (excess + 64) / size)))) + '…'),
+    });
+  };
+  for (const [k, v] of Object.entries(r)) {
+    if (KEPT.has(k)) continue;
+    if (typeof v === 'string')
+      str(
+        k,
+        () => r[k] as string,
+        (x) => (r[k] = x),
+      );
+    else if (Array.isArray(v)) out.push({ path: k, size: bytes(v), shrink: () => (r[k] = v.slice(0, Math.floor(v.length / 2))) });
+    else if (v && typeof v === 'object') {
+      const o = v as Record<string, unknown>;
+      for (const [lk, lv] of Object.entries(o)) {
+        if (typeof lv === 'string' && !(k === 'labels' && lk === 'alertname'))
+          str(
+            `${k}.${lk}`,
+            () => o[lk] as string,
+            (x) => (o[lk] = x),
+          );
+      }
+    }
+  }
+  return out.filter((c) => c.size > 2).sort((a, b) => b.size - a.size);
+}
+
+/**
+ * The record as one Loki line of at most `maxBytes`: the biggest fields are cut first (a
+ * long label value, the findings), and `truncated` names every field cut, so a reader knows
+ * the record is not whole. What identifies the alert is never cut. Stream label values over
+ * Loki's limit are clipped by the client; they are named here as `stream.<label>`.
+ */
+export function fitRecord(record: AnnotationRecord, maxBytes: number): string {
+  const truncated = new Set<string>((record.truncated as string[] | undefined) ?? []);
+  for (const [k, v] of Object.entries(recordLabels(record))) if (v.length > MAX_LABEL_VALUE) truncated.add(`stream.${k}`);
+  const whole = JSON.stringify(truncated.size ? { ...record, truncated: [...truncated] } : record);
+  if (Buffer.byteLength(whole) <= maxBytes) return whole;
+  const cut = structuredClone(record) as Record<string, unknown>;
+  // Room for the marker itself.
+  const budget = maxBytes - 512;
+  for (let round = 0; round < 200; round++) {
+    const size = bytes(cut);
+    if (size <= budget) break;
+    const [biggest] = candidates(cut);
+    if (!biggest) break;
+    biggest.shrink(size - budget);
+    truncated.add(biggest.path);
+  }
+  cut.truncated = [...truncated];
+  return JSON.stringify(cut);
+}
+
+/**
+ * Writes each annotation record as one JSON line, one push per record, each cut to fit
+ * Loki's line limit. A record pushed is marked delivered in the publish state (per event kind
+ * and alert), so a retry or a second run of a stalled job does not push it again.
+ */
 export class LokiPublisher implements Publisher {
   readonly name = 'loki' as const;
-  constructor(private readonly client: LokiClient) {}
+  constructor(
+    private readonly client: LokiClient,
+    private readonly opts: { state?: PublishState; maxLineBytes?: number } = {},
+  ) {}
 
   async publish(event: PublishEvent, signal: AbortSignal): Promise<PublishResult> {
+    const max = this.opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
+    const groupKey = event.payload.groupKey;
+    let pushed = 0;
     for (const record of event.records) {
-      await this.client.push([{ labels: recordLabels(record), line: JSON.stringify(record) }], signal);
+      const marker = `loki:${eventId(event.kind, [record])}`;
+      if (this.opts.state && (await this.opts.state.load(groupKey, marker, [])).done) continue;
+      await this.client.push([{ labels: recordLabels(record), line: fitRecord(record, max) }], signal);
+      await this.opts.state?.save(groupKey, {}, marker);
+      pushed++;
     }
-    return { target: this.name, published: event.records.length > 0 };
+    return { target: this.name, published: pushed > 0 };
   }
 }

@@ -5,7 +5,7 @@ import { FakeHttpServer, type FakeReply, type RecordedRequest } from './http';
  * (docs/architecture.md): 204 on a good push; 400 for entries older than a week, over an hour
  * behind the stream's newest entry, over 10 minutes in the future, numeric timestamps,
  * more than 30 label names, label names that are not identifiers, an empty label set,
- * label values over 2048 chars, a missing Content-Type; 500 above 4 MiB. A batch with a
+ * label values over 2048 chars, lines over max_line_size (256 KB), a missing Content-Type; 500 above 4 MiB. A batch with a
  * bad entry answers 400 but stores the good ones. Identical timestamp+line is stored once.
  * query_range understands stream selectors (=, !=, =~, !~) and line filters (|=, !=, |~, !~).
  */
@@ -140,10 +140,16 @@ export class FakeLoki extends FakeHttpServer {
     for (const [ts, line] of values) this.store(labels, BigInt(ts), line, org);
   }
 
-  private readonly pushFailures: FakeReply[] = [];
+  private readonly pushFailures: (FakeReply | undefined)[] = [];
+  /** Loki's `max_line_size` (256 KB by default in limits_config): a longer line is refused with 400. */
+  maxLineBytes = 256 * 1024;
 
-  /** Answers the next `count` pushes (only pushes) with `reply`, e.g. an ingester outage. */
-  failNextPushes(reply: FakeReply, count = 1): void {
+  /**
+   * Answers the next `count` pushes (only pushes) with `reply`, e.g. an ingester outage;
+   * `after` pushes are answered normally first.
+   */
+  failNextPushes(reply: FakeReply, count = 1, after = 0): void {
+    for (let i = 0; i < after; i++) this.pushFailures.push(undefined);
     for (let i = 0; i < count; i++) this.pushFailures.push(reply);
   }
 
@@ -225,6 +231,12 @@ export class FakeLoki extends FakeHttpServer {
         }
         if (ts > now + TEN_MIN_NS) {
           errors.push(`entry for stream has timestamp too new: ${v[0]}`);
+          continue;
+        }
+        if (Buffer.byteLength(v[1]) > this.maxLineBytes) {
+          errors.push(
+            `Max entry size '${this.maxLineBytes}' bytes exceeded for stream '${key}' while adding an entry with length '${Buffer.byteLength(v[1])}' bytes`,
+          );
           continue;
         }
         const newest = this.streams.get(key)?.entries.reduce((m, e) => (e.ts > m ? e.ts : m), 0n) ?? 0n;
