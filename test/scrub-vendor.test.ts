@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { VENDOR_RULE_IDS, vendorTokens } from '../src/scrub/vendor';
+import { vendorRuleIds, vendorTokens } from '../src/scrub/vendor';
 
 /**
  * Vendor token formats come from secretlint's recommended preset (src/scrub/vendor.ts).
@@ -18,12 +18,12 @@ const sorted = (r: [string, number, number][]): string[] => r.map((x) => x.join(
 describe('vendor tokens from the secretlint preset', () => {
   test('the preset brings its token rules (npm, GitHub, GitLab, Slack, AWS, …)', () => {
     for (const id of ['aws', 'npm', 'github', 'gitlab', 'slack', 'grafana', 'hashicorp-vault', 'sendgrid'])
-      expect(VENDOR_RULE_IDS).toContain(`@secretlint/secretlint-rule-${id}`);
+      expect(vendorRuleIds()).toContain(`@secretlint/secretlint-rule-${id}`);
   });
 
   test('every rule in use finds a token somewhere in the corpus', () => {
     const seen = new Set(corpus.flatMap((l) => vendorTokens(l).map(([id]) => id)));
-    expect(VENDOR_RULE_IDS.filter((id) => !seen.has(id))).toEqual([]);
+    expect(vendorRuleIds().filter((id) => !seen.has(id))).toEqual([]);
   });
 
   test('the gate loses nothing on the corpus', () => {

@@ -105,7 +105,8 @@ function escapeAt(s: string, i: number): [string, number] | undefined {
 
 /** One decoding pass; undefined when the text has nothing to decode. */
 function decodeOnce(s: string): Decoded | undefined {
-  if (!ENCODED.test(s)) return undefined;
+  // includes() first: three memchr-like scans cost far less than the alternation on a line without any of them.
+  if (!(s.includes('%') || s.includes('\\') || s.includes('&')) || !ENCODED.test(s)) return undefined;
   let out = '';
   const map: number[] = [];
   for (let i = 0; i < s.length;) {

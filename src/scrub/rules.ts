@@ -226,7 +226,7 @@ export const MASK_RULES: readonly Rule[] = [
     'shortpair',
     String.raw`(?<head>(?:(?:(?<=[_-])|(?<=[a-z])(?=[A-Z]))(?:${SHORT_KEYS})["']?\s*[:=]|(?<![A-Za-z0-9_-])(?:PASS|Pass|pass)\s*=|(?<![A-Za-z0-9_-])(?:PW|Pw|pw)\s*[:=]|(?<=["'])(?:${SHORT_KEYS})["']\s*:)\s*)(?<value>${PAIR_VALUE})`,
     'SECRET',
-    hint(/pw|pass/i),
+    hint(/[Pp](?:[Ww]|[Aa][Ss][Ss])/),
     ['head', 'value'],
   ),
   // DER key material in base64 (`MIIE…`, the body of a PEM block) under any name or none.

@@ -1,5 +1,3 @@
-import { rules as presetRules } from '@secretlint/secretlint-rule-preset-recommend';
-
 /**
  * Vendor token formats (npm, GitHub, GitLab, Slack, AWS, Grafana, HashiCorp Vault, OpenAI,
  * Anthropic, SendGrid, Shopify, …) come from secretlint's recommended preset: its rules are
@@ -46,13 +44,29 @@ const context: SecretlintContext = {
   createTranslator: () => () => '',
 };
 
-const handlers = (presetRules as unknown as SecretlintRule[])
-  .filter((r) => !LEFT_OUT.has(r.meta.id))
-  .map((r) => ({ id: r.meta.id, file: r.create(context, OPTIONS[r.meta.id] ?? {}).file }))
-  .filter((h): h is { id: string; file: (source: SecretlintSource) => unknown } => typeof h.file === 'function');
+type Handler = { id: string; file: (source: SecretlintSource) => unknown };
+
+/**
+ * The rules, loaded on first use: the preset is a 200 KB module, and a process whose texts
+ * never carry a token prefix (most CLI runs, a receiver-only instance) does not pay for it.
+ */
+let loaded: Handler[] | undefined;
+function handlers(): Handler[] {
+  if (!loaded) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded lazily on purpose (see above)
+    const preset = require('@secretlint/secretlint-rule-preset-recommend') as { rules: SecretlintRule[] };
+    loaded = preset.rules
+      .filter((r) => !LEFT_OUT.has(r.meta.id))
+      .map((r) => ({ id: r.meta.id, file: r.create(context, OPTIONS[r.meta.id] ?? {}).file }))
+      .filter((h): h is Handler => typeof h.file === 'function');
+  }
+  return loaded;
+}
 
 /** The rule ids in use (for the docs and the tests). */
-export const VENDOR_RULE_IDS: readonly string[] = handlers.map((h) => h.id);
+export function vendorRuleIds(): string[] {
+  return handlers().map((h) => h.id);
+}
 
 /**
  * A cheap test that a text may hold a token of the preset's formats: running all of its
@@ -73,7 +87,7 @@ export function vendorTokens(text: string, gated = true): [rule: string, start: 
   if (gated && !mayHoldVendorToken(text)) return [];
   found = [];
   const source: SecretlintSource = { content: text, filePath: 'line.txt', ext: '.txt', contentType: 'text' };
-  for (const h of handlers) {
+  for (const h of handlers()) {
     current = h.id;
     h.file(source);
   }
