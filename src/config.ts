@@ -60,6 +60,8 @@ export const configSchema = z.object({
   PROMETHEUS_MAX_SERIES: int(500, 1).pipe(z.number().max(10_000)),
   LOKI_URL: optionalUrl,
   TEMPO_URL: optionalUrl,
+  /** Alertmanager API v2 base URL: other alerts firing now are read from it (and silences created there). */
+  ALERTMANAGER_URL: optionalUrl,
   LOKI_TENANT: z.string().optional(),
   /** X-Scope-OrgID for a multi-tenant Prometheus-compatible back end (Mimir, Cortex). */
   PROMETHEUS_TENANT: z.string().optional(),

@@ -19,6 +19,7 @@ import { DEFAULT_ROUTE, type Route } from './route/routes';
 import {
   analyzeOptions,
   buildLokiClient,
+  buildChangeStore,
   buildNarrator,
   buildPublishers,
   buildSources,
@@ -204,8 +205,10 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     };
   }
 
+  const storeChange = runReceiver ? buildChangeStore(config) : undefined;
   const httpServer = createReceiverServer({
     ...(enqueue ? { enqueue } : {}),
+    ...(storeChange ? { storeChange } : {}),
     ready,
     metrics,
     log,

@@ -9,6 +9,10 @@ import { PrometheusSource } from './gather/prometheus';
 import { loadRelatedQueries } from './gather/related';
 import type { Source } from './gather/source';
 import { TempoSource } from './gather/tempo';
+import { ChangeSource } from './gather/changes';
+import { AlertmanagerSource } from './gather/alertmanager';
+import { HistorySource } from './gather/history';
+import { CHANGE_JOB_LABEL, type ChangeEventInput } from './model/context';
 import { MemoryCallBudget, MemoryModelGate, RedisCallBudget, RedisModelGate } from './narrate/gate';
 import { GuardedNarrator } from './narrate/guard';
 import type { ModelClient } from './narrate/model';
@@ -74,7 +78,45 @@ export function buildSources(config: Config, log: Logger, loki = buildLokiClient
       }),
     );
   }
+  // Beyond the telemetry (issue 12 items 3-5): what changed, what else is firing, what happened last time.
+  if (loki || config.PROMETHEUS_URL) {
+    sources.push(
+      new ChangeSource({
+        ...(loki ? { loki } : {}),
+        ...(config.PROMETHEUS_URL ? { prometheusUrl: config.PROMETHEUS_URL } : {}),
+        ...(config.PROMETHEUS_TENANT ? { prometheusTenant: config.PROMETHEUS_TENANT } : {}),
+        serviceLabels: config.SERVICE_LABELS,
+        maxSeries: config.PROMETHEUS_MAX_SERIES,
+        timeoutMs: config.SOURCE_TIMEOUT_MS,
+      }),
+    );
+  }
+  if (config.ALERTMANAGER_URL) {
+    sources.push(
+      new AlertmanagerSource({ url: config.ALERTMANAGER_URL, serviceLabels: config.SERVICE_LABELS, timeoutMs: config.SOURCE_TIMEOUT_MS }),
+    );
+  }
+  if (loki) {
+    sources.push(
+      new HistorySource({
+        client: loki,
+        serviceLabels: config.SERVICE_LABELS,
+        limit: config.LOKI_LINE_LIMIT,
+        timeoutMs: config.SOURCE_TIMEOUT_MS,
+      }),
+    );
+  }
   return sources;
+}
+
+/** Where POST /events/change stores its events: one JSON line each in Loki, read back by ChangeSource. */
+export function buildChangeStore(
+  config: Config,
+  loki = buildLokiClient(config),
+): ((event: ChangeEventInput & { time: string }) => Promise<void>) | undefined {
+  if (!loki) return undefined;
+  return (event) =>
+    loki.push([{ labels: { job: CHANGE_JOB_LABEL, service: event.service, kind: event.kind }, line: JSON.stringify(event) }]);
 }
 
 /** What analyze needs from the configuration; pass it as `analyze(bundle, analyzeOptions(config))`. */

@@ -19,7 +19,7 @@ const log = pino({ level: 'silent' });
 describe('buildSources', () => {
   it('builds one source per configured back end, in a fixed order', () => {
     const config = loadConfig({ PROMETHEUS_URL: 'http://prom:9090', LOKI_URL: 'http://loki:3100', TEMPO_URL: 'http://tempo:3200' });
-    expect(buildSources(config, log).map((s) => s.name)).toEqual(['prometheus', 'loki', 'tempo']);
+    expect(buildSources(config, log).map((s) => s.name)).toEqual(['prometheus', 'loki', 'tempo', 'changes', 'history']);
     expect(buildSources(loadConfig({ TEMPO_URL: 'http://tempo:3200' }), log).map((s) => s.name)).toEqual(['tempo']);
     expect(buildSources(loadConfig({}), log)).toEqual([]);
   });

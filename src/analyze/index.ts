@@ -6,6 +6,7 @@ import { minePatterns } from './logs';
 import { coverageFindings, baselineCoveredS, isBaselineShort, measureCoverage, type Coverage } from './coverage';
 import { scoreAllSeries, type UnscoredAlertSeries } from './metrics';
 import { confidenceOf, rankSuspects } from './rank';
+import { contextEvidence } from './context';
 import { DEFAULT_SERVICE_LABELS, serviceOfLabels } from './service';
 import { summariseTraces } from './traces';
 import type { Analysis, Finding } from '../model/analysis';
@@ -53,7 +54,22 @@ export function analyze(bundle: EvidenceBundle, opts: AnalyzeOptions = {}): Anal
   );
 
   const suspects = rankSuspects(scored, patterns, traces, alerting, logFindingIds(patterns));
+  // Changes, other alerts and history about the services this evidence reaches (context.ts).
+  const connected = new Set<string>([
+    ...alerting,
+    ...scored.map((s) => s.service).filter((s): s is string => !!s),
+    ...patterns.map((p) => p.service),
+    ...traces.tracesOf.keys(),
+    ...traces.selfMs.keys(),
+  ]);
+  const context = contextEvidence(bundle, connected, anchorS, baseS, now);
+  const prefix = { change: 'D', alert: 'F', history: 'H' } as Record<string, string>;
+  const contextFindings = context.findings.map((f, i, all) => ({
+    ...f,
+    id: `${prefix[f.kind] ?? 'X'}${all.slice(0, i + 1).filter((g) => g.kind === f.kind).length}`,
+  }));
   const findings: Finding[] = [
+    ...contextFindings.filter((f) => f.kind === 'change'),
     ...metricFindings(
       scored,
       now,
@@ -64,6 +80,7 @@ export function analyze(bundle: EvidenceBundle, opts: AnalyzeOptions = {}): Anal
     ...traceFindings(traces, alerting),
     ...sourceFindings(bundle),
     ...coverageFindings(coverage, alerting, now).map((f, i) => ({ ...f, id: `C${i + 1}` })),
+    ...contextFindings.filter((f) => f.kind !== 'change'),
   ];
   // The evidence for the top suspect reads first (a narrator, or a reader, takes the head of
   // the list); ids keep their order within each kind.

@@ -44,6 +44,9 @@ export async function gather(sources: readonly Source[], req: GatherRequest, sig
       bundle.logs.push(...(r.value.logs ?? []));
       bundle.traces.push(...(r.value.traces ?? []));
       if (r.value.exemplars?.length) (bundle.exemplars ??= []).push(...r.value.exemplars);
+      if (r.value.changes?.length) (bundle.changes ??= []).push(...r.value.changes);
+      if (r.value.otherAlerts) (bundle.otherAlerts ??= []).push(...r.value.otherAlerts);
+      if (r.value.history) bundle.history = r.value.history;
       bundle.sources!.push(
         r.value.partial ? { source: source.name, status: 'partial', detail: r.value.partial } : { source: source.name, status: 'ok' },
       );

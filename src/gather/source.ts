@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { WebhookPayload } from '../model/alert';
+import type { ChangeEvent, History, OtherAlert } from '../model/context';
 import type { Exemplar, LogStream, Series, SourceStatus, Trace } from '../model/evidence';
 import type { Windows } from '../model/window';
 
@@ -21,6 +22,9 @@ export interface SourceResult {
   exemplars?: Exemplar[];
   /** Log windows cut by a line limit: the oldest line returned in each. */
   logsFrom?: { baseline?: Date; incident?: Date };
+  changes?: ChangeEvent[];
+  otherAlerts?: OtherAlert[];
+  history?: History;
   /** Set when the source returned only part of what it was asked for. */
   partial?: string;
 }

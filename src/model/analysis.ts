@@ -5,9 +5,11 @@ import { z } from 'zod';
 /**
  * What a finding is about. `coverage`: how much data a window really held ("baseline: 2 min of
  * data"); `unrelated`: an anomaly off the alert's causal path or long before it, reported so a
- * reader knows it was seen and set aside, never a suspect.
+ * reader knows it was seen and set aside, never a suspect. `change`: a deploy, config reload,
+ * flag flip or restart before the incident (`D1`); `alert` also covers other alerts firing on
+ * connected services (`F1`); `history`: earlier occurrences of the same alert (`H1`).
  */
-export const findingKindSchema = z.enum(['metric', 'log', 'trace', 'source', 'alert', 'coverage', 'unrelated']);
+export const findingKindSchema = z.enum(['metric', 'log', 'trace', 'source', 'alert', 'coverage', 'unrelated', 'change', 'history']);
 
 export const findingSchema = z.object({
   /**

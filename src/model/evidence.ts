@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { webhookPayloadSchema } from './alert';
+import { changeEventSchema, historySchema, otherAlertSchema } from './context';
 
 /**
  * The evidence bundle (docs/architecture.md, "Evidence bundles"): everything gather collected for one
@@ -40,7 +41,7 @@ export const traceSchema = z.looseObject({
 });
 
 const sourceStatusSchema = z.object({
-  source: z.enum(['prometheus', 'loki', 'tempo']),
+  source: z.enum(['prometheus', 'loki', 'tempo', 'changes', 'alertmanager', 'history']),
   status: z.enum(['ok', 'partial', 'failed', 'skipped']),
   /** Why it failed or was skipped; never a URL with credentials. */
   detail: z.string().optional(),
@@ -86,6 +87,12 @@ export const evidenceBundleSchema = z.looseObject({
   exemplars: z.array(exemplarSchema).optional(),
   /** What each source did; absent in hand-written bundles. */
   sources: z.array(sourceStatusSchema).optional(),
+  /** Deploys, config reloads, restarts before the incident (the changes source). */
+  changes: z.array(changeEventSchema).optional(),
+  /** Other alerts firing in Alertmanager at analysis time (the alertmanager source). */
+  otherAlerts: z.array(otherAlertSchema).optional(),
+  /** Earlier occurrences of the same alert, from its records in Loki (the history source). */
+  history: historySchema.optional(),
 });
 
 export type Series = z.infer<typeof seriesSchema>;

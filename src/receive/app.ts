@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import express, { type ErrorRequestHandler, type Express } from 'express';
 import type { ReceiverDeps } from './deps';
 import { WEBHOOK_PATH, webhookHandler } from './webhook';
+import { CHANGE_EVENTS_PATH, changeEventHandlers } from './changes';
 
 export type { ReceiverDeps } from './deps';
 
@@ -27,6 +28,8 @@ function createApp(deps: ReceiverDeps): Express {
     res.set('Content-Type', deps.metrics.registry.contentType);
     res.send(await deps.metrics.registry.metrics());
   });
+
+  app.post(CHANGE_EVENTS_PATH, ...changeEventHandlers(deps));
 
   app.use((req, res) => {
     const hint =

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics';
 import type { WebhookPayload } from '../model/alert';
+import type { ChangeEventInput } from '../model/context';
 import type { EnqueueResult } from '../model/queue';
 import type { AuthConfig } from './auth';
 
@@ -10,6 +11,8 @@ export interface ReceiverDeps {
    * Absent in a worker-only process, which serves no webhook.
    */
   enqueue?(payload: WebhookPayload, traceparent?: string): Promise<EnqueueResult>;
+  /** Stores a change event (POST /events/change); absent without LOKI_URL, which answers 503. */
+  storeChange?(event: ChangeEventInput & { time: string }): Promise<void>;
   /** Is Redis reachable? Must answer within a second or two. */
   ready(): Promise<boolean>;
   metrics: Metrics;
