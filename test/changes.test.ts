@@ -52,17 +52,14 @@ describe('POST /events/change, stored in Loki and read back by the change source
   it('stores a deploy as one JSON line under {job="alert-annotator-changes"}; the change source finds it before the alert', async () => {
     const now = new Date();
     const at = new Date(now.getTime() - 4 * 60_000).toISOString();
-    const res = await request(svc.url)
-      .post('/events/change')
-      .set('Authorization', `Bearer ${BEARER}`)
-      .send({
-        service: 'checkout',
-        kind: 'deploy',
-        version: 'v2.4.1',
-        description: 'new cart pricing',
-        link: 'https://ci.example/run/7',
-        time: at,
-      });
+    const res = await request(svc.url).post('/events/change').set('Authorization', `Bearer ${BEARER}`).send({
+      service: 'checkout',
+      kind: 'deploy',
+      version: 'v2.4.1',
+      description: 'new cart pricing',
+      link: 'https://ci.example/run/7',
+      time: at,
+    });
     expect(res.status).toBe(202);
     const stored = loki.entries({ job: CHANGE_JOB_LABEL });
     expect(stored).toHaveLength(1);
