@@ -9,7 +9,7 @@ import { evidenceBundleSchema, isEvidenceBundle, type EvidenceBundle } from './m
 import { runDemo } from './demo';
 import { createLogger } from './logger';
 import { buildPipelineDeps, startService } from './main';
-import { annotateGroup } from './pipeline';
+import { annotateGroup, NarrationPendingError, renarrateGroup } from './pipeline';
 import { DeadLetters } from './queue/dead-letters';
 import { QUEUE_NAME } from './queue/job';
 import { describeIssues, webhookPayloadSchema, type WebhookPayload } from './model/alert';
@@ -127,20 +127,30 @@ async function replay(args: string[]): Promise<void> {
     alertname: payload.commonLabels.alertname ?? payload.alerts[0]?.labels.alertname ?? '',
     groupKey: payload.groupKey,
   };
-  const outcome = await startAlertSpan(span, () =>
-    annotateGroup(
-      payload,
-      { ...deps, publishers: publish ? deps.publishers : [], dedup: new NoDedup(), ...(bundle ? { now: () => new Date(bundle.now) } : {}) },
-      new AbortController().signal,
-      {
-        ...(bundle ? { bundle } : {}),
-        onEvidence: (b) => {
-          if (saveTo) writeFileSync(saveTo, `${JSON.stringify(b, null, 2)}\n`);
-        },
+  const runDeps = {
+    ...deps,
+    publishers: publish ? deps.publishers : [],
+    dedup: new NoDedup(),
+    ...(bundle ? { now: () => new Date(bundle.now) } : {}),
+  };
+  const signal = new AbortController().signal;
+  const records = await startAlertSpan(span, async () => {
+    const outcome = await annotateGroup(payload, runDeps, signal, {
+      ...(bundle ? { bundle } : {}),
+      onEvidence: (b) => {
+        if (saveTo) writeFileSync(saveTo, `${JSON.stringify(b, null, 2)}\n`);
       },
-    ),
-  ).finally(() => telemetry.shutdown()); // a short run must not lose its spans
-  for (const r of outcome.records) process.stdout.write(`${JSON.stringify(r)}\n`);
+    });
+    if (!outcome.renarration) return outcome.records;
+    // As the service does: the deterministic note first, then the model's note as an update.
+    const narrated = await renarrateGroup(outcome.renarration, runDeps, signal).catch((err: unknown) => {
+      if (err instanceof NarrationPendingError) return undefined;
+      throw err;
+    });
+    if (!narrated) return outcome.records;
+    return [...narrated, ...outcome.records.filter((r) => r.status === 'resolved')];
+  }).finally(() => telemetry.shutdown()); // a short run must not lose its spans
+  for (const r of records) process.stdout.write(`${JSON.stringify(r)}\n`);
 }
 
 /** `failed list|retry|drop`: the dead letters under QUEUE_PREFIX in REDIS_URL. */

@@ -38,12 +38,11 @@ export interface GroupOutcome {
   skipped: number;
   records: AnnotationRecord[];
   /**
-   * Set when the model failed: the template note went out, and this (already scrubbed) is
-   * what the delayed re-narration needs.
+   * Set when a model narrator is configured and new firing alerts went out with the
+   * deterministic note: what the narration job needs (already scrubbed). The model is never
+   * asked while the first note is being published, so a slow or hanging model cannot hold it up.
    */
   renarration?: RenarrationData;
-  /** How long the model asked us to wait before the re-narration. */
-  renarrateAfterMs?: number;
 }
 
 /** Everything a later narration needs, scrubbed, so no raw evidence sits in job data. */
@@ -62,6 +61,15 @@ export class PermanentPublishError extends Error {
     super(`the durable record was refused: ${cause.message}`, { cause });
     this.name = 'PermanentPublishError';
   }
+}
+
+/**
+ * Where the narration job keeps the model's answer between its attempts (the job's own
+ * data): a retry of the publishing reads it back instead of asking the model again.
+ */
+export interface NarrationStore {
+  load(): Narration | undefined;
+  save(narration: Narration): Promise<void>;
 }
 
 /** Alerts still being annotated by another worker: retry later, do not annotate twice. */
@@ -89,13 +97,23 @@ function eventPayload(p: WebhookPayload): EventPayload {
 
 /**
  * The story of one group notification:
- * dedup → gather → analyze → scrub → narrate → publish.
+ * dedup → gather → analyze → scrub → publish the deterministic note; the model narrates
+ * later, in the narration job (renarrateGroup).
  */
 export async function annotateGroup(
   payload: WebhookPayload,
   deps: PipelineDeps,
   signal: AbortSignal,
-  opts: { owner?: string; bundle?: EvidenceBundle; onEvidence?: (b: EvidenceBundle) => void } = {},
+  opts: {
+    owner?: string;
+    bundle?: EvidenceBundle;
+    onEvidence?: (b: EvidenceBundle) => void;
+    /**
+     * Hands the narration job over before the claims complete, so a crash in between makes
+     * the retry hand it over again (the worker's job id makes that a no-op) instead of losing it.
+     */
+    queueNarration?: (data: RenarrationData) => Promise<void>;
+  } = {},
 ): Promise<GroupOutcome> {
   const owner = opts.owner ?? `pid-${process.pid}-${Date.now()}`;
   const now = deps.now?.() ?? new Date();
@@ -119,13 +137,14 @@ export async function annotateGroup(
       opts.onEvidence?.(bundle);
       const analysis = await withSpan('analyze', {}, async () => analyze(bundle, deps.analyzeOptions));
       const input = await withSpan('scrub', {}, async () => scrubInput(payload, firing, analysis));
-      const narration = await narrate(deps, input, signal);
+      // The deterministic note goes out first; the model's note follows as an update (renarrateGroup).
+      const narration = templateNarration(input);
       const records = firing.map((alert) =>
         buildRecord({
           alert,
           groupKey: payload.groupKey,
           analysis: input.analysis,
-          narration: narration.narration,
+          narration,
           traceId,
           now,
           verdict: verdictOf(severityOf(alert.labels), input.analysis),
@@ -134,10 +153,7 @@ export async function annotateGroup(
       const event = { payload: eventPayload(payload) };
       await publish(deps, { ...event, kind: 'initial', records }, signal);
       outcome.records.push(...records);
-      if (narration.failed) {
-        outcome.renarration = { input, records, event };
-        if (narration.retryAfterMs !== undefined) outcome.renarrateAfterMs = narration.retryAfterMs;
-      }
+      if (deps.narrator) outcome.renarration = { input, records, event };
     }
     if (resolved.length > 0) {
       const records = resolved.map((alert) => buildResolvedRecord({ alert, groupKey: payload.groupKey, traceId, now }));
@@ -145,6 +161,7 @@ export async function annotateGroup(
       outcome.records.push(...records);
     }
     throwIfAborted(signal);
+    if (outcome.renarration) await opts.queueNarration?.(outcome.renarration);
     await deps.dedup.complete(fresh, owner);
     outcome.annotated = fresh.length;
     for (const r of outcome.records) {
@@ -162,14 +179,24 @@ export async function annotateGroup(
 }
 
 /**
- * The delayed narration follow-up: asks the model again and, when it answers, publishes
- * an improved record for the same alerts. Throws when the model fails again.
+ * The narration job: asks the model once (its answer is kept in `store`, scrubbed, before
+ * anything is published) and publishes the improved record for the same alerts. A retry
+ * after a failed publish reuses the kept answer. Throws NarrationPendingError when the model failed.
  */
-export async function renarrateGroup(data: RenarrationData, deps: PipelineDeps, signal: AbortSignal): Promise<AnnotationRecord[]> {
+export async function renarrateGroup(
+  data: RenarrationData,
+  deps: PipelineDeps,
+  signal: AbortSignal,
+  store?: NarrationStore,
+): Promise<AnnotationRecord[]> {
   const now = deps.now?.() ?? new Date();
-  const result = await narrate(deps, data.input, signal);
-  if (result.failed) throw new NarrationPendingError(result.retryAfterMs);
-  const n = result.narration;
+  let n = store?.load();
+  if (!n) {
+    const result = await narrate(deps, data.input, signal);
+    if (result.failed) throw new NarrationPendingError(result.retryAfterMs);
+    n = createScrubber().scrubValue(result.narration);
+    await store?.save(n);
+  }
   const records = data.records.map((r) => ({
     ...r,
     summary: n.summary,
@@ -212,7 +239,7 @@ export function scrubInput(payload: WebhookPayload, alerts: Alert[], analysis: A
   };
 }
 
-/** The model narrates; on any failure the deterministic note goes out instead. */
+/** The model's answer, or the deterministic note when it failed. */
 interface NarrateResult {
   narration: Narration;
   failed: boolean;
@@ -220,10 +247,10 @@ interface NarrateResult {
   retryAfterMs?: number;
 }
 
-/** The model failed again; carries how long it asked us to wait. */
+/** The model failed; carries how long it asked us to wait. */
 export class NarrationPendingError extends Error {
   constructor(readonly retryAfterMs?: number) {
-    super('narration failed again');
+    super('narration failed');
     this.name = 'NarrationPendingError';
   }
 }
@@ -248,7 +275,7 @@ async function narrate(deps: PipelineDeps, input: NarrationInput, signal: AbortS
       return { narration: fallback, failed: false };
     }
     deps.metrics?.llmDuration.observe({ outcome: 'failed' }, (performance.now() - started) / 1000);
-    deps.log.warn({ err: (err as Error).message, narrator: deps.narrator.name }, 'narration failed; publishing the deterministic note');
+    deps.log.warn({ err: (err as Error).message, narrator: deps.narrator.name }, 'narration failed; the deterministic note stands');
     const retryAfterMs = (err as { retryAfterMs?: unknown }).retryAfterMs;
     return { narration: fallback, failed: true, ...(typeof retryAfterMs === 'number' ? { retryAfterMs } : {}) };
   }

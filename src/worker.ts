@@ -1,23 +1,27 @@
-import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { Queue, UnrecoverableError, Worker, type AdvancedOptions, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { ZodError } from 'zod';
 import type { Metrics } from './metrics';
 import { createHash } from 'node:crypto';
 import type { WebhookPayload } from './model/alert';
+import { storedNarrationSchema } from './model/narration';
 import {
   annotateGroup,
   NarrationPendingError,
   PermanentPublishError,
   renarrateGroup,
   type GroupOutcome,
+  type NarrationStore,
   type PipelineDeps,
   type RenarrationData,
 } from './pipeline';
 import { startAlertSpan } from './telemetry';
 import {
+  BACKOFF_TYPE,
   DEPTH_STATES,
   groupJobSchema,
+  NARRATE_QUEUE_NAME,
   QUEUE_NAME,
   RENARRATE_DELAYS_MS,
   renarrateJobSchema,
@@ -43,6 +47,7 @@ export interface WorkerOptions {
   };
   log: Logger;
   metrics?: Metrics;
+  /** Waits before each further narration attempt after a model failure. */
   renarrateDelaysMs?: readonly number[];
   /** First retry delay of group jobs (JOB_BACKOFF_MS). */
   backoffMs?: number;
@@ -63,6 +68,8 @@ export interface GroupReceipt {
 
 export interface AnnotatorWorker {
   worker: Worker;
+  /** Takes narration jobs (a queue of their own, so the model never holds up a first note). */
+  narrator: Worker;
   /**
    * Stops taking jobs and waits for the ones in flight. Jobs still running after `graceMs`
    * are aborted, so BullMQ hands them back (delayed for their retry) before the process
@@ -73,13 +80,19 @@ export interface AnnotatorWorker {
   counts(): Promise<Record<string, number>>;
 }
 
+/** Attempts of one narration job when publishing fails (the model is asked once per job). */
+const NARRATE_JOB_ATTEMPTS = 10;
+
 /**
  * The worker: takes group jobs, runs the pipeline inside a root span `alert.annotate`
- * (linked to the receiving request's span), and schedules the delayed narration follow-up.
+ * (linked to the receiving request's span), and queues the narration job that follows the
+ * deterministic note.
  */
 export function startWorker(opts: WorkerOptions): AnnotatorWorker {
   const delays = opts.renarrateDelaysMs ?? RENARRATE_DELAYS_MS;
-  const followUps = new Queue(QUEUE_NAME, { connection: opts.connection, prefix: opts.prefix });
+  const groups = new Queue(QUEUE_NAME, { connection: opts.connection, prefix: opts.prefix });
+  groups.on('error', () => undefined);
+  const followUps = new Queue(NARRATE_QUEUE_NAME, { connection: opts.connection, prefix: opts.prefix });
   followUps.on('error', () => undefined);
 
   const processGroup = async (job: Job, token: string | undefined, signal: AbortSignal): Promise<GroupReceipt> => {
@@ -113,10 +126,10 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
             // The run, not only the job: a stalled job handed to another worker has a new token,
             // so it cannot take over the claims of a first run that still goes.
             owner: `${job.id}:${token ?? 'no-token'}`,
+            queueNarration: async (n) => void (await scheduleRenarration(job.id!, data.traceparent, n, 1, 0, routing)),
           });
           span.setAttribute('alert.annotated', r.annotated);
           span.setAttribute('alert.skipped', r.skipped);
-          if (r.renarration) await scheduleRenarration(job.id!, data.traceparent, r.renarration, 1, r.renarrateAfterMs, routing);
           return r;
         },
       );
@@ -146,7 +159,8 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
     retryAfterMs = 0,
     routing?: { route: string; tenant?: string },
   ) => {
-    const planned = delays[attempt - 1];
+    // The first attempt runs at once; the later ones (after a model failure) as planned.
+    const planned = attempt === 1 ? 0 : delays[attempt - 2];
     if (planned === undefined) return false;
     // Never sooner than the model asked (a 429's Retry-After, an open breaker's cool-down).
     const delay = Math.max(planned, retryAfterMs);
@@ -167,8 +181,8 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
     await followUps.add('renarrate', data, {
       jobId: `r-${groupJobId}${partKey}-${attempt}`,
       delay,
-      attempts: 3,
-      backoff: { type: 'exponential', delay: 5000 },
+      attempts: NARRATE_JOB_ATTEMPTS,
+      backoff: { type: BACKOFF_TYPE, delay: opts.backoffMs ?? 5000 },
       removeOnComplete: { age: 3600 },
       removeOnFail: true,
     });
@@ -188,9 +202,15 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
         attributes: { 'alert.renarration_attempt': data.attempt, 'job.id': job.id ?? '' },
       },
       async () => {
+        // The model's answer lives in the job's data from the moment it came.
+        const kept = storedNarrationSchema.safeParse(data.narration);
+        const store: NarrationStore = {
+          load: () => (kept.success ? kept.data : undefined),
+          save: (narration) => job.updateData({ ...data, narration }),
+        };
         try {
           const deps = opts.routing && data.routing ? opts.routing.depsFor(data.routing.route, data.routing.tenant) : opts.deps;
-          await renarrateGroup(renarration, { ...deps, log }, signal);
+          await renarrateGroup(renarration, { ...deps, log }, signal, store);
           log.info({ attempt: data.attempt }, 'narration follow-up published');
           return { renarrated: renarration.records.length };
         } catch (err) {
@@ -224,66 +244,78 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
     }
   };
 
-  const worker = new Worker(
-    QUEUE_NAME,
-    async (job, token, signal) => {
-      const sig = signal ?? new AbortController().signal;
-      try {
-        if (job.name === 'renarrate') return await processRenarrate(job, sig);
-        return await processGroup(job, token, sig);
-      } catch (caught) {
-        // A job whose data does not parse will never succeed: end it without retries.
-        const err =
-          caught instanceof ZodError
-            ? new UnrecoverableError(`invalid job data: ${caught.issues[0]?.message ?? 'schema'}`)
-            : caught instanceof PermanentPublishError
-              ? new UnrecoverableError(caught.message)
-              : caught;
-        // The last attempt: keep the job as a dead letter before BullMQ drops it.
-        if (err instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1))
-          await deadLetter(job, err as Error, job.attemptsMade + 1);
-        throw err;
-      }
+  const settings: AdvancedOptions = {
+    // Only called for our BACKOFF_TYPE; BullMQ's own types keep their built-in strategies.
+    backoffStrategy: (attemptsMade, _type, err, job) => {
+      const backoff = job?.opts.backoff;
+      const base = (typeof backoff === 'object' ? backoff.delay : undefined) ?? opts.backoffMs ?? 5000;
+      return retryDelayMs(attemptsMade, base, err, opts.backoffMaxMs);
     },
-    {
-      connection: opts.connection,
-      prefix: opts.prefix,
-      concurrency: opts.concurrency,
-      autorun: true,
-      settings: {
-        // Only called for our BACKOFF_TYPE; BullMQ's own types keep their built-in strategies.
-        backoffStrategy: (attemptsMade, _type, err, job) => {
-          const backoff = job?.opts.backoff;
-          const base = (typeof backoff === 'object' ? backoff.delay : undefined) ?? opts.backoffMs ?? 5000;
-          return retryDelayMs(attemptsMade, base, err, opts.backoffMaxMs);
-        },
+  };
+  /**
+   * One worker per queue, with the same handling. Only group jobs become dead letters: a
+   * narration that fails for good leaves the deterministic note, which is already out.
+   */
+  const start = (
+    queue: string,
+    process: (job: Job, token: string | undefined, signal: AbortSignal) => Promise<unknown>,
+    keepDead: boolean,
+  ): Worker => {
+    const w = new Worker(
+      queue,
+      async (job, token, signal) => {
+        try {
+          return await process(job, token, signal ?? new AbortController().signal);
+        } catch (caught) {
+          // A job whose data does not parse will never succeed: end it without retries.
+          const err =
+            caught instanceof ZodError
+              ? new UnrecoverableError(`invalid job data: ${caught.issues[0]?.message ?? 'schema'}`)
+              : caught instanceof PermanentPublishError
+                ? new UnrecoverableError(caught.message)
+                : caught;
+          // The last attempt: keep the job as a dead letter before BullMQ drops it.
+          if (keepDead && (err instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1)))
+            await deadLetter(job, err as Error, job.attemptsMade + 1);
+          throw err;
+        }
       },
-    },
-  );
-  worker.on('error', (err) => opts.log.error({ err: err.message }, 'worker error'));
-  worker.on('failed', (job, err) => {
-    if (!job) return;
-    const final = job.attemptsMade >= (job.opts.attempts ?? 1) || err instanceof UnrecoverableError;
-    // A job failed without running (stalled too often): the processor wrote no dead letter.
-    if (final) void deadLetter(job, err, job.attemptsMade, true);
-    opts.metrics?.jobs.inc({ outcome: final ? 'failed' : 'retried' });
-    opts.log[final ? 'error' : 'warn'](
-      { jobId: job.id, attempt: job.attemptsMade, err: err.message },
-      final ? 'job failed for good' : 'job failed; will retry',
+      { connection: opts.connection, prefix: opts.prefix, concurrency: opts.concurrency, autorun: true, settings },
     );
-  });
+    w.on('error', (err) => opts.log.error({ err: err.message }, 'worker error'));
+    w.on('failed', (job, err) => {
+      if (!job) return;
+      const final = job.attemptsMade >= (job.opts.attempts ?? 1) || err instanceof UnrecoverableError;
+      // A job failed without running (stalled too often): the processor wrote no dead letter.
+      if (final && keepDead) void deadLetter(job, err, job.attemptsMade, true);
+      opts.metrics?.jobs.inc({ outcome: final ? 'failed' : 'retried' });
+      opts.log[final ? 'error' : 'warn'](
+        { jobId: job.id, attempt: job.attemptsMade, err: err.message },
+        final ? 'job failed for good' : 'job failed; will retry',
+      );
+    });
+    return w;
+  };
+  const worker = start(QUEUE_NAME, processGroup, true);
+  const narrator = start(NARRATE_QUEUE_NAME, (job, _token, signal) => processRenarrate(job, signal), false);
 
   return {
     worker,
+    narrator,
     async close(graceMs = Infinity) {
-      const abort = Number.isFinite(graceMs) ? setTimeout(() => worker.cancelAllJobs('shutdown deadline'), graceMs) : undefined;
+      const abort = Number.isFinite(graceMs)
+        ? setTimeout(() => {
+            worker.cancelAllJobs('shutdown deadline');
+            narrator.cancelAllJobs('shutdown deadline');
+          }, graceMs)
+        : undefined;
       try {
-        await worker.close();
+        await Promise.all([worker.close(), narrator.close()]);
       } finally {
         clearTimeout(abort);
       }
-      await followUps.close();
+      await Promise.all([groups.close(), followUps.close()]);
     },
-    counts: () => followUps.getJobCounts(...DEPTH_STATES),
+    counts: () => groups.getJobCounts(...DEPTH_STATES),
   };
 }

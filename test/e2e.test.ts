@@ -260,9 +260,10 @@ describe('end to end: real Prometheus and Alertmanager drive the service', () =>
 
   it('a misbehaving target fires the rule and the alert reaches Loki as a narrated record and Slack as a message', async () => {
     await fetch(`${demoUrl}/misbehave?mode=errors`, { method: 'POST' });
+    // The deterministic note's record comes first, the model's note follows as a second record.
     firing = await until(
-      'a firing record in Loki',
-      () => records().find((r) => r.alertname === ALERT && r.status === 'firing'),
+      'a narrated firing record in Loki',
+      () => records().find((r) => r.alertname === ALERT && r.status === 'firing' && r.narrator === `ollama:${MODEL}`),
       45_000,
       diagnostics,
     );
@@ -331,7 +332,7 @@ describe('end to end: real Prometheus and Alertmanager drive the service', () =>
       expect(d.job!.receipt).toMatchObject({ annotated: 0, skipped: 1 });
     }
     const same = records().filter((r) => r.fingerprint === firing.fingerprint && r.startsAt === firing.startsAt && r.status === 'firing');
-    expect(same).toHaveLength(1);
+    expect(same.map((r) => r.narrator)).toEqual(['template', `ollama:${MODEL}`]);
     expect(ollama.chats()).toHaveLength(1);
     expect(slack.topLevel()).toHaveLength(1);
   }, 60_000);
@@ -363,11 +364,14 @@ describe('end to end: real Prometheus and Alertmanager drive the service', () =>
   }, 60_000);
 
   it("the record's traceId is the service's own trace: alert.annotate linked to the webhook request, with the stage spans", async () => {
-    const root = await otlp.waitFor((s) => s.name === 'alert.annotate' && s.traceId === firing.traceId, 15_000);
+    // The deterministic note is the group job's trace; the model's note is the narration job's.
+    const note = records().find((r) => r.fingerprint === firing.fingerprint && r.status === 'firing' && r.narrator === 'template')!;
+    const root = await otlp.waitFor((s) => s.name === 'alert.annotate' && s.traceId === note.traceId, 15_000);
     expect(root.serviceName).toBe('alert-annotator-e2e');
     expect(root.parentSpanId).toBeUndefined();
     expect(String(root.attributes['alert.fingerprint'])).toContain(firing.fingerprint);
     expect(root.attributes).toMatchObject({ 'alert.name': ALERT, 'alert.group_key': firing.groupKey });
+    expect(firing.traceId).not.toBe(note.traceId);
 
     // The link points into the trace of the POST that Alertmanager made.
     expect(root.links).toHaveLength(1);
@@ -384,7 +388,7 @@ describe('end to end: real Prometheus and Alertmanager drive the service', () =>
       .split('\n')
       .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l) as Record<string, unknown>)
-      .filter((l) => l.trace_id === firing.traceId);
+      .filter((l) => l.trace_id === note.traceId);
     expect(logged.length).toBeGreaterThan(0);
     expect(logged[0]!.span_id).toMatch(/^[0-9a-f]{16}$/);
 
@@ -392,7 +396,10 @@ describe('end to end: real Prometheus and Alertmanager drive the service', () =>
     expect(children(root)).toEqual(
       expect.arrayContaining(['dedup', 'gather.prometheus', 'gather.loki', 'analyze', 'scrub', 'publish.slack', 'publish.loki']),
     );
-    const llm = otlp.spans.filter((s) => s.traceId === root.traceId && s.name === 'llm.call');
+    const narration = await otlp.waitFor((s) => s.name === 'alert.annotate' && s.traceId === firing.traceId, 15_000);
+    expect(narration.links).toHaveLength(1);
+    expect(narration.links[0]!.traceId).toBe(link.traceId);
+    const llm = otlp.spans.filter((s) => s.traceId === firing.traceId && s.name === 'llm.call');
     expect(llm).toHaveLength(1);
     expect(llm[0]!.attributes).toMatchObject({ 'llm.provider': 'ollama', 'llm.model': MODEL, 'llm.attempt': 1, 'llm.parse_ok': true });
     expect(llm[0]!.attributes['llm.prompt_chars']).toEqual(expect.any(Number));

@@ -85,15 +85,15 @@ function seedLogs(line: string): void {
 const narrative = (r: AnnotationRecord) => [r.summary, r.rootCause, ...r.actions].join('\n');
 
 describe('narration through the worker', () => {
-  test('with a healthy model the published note is the model’s, citing real findings', async () => {
+  test('with a healthy model the deterministic note goes out first and the model’s follows, citing real findings', async () => {
     const n = notification();
     await send(n.body);
     await svc.waitForJobs();
     const records = recordsOf(n.fingerprint);
-    expect(records).toHaveLength(1);
-    expect(records[0]).toMatchObject({ narrator: `ollama:${MODEL}`, promptVersion: 'narrate-v2', startsAt: n.startsAt });
-    const ids = new Set(records[0]!.findings.map((f) => f.id));
-    for (const id of records[0]!.evidence ?? []) expect(ids.has(id)).toBe(true);
+    expect(records.map((r) => r.narrator)).toEqual(['template', `ollama:${MODEL}`]);
+    expect(records[1]).toMatchObject({ narrator: `ollama:${MODEL}`, promptVersion: 'narrate-v2', startsAt: n.startsAt });
+    const ids = new Set(records[1]!.findings.map((f) => f.id));
+    for (const id of records[1]!.evidence ?? []) expect(ids.has(id)).toBe(true);
   });
 
   test.each([
@@ -194,7 +194,7 @@ describe('narration through the worker with an OpenAI-compatible server', () => 
     await svc2.waitForJobs({ includeDelayed: false });
     expect(recordsOf(n.fingerprint).map((r) => r.narrator)).toEqual(['template']);
     // The follow-up waits as long as the server asked (Retry-After: 1 s), not the planned 300 ms.
-    const followUps = await svc2.queue.getDelayed();
+    const followUps = await svc2.narrations.getDelayed();
     expect(followUps.map((j) => j.opts.delay)).toEqual([1000]);
     await svc2.waitForJobs();
     expect(recordsOf(n.fingerprint).map((r) => r.narrator)).toEqual(['template', 'openai:gpt-4o-mini']);

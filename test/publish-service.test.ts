@@ -67,7 +67,7 @@ describe('publishing through the worker', () => {
     await until('the Slack post and a failed PagerDuty call', () => slack.topLevel().length === 1 && pd.requests.length >= 1);
     // The first worker goes away with the job unfinished (its Redis keys stay).
     await first.service.shutdown();
-    await first.queue.close();
+    await Promise.all([first.queue.close(), first.narrations.close()]);
     first.redis.disconnect();
 
     pd.recover();

@@ -41,6 +41,18 @@ export interface Narration extends NarrationBody {
   llm?: LlmUsage;
 }
 
+/** A narration as kept in job data between attempts of the narration job (already checked when it came). */
+export const storedNarrationSchema = z.object({
+  summary: z.string(),
+  rootCause: z.string(),
+  evidence: z.array(z.string()),
+  actions: z.array(z.string()),
+  confidence: z.enum(['low', 'medium', 'high']),
+  narrator: z.string(),
+  promptVersion: z.string(),
+  llm: llmUsageSchema.optional(),
+});
+
 /** Turns findings into prose. Throws on any failure; the pipeline then falls back to the template. */
 export interface Narrator {
   readonly name: string;

@@ -3,6 +3,11 @@ import { z } from 'zod';
 import { webhookPayloadSchema, type WebhookPayload } from '../model/alert';
 
 export const QUEUE_NAME = 'annotate';
+/**
+ * Narration jobs have a queue (and worker slots) of their own: a slow or hanging model
+ * holds up only other narrations, never the first note of a new group.
+ */
+export const NARRATE_QUEUE_NAME = 'annotate-narrate';
 
 /** The job states the queue-depth metric reports. */
 export const DEPTH_STATES = ['waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized'] as const;
@@ -24,6 +29,8 @@ export const renarrateJobSchema = z.object({
   renarration: z.looseObject({ input: z.unknown(), records: z.array(z.unknown()), event: z.unknown() }),
   /** The route and tenant of the group part this follow-up belongs to (ROUTES_FILE, TENANT_LABEL). */
   routing: z.object({ route: z.string(), tenant: z.string().optional() }).optional(),
+  /** The model's answer once it came, kept so a retry of the publishing never asks the model again. */
+  narration: z.unknown().optional(),
 });
 export type RenarrateJobData = z.infer<typeof renarrateJobSchema>;
 

@@ -17,6 +17,8 @@ export interface SlackMessageRecord {
   threadTs?: string;
   /** How many times chat.update changed it. */
   updates: number;
+  /** Date.now() when it was posted. */
+  at: number;
 }
 
 export const FAKE_SLACK_TOKEN = 'xoxb-fake-0000000000-token';
@@ -137,6 +139,7 @@ export class FakeSlack extends FakeHttpServer {
       channel: ch.id,
       ts,
       updates: 0,
+      at: Date.now(),
       ...(typeof body.text === 'string' ? { text: body.text } : {}),
       ...(Array.isArray(body.blocks) ? { blocks: body.blocks } : {}),
       ...(threadTs ? { threadTs } : {}),

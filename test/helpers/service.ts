@@ -6,7 +6,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { loadConfig, type Config } from '../../src/config';
 import { startService, type Service, type StartOptions } from '../../src/main';
-import { QUEUE_NAME } from '../../src/queue/job';
+import { NARRATE_QUEUE_NAME, QUEUE_NAME } from '../../src/queue/job';
 
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -19,6 +19,8 @@ export interface TestService {
   /** A plain Redis client for assertions. */
   redis: Redis;
   queue: Queue;
+  /** The narration jobs' queue. */
+  narrations: Queue;
   /** Waits until no job is waiting or active (delayed ones too, unless told otherwise). */
   waitForJobs(opts?: { includeDelayed?: boolean; timeoutMs?: number }): Promise<void>;
   stop(): Promise<void>;
@@ -62,6 +64,7 @@ export async function startTestService(env: Record<string, string> = {}, opts: S
   const service = await startService(config, { destination, ...opts });
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3 });
   const queue = new Queue(QUEUE_NAME, { connection: redis, prefix });
+  const narrations = new Queue(NARRATE_QUEUE_NAME, { connection: redis, prefix });
   return {
     url: service.url ?? '',
     config,
@@ -69,10 +72,13 @@ export async function startTestService(env: Record<string, string> = {}, opts: S
     logs,
     redis,
     queue,
+    narrations,
     async waitForJobs({ includeDelayed = true, timeoutMs = 20_000 } = {}) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
-        const c = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children');
+        const states = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children'] as const;
+        const [g, n] = await Promise.all([queue.getJobCounts(...states), narrations.getJobCounts(...states)]);
+        const c = Object.fromEntries(states.map((st) => [st, (g[st] ?? 0) + (n[st] ?? 0)]));
         const pending = (c.waiting ?? 0) + (c.active ?? 0) + (c.prioritized ?? 0) + (includeDelayed ? (c.delayed ?? 0) : 0);
         if (pending === 0) return;
         if (Date.now() > deadline) throw new Error(`jobs still pending after ${timeoutMs} ms: ${JSON.stringify(c)}`);
@@ -81,7 +87,7 @@ export async function startTestService(env: Record<string, string> = {}, opts: S
     },
     async stop() {
       await service.shutdown();
-      await queue.close();
+      await Promise.all([queue.close(), narrations.close()]);
       await deleteKeys(redis, prefix);
       redis.disconnect();
     },
