@@ -121,6 +121,8 @@ export const configSchema = z.object({
   SLACK_WEBHOOK_URL: optionalUrl,
   SLACK_API_URL: url.default('https://slack.com/api'),
   SLACK_MIN_SEVERITY: severity.default('info'),
+  /** New top-level Slack messages per minute (bot mode); past it one roll-up message lists the rest. Unset: no cap. */
+  SLACK_MAX_NEW_PER_MINUTE: z.coerce.number().int().min(1).optional(),
   PAGERDUTY_ROUTING_KEY: z.string().optional(),
   PAGERDUTY_EVENTS_URL: url.default('https://events.pagerduty.com/v2/enqueue'),
   PAGERDUTY_MIN_SEVERITY: severity.default('critical'),
@@ -156,6 +158,8 @@ export type Config = z.infer<typeof configSchema> & {
   routes?: readonly Route[];
   /** The routes file's `tenants:` section, by tenant name. */
   tenants?: Readonly<Record<string, TenantSettings>>;
+  /** The route a derived per-part configuration belongs to (wiring.configForPart); unset at the top. */
+  ROUTE_NAME?: string;
 };
 
 export class ConfigError extends Error {

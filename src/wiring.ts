@@ -22,6 +22,7 @@ import { loadPromptTemplate } from './narrate/prompt';
 import type { Narrator } from './model/narration';
 import { LokiPublisher } from './publish/loki';
 import { PagerDutyPublisher } from './publish/pagerduty';
+import { RateLimitedSlack } from './publish/rollup';
 import { SlackBotPublisher, SlackWebhookPublisher } from './publish/slack';
 import { MemoryPublishState, RedisPublishState } from './publish/state';
 import type { Publisher } from './publish/types';
@@ -180,14 +181,19 @@ export function buildPublishers(config: Config, log: Logger, loki = buildLokiCli
     log,
   };
   if (config.SLACK_BOT_TOKEN && config.SLACK_CHANNEL) {
+    const bot = new SlackBotPublisher(state, {
+      ...common,
+      token: config.SLACK_BOT_TOKEN,
+      channel: config.SLACK_CHANNEL,
+      apiUrl: config.SLACK_API_URL,
+      minSeverity: config.SLACK_MIN_SEVERITY,
+    });
+    // The cap needs shared counters: without Redis (the one-shot CLI) there is nothing to cap.
+    const perMinute = config.SLACK_MAX_NEW_PER_MINUTE;
     publishers.push(
-      new SlackBotPublisher(state, {
-        ...common,
-        token: config.SLACK_BOT_TOKEN,
-        channel: config.SLACK_CHANNEL,
-        apiUrl: config.SLACK_API_URL,
-        minSeverity: config.SLACK_MIN_SEVERITY,
-      }),
+      perMinute && redis
+        ? new RateLimitedSlack(bot, { redis, prefix: config.QUEUE_PREFIX, route: config.ROUTE_NAME ?? 'default', perMinute, log })
+        : bot,
     );
   } else if (config.SLACK_WEBHOOK_URL) {
     publishers.push(
@@ -271,6 +277,8 @@ export function configForPart(config: Config, route: Route, tenant: string | und
   if (route.minSeverity.slack) c.SLACK_MIN_SEVERITY = route.minSeverity.slack;
   if (route.minSeverity.pagerduty) c.PAGERDUTY_MIN_SEVERITY = route.minSeverity.pagerduty;
   if (!route.narrate) c.LLM_PROVIDER = 'none';
+  if (route.slackPerMinute) c.SLACK_MAX_NEW_PER_MINUTE = route.slackPerMinute;
+  c.ROUTE_NAME = route.name;
   if (tenant !== undefined) {
     const t = config.tenants?.[tenant];
     const orgId = t?.orgId ?? tenant;

@@ -175,4 +175,44 @@ describe('tenants on one multi-tenant Loki', () => {
       await svc.stop();
     }
   });
+
+  it("past a route's cap of new Slack messages a minute, one roll-up message lists the rest and is updated", async () => {
+    const routes = join(dir, 'routes-cap.yml');
+    writeFileSync(routes, ['routes:', '  - name: noisy', '    slack: { channel: C0ALERTS }', '    slackPerMinute: 2'].join('\n'));
+    const svc = await startTestService({
+      LOKI_URL: loki.url,
+      LOKI_TENANT: 'ops',
+      ROUTES_FILE: routes,
+      SLACK_BOT_TOKEN: FAKE_SLACK_TOKEN,
+      SLACK_CHANNEL: 'C0ALERTS',
+      SLACK_API_URL: `${slack.url}/api`,
+    });
+    try {
+      slack.messages.length = 0;
+      for (let i = 0; i < 6; i++) {
+        const b = body(`{}:{g="${i}"}/cap`, 'alert-annotator', [undefined]);
+        b.alerts[0]!.fingerprint = `c0${i}`;
+        b.alerts[0]!.labels.alertname = `Noisy${i}`;
+        b.commonLabels = { ...b.alerts[0]!.labels };
+        await post(svc, b);
+      }
+      await svc.waitForJobs();
+      const top = slack.topLevel();
+      // Two cards, then one roll-up for the other four (the minute may turn over once mid-test).
+      const rollups = top.filter((m) => (m.text ?? '').startsWith('🔕'));
+      const cards = top.filter((m) => !(m.text ?? '').startsWith('🔕'));
+      expect(cards.length).toBeGreaterThanOrEqual(2);
+      expect(cards.length).toBeLessThanOrEqual(4);
+      expect(rollups.length).toBeGreaterThanOrEqual(1);
+      expect(cards.length + rollups.length).toBeLessThan(6);
+      const listed = rollups.map((m) => m.text ?? '').join('\n');
+      const named = [0, 1, 2, 3, 4, 5].filter((i) => listed.includes(`Noisy${i}`));
+      expect(named.length + cards.length).toBe(6);
+      expect(rollups.some((m) => m.updates > 0)).toBe(true);
+      // Every group still has its record.
+      expect(loki.records('ops').filter((r) => String(r.fingerprint).startsWith('c0'))).toHaveLength(6);
+    } finally {
+      await svc.stop();
+    }
+  });
 });

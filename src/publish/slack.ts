@@ -206,6 +206,21 @@ export class SlackBotPublisher extends SlackPublisherBase {
     return { ts: ref.ts, patch: { slack: ref, view: change.view } };
   }
 
+  /** A plain-text top-level message (the route's roll-up, src/publish/rollup.ts); returns its ts. */
+  async postText(text: string, signal: AbortSignal): Promise<{ channel: string; ts: string }> {
+    const answer = await this.call(
+      'chat.postMessage',
+      { channel: this.bot.channel, text, unfurl_links: false, unfurl_media: false },
+      signal,
+    );
+    if (!answer.ts) throw new OutboundError(TARGET, 'bad_response', 'chat.postMessage answered ok without a ts', 200);
+    return { channel: answer.channel ?? this.bot.channel, ts: answer.ts };
+  }
+
+  async updateText(ref: { channel: string; ts: string }, text: string, signal: AbortSignal): Promise<void> {
+    await this.call('chat.update', { channel: ref.channel, ts: ref.ts, text }, signal);
+  }
+
   /** One Web API call (JSON body, bearer token: https://docs.slack.dev/apis/web-api/#posting-json). */
   private async call(method: 'chat.postMessage' | 'chat.update', body: Record<string, unknown>, signal: AbortSignal) {
     return honourRetryAfter(async () => {

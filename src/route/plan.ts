@@ -29,6 +29,8 @@ function common(alerts: readonly Alert[], pick: (a: Alert) => Record<string, str
   return out;
 }
 
+const tenantLabelPart = (labelTenant: string) => `label=${labelTenant}`;
+
 /** The tenant-qualified group key: the unit of Slack messages, PagerDuty incidents and state. */
 export function tenantGroupKey(groupKey: string, tenant: string | undefined): string {
   return tenant === undefined ? groupKey : `${groupKey}#tenant=${tenant}`;
@@ -45,7 +47,6 @@ export function splitByTenant(payload: WebhookPayload, tenantLabel: string | und
     const t = tenant === '' ? undefined : tenant;
     const part: WebhookPayload = {
       ...payload,
-      groupKey: tenantGroupKey(payload.groupKey, t),
       alerts,
       status: alerts.some((a) => a.status === 'firing') ? 'firing' : 'resolved',
       commonLabels: common(alerts, (a) => a.labels),
@@ -60,7 +61,11 @@ export function planRoutes(payload: WebhookPayload, opts: PlanOptions): RoutedPa
   return splitByTenant(payload, opts.tenantLabel).map(({ tenant, payload: part }) => {
     const { route, checks } = explainRoute(opts.routes, { labels: part.commonLabels, receiver: part.receiver });
     const t = route.tenant ?? tenant;
-    return { payload: part, route, checks, ...(t !== undefined ? { tenant: t } : {}) };
+    // The tenant-qualified group key keys Slack messages, PagerDuty incidents and publish state,
+    // so the same Alertmanager group never shares them across tenants.
+    let groupKey = tenantGroupKey(part.groupKey, t);
+    if (tenant !== undefined && tenant !== t) groupKey = `${groupKey}#${tenantLabelPart(tenant)}`;
+    return { payload: { ...part, groupKey }, route, checks, ...(t !== undefined ? { tenant: t } : {}) };
   });
 }
 
