@@ -24,6 +24,8 @@ COPY package.json ./
 COPY bin ./bin
 # Prompt templates are read at run time (found beside dist/).
 COPY prompts ./prompts
+# The incidents `alert-annotator demo` runs on (found beside dist/).
+COPY examples/incidents ./examples/incidents
 # Read-only code, owned by root; the process runs as the image's unprivileged `node` user.
 USER node
 EXPOSE 8080

@@ -118,6 +118,12 @@ describe('docker-compose.yml and the Dockerfile', () => {
     );
   });
 
+  it('copies into the image only paths that exist, including the incidents `demo` runs on', () => {
+    const sources = [...dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap((m) => m[1]!.split(/\s+/));
+    expect(sources).toEqual(expect.arrayContaining(['examples/incidents', 'prompts', 'bin']));
+    expect(sources.filter((p) => !existsSync(join(ROOT, p)))).toEqual([]);
+  });
+
   it('mounts only files and folders that exist in the repository', () => {
     const mounts = [...compose.matchAll(/^\s+(?:-\s+|file:\s+)(\.\/[^\s:]+)/gm)].map((m) => m[1]!);
     expect(mounts.length).toBeGreaterThanOrEqual(8);
