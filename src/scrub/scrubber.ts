@@ -43,9 +43,6 @@ const MASK_RANK = VENDOR_RANK + 1;
 /** A hit found only on the decoded text loses a tie to one found on the text itself. */
 const DECODED_RANK = 1000;
 
-/** A reported range that spans a `key=value` is a keyword rule reporting from its key (the preset's AWS secret-key rule): the own keyword rules mask that value. */
-const SPANS_A_KEY = /[:=]\s*["']?[A-Za-z0-9/+]/;
-
 function collect(rules: readonly Rule[], rankBase: number, text: string, hits: Hit[]): void {
   rules.forEach((rule, i) => {
     if (rule.maybe && !rule.maybe(text)) return;
@@ -75,8 +72,7 @@ function collect(rules: readonly Rule[], rankBase: number, text: string, hits: H
 function collectVendor(text: string, hits: Hit[]): void {
   for (const [, start, end] of vendorTokens(text)) {
     const value = text.slice(start, end);
-    if (end > start && !SPANS_A_KEY.test(value))
-      hits.push({ start, end, rank: VENDOR_RANK, masks: [{ start, end, family: 'TOKEN', value }] });
+    if (end > start) hits.push({ start, end, rank: VENDOR_RANK, masks: [{ start, end, family: 'TOKEN', value }] });
   }
 }
 
