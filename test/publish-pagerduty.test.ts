@@ -175,6 +175,39 @@ describe('the PagerDuty alert of a group', () => {
   });
 });
 
+describe('PagerDuty state only moves forward (finding 2)', () => {
+  it('gets no trigger from a narration that arrives after the group resolved', async () => {
+    const firing = loadPayload('am-webhook-01');
+    await publisher().publish(eventFor(firing, 'initial', { ...NARRATION, narrator: 'template' }), signal);
+    await publisher().publish(eventFor(loadPayload('am-webhook-06'), 'resolve'), signal);
+    await publisher().publish(eventFor(firing, 'narration'), signal);
+    const incident = pd.incidents.get(firing.groupKey);
+    expect(incident?.events.map((e) => e.event_action)).toEqual(['trigger', 'resolve']);
+    expect(incident?.status).toBe('resolved');
+  });
+
+  it('gets no trigger from a firing job retried after the group resolved', async () => {
+    const firing = loadPayload('am-webhook-01');
+    // The firing job's trigger fails; the resolve goes through before its retry.
+    pd.failNext({ status: 503, body: '' });
+    await expect(publisher().publish(eventFor(firing), signal)).rejects.toThrow();
+    await publisher().publish(eventFor(loadPayload('am-webhook-06'), 'resolve'), signal);
+    await publisher().publish(eventFor(firing), signal);
+    // The failed trigger, the resolve, and nothing after it.
+    expect(pd.requests.map((r) => (r.json as { event_action: string }).event_action)).toEqual(['trigger', 'resolve']);
+  });
+
+  it('is triggered again by a new alert of the group after the resolve', async () => {
+    const firing = loadPayload('am-webhook-01');
+    await publisher().publish(eventFor(firing), signal);
+    await publisher().publish(eventFor(loadPayload('am-webhook-06'), 'resolve'), signal);
+    const again = structuredClone(firing);
+    again.alerts[0]!.startsAt = new Date(Date.parse(firing.alerts[0]!.startsAt) + 3600_000).toISOString();
+    await publisher().publish(eventFor(again), signal);
+    expect(pd.incidents.get(firing.groupKey)?.events.map((e) => e.event_action)).toEqual(['trigger', 'resolve', 'trigger']);
+  });
+});
+
 describe('PagerDuty limits', () => {
   it('hashes a group key longer than 255 characters into a stable dedup key', () => {
     const long = `{}:{${'service="x", '.repeat(40)}}`;

@@ -196,6 +196,40 @@ describe('the Slack message of a group, with a bot token', () => {
     ]);
   });
 
+  it('stays resolved when the narration arrives after the resolve, and shows the new narrative (finding 2)', async () => {
+    const firing = loadPayload('am-webhook-01');
+    const template = { ...NARRATION, summary: 'CheckoutLatencyHigh is firing on checkout', narrator: 'template' };
+    await bot().publish(eventFor(firing, 'initial', template), signal);
+    await bot().publish(eventFor(loadPayload('am-webhook-06'), 'resolve'), signal);
+    await bot().publish(eventFor(firing, 'narration'), signal);
+    const [root] = slack.topLevel();
+    expect(JSON.stringify(root!.blocks?.[0])).toContain('RESOLVED · CheckoutLatencyHigh');
+    expect(root!.text).toMatch(/RESOLVED · CheckoutLatencyHigh: Resolved after /);
+    expect(JSON.stringify(root!.blocks)).toContain(NARRATION.rootCause.slice(0, 40));
+  });
+
+  it('stays resolved when a firing job is retried after the resolve (finding 2)', async () => {
+    const firing = loadPayload('am-webhook-01');
+    await bot().publish(eventFor(firing), signal);
+    await bot().publish(eventFor(loadPayload('am-webhook-06'), 'resolve'), signal);
+    // The same firing event again, as from a job retried after the resolve: a new marker (other records' times).
+    const retried = eventFor(firing, 'initial', { ...NARRATION, summary: 'retried' });
+    await bot().publish({ ...retried, kind: 'narration' }, signal);
+    const [root] = slack.topLevel();
+    expect(JSON.stringify(root!.blocks?.[0])).toContain('RESOLVED · CheckoutLatencyHigh');
+    expect(JSON.stringify(root!.blocks)).toContain('0 firing, 1 resolved');
+  });
+
+  it('writes the resolve text for the resolve, not the firing summary (finding 2)', async () => {
+    const firing = loadPayload('am-webhook-01');
+    const template = { ...NARRATION, summary: 'CheckoutLatencyHigh is firing on checkout', narrator: 'template' };
+    await bot().publish(eventFor(firing, 'initial', template), signal);
+    await bot().publish(eventFor(loadPayload('am-webhook-06'), 'resolve'), signal);
+    const [root] = slack.topLevel();
+    expect(root!.text).not.toContain('is firing');
+    expect(root!.text).toMatch(/Resolved after /);
+  });
+
   it('finds its message again from the record after the Redis state was lost', async () => {
     const payload = loadPayload('am-webhook-01');
     const first = await bot({ channel: 'C0ALERTS' }).publish(eventFor(payload), signal);

@@ -25,6 +25,8 @@ export const groupViewSchema = z.object({
   /** The record whose narration the message shows: the latest firing one. */
   lead: annotationRecordSchema,
   alerts: z.array(alertLineSchema),
+  /** The resolve record's summary ("Resolved after …"): what the message says once every alert resolved. */
+  resolution: z.string().optional(),
 });
 
 export type AlertLine = z.infer<typeof alertLineSchema>;
@@ -70,6 +72,9 @@ export function mergeView(prev: GroupView | undefined, records: readonly Annotat
   for (const r of records) {
     const key = alertKey(r);
     const before = lines.get(key);
+    // State only moves forward: a late narration or a retried firing job for an alert that
+    // already resolved changes the narrative (the lead), never the alert's status.
+    if (before?.status === 'resolved' && r.status === 'firing') continue;
     if (!before && r.status === 'firing') added.push(toLine(r));
     if (r.status === 'resolved' && before?.status === 'firing') resolved.push(toLine(r));
     // Delete first so the newest information moves to the end (the trimming keeps the end).
@@ -85,7 +90,8 @@ export function mergeView(prev: GroupView | undefined, records: readonly Annotat
     const byStatus = [...alerts.filter((a) => a.status === 'resolved'), ...alerts.filter((a) => a.status === 'firing')];
     alerts = byStatus.slice(-MAX_VIEW_ALERTS);
   }
-  const view: GroupView = { lead, alerts };
+  const resolution = [...records].reverse().find((r) => r.status === 'resolved')?.summary ?? prev?.resolution;
+  const view: GroupView = { lead, alerts, ...(resolution ? { resolution } : {}) };
   const resolvedNow = allResolved(view) && !(prev && allResolved(prev));
   return { view, added, resolved, resolvedNow };
 }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { httpRequest, parseJsonBody } from '../clients/http';
+import { alertKey } from '../model/alert';
 import type { AnnotationRecord } from '../model/record';
 import { clip } from '../text';
 import { groupTimes, serviceOf } from './group-view';
@@ -22,6 +23,8 @@ import type { PublishEvent, PublishResult, Publisher } from './types';
  */
 
 const TARGET = 'pagerduty';
+/** Resolved alerts remembered per group (newest kept). */
+const MAX_RESOLVED = 1000;
 
 /** Limits of the Events API v2 (docs/architecture.md). */
 export const PAGERDUTY_LIMITS = { summary: 1024, dedupKey: 255, eventBytes: 512 * 1024 } as const;
@@ -167,17 +170,25 @@ export class PagerDutyPublisher implements Publisher {
   async publish(event: PublishEvent, signal: AbortSignal): Promise<PublishResult> {
     const records = routeRecords(event.records, this.opts.minSeverity);
     if (records.length === 0) return { target: TARGET, published: false };
-    const firing = records.filter((r) => r.status === 'firing');
     const groupResolved = event.kind === 'resolve' && event.payload.status === 'resolved';
     // Partly resolved groups stay open: the page is about the group, not one alert.
-    if (!groupResolved && firing.length === 0) return { target: TARGET, published: false };
+    if (!groupResolved && !records.some((r) => r.status === 'firing')) return { target: TARGET, published: false };
 
     const group = event.payload.groupKey;
     const dedupKey = pagerDutyDedupKey(group);
     const marker = `${TARGET}:${eventId(event.kind, records)}`;
     return this.state.withLock(group, TARGET, signal, async () => {
-      if ((await this.state.load(group, marker, [])).done) {
+      const { state: known, done } = await this.state.load(group, marker, ['pagerduty']);
+      if (done) {
         this.opts.log?.debug({ target: TARGET, kind: event.kind }, 'pagerduty: event already delivered, not sending again');
+        return { target: TARGET, published: false };
+      }
+      // State only moves forward: an alert the resolve covered never triggers the incident
+      // again (a late narration, a firing job retried after the resolve).
+      const resolvedBefore = new Set(known.pagerduty?.resolved ?? []);
+      const firing = records.filter((r) => r.status === 'firing' && !resolvedBefore.has(alertKey(r)));
+      if (!groupResolved && firing.length === 0) {
+        this.opts.log?.debug({ target: TARGET, kind: event.kind }, 'pagerduty: these alerts already resolved, not triggering again');
         return { target: TARGET, published: false };
       }
       const body: PagerDutyTrigger | PagerDutyResolve = groupResolved
@@ -196,7 +207,10 @@ export class PagerDutyPublisher implements Publisher {
           'pagerduty: accepted with an unexpected body',
         );
       }
-      await this.state.save(group, {}, marker);
+      const resolvedNow = groupResolved
+        ? { pagerduty: { resolved: [...new Set([...resolvedBefore, ...records.map((r) => alertKey(r))])].slice(-MAX_RESOLVED) } }
+        : {};
+      await this.state.save(group, resolvedNow, marker);
       return { target: TARGET, published: true };
     });
   }

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { httpRequest, OutboundError, parseJsonBody, parseRetryAfter, type FailureReason } from '../clients/http';
-import { mergeView, type ViewChange } from './group-view';
+import { allResolved, mergeView, type ViewChange } from './group-view';
 import { honourRetryAfter } from './retry';
 import type { LogLinkOptions } from './links';
 import { routeRecords, type Severity } from './routing';
@@ -146,7 +146,12 @@ abstract class SlackPublisherBase implements Publisher {
       }
       const change = mergeView(known.view, records);
       const now = this.opts.now?.() ?? new Date();
-      const message = buildSlackMessage(change.view, event.payload, {
+      // Once every alert resolved, the message's summary is the resolve's own text; the lead keeps the narrative.
+      const shown =
+        allResolved(change.view) && change.view.resolution
+          ? { ...change.view, lead: { ...change.view.lead, summary: change.view.resolution } }
+          : change.view;
+      const message = buildSlackMessage(shown, event.payload, {
         now,
         ...(this.opts.grafanaUrl ? { grafanaUrl: this.opts.grafanaUrl } : {}),
         serviceLabels: this.opts.serviceLabels,

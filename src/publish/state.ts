@@ -18,10 +18,16 @@ const slackRefSchema = z.object({ channel: z.string().min(1), ts: z.string().min
 
 export type SlackRef = z.infer<typeof slackRefSchema>;
 
-/** PagerDuty needs no entry: its dedup key is recomputed from the group key (pagerDutyDedupKey). */
+/**
+ * What PagerDuty needs to remember (its dedup key is recomputed from the group key): the
+ * alerts (alertKey) its resolve covered, so nothing about them can trigger the incident again.
+ */
+const pagerDutyStateSchema = z.object({ resolved: z.array(z.string()) });
+
 export interface GroupState {
   slack?: SlackRef;
   view?: GroupView;
+  pagerduty?: z.infer<typeof pagerDutyStateSchema>;
 }
 
 export type StatePart = keyof GroupState;
@@ -137,8 +143,10 @@ export class RedisPublishState implements PublishState {
     const state: GroupState = {};
     const s = parseField(raw.get('slack'), slackRefSchema);
     const v = parseField(raw.get('view'), groupViewSchema);
+    const pd = parseField(raw.get('pagerduty'), pagerDutyStateSchema);
     if (s) state.slack = s;
     if (v) state.view = v;
+    if (pd) state.pagerduty = pd;
     return { state, done: marker !== undefined && raw.get(`done:${marker}`) !== undefined };
   }
 
