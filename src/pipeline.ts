@@ -334,8 +334,12 @@ async function publish(deps: PipelineDeps, event: PublishEvent, signal: AbortSig
     }
   };
   const results = await Promise.all(notifiers.map((p) => run(p, event)));
-  const slackTs = results.find((r) => r?.slackTs)?.slackTs;
-  if (slackTs) for (const r of event.records) r.slackTs ??= slackTs;
+  const slack = results.find((r) => r?.slackTs);
+  if (slack?.slackTs)
+    for (const r of event.records) {
+      r.slackTs ??= slack.slackTs;
+      if (slack.slackChannel) r.slackChannel ??= slack.slackChannel;
+    }
   // Without Loki's record a retry could not tell the alert was done; so if a notifier must
   // be retried, hold the record back until it has gone out.
   const permanent: Error[] = [];

@@ -20,10 +20,11 @@ import { OllamaModel } from './narrate/ollama';
 import { OpenAIModel } from './narrate/openai';
 import { loadPromptTemplate } from './narrate/prompt';
 import type { Narrator } from './model/narration';
+import { LokiAnnotationIndex } from './dedup/loki-index';
 import { LokiPublisher } from './publish/loki';
 import { PagerDutyPublisher } from './publish/pagerduty';
 import { RateLimitedSlack } from './publish/rollup';
-import { SlackBotPublisher, SlackWebhookPublisher } from './publish/slack';
+import { SlackBotPublisher, SlackWebhookPublisher, type SlackBotOptions } from './publish/slack';
 import { MemoryPublishState, RedisPublishState } from './publish/state';
 import type { Publisher } from './publish/types';
 
@@ -187,6 +188,8 @@ export function buildPublishers(config: Config, log: Logger, loki = buildLokiCli
       channel: config.SLACK_CHANNEL,
       apiUrl: config.SLACK_API_URL,
       minSeverity: config.SLACK_MIN_SEVERITY,
+      // After a Redis flush the Loki record still names the group's message.
+      ...(loki ? { findTs: findTsIn(new LokiAnnotationIndex(loki)) } : {}),
     });
     // The cap needs shared counters: without Redis (the one-shot CLI) there is nothing to cap.
     const perMinute = config.SLACK_MAX_NEW_PER_MINUTE;
@@ -290,4 +293,9 @@ export function configForPart(config: Config, route: Route, tenant: string | und
     c.TEMPO_URL = withBasicAuth(t?.tempoUrl ?? config.TEMPO_URL, t?.basicAuth);
   }
   return c;
+}
+
+/** The group's Slack message as the Loki records of its alerts name it. */
+function findTsIn(index: LokiAnnotationIndex): NonNullable<SlackBotOptions['findTs']> {
+  return (event, signal) => index.slackTs(event.payload.groupKey, event.records, signal);
 }

@@ -2,7 +2,7 @@ import request from 'supertest';
 import { FakeLoki } from './fakes/loki';
 import { FAKE_ROUTING_KEY, FakePagerDuty } from './fakes/pagerduty';
 import { FAKE_SLACK_TOKEN, FakeSlack } from './fakes/slack';
-import { fixture, startTestService, uniquePrefix, type TestService } from './helpers/service';
+import { deleteKeys, fixture, startTestService, uniquePrefix, type TestService } from './helpers/service';
 import { until } from './helpers/until';
 
 /** The service end to end (receiver + worker, real Redis) publishing to fake Slack and PagerDuty. */
@@ -82,6 +82,32 @@ describe('publishing through the worker', () => {
       expect(loki.records()[0]).toMatchObject({ slackTs: slack.topLevel()[0]!.ts });
     } finally {
       await second.stop();
+    }
+  });
+
+  it('after a Redis flush, the resolve updates the message the Loki record names instead of posting a new one (finding 5)', async () => {
+    const prefix = uniquePrefix('publish-flush');
+    const svc = await startTestService(env(prefix));
+    try {
+      await post(svc, 'am-webhook-01');
+      await svc.waitForJobs();
+      await until('the Loki record', () => loki.records().length === 1);
+      const [root] = slack.topLevel();
+      // Redis forgets everything: the publish state, the dedup markers, the queue.
+      await deleteKeys(svc.redis, prefix);
+
+      await post(svc, 'am-webhook-06');
+      await svc.waitForJobs();
+      await until('the resolved record', () => loki.records().length === 2);
+      expect(slack.topLevel()).toEqual([root]);
+      expect(root!.updates).toBe(1);
+      expect(JSON.stringify(root!.blocks?.[0])).toContain('RESOLVED · CheckoutLatencyHigh');
+      expect(loki.records().map((r) => [r.slackTs, r.slackChannel])).toEqual([
+        [root!.ts, 'C0ALERTS'],
+        [root!.ts, 'C0ALERTS'],
+      ]);
+    } finally {
+      await svc.stop();
     }
   });
 

@@ -120,7 +120,7 @@ describe('the Slack message of a group, with a bot token', () => {
   it('is posted once and answers with its ts', async () => {
     const result = await bot().publish(eventFor(loadPayload('am-webhook-01')), signal);
     expect(slack.topLevel()).toHaveLength(1);
-    expect(result).toEqual({ target: 'slack', published: true, slackTs: slack.topLevel()[0]!.ts });
+    expect(result).toEqual({ target: 'slack', published: true, slackTs: slack.topLevel()[0]!.ts, slackChannel: 'C0ALERTS' });
     expect(slack.requestsTo('/api/chat.postMessage')[0]?.json).toMatchObject({
       channel: '#alerts',
       unfurl_links: false,
@@ -134,7 +134,7 @@ describe('the Slack message of a group, with a bot token', () => {
     const again = await bot().publish(structuredClone(event), signal);
     expect(slack.requestsTo('/api/chat.postMessage')).toHaveLength(1);
     expect(slack.requestsTo('/api/chat.update')).toHaveLength(0);
-    expect(again).toEqual({ target: 'slack', published: false, slackTs: first.slackTs });
+    expect(again).toEqual({ target: 'slack', published: false, slackTs: first.slackTs, slackChannel: 'C0ALERTS' });
   });
 
   it('remembers its message and marks the event delivered in one write, so a retry never finds one without the other', async () => {

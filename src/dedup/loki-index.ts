@@ -13,6 +13,7 @@ const LINE_LIMIT = 5000;
 type Identity = Pick<Alert, 'fingerprint' | 'startsAt' | 'status'>;
 
 const recordIdentity = z.object({ fingerprint: z.string(), startsAt: z.string() });
+const recordMessage = z.object({ groupKey: z.string(), slackTs: z.string().min(1), slackChannel: z.string().optional() });
 
 /** The identity of an annotation: the same alert (fingerprint + startsAt) in one status. */
 export function annotationKey(a: Identity): string {
@@ -35,6 +36,36 @@ export class LokiAnnotationIndex {
     // Records are written with JSON.stringify, so `"fingerprint":"<hex>"` appears exactly
     // like this in the line; fingerprints are hex, so they need no regex escaping.
     return `${selector} |~ ${logqlString(`"fingerprint":"(${fingerprints.join('|')})"`)}`;
+  }
+
+  /**
+   * The Slack message (ts) the group's firing records name, newest first: after a Redis
+   * flush it is how a resolve or a narration finds the message again instead of posting a
+   * new one. Undefined when no record names one; throws when Loki cannot tell.
+   */
+  async slackTs(
+    groupKey: string,
+    alerts: readonly Pick<Alert, 'fingerprint' | 'startsAt'>[],
+    signal?: AbortSignal,
+  ): Promise<{ ts: string; channel?: string } | undefined> {
+    const fingerprints = [...new Set(alerts.map((a) => a.fingerprint))].slice(0, CHUNK);
+    if (fingerprints.length === 0) return undefined;
+    const now = Date.now();
+    const starts = alerts.map((a) => Date.parse(a.startsAt)).filter((t) => !Number.isNaN(t));
+    const start = Math.max((starts.length ? Math.min(...starts) : now) - 10 * 60_000, now - MAX_LOOKBACK_MS);
+    const streams = await this.client.queryRange(
+      this.query(fingerprints, 'firing'),
+      { start: new Date(start), end: new Date(now + 60_000), limit: 100, direction: 'backward' },
+      signal,
+      this.timeoutMs,
+    );
+    const lines = streams.flatMap((s) => s.values).sort((a, b) => (a[0] < b[0] ? 1 : a[0] > b[0] ? -1 : 0));
+    for (const [, line] of lines) {
+      const r = recordMessage.safeParse(safeJson(line));
+      if (r.success && r.data.groupKey === groupKey)
+        return { ts: r.data.slackTs, ...(r.data.slackChannel ? { channel: r.data.slackChannel } : {}) };
+    }
+    return undefined;
   }
 
   /** The annotationKey of each alert that has a record; throws when Loki cannot tell. */

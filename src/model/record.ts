@@ -34,6 +34,8 @@ export const annotationRecordSchema = z.looseObject({
   annotatedAt: z.string(),
   /** Slack message ts of the group, so the reference survives a Redis flush. */
   slackTs: z.string().optional(),
+  /** The channel id (C…) of that message: chat.update takes the id, not the channel's name. */
+  slackChannel: z.string().optional(),
   generatorURL: z.string().optional(),
   runbookUrl: z.string().optional(),
   /** What the reader should do, derived from the analysis (src/publish/verdict.ts); absent on resolve records. */

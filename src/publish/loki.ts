@@ -9,7 +9,7 @@ export const DEFAULT_MAX_LINE_BYTES = 256 * 1024;
 /** What dedup finds a record by, and what says what it is: never cut. */
 const KEPT = new Set([
   ...['fingerprint', 'startsAt', 'endsAt', 'status', 'alertname', 'severity', 'annotatedAt'],
-  ...['traceId', 'narrator', 'promptVersion', 'confidence', 'slackTs', 'truncated'],
+  ...['traceId', 'narrator', 'promptVersion', 'confidence', 'slackTs', 'slackChannel', 'truncated'],
 ]);
 
 const bytes = (v: unknown) => Buffer.byteLength(JSON.stringify(v) ?? '');

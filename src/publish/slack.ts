@@ -96,6 +96,11 @@ export interface SlackCommonOptions {
 }
 
 export interface SlackBotOptions extends SlackCommonOptions {
+  /**
+   * Finds the group's message ts in the durable record (Loki) when the state in Redis is
+   * gone, so a resolve or narration after a flush updates it instead of posting a new one.
+   */
+  findTs?: (event: PublishEvent, signal: AbortSignal) => Promise<{ ts: string; channel?: string } | undefined>;
   token: string;
   /** Channel id (C…) or name; the id is what chat.update needs, and what postMessage answers with. */
   channel: string;
@@ -122,6 +127,7 @@ interface Delivery {
 /** What a delivery leaves to remember: the message ts (bot mode) and the state to save with the event's marker. */
 interface Delivered {
   ts?: string;
+  channel?: string;
   patch: GroupState;
 }
 
@@ -142,7 +148,11 @@ abstract class SlackPublisherBase implements Publisher {
       const { state: known, done } = await this.state.load(group, marker);
       if (done) {
         this.opts.log?.debug({ target: TARGET, kind: event.kind }, 'slack: event already delivered, not posting again');
-        return { target: TARGET, published: false, ...(known.slack ? { slackTs: known.slack.ts } : {}) };
+        return {
+          target: TARGET,
+          published: false,
+          ...(known.slack ? { slackTs: known.slack.ts, slackChannel: known.slack.channel } : {}),
+        };
       }
       const change = mergeView(known.view, records);
       const now = this.opts.now?.() ?? new Date();
@@ -160,7 +170,12 @@ abstract class SlackPublisherBase implements Publisher {
       const delivered = await this.deliver({ event, change, message, ref: known.slack, hadView: known.view !== undefined, now, signal });
       // The message ts, the view and the marker in one write: a retry finds all of them or none.
       await this.state.save(group, delivered.patch, marker);
-      return { target: TARGET, published: true, ...(delivered.ts ? { slackTs: delivered.ts } : {}) };
+      return {
+        target: TARGET,
+        published: true,
+        ...(delivered.ts ? { slackTs: delivered.ts } : {}),
+        ...(delivered.channel ? { slackChannel: delivered.channel } : {}),
+      };
     });
   }
 
@@ -179,8 +194,14 @@ export class SlackBotPublisher extends SlackPublisherBase {
 
   protected async deliver({ event, change, message, ref: remembered, hadView, now, signal }: Delivery): Promise<Delivered> {
     // After a Redis flush the Loki records still carry the ts (the pipeline copies it in).
-    const recoveredTs = event.records.find((r) => r.slackTs)?.slackTs;
-    let ref = remembered ?? (recoveredTs ? { channel: this.bot.channel, ts: recoveredTs } : undefined);
+    // Only for later events: a first note has no message to find, and must not wait for Loki.
+    const carried = event.records.find((r) => r.slackTs);
+    const recovered = carried?.slackTs
+      ? { ts: carried.slackTs, ...(carried.slackChannel ? { channel: carried.slackChannel } : {}) }
+      : remembered || event.kind === 'initial'
+        ? undefined
+        : await this.bot.findTs?.(event, signal);
+    let ref = remembered ?? (recovered ? { channel: recovered.channel ?? this.bot.channel, ts: recovered.ts } : undefined);
     if (ref) {
       try {
         await this.call('chat.update', { channel: ref.channel, ts: ref.ts, text: message.text, blocks: message.blocks }, signal);
@@ -199,7 +220,7 @@ export class SlackBotPublisher extends SlackPublisherBase {
       if (!answer.ts) throw new OutboundError(TARGET, 'bad_response', 'chat.postMessage answered ok without a ts', 200);
       ref = { channel: answer.channel ?? this.bot.channel, ts: answer.ts };
       // Nothing may fail between the post and saving its ts (the caller does at once), or a retry would post again.
-      return { ts: ref.ts, patch: { slack: ref, view: change.view } };
+      return { ts: ref.ts, channel: ref.channel, patch: { slack: ref, view: change.view } };
     }
     const reply = threadReply(event.kind, change, hadView, now);
     if (reply)
@@ -208,7 +229,7 @@ export class SlackBotPublisher extends SlackPublisherBase {
         { channel: ref.channel, thread_ts: ref.ts, text: reply, unfurl_links: false, unfurl_media: false },
         signal,
       );
-    return { ts: ref.ts, patch: { slack: ref, view: change.view } };
+    return { ts: ref.ts, channel: ref.channel, patch: { slack: ref, view: change.view } };
   }
 
   /** A plain-text top-level message (the route's roll-up, src/publish/rollup.ts); returns its ts. */

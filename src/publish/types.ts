@@ -21,6 +21,8 @@ export interface PublishResult {
   /** false when the target chose not to publish (routing by severity, nothing new). */
   published: boolean;
   slackTs?: string;
+  /** The channel id of that message. */
+  slackChannel?: string;
 }
 
 /**
