@@ -2,7 +2,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { ConfigError, loadConfig, secretValues, unknownSettings, webhookAuthProblem, type Config } from './config';
 import { NoDedup } from './dedup';
 import { evidenceBundleSchema, isEvidenceBundle, type EvidenceBundle } from './model/evidence';
@@ -10,6 +10,7 @@ import { runDemo } from './demo';
 import { createLogger } from './logger';
 import { buildPipelineDeps, startService } from './main';
 import { annotateGroup, NarrationPendingError, renarrateGroup } from './pipeline';
+import type { AnnotationRecord } from './model/record';
 import { DeadLetters } from './queue/dead-letters';
 import { QUEUE_NAME } from './queue/job';
 import { describeIssues, webhookPayloadSchema, type WebhookPayload } from './model/alert';
@@ -120,7 +121,24 @@ async function replay(args: string[]): Promise<void> {
   const telemetry = initTelemetry({ endpoint: cfg.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: cfg.OTEL_SERVICE_NAME });
   const log = createLogger({ level: cfg.LOG_LEVEL, secrets: secretValues(cfg), destination: pino.destination(2), mixin: logMixin });
   for (const w of unknownSettings(process.env)) log.warn(w);
-  const { payload, bundle } = readInput(file);
+  const records = await replayInput(cfg, log, readInput(file), {
+    publish,
+    ...(saveTo ? { onEvidence: (b: EvidenceBundle) => writeFileSync(saveTo, `${JSON.stringify(b, null, 2)}\n`) } : {}),
+  }).finally(() => telemetry.shutdown()); // a short run must not lose its spans
+  for (const r of records) process.stdout.write(`${JSON.stringify(r)}\n`);
+}
+
+/**
+ * One replay, in-process and without Redis: the whole pipeline over a payload (gathering
+ * from the configured sources) or an evidence bundle (gathering nothing), publishing only
+ * when asked. Returns the records `replay` prints.
+ */
+export async function replayInput(
+  cfg: Config,
+  log: Logger,
+  { payload, bundle }: { payload: WebhookPayload; bundle?: EvidenceBundle },
+  opts: { publish?: boolean; onEvidence?: (b: EvidenceBundle) => void } = {},
+): Promise<AnnotationRecord[]> {
   const deps = buildPipelineDeps(cfg, log);
   const span = {
     fingerprint: payload.alerts.map((a) => a.fingerprint),
@@ -129,17 +147,15 @@ async function replay(args: string[]): Promise<void> {
   };
   const runDeps = {
     ...deps,
-    publishers: publish ? deps.publishers : [],
+    publishers: opts.publish ? deps.publishers : [],
     dedup: new NoDedup(),
     ...(bundle ? { now: () => new Date(bundle.now) } : {}),
   };
   const signal = new AbortController().signal;
-  const records = await startAlertSpan(span, async () => {
+  return startAlertSpan(span, async () => {
     const outcome = await annotateGroup(payload, runDeps, signal, {
       ...(bundle ? { bundle } : {}),
-      onEvidence: (b) => {
-        if (saveTo) writeFileSync(saveTo, `${JSON.stringify(b, null, 2)}\n`);
-      },
+      ...(opts.onEvidence ? { onEvidence: opts.onEvidence } : {}),
     });
     if (!outcome.renarration) return outcome.records;
     // As the service does: the deterministic note first, then the model's note as an update.
@@ -149,8 +165,7 @@ async function replay(args: string[]): Promise<void> {
     });
     if (!narrated) return outcome.records;
     return [...narrated, ...outcome.records.filter((r) => r.status === 'resolved')];
-  }).finally(() => telemetry.shutdown()); // a short run must not lose its spans
-  for (const r of records) process.stdout.write(`${JSON.stringify(r)}\n`);
+  });
 }
 
 /** `failed list|retry|drop`: the dead letters under QUEUE_PREFIX in REDIS_URL. */

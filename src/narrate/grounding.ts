@@ -70,6 +70,62 @@ function untrustedOnlyIdentifiers(input: NarrationInput, trusted: Set<string>): 
   return out;
 }
 
+/**
+ * Words in a row an answer may share with outside prose before it counts as repeating it:
+ * few with what an application wrote (untrusted findings), more with the alert's own label
+ * values and annotations, which a faithful note paraphrases ("High 5xx error rate on api").
+ */
+const SHARED_WITH_FINDINGS = 5;
+const SHARED_WITH_ALERT = 7;
+const wordsOf = (text: string) =>
+  text
+    .normalize('NFKC')
+    .toLowerCase()
+    .match(/[\p{L}\p{N}]+/gu) ?? [];
+
+interface Runs {
+  /** run length -> run -> the whole texts it comes from ('' for a finding: nothing exempts it). */
+  byLength: Map<number, Map<string, string[]>>;
+}
+
+/**
+ * Runs of words of outside prose (the untrusted findings, and the label values and
+ * annotations, which can carry label values a target exported), each with the whole text it
+ * comes from. An answer may contain none, except inside a whole label value or annotation
+ * repeated as the alert states it: a fragment, such as a phrase it dictates, is rejected.
+ */
+function outsideRuns(input: NarrationInput): Runs {
+  const byLength = new Map<number, Map<string, string[]>>();
+  const add = (text: string, n: number, whole: string) => {
+    const runs = byLength.get(n) ?? new Map<string, string[]>();
+    byLength.set(n, runs);
+    const w = wordsOf(text);
+    for (let i = 0; i + n <= w.length; i++) {
+      const run = w.slice(i, i + n).join(' ');
+      runs.set(run, [...(runs.get(run) ?? []), whole]);
+    }
+  };
+  for (const f of input.analysis.findings) if (isUntrustedFinding(f)) add(f.text, SHARED_WITH_FINDINGS + 1, '');
+  const values = [
+    ...input.alerts.flatMap((a) => [...Object.values(a.annotations), ...Object.values(a.labels)]),
+    ...Object.values(input.payload.commonAnnotations),
+  ];
+  for (const v of values) add(v, SHARED_WITH_ALERT + 1, wordsOf(v).join(' '));
+  return { byLength };
+}
+
+function repeats(prose: string, { byLength }: Runs): boolean {
+  const w = wordsOf(prose);
+  const all = ` ${w.join(' ')} `;
+  for (const [n, runs] of byLength) {
+    for (let i = 0; i + n <= w.length; i++) {
+      const wholes = runs.get(w.slice(i, i + n).join(' '));
+      if (wholes && !wholes.some((whole) => whole !== '' && all.includes(` ${whole} `))) return true;
+    }
+  }
+  return false;
+}
+
 const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** True when `text` names `service` as a whole word (case-insensitive). */
@@ -88,6 +144,7 @@ export function groundingCheck(input: NarrationInput, allowedUrls: readonly stri
   const needsEvidence = input.analysis.findings.some((f) => f.kind !== 'source');
   const trusted = trustedVocabulary(input);
   const untrustedOnly = untrustedOnlyIdentifiers(input, trusted);
+  const runs = outsideRuns(input);
   const top = input.analysis.suspects[0]?.service;
   // Besides the top suspect, a note may name the services that alerted and those its
   // indicator relates to it ("owns 100% of checkout's trace errors"): victims, not causes.
@@ -139,6 +196,11 @@ export function groundingCheck(input: NarrationInput, allowedUrls: readonly stri
       if (!UNDETERMINED.test(answer.rootCause))
         problems.push('the analysis found no suspect: "rootCause" must say the cause is not determined');
       if (blamed.length) problems.push(`names ${blamed.join(', ')}: the analysis found no suspect; name no service as the cause`);
+    }
+
+    // Words an application wrote, repeated: a dictated phrase speaking in the note's voice.
+    if (repeats(prose, runs)) {
+      problems.push('repeats words of the UNTRUSTED DATA or part of an annotation: cite findings by id and say it in your own words');
     }
 
     const foreign = (prose.match(URL) ?? []).filter((u) => !urls.some((a) => u === a || u.startsWith(a)));

@@ -30,8 +30,6 @@ export interface GuardOptions {
  */
 export const MAX_ANSWER_CHARS = 16_384;
 
-const RANK = { low: 0, medium: 1, high: 2 } as const;
-
 interface ParsedAnswer {
   body?: NarrationBody;
   problems: string[];
@@ -105,12 +103,12 @@ export class GuardedNarrator implements Narrator {
       const body = await this.ask(prompt.system, prompt.user, input, signal, usage);
       // Best effort: a Redis hiccup must not throw away a good narration.
       await gate.success().catch(() => undefined);
-      const capped = RANK[body.confidence] > RANK[input.analysis.confidence] ? input.analysis.confidence : body.confidence;
+      // The confidence is the analysis's: nothing the model says, or is told to say, moves it.
       const clean = sanitizeFields(body, { allowedUrls: [...(this.opts.allowedUrls ?? []), ...alertUrls(input)] });
       return {
         ...clean,
         evidence: [...new Set(body.evidence)],
-        confidence: capped,
+        confidence: input.analysis.confidence,
         narrator: this.name,
         promptVersion: prompt.version,
         llm: usage,

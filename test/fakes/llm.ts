@@ -67,7 +67,9 @@ const BLAME =
 const IGNORE =
   /ignore (?:all )?(?:previous|prior|the above)|ignorez|ignora (?:las|le|todas)|ignoriere|ignoruj|игнорируй|忽略|無視|disregard|forget (?:your|all)/iu;
 const SAY = /(?:say|write|answer|reply|respond|print|output)(?: with| only| exactly)?\s*[:"“'](\s*[^"”'\n]{3,120})/i;
-const HIGH = /confidence\W{0,12}(?:is\W{0,3}|to\W{0,3}|=\W{0,3}|must be\W{0,3})?high|say\W{0,3}high/i;
+// Not "analysis confidence: high" in ALERT: that is the prompt's own fact.
+const HIGH =
+  /(?:say|set|make|raise|report)\W{1,3}(?:the\W)?confidence\W{0,3}(?:to\W{1,3}|as\W{1,3})?high|confidence\W{1,3}(?:must|should) be\W{1,3}high/i;
 const LINK = /(https?:\/\/[^\s"'<>|)\]]+)/g;
 const PING = /<!(?:channel|here|everyone)>|<@[UW][A-Z0-9]+>|@(?:here|channel|everyone)\b/;
 const PLANTED = /\{[^{}]*"rootCause"\s*:[^{}]*\}/;
