@@ -323,7 +323,8 @@ async function publish(deps: PipelineDeps, event: PublishEvent, signal: AbortSig
     } catch (err) {
       const reason = err instanceof OutboundError ? err.reason : 'error';
       deps.metrics?.publishFailures.inc({ target: p.name, reason, route: deps.route?.name ?? 'default' });
-      const retry = !(err instanceof OutboundError) || err.retryable;
+      // Our own abort (the shutdown deadline) is no verdict on the target: the job is retried.
+      const retry = signal.aborted || reason === 'aborted' || !(err instanceof OutboundError) || err.retryable;
       deps.log[retry ? 'warn' : 'error'](
         { target: p.name, reason, err: (err as Error).message },
         retry ? 'publish failed; will retry' : 'publish failed permanently',
