@@ -38,6 +38,10 @@ async function cli(args: string[], env: Record<string, string> = {}, input?: str
   }
 }
 
+// Each test starts the CLI as child processes through tsx; on a loaded 2-core machine one
+// start can take tens of seconds, so the ceiling is generous (it bounds a hang, it times nothing).
+jest.setTimeout(120_000);
+
 describe('alert-annotator replay', () => {
   it('prints one valid record per alert as JSON lines on stdout, and logs only on stderr', async () => {
     const r = await cli(['replay', MIXED]);

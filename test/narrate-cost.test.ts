@@ -15,7 +15,7 @@ import { tokenCounts } from './fakes/llm';
 import { deleteKeys, REDIS_URL, uniquePrefix } from './helpers/service';
 import { fixturePayload, sampleInput } from './narrate-input';
 import { NoDedup } from '../src/dedup';
-import { annotateGroup } from '../src/pipeline';
+import { annotateGroup, renarrateGroup } from '../src/pipeline';
 
 const exporter = new InMemorySpanExporter();
 trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }));
@@ -126,17 +126,23 @@ describe('LLM_MAX_CALLS_PER_HOUR', () => {
     expect(narratorFooter({ narrator: 'template', llm: (err as NarrationError).llm })).toContain('LLM_MAX_CALLS_PER_HOUR');
   });
 
-  it('past the cap, the record says so and no narration follow-up is planned', async () => {
+  it('past the cap, the narration record says so, asks no model and plans no further follow-up', async () => {
     const payload = fixturePayload();
     const bundle = { payload, now: '2026-11-21T23:06:03Z', series: [], logs: [], traces: [] };
     const deps = { sources: [], publishers: [], dedup: new NoDedup(), log, narrator: viaOllama(new MemoryCallBudget(0)) };
+    // The first note is deterministic and never waits for the model; the narration job follows.
     const outcome = await annotateGroup(payload, deps, signal(), { bundle });
     expect(outcome.records.length).toBeGreaterThan(0);
-    for (const r of outcome.records) {
+    expect(outcome.records.every((r) => r.narrator === 'template' && r.llm === undefined)).toBe(true);
+    expect(outcome.renarration).toBeDefined();
+    // The narration job past the cap: the deterministic note stands, saying why, and it does not
+    // throw NarrationPendingError, so no later attempt spends a call.
+    const records = await renarrateGroup(outcome.renarration!, deps, signal());
+    expect(records.length).toBe(outcome.records.length);
+    for (const r of records) {
       expect(r.narrator).toBe('template');
       expect(r.llm).toMatchObject({ calls: 0, capped: true });
     }
-    expect(outcome.renarration).toBeUndefined();
     expect(ollama.requests).toHaveLength(0);
   });
 

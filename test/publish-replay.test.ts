@@ -34,6 +34,10 @@ async function replay(env: Record<string, string>, publish = true): Promise<{ st
   });
 }
 
+// Each test starts the CLI as child processes through tsx; on a loaded 2-core machine one
+// start can take tens of seconds, so the ceiling is generous (it bounds a hang, it times nothing).
+jest.setTimeout(120_000);
+
 describe('replay --publish', () => {
   it('posts the payload to the configured Slack channel and PagerDuty, and prints the record with its Slack ts', async () => {
     const { stdout } = await replay({
