@@ -53,3 +53,22 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
     destination,
   );
 }
+
+/**
+ * For errors that come in bursts (every reconnect attempt while Redis is down): the first is
+ * written at once, then at most one line per `everyMs`, carrying how many were folded into it.
+ */
+export function throttled(everyMs = 10_000): (write: (suppressed: number) => void) => void {
+  let last = -Infinity;
+  let suppressed = 0;
+  return (write) => {
+    const now = Date.now();
+    if (now - last < everyMs) {
+      suppressed++;
+      return;
+    }
+    last = now;
+    write(suppressed);
+    suppressed = 0;
+  };
+}

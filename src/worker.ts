@@ -2,6 +2,7 @@ import { Queue, UnrecoverableError, Worker, type AdvancedOptions, type Job } fro
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { ZodError } from 'zod';
+import { throttled } from './logger';
 import type { Metrics } from './metrics';
 import { createHash } from 'node:crypto';
 import type { WebhookPayload } from './model/alert';
@@ -235,6 +236,7 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
     );
   };
 
+  const workerError = throttled(10_000);
   const deadLetter = async (job: Job, err: Error, attempts: number, onlyNew = false) => {
     if (!opts.deadLetters) return;
     try {
@@ -282,7 +284,10 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
       },
       { connection: opts.connection, prefix: opts.prefix, concurrency: opts.concurrency, autorun: true, settings },
     );
-    w.on('error', (err) => opts.log.error({ err: err.message }, 'worker error'));
+    // While Redis is down BullMQ reports every retry of every connection: one line per 10 s.
+    w.on('error', (err) =>
+      workerError((suppressed) => opts.log.error({ err: err.message, ...(suppressed ? { suppressed } : {}) }, 'worker error')),
+    );
     w.on('failed', (job, err) => {
       if (!job) return;
       const final = job.attemptsMade >= (job.opts.attempts ?? 1) || err instanceof UnrecoverableError;
