@@ -1,12 +1,18 @@
 import { z } from 'zod';
+import { settleLimited } from '../clients/limit';
 import { logqlString, type LokiClient } from '../clients/loki';
 import { RECORD_JOB_LABEL } from '../model/record';
 import type { Alert } from '../model/alert';
 
 /** Loki rejects ranges longer than its max_query_length (721h by default). */
 const MAX_LOOKBACK_MS = 720 * 3600 * 1000;
-/** Fingerprints per query: keeps the regex and the answer small. */
-const CHUNK = 100;
+/**
+ * Fingerprints per query (about 8.5 KB of regex in the URL) and queries in flight at once:
+ * a 10,000-alert group is 20 queries, 4 at a time, well inside Loki's outstanding-request
+ * limit per tenant (which answers 429 past it).
+ */
+const CHUNK = 500;
+const CONCURRENCY = 4;
 /** Loki's default max_entries_limit_per_query; a few records per alert fit many times over. */
 const LINE_LIMIT = 5000;
 
@@ -23,7 +29,7 @@ export function annotationKey(a: Identity): string {
 /**
  * The durable half of dedup: asks Loki which of these alerts already have an annotation
  * record (fingerprint + startsAt + status). It survives a Redis flush or restart. One query
- * per status and per hundred alerts, not one per alert.
+ * per status and per 500 alerts, not one per alert.
  */
 export class LokiAnnotationIndex {
   constructor(
@@ -73,37 +79,33 @@ export class LokiAnnotationIndex {
     const found = new Set<string>();
     const wanted = new Set(alerts.map(annotationKey));
     const now = Date.now();
-    const queries: Promise<void>[] = [];
+    const chunks: { status: Alert['status']; chunk: readonly Identity[] }[] = [];
     for (const status of ['firing', 'resolved'] as const) {
       const group = alerts.filter((a) => a.status === status);
-      for (let i = 0; i < group.length; i += CHUNK) {
-        const chunk = group.slice(i, i + CHUNK);
-        // Records are written at or after startsAt; look from a little before the earliest.
-        // A startsAt that does not parse (never from a validated webhook) looks back the whole way.
-        const earliest = Math.min(...chunk.map((a) => Date.parse(a.startsAt) || 0));
-        const start = Math.max(earliest - 10 * 60_000, now - MAX_LOOKBACK_MS);
-        queries.push(
-          this.client
-            .queryRange(
-              this.query([...new Set(chunk.map((a) => a.fingerprint))], status),
-              { start: new Date(start), end: new Date(now + 60_000), limit: LINE_LIMIT },
-              signal,
-              this.timeoutMs,
-            )
-            .then((streams) => {
-              for (const s of streams) {
-                for (const [, line] of s.values) {
-                  const r = recordIdentity.safeParse(safeJson(line));
-                  if (!r.success) continue;
-                  const key = annotationKey({ ...r.data, status });
-                  if (wanted.has(key)) found.add(key);
-                }
-              }
-            }),
-        );
-      }
+      for (let i = 0; i < group.length; i += CHUNK) chunks.push({ status, chunk: group.slice(i, i + CHUNK) });
     }
-    await Promise.all(queries);
+    const results = await settleLimited(chunks, CONCURRENCY, async ({ status, chunk }) => {
+      // Records are written at or after startsAt; look from a little before the earliest.
+      // A startsAt that does not parse (never from a validated webhook) looks back the whole way.
+      const earliest = chunk.reduce((m, a) => Math.min(m, Date.parse(a.startsAt) || 0), Infinity);
+      const start = Math.max(earliest - 10 * 60_000, now - MAX_LOOKBACK_MS);
+      const streams = await this.client.queryRange(
+        this.query([...new Set(chunk.map((a) => a.fingerprint))], status),
+        { start: new Date(start), end: new Date(now + 60_000), limit: LINE_LIMIT },
+        signal,
+        this.timeoutMs,
+      );
+      for (const s of streams) {
+        for (const [, line] of s.values) {
+          const r = recordIdentity.safeParse(safeJson(line));
+          if (!r.success) continue;
+          const key = annotationKey({ ...r.data, status });
+          if (wanted.has(key)) found.add(key);
+        }
+      }
+    });
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
     return found;
   }
 }

@@ -51,13 +51,17 @@ export class LokiLogSource implements Source {
     ];
     const jobs = used.flatMap((selector) => windows.map((win) => ({ selector, win })));
     const filter = this.opts.lineFilter ? ` |~ ${logqlString(this.opts.lineFilter)}` : '';
-    const results = await settleLimited(jobs, 4, ({ selector, win }) =>
-      this.opts.client.queryRange(
-        `${selector}${filter}`,
-        { start: win.start, end: win.end, limit: this.opts.limit, direction: 'backward' },
-        signal,
-        remaining(deadline),
-      ),
+    const results = await settleLimited(
+      jobs,
+      4,
+      ({ selector, win }) =>
+        this.opts.client.queryRange(
+          `${selector}${filter}`,
+          { start: win.start, end: win.end, limit: this.opts.limit, direction: 'backward' },
+          signal,
+          remaining(deadline),
+        ),
+      deadline,
     );
 
     const byStream = new Map<string, LogStream>();

@@ -3,7 +3,7 @@ import { normaliseTraceId } from '../model/otlp';
 import { httpRequest, parseJsonBody } from '../clients/http';
 import type { Alert } from '../model/alert';
 import { splitCredentials } from '../clients/http';
-import { reasonText, remaining, settleLimited } from './budget';
+import { DeadlinePassedError, reasonText, remaining, settleLimited } from './budget';
 import type { Exemplar, Series } from '../model/evidence';
 import { exprFromGeneratorUrl, valueExpression } from './promql';
 import { renderTemplate, type RelatedQuery, type RenderedQuery } from './related';
@@ -41,7 +41,11 @@ const exemplarsSchema = z.object({
 
 /** Exemplar labels that carry a trace id, by the conventions of the common SDKs. */
 const TRACE_ID_LABELS = ['trace_id', 'traceID', 'traceId', 'TraceID'];
-/** Related queries per group: each is one request; keep the source inside its time budget. */
+/**
+ * The hard cap on requests per group, whatever its size: at most 8 distinct alert
+ * expressions (each one query_range and one query_exemplars) and 40 related queries.
+ */
+const MAX_ALERT_QUERIES = 8;
 const MAX_RELATED_QUERIES = 40;
 const CONCURRENCY = 4;
 
@@ -71,6 +75,8 @@ function belongsTo(metric: Record<string, string>, alert: Alert): boolean {
 }
 
 export class PrometheusSource implements Source {
+  /** The most requests one group can cost (docs/architecture.md, "gather"). */
+  static readonly MAX_QUERIES = 2 * MAX_ALERT_QUERIES + MAX_RELATED_QUERIES;
   readonly name = 'prometheus' as const;
   private readonly base: string;
   private readonly headers: Record<string, string>;
@@ -90,9 +96,13 @@ export class PrometheusSource implements Source {
     const jobs = this.plan(req.alerts);
     if (jobs.length === 0) return { series: [], partial: 'no alert expression and no related query applies to these alerts' };
 
-    const results = await settleLimited(jobs, CONCURRENCY, (job) =>
-      this.queryRange(job.query, w.baselineStart, w.end, step, signal, remaining(deadline)),
+    const results = await settleLimited(
+      jobs,
+      CONCURRENCY,
+      (job) => this.queryRange(job.query, w.baselineStart, w.end, step, signal, remaining(deadline)),
+      deadline,
     );
+    let notSent = 0;
     const series: Series[] = [];
     const failures: string[] = [];
     const cut: string[] = [];
@@ -100,7 +110,8 @@ export class PrometheusSource implements Source {
     results.forEach((r, i) => {
       const job = jobs[i]!;
       if (r.status === 'rejected') {
-        failures.push(reasonText(r.reason));
+        if (r.reason instanceof DeadlinePassedError) notSent++;
+        else failures.push(reasonText(r.reason));
         return;
       }
       if (r.value.length > this.maxSeries) cut.push(job.query);
@@ -120,30 +131,43 @@ export class PrometheusSource implements Source {
     });
     // Nothing came back: the source failed (its first error says why); otherwise it is partial.
     const firstRejection = results.find((r) => r.status === 'rejected');
-    if (failures.length === jobs.length && firstRejection) throw firstRejection.reason;
+    if (failures.length + notSent === jobs.length && firstRejection) throw firstRejection.reason;
 
     let exemplars: Exemplar[] = [];
     const alertQueries = [...new Set(jobs.filter((j) => j.kind === 'alert').map((j) => j.query))];
-    const ex = await settleLimited(alertQueries, CONCURRENCY, (q) =>
-      this.exemplars(q, w.incidentStart, w.end, signal, remaining(deadline)),
+    const ex = await settleLimited(
+      alertQueries,
+      CONCURRENCY,
+      (q) => this.exemplars(q, w.incidentStart, w.end, signal, remaining(deadline)),
+      deadline,
     );
     for (const r of ex) {
       if (r.status === 'fulfilled') exemplars = exemplars.concat(r.value);
+      else if (r.reason instanceof DeadlinePassedError) notSent++;
       else failures.push(`exemplars: ${reasonText(r.reason)}`);
     }
     const notes = [
       ...(failures.length ? [`${failures.length} of ${jobs.length + alertQueries.length} queries failed; first: ${failures[0]}`] : []),
       ...(cut.length ? [`${cut.length} queries returned more than ${this.maxSeries} series; the rest was dropped`] : []),
+      ...(notSent ? [`${notSent} queries not sent: the source's deadline (SOURCE_TIMEOUT_MS) passed`] : []),
     ];
     const partial = notes.length ? notes.join('; ') : undefined;
     return { series, exemplars, ...(partial ? { partial } : {}) };
   }
 
-  /** One job per distinct query: the alerts' value expressions, then the rendered templates. */
+  /**
+   * One job per distinct query: the alerts' value expressions, then the rendered templates,
+   * in alert order, up to the caps; a 10,000-alert group plans no more than a 50-alert one.
+   */
   private plan(alerts: readonly Alert[]): Job[] {
     const jobs: Job[] = [];
     const queries = new Set<string>();
+    const urls = new Set<string>();
     for (const alert of alerts) {
+      if (jobs.length >= MAX_ALERT_QUERIES) break;
+      // The alerts of one rule share their generatorURL: parse each once.
+      if (urls.has(alert.generatorURL)) continue;
+      urls.add(alert.generatorURL);
       const expr = exprFromGeneratorUrl(alert.generatorURL);
       if (!expr) continue;
       const query = valueExpression(expr);
@@ -151,9 +175,11 @@ export class PrometheusSource implements Source {
       queries.add(query);
       jobs.push({ kind: 'alert', query, alert });
     }
+    let related = 0;
     for (const alert of alerts) {
+      if (related >= MAX_RELATED_QUERIES) break;
       for (const t of this.opts.related) {
-        if (jobs.length >= MAX_RELATED_QUERIES + queries.size) break;
+        if (related >= MAX_RELATED_QUERIES) break;
         const rendered = renderTemplate(t, alert.labels);
         if (!rendered) continue;
         if (queries.has(rendered.query)) {
@@ -164,6 +190,7 @@ export class PrometheusSource implements Source {
         }
         queries.add(rendered.query);
         jobs.push({ kind: 'related', query: rendered.query, alert, rendered });
+        related++;
       }
     }
     return jobs;

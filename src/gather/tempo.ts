@@ -97,22 +97,27 @@ export class TempoSource implements Source {
     );
     if (services.length === 0) return { traces: [], partial: 'no alert label names a service (SERVICE_LABELS)' };
 
-    const searches = await settleLimited(services, 3, async (service) => {
-      const params = new URLSearchParams({
-        q: traceqlFor(service, this.opts.slowMs),
-        // Tempo wants unix seconds; without start/end it searches only recent, unflushed data.
-        start: String(Math.floor(w.incidentStart.getTime() / 1000)),
-        end: String(Math.ceil(w.end.getTime() / 1000)),
-        limit: String(Math.max(this.opts.traceLimit * 2, 20)),
-      });
-      const res = await httpRequest('tempo', {
-        url: `${this.base}/api/search?${params.toString()}`,
-        headers: this.headers(),
-        timeoutMs: remaining(deadline),
-        signal,
-      });
-      return parseJsonBody('tempo', res, searchSchema).traces ?? [];
-    });
+    const searches = await settleLimited(
+      services,
+      3,
+      async (service) => {
+        const params = new URLSearchParams({
+          q: traceqlFor(service, this.opts.slowMs),
+          // Tempo wants unix seconds; without start/end it searches only recent, unflushed data.
+          start: String(Math.floor(w.incidentStart.getTime() / 1000)),
+          end: String(Math.ceil(w.end.getTime() / 1000)),
+          limit: String(Math.max(this.opts.traceLimit * 2, 20)),
+        });
+        const res = await httpRequest('tempo', {
+          url: `${this.base}/api/search?${params.toString()}`,
+          headers: this.headers(),
+          timeoutMs: remaining(deadline),
+          signal,
+        });
+        return parseJsonBody('tempo', res, searchSchema).traces ?? [];
+      },
+      deadline,
+    );
     const notes: string[] = [];
     const hits = new Map<string, SearchHit>();
     for (const r of searches) {
@@ -127,15 +132,20 @@ export class TempoSource implements Source {
       .sort(([, a], [, b]) => Number(hasErrorSpan(b)) - Number(hasErrorSpan(a)) || (b.durationMs ?? 0) - (a.durationMs ?? 0))
       .slice(0, this.opts.traceLimit)
       .map(([id]) => id);
-    const fetched = await settleLimited(ranked, 4, async (id) => {
-      const res = await httpRequest('tempo', {
-        url: `${this.base}/api/traces/${id}`,
-        headers: this.headers(),
-        timeoutMs: remaining(deadline),
-        signal,
-      });
-      return parseJsonBody('tempo', res, traceSchema);
-    });
+    const fetched = await settleLimited(
+      ranked,
+      4,
+      async (id) => {
+        const res = await httpRequest('tempo', {
+          url: `${this.base}/api/traces/${id}`,
+          headers: this.headers(),
+          timeoutMs: remaining(deadline),
+          signal,
+        });
+        return parseJsonBody('tempo', res, traceSchema);
+      },
+      deadline,
+    );
     const traces: Trace[] = [];
     let failed = 0;
     for (const r of fetched) {

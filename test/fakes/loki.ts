@@ -175,10 +175,32 @@ export class FakeLoki extends FakeHttpServer {
     return org && org.trim() !== '' ? org : undefined;
   }
 
-  private route(req: RecordedRequest): FakeReply {
+  /**
+   * Loki's query frontend refuses queries past `max_outstanding_requests_per_tenant` with
+   * `429 too many outstanding requests`; unlimited unless a test sets it. Each query holds
+   * its place for `queryLatencyMs`; `tooManyOutstanding` counts the refusals.
+   */
+  maxOutstanding = Infinity;
+  queryLatencyMs = 0;
+  tooManyOutstanding = 0;
+  private outstanding = 0;
+
+  private async route(req: RecordedRequest): Promise<FakeReply> {
     if (req.path.startsWith('/loki/') && this.orgOf(req) === undefined) return { status: 401, body: 'no org id\n' };
     if (req.method === 'POST' && req.path === '/loki/api/v1/push') return this.push(req);
-    if (req.method === 'GET' && req.path === '/loki/api/v1/query_range') return this.queryRange(req);
+    if (req.method === 'GET' && req.path === '/loki/api/v1/query_range') {
+      if (this.outstanding >= this.maxOutstanding) {
+        this.tooManyOutstanding++;
+        return { status: 429, body: 'too many outstanding requests\n' };
+      }
+      this.outstanding++;
+      try {
+        if (this.queryLatencyMs) await new Promise((r) => setTimeout(r, this.queryLatencyMs).unref());
+        return this.queryRange(req);
+      } finally {
+        this.outstanding--;
+      }
+    }
     if (req.method === 'GET' && req.path === '/ready') return { status: 200, body: 'ready\n' };
     return { status: 404, body: '404 page not found\n' };
   }
