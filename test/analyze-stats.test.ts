@@ -1,4 +1,4 @@
-import { baselineOf, changePoint, robustZ, scoreSeries, trendOf, Z_CAP } from '../src/analyze/stats';
+import { FLAT_Z_CAP, baselineOf, changePoint, robustZ, scoreSeries, trendOf, Z_CAP } from '../src/analyze/stats';
 
 const pts = (values: number[], t0 = 0, step = 60): [number, number][] => values.map((v, i) => [t0 + i * step, v]);
 const noisy = (n: number, base: number, amp: number): number[] => Array.from({ length: n }, (_, i) => base + amp * Math.sin(i * 1.7));
@@ -24,10 +24,29 @@ describe('the robust score', () => {
     expect(baselineOf([3, 3, 3, 3]).scale).toBe(0);
   });
 
-  it('caps a change from a constant baseline instead of dividing by zero', () => {
+  it('scores a change from a constant baseline as a relative change, never the maximum (issue 12 item 9)', () => {
     const b = baselineOf([0, 0, 0, 0]);
     expect(robustZ(0, b)).toBe(0);
-    expect(robustZ(0.001, b)).toBe(Z_CAP);
+    expect(robustZ(0.001, b)).toBe(FLAT_Z_CAP);
+    expect(FLAT_Z_CAP).toBeLessThan(Z_CAP);
+    // 5% above a constant 100 is half a unit of a tenth of the level.
+    expect(robustZ(105, baselineOf([100, 100, 100, 100]))).toBeCloseTo(0.48, 2);
+  });
+
+  it('measures a latency quantile stuck at a bucket edge in bucket steps', () => {
+    const stuck = baselineOf([0.25, 0.25, 0.25, 0.5, 0.25, 0.25, 0.25, 0.25, 0.25, 0.25, 0.25, 0.25]);
+    expect(stuck.resolution).toBeCloseTo(0.25);
+    // The next bucket edge is one step: a modest score, not z=100.
+    expect(robustZ(0.5, stuck)).toBeLessThan(3);
+    expect(robustZ(2.5, stuck)).toBeLessThanOrEqual(FLAT_Z_CAP);
+  });
+
+  it('needs a change to hold over several samples', () => {
+    const base = pts(noisy(55, 10, 1));
+    const incident = pts([...noisy(10, 10, 1)], 55 * 60);
+    incident[3] = [incident[3]![0], 60];
+    incident[7] = [incident[7]![0], 60];
+    expect(scoreSeries(base, incident)!.z).toBeLessThan(3);
   });
 
   it('ignores a single spike in the incident window', () => {

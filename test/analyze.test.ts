@@ -46,7 +46,7 @@ describe('analyze', () => {
       }),
     );
     expect(a.findings[0]).toMatchObject({ id: 'M1', kind: 'metric', service: 'checkout' });
-    expect(a.findings[0]!.text).toBe('p99 latency of checkout 1.8 s vs baseline 0.21 s (z=23), rising since 02:14 UTC');
+    expect(a.findings[0]!.text).toBe('p99 latency of checkout 1.55 s vs baseline 0.21 s (z=20), rising since 02:14 UTC');
   });
 
   it('scores any metric name and attributes it through the configured service labels', () => {
@@ -90,6 +90,7 @@ describe('analyze', () => {
         text: 'prometheus: failed (prometheus: POST http://prom:9090/api/v1/query_range timed out after 5000 ms)',
       },
       { id: 'S2', kind: 'source', text: 'tempo: not queried (not configured)' },
+      { id: 'A1', kind: 'alert', text: "no cause determined: nothing on the alert's call path is anomalous beyond the alert itself" },
     ]);
     expect(a.confidence).toBe('low');
     expect(a.suspects).toEqual([]);
@@ -229,9 +230,16 @@ describe('analyze', () => {
   });
 
   it("feeds the template narrator's root cause with the top suspect and cited findings", () => {
+    // A cause beside the symptom: with the latency alone, nothing is anomalous beyond the alert itself.
     const b = bundle({
       series: [
         series({ service: 'checkout' }, wobble(1, 0.1), { fromS: startsS - 100, value: () => 9 }, { name: 'p99 latency', unit: 's' }),
+        series(
+          { service: 'checkout' },
+          wobble(0.4, 0.05),
+          { fromS: startsS - 100, value: () => 1.9 },
+          { name: 'cpu usage', unit: 'cores' },
+        ),
       ],
     });
     const analysis = analyze(b);

@@ -108,7 +108,7 @@ describe('the Prometheus source against a real Prometheus', () => {
     // histogram_quantile interpolates inside the 0.25–0.5 bucket, so the baseline p99 reads about 0.34 s.
     expect(texts).toContainEqual(
       expect.stringMatching(
-        /^p99 latency of checkout 2\.\d+ s at \d\d:\d\d UTC \(startsAt\) vs baseline 0\.3\d* s \(z[=≥]\d+\), rising since \d\d:\d\d UTC$/,
+        /^p99 latency of checkout 2\.\d+ s at \d\d:\d\d UTC \(startsAt\) vs baseline 0\.3\d* s \(z[=≥]\d+(\.\d)?\), rising since \d\d:\d\d UTC$/,
       ),
     );
     expect(texts).toContainEqual(expect.stringMatching(/^error ratio of checkout 10% vs baseline 0\.1\d*% /));

@@ -71,7 +71,7 @@ describe('the Prometheus source', () => {
     const bundle = await gather([source()], gatherRequest(payload, now), never());
     const a = analyze(bundle);
     expect(a.findings.find((f) => f.kind === 'metric')?.text).toMatch(
-      /of checkout 2\.8 s(?: at \d\d:\d\d UTC \(startsAt\))? vs baseline 0\.21\d* s \(z[=≥]\d+\), up since 02:20 UTC/,
+      /of checkout 2\.8 s at 02:24 UTC \(startsAt\) vs baseline 0\.21\d* s \(z[=≥]\d+\), up since 02:20 UTC/,
     );
     expect(a.relatedTraceIds[0]).toBe('0000000000000000b7ad6b7169203331');
     expect(a.suspects[0]?.service).toBe('checkout');

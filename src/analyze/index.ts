@@ -5,19 +5,23 @@ import { logFindingIds, logFindings, metricFindings, relatedTraceIds, sourceFind
 import { minePatterns } from './logs';
 import { coverageFindings, baselineCoveredS, isBaselineShort, measureCoverage, type Coverage } from './coverage';
 import { scoreAllSeries, type UnscoredAlertSeries } from './metrics';
-import { confidenceOf, rankSuspects } from './rank';
+import { confidenceOf, rankSuspects, type Corroboration } from './rank';
 import { contextEvidence } from './context';
 import { DEFAULT_SERVICE_LABELS, serviceOfLabels } from './service';
 import { summariseTraces } from './traces';
 import type { Analysis, Finding } from '../model/analysis';
 
-export { MIN_SUSPECT_SCORE, STRONG_SUSPECT_SCORE } from './rank';
+export { MIN_SUSPECT_SCORE, STRONG_SUSPECT_SCORE, type Corroboration } from './rank';
 
 export interface AnalyzeOptions extends WindowOptions {
   /** Labels that name a service, in order (SERVICE_LABELS). */
   serviceLabels?: readonly string[];
   drain?: DrainOptions;
+  /** Evidence from outside the telemetry (change events, other alerts, history) that can raise a suspect. */
+  corroborations?: readonly Corroboration[];
 }
+
+const MAX_UNRELATED = 4;
 
 /** Evidence → findings. Pure: the same bundle and options always give the same analysis. */
 export function analyze(bundle: EvidenceBundle, opts: AnalyzeOptions = {}): Analysis {
@@ -53,8 +57,8 @@ export function analyze(bundle: EvidenceBundle, opts: AnalyzeOptions = {}): Anal
       .filter((s): s is string => !!s),
   );
 
-  const suspects = rankSuspects(scored, patterns, traces, alerting, logFindingIds(patterns));
-  // Changes, other alerts and history about the services this evidence reaches (context.ts).
+  // Changes, other alerts and history about the services this evidence reaches (context.ts):
+  // findings of their own, and corroborations that raise the suspect they name.
   const connected = new Set<string>([
     ...alerting,
     ...scored.map((s) => s.service).filter((s): s is string => !!s),
@@ -68,6 +72,20 @@ export function analyze(bundle: EvidenceBundle, opts: AnalyzeOptions = {}): Anal
     ...f,
     id: `${prefix[f.kind] ?? 'X'}${all.slice(0, i + 1).filter((g) => g.kind === f.kind).length}`,
   }));
+  const corroborations = [...context.corroborations, ...(opts.corroborations ?? [])];
+  const ranking = rankSuspects({
+    scored,
+    patterns,
+    traces,
+    alerting,
+    incidentStartS: incS,
+    anchorS,
+    now,
+    logIds: logFindingIds(patterns),
+    corroborations,
+  });
+  const suspects = ranking.suspects;
+  const confidence = lowerForCoverage(confidenceOf(ranking), coverage, alerting);
   const findings: Finding[] = [
     ...contextFindings.filter((f) => f.kind === 'change'),
     ...metricFindings(
@@ -80,8 +98,21 @@ export function analyze(bundle: EvidenceBundle, opts: AnalyzeOptions = {}): Anal
     ...traceFindings(traces, alerting),
     ...sourceFindings(bundle),
     ...coverageFindings(coverage, alerting, now).map((f, i) => ({ ...f, id: `C${i + 1}` })),
+    ...ranking.unrelated.slice(0, MAX_UNRELATED).map((f, i) => ({ ...f, id: `U${i + 1}` })),
     ...contextFindings.filter((f) => f.kind !== 'change'),
   ];
+  // Every suspect is backed by a finding about it (a narrator may name only those).
+  let extra = 0;
+  for (const x of suspects) {
+    if (findings.some((f) => f.service === x.service)) continue;
+    findings.push({ id: `T${90 + ++extra}`, kind: 'trace', service: x.service, text: `${x.service}: ${x.indicator}` });
+  }
+  if (!ranking.pathAnomalous)
+    findings.push({
+      id: 'A1',
+      kind: 'alert',
+      text: "no cause determined: nothing on the alert's call path is anomalous beyond the alert itself",
+    });
   // The evidence for the top suspect reads first (a narrator, or a reader, takes the head of
   // the list); ids keep their order within each kind.
   const top = suspects[0]?.service;
@@ -90,7 +121,7 @@ export function analyze(bundle: EvidenceBundle, opts: AnalyzeOptions = {}): Anal
     findings: ordered,
     suspects: suspects.map(({ service, indicator, score, signals }) => ({ service, indicator, score, signals })),
     relatedTraceIds: relatedTraceIds(bundle, incS, traces),
-    confidence: lowerForCoverage(confidenceOf(suspects), coverage, alerting),
+    confidence,
     services: [
       ...new Set([
         ...alerting,

@@ -1,7 +1,7 @@
 import type { Series } from '../model/evidence';
 import { formatClock, formatValue } from './format';
 import { serviceOfLabels } from './service';
-import { robustZ, scoreSeries, Z_CAP, type SeriesScore } from './stats';
+import { baselineOf, robustZ, scoreSeries, Z_CAP, type SeriesScore } from './stats';
 
 /** A score below this is noise (a normal series reaches about 2 on the second-largest point). */
 export const METRIC_MIN_Z = 3;
@@ -14,6 +14,13 @@ export interface ScoredSeries {
   labels: Record<string, string>;
   fromAlert: boolean;
   score: SeriesScore;
+  /**
+   * A symptom (latency, errors, traffic: what callers feel) rather than a resource or a cause
+   * (CPU, memory, a pool, retransmits): symptoms travel up a call graph, causes stay put.
+   */
+  symptom: boolean;
+  /** Set when the shift began before the incident window: unix seconds of its onset. */
+  beganAt?: number;
   /** The sample Prometheus shows at startsAt (the first at or after it, else the last before): [unix s, value]. */
   atStart?: readonly [number, number];
 }
@@ -27,6 +34,8 @@ export interface UnscoredAlertSeries {
   atStart: readonly [number, number];
   /** Unix seconds of its first sample. */
   firstS: number;
+  /** Why it has no score: no baseline, or the same value all through both windows. */
+  flat?: boolean;
 }
 
 export interface ScoreOptions {
@@ -61,6 +70,79 @@ function describe(s: Series): string {
   return s.query !== null ? 'alert expression' : 'series';
 }
 
+const SYMPTOM = /latenc|duration|response|error|fail|5xx|success|request|rps|throughput|apdex|availab/i;
+const RESOURCE = /memory|mem_|heap|cpu|disk|filesystem|fs_|gc|pool|thread|connection|queue|restart|retrans|throttl|inode|swap/i;
+
+/** Latency, errors, traffic: a symptom. An unnamed alert expression is one unless its query reads as a resource. */
+function isSymptom(what: string, query: string | null): boolean {
+  if (SYMPTOM.test(what)) return true;
+  if (what === 'alert expression' || what === 'series') return !RESOURCE.test(query ?? '');
+  return false;
+}
+
+/**
+ * Series that record a change rather than a condition (a process start time, a restart count,
+ * a build-info or version series): their jump is an event for the change source to report, not a score.
+ */
+const CHANGE_SERIES = /start.?time|build.?info|_info$|\bversion\b|restart/i;
+
+/** Shorter onsets than this before the incident window are still part of it. */
+const EARLY_S = 20 * 60;
+
+/**
+ * When a shift began before the incident window: the late baseline (its last 20 minutes)
+ * already sits where the incident is, measured against the early baseline. Returns the onset
+ * (first of three consecutive shifted points), or undefined for a change inside the window.
+ */
+function earlyOnset(base: readonly Point[], incidentStartS: number, score: SeriesScore): number | undefined {
+  const early = base.filter((p) => p[0] < incidentStartS - EARLY_S);
+  const late = base.filter((p) => p[0] >= incidentStartS - EARLY_S);
+  if (early.length < 8 || late.length < 4) return undefined;
+  const eb = baselineOf(early.map((p) => p[1]));
+  const sign = score.direction === 'up' ? 1 : -1;
+  const shifted = (v: number) => sign * (v - eb.median) > 0 && robustZ(v, eb) >= 3;
+  const lateMedian = Float64Array.from(late.map((p) => p[1])).sort()[Math.floor(late.length / 2)]!;
+  if (!shifted(lateMedian) || robustZ(lateMedian, eb) < 0.4 * robustZ(score.peak, eb)) return undefined;
+  for (let i = 0; i + 2 < base.length; i++)
+    if (base[i]![0] >= incidentStartS - EARLY_S - 1800 && [0, 1, 2].every((k) => shifted(base[i + k]![1]))) return base[i]![0];
+  return undefined;
+}
+
+type Point = readonly [number, number];
+
+/** The query step: the smallest median gap between samples over all series. */
+function stepOf(series: readonly Series[]): number {
+  let best = Infinity;
+  for (const s of series) {
+    if (s.values.length < 3) continue;
+    const gaps = s.values.slice(1).map((v, i) => v[0] - s.values[i]![0]);
+    const m = Float64Array.from(gaps).sort()[Math.floor(gaps.length / 2)]!;
+    if (m > 0 && m < best) best = m;
+  }
+  return best;
+}
+
+/**
+ * Node-wide series a pod-level query repeats on every pod of the node (the same values under
+ * each pod's service): attributed once, to the node, not to each service on it.
+ */
+function nodeWide(series: readonly Series[], serviceLabels: readonly string[]): Map<Series, string | null> {
+  const groups = new Map<string, Series[]>();
+  for (const s of series) {
+    if (s.query !== null || s.values.length < 5) continue;
+    const key = `${describe(s)}|${s.values.map((v) => v[1]).join(',')}`;
+    groups.set(key, [...(groups.get(key) ?? []), s]);
+  }
+  const out = new Map<Series, string | null>();
+  for (const list of groups.values()) {
+    const services = new Set(list.map((s) => serviceOfLabels(s.labels, serviceLabels)));
+    if (list.length < 2 || services.size < 2) continue;
+    const place = list[0]!.labels.node ?? list[0]!.labels.instance ?? list[0]!.labels.host;
+    list.forEach((s, i) => out.set(s, i === 0 && place ? place : null));
+  }
+  return out;
+}
+
 /** Scores every series in the bundle against its own baseline; series with too few points are left out. */
 export function scoreAllSeries(
   series: readonly Series[],
@@ -71,7 +153,13 @@ export function scoreAllSeries(
 ): ScoredSeries[] {
   const out: ScoredSeries[] = [];
   const seen = new Map<string, ScoredSeries>();
+  const step = stepOf(series);
+  // Where the data ends (a bundle analysed late holds no samples past its recording).
+  const lastS = Math.max(...series.map((s) => s.values.at(-1)?.[0] ?? -Infinity));
+  const wide = nodeWide(series, serviceLabels);
   for (const s of series) {
+    const place = wide.get(s);
+    if (place === null || CHANGE_SERIES.test(describe(s))) continue;
     const base: [number, number][] = [];
     const inc: [number, number][] = [];
     for (const [t, raw] of s.values) {
@@ -86,7 +174,15 @@ export function scoreAllSeries(
     const covered = base.length ? incidentStartS - Math.max(base[0]![0], opts.baselineStartS ?? -Infinity) : 0;
     const enough = covered >= (opts.minBaselineS ?? 0);
     const atStart = s.query !== null && opts.anchorS !== undefined ? sampleAt([...base, ...inc], opts.anchorS) : undefined;
-    const score = enough ? scoreSeries(base, inc) : undefined;
+    // Mostly missing rows: too few samples for the time they span say nothing reliable.
+    const sparse =
+      Number.isFinite(step) &&
+      s.query === null &&
+      (base.length < 0.5 * (covered / step) || inc.length < 0.5 * ((Math.min(endS, lastS) - incidentStartS) / step));
+    let score = enough && !sparse ? scoreSeries(base, inc) : undefined;
+    // Constant in both windows, or zero everywhere: uninformative.
+    const flat = !!score && score.z === 0 && score.baseline.scale === 0;
+    if (flat) score = undefined;
     if (!score) {
       const first = base[0] ?? inc[0];
       if (atStart && first && opts.unscored)
@@ -97,6 +193,7 @@ export function scoreAllSeries(
           labels: s.labels,
           atStart,
           firstS: first[0],
+          ...(flat ? { flat } : {}),
         });
       continue;
     }
@@ -108,16 +205,21 @@ export function scoreAllSeries(
       if (s.query !== null) {
         twin.fromAlert = true;
         if (atStart) twin.atStart = atStart;
-      } else if (twin.fromAlert && (s.name || s.labels.__name__)) Object.assign(twin, { what: describe(s), unit: twin.unit ?? s.unit });
+      } else if (twin.fromAlert && (s.name || s.labels.__name__))
+        Object.assign(twin, { what: describe(s), unit: twin.unit ?? s.unit, symptom: isSymptom(describe(s), null) });
       continue;
     }
+    const what = describe(s);
+    const beganAt = score.z >= METRIC_MIN_Z ? earlyOnset(base, incidentStartS, score) : undefined;
     const scoredSeries: ScoredSeries = {
-      service: serviceOfLabels(s.labels, serviceLabels),
-      what: describe(s),
+      service: place ?? serviceOfLabels(s.labels, serviceLabels),
+      what,
       unit: s.unit,
-      labels: s.labels,
+      labels: place ? { node: place } : s.labels,
       fromAlert: s.query !== null,
       score,
+      symptom: isSymptom(what, s.query),
+      ...(beganAt !== undefined ? { beganAt } : {}),
       ...(atStart ? { atStart } : {}),
     };
     seen.set(sig, scoredSeries);
@@ -151,5 +253,8 @@ export function metricFindingText(s: ScoredSeries, now: Date): string {
 
 /** "alert expression of checkout 35% at 02:20 UTC (startsAt); no baseline to compare against (data since 02:16 UTC)" */
 export function unscoredFindingText(s: UnscoredAlertSeries, now: Date): string {
-  return `${subjectOf(s)} ${formatValue(s.atStart[1], s.unit)} at ${formatClock(s.atStart[0], now)} (startsAt); no baseline to compare against (data since ${formatClock(s.firstS, now)})`;
+  const head = `${subjectOf(s)} ${formatValue(s.atStart[1], s.unit)} at ${formatClock(s.atStart[0], now)} (startsAt)`;
+  return s.flat
+    ? `${head}, the same value all through its baseline`
+    : `${head}; no baseline to compare against (data since ${formatClock(s.firstS, now)})`;
 }

@@ -1,12 +1,23 @@
-import { formatPercent } from './format';
+import { formatClock, formatPercent } from './format';
 import type { LogPattern } from './logs';
 import { METRIC_MIN_Z, type ScoredSeries } from './metrics';
+import { pathOf, type CausalPath } from './graph';
 import type { TraceSummary } from './traces';
-import type { Analysis, Suspect } from '../model/analysis';
+import type { Analysis, Finding, SignalKind, Suspect } from '../model/analysis';
 
 /**
- * Ranking suspects (pure): each service's own evidence (its strongest series, new or surging
- * log templates, errors that start in its spans), then trace blame, then a confidence.
+ * Ranking suspects (pure), issue 12 items 2 and 6:
+ * 1. each component's own evidence (its series, new or surging log templates, errors that
+ *    start in its spans, and any corroboration from outside the telemetry: a change, another
+ *    alert, the alert's history);
+ * 2. the causal path: only components the alerting service reaches through the service graph
+ *    (or, without a graph, every component) can be suspects; an anomaly off the path, or one
+ *    that began long before the incident window, becomes an "unrelated" finding instead;
+ * 3. symptoms (latency, errors, traffic) move down the path to the components that own the
+ *    time and the errors (trace blame), or, without traces, to the ones their error logs name,
+ *    so the deepest anomalous component ranks first; ties go to the deeper one;
+ * 4. a confidence that is high only with two independent kinds of evidence on the path, and
+ *    low when nothing on the path is anomalous beyond the alert itself.
  */
 
 /** Below this a suspect is not worth naming; the no-fault controls stay under it. */
@@ -14,17 +25,41 @@ export const MIN_SUSPECT_SCORE = 1;
 /** A top suspect under this is not a strong suspect: confidence stays low. */
 export const STRONG_SUSPECT_SCORE = 2.5;
 const MAX_SUSPECTS = 5;
+/** An anomaly that began this long before the incident window is not its cause. */
+const LONG_BEFORE_S = 15 * 60;
 
 /** log2(z / 1.5): 1 at z=3, 3 at z=12, 6 at z=96; a large z from a tiny IQR cannot swamp the rest. */
 function metricStrength(z: number): number {
   return z < METRIC_MIN_Z ? 0 : Math.log2(z / 1.5);
 }
 
-interface Contribution {
-  kind: 'metric' | 'log' | 'trace';
+/**
+ * Evidence from outside the telemetry that points at a component (the hook for change events,
+ * other firing alerts and the alert's history): each counts as one more independent signal.
+ */
+export interface Corroboration {
+  service: string;
+  kind: Extract<SignalKind, 'change' | 'firing' | 'history'>;
+  /** Score added; about 2 for a deploy minutes before the onset, 1 for a recurring cause. */
   value: number;
   indicator: string;
 }
+
+interface Contribution {
+  kind: SignalKind;
+  value: number;
+  indicator: string;
+  /** Latency/error/traffic evidence: handed down the path when something below explains it. */
+  symptom: boolean;
+  /** How many series, patterns or facts it sums. */
+  count: number;
+  /** Resources that only fell (memory freed by a restart, less CPU): not a sign of a fault by themselves. */
+  down?: boolean;
+}
+
+/** A log line about a call that failed (a symptom of what was called), not about the service's own work. */
+const FAILED_CALL =
+  /timeout|timed out|deadline|upstream|downstream|refused|reset by peer|unavailable|unreachable|circuit|broken pipe|\b5\d\d\b|failed after/i;
 
 function diminishing(values: number[]): number {
   return values
@@ -34,18 +69,40 @@ function diminishing(values: number[]): number {
 }
 
 export interface RankedSuspect extends Suspect {
-  kinds: Set<Contribution['kind']>;
+  kinds: Set<SignalKind>;
   signals: NonNullable<Suspect['signals']>;
+  onPath: boolean;
 }
 
-export function rankSuspects(
-  scored: ScoredSeries[],
-  patterns: LogPattern[],
-  traces: TraceSummary,
-  alerting: ReadonlySet<string>,
+export interface Ranking {
+  suspects: RankedSuspect[];
+  /** Anomalies set aside: off the causal path, or begun long before the incident. */
+  unrelated: Omit<Finding, 'id'>[];
+  /** Something on the path other than the alert's own expression is anomalous. */
+  pathAnomalous: boolean;
+  path: CausalPath;
+}
+
+export interface RankInput {
+  scored: ScoredSeries[];
+  patterns: LogPattern[];
+  traces: TraceSummary;
+  alerting: ReadonlySet<string>;
+  incidentStartS: number;
+  /** startsAt (unix s): a change that began after it did not cause it. */
+  anchorS?: number;
+  now: Date;
+  corroborations?: readonly Corroboration[];
   /** The finding id of each quoted pattern (logFindingIds): the indicator cites it, never its text. */
-  logIds: ReadonlyMap<LogPattern, string> = new Map(),
-): RankedSuspect[] {
+  logIds?: ReadonlyMap<LogPattern, string>;
+}
+
+function zText(z: number): string {
+  return z >= 10 ? String(Math.round(z)) : z.toFixed(1);
+}
+
+export function rankSuspects(input: RankInput): Ranking {
+  const { scored, patterns, traces, alerting, incidentStartS, now } = input;
   const contrib = new Map<string, Contribution[]>();
   const add = (service: string, c: Contribution): void => {
     if (c.value <= 0) return;
@@ -53,64 +110,129 @@ export function rankSuspects(
     if (!list) contrib.set(service, (list = []));
     list.push(c);
   };
+  const unrelated: Omit<Finding, 'id'>[] = [];
+  const early = new Map<string, ScoredSeries>();
 
-  // Own evidence of each service: its strongest series, its strongest log patterns, and
-  // errors that start in its spans.
+  // 1. Own evidence. Series are split into symptoms and causes; a series whose shift began
+  //    long before the incident window is set aside.
   const metricBy = new Map<string, { v: number; s: ScoredSeries }[]>();
   for (const s of scored) {
     if (!s.service) continue;
     const v = metricStrength(s.score.z);
     if (v <= 0) continue;
+    if (s.beganAt !== undefined && s.beganAt < incidentStartS - LONG_BEFORE_S && !s.fromAlert) {
+      if (!early.has(s.service)) early.set(s.service, s);
+      continue;
+    }
     const list = metricBy.get(s.service) ?? [];
     list.push({ v, s });
     metricBy.set(s.service, list);
   }
   for (const [service, list] of metricBy) {
-    const best = list[0]!.s;
-    const z = best.score.z;
-    add(service, {
-      kind: 'metric',
-      value: diminishing(list.map((x) => x.v)),
-      indicator: `${best.what} ${best.score.direction === 'up' ? 'up' : 'down'} (z=${z >= 10 ? Math.round(z) : z.toFixed(1)})`,
-    });
+    for (const symptom of [true, false]) {
+      const part = list.filter((x) => x.s.symptom === symptom);
+      if (!part.length) continue;
+      const best = part[0]!.s;
+      add(service, {
+        kind: 'metric',
+        symptom,
+        count: part.length,
+        value: diminishing(part.map((x) => x.v)),
+        indicator: `${best.what} ${best.score.direction} (z=${zText(best.score.z)})`,
+        down: !symptom && part.every((x) => x.s.score.direction === 'down'),
+      });
+    }
   }
   const logBy = new Map<string, LogPattern[]>();
   for (const p of patterns) {
     if (p.strength <= 0) continue;
     logBy.set(p.service, [...(logBy.get(p.service) ?? []), p]);
   }
+  const mentioned = new Map<string, Map<string, number>>();
+  const known = knownNames(scored, patterns, traces);
   for (const [service, list] of logBy) {
-    const best = list[0]!;
-    add(service, {
-      kind: 'log',
-      value: best.strength + 0.25 * (list[1]?.strength ?? 0),
-      // Log text is data anyone can write: a suspect names the finding that quotes it.
-      indicator: `${best.isNew ? 'new' : 'surging'} log pattern${logIds.has(best) ? ` [${logIds.get(best)}]` : ''}`,
-    });
+    // A log line about a failed call names the callee: a symptom of it, and an edge of the graph.
+    const own = list.filter((p) => !namesOther(p.template, service, known, mentioned, p.strength) && !FAILED_CALL.test(p.template));
+    const about = list.filter((p) => !own.includes(p));
+    for (const [part, symptom] of [
+      [own, false],
+      [about, true],
+    ] as const) {
+      if (!part.length) continue;
+      const best = part[0]!;
+      add(service, {
+        kind: 'log',
+        symptom,
+        count: part.length,
+        value: best.strength + 0.25 * (part[1]?.strength ?? 0),
+        // Log text is data anyone can write: a suspect names the finding that quotes it.
+        indicator: `${best.isNew ? 'new' : 'surging'} log pattern${input.logIds?.has(best) ? ` [${input.logIds.get(best)}]` : ''}`,
+      });
+    }
   }
   if (traces.errorTraceCount > 0) {
     for (const [service, n] of traces.errorOrigins) {
       const share = n / traces.errorTraceCount;
       add(service, {
         kind: 'trace',
+        symptom: false,
+        count: 1,
         value: 1.5 * share,
         indicator: `errors start in its spans in ${formatPercent(share)} of erroring traces`,
       });
     }
   }
+  for (const c of input.corroborations ?? []) add(c.service, { ...c, symptom: false, count: 1 });
 
+  // 2. The causal path.
+  const path = pathOf(traces.calls, mentioned, alerting, scored);
+  for (const [service, s] of early) {
+    if (contrib.has(service)) continue;
+    unrelated.push({
+      kind: 'unrelated',
+      service,
+      text: `${s.what} of ${service} ${s.score.direction} (z=${zText(s.score.z)}) since ${formatClock(s.beganAt!, now)}, long before the incident window: not its cause`,
+    });
+  }
+  // A component whose series all shifted after the alert fired (beyond a step of slack) is a
+  // consequence or a coincidence, not the cause.
+  const onset = new Map<string, number>();
+  for (const [service, list] of metricBy)
+    for (const { s } of list)
+      if (s.score.changeAt !== undefined) onset.set(service, Math.min(onset.get(service) ?? Infinity, s.score.changeAt));
+  for (const [service, list] of [...contrib].sort((a, b) => a[0].localeCompare(b[0]))) {
+    const at = onset.get(service);
+    if (input.anchorS === undefined || alerting.has(service) || at === undefined || at <= input.anchorS + 90) continue;
+    if (list.some((c) => c.kind !== 'metric')) continue;
+    unrelated.push({
+      kind: 'unrelated',
+      service,
+      text: `${service}: ${[...list].sort((a, b) => b.value - a.value)[0]!.indicator}, but only since ${formatClock(at, now)}, after the alert fired: not its cause`,
+    });
+    contrib.delete(service);
+  }
+  for (const [service, list] of [...contrib].sort((a, b) => a[0].localeCompare(b[0]))) {
+    if (path.position(service) !== 'off') continue;
+    const best = [...list].sort((a, b) => b.value - a.value)[0]!;
+    unrelated.push({
+      kind: 'unrelated',
+      service,
+      text: `${service}: ${best.indicator}, but ${service} is not on the alert's call path (${[...alerting].sort().join(', ')}): not its cause`,
+    });
+    contrib.delete(service);
+  }
+
+  const withTelemetry = new Set(scored.map((s) => s.service).filter((s): s is string => !!s));
   const own = new Map<string, number>();
   for (const [service, list] of contrib)
     own.set(
       service,
-      list.reduce((s, c) => s + c.value, 0),
+      list.filter((c) => !c.symptom || !alerting.has(service)).reduce((s, c) => s + c.value, 0),
     );
 
-  // Trace blame: the symptoms of an alerting service move to the services that own the time
-  // and the errors inside its traces, so a slow downstream ranks above the upstream that
-  // alerted. Other services hand on only what their errors say (where a failure starts is
-  // unambiguous; where time goes is not: a healthy service spends most of it in its database).
-  // A service with no evidence of its own receives half.
+  // 3. Symptoms move down the path: through trace blame (time and errors inside the service's
+  //    spans owned by others), else through the callees its error logs name. A component with
+  //    no evidence of its own receives half; one that is itself anomalous receives it all.
   const final = new Map<string, { score: number; parts: Contribution[] }>();
   const bump = (service: string, value: number, c?: Contribution): void => {
     const cur = final.get(service) ?? { score: 0, parts: [] };
@@ -119,19 +241,19 @@ export function rankSuspects(
     final.set(service, cur);
   };
   for (const [service, list] of contrib) {
-    const delegates = alerting.has(service) ? traces.blame.get(service) : traces.errorBlame.get(service);
+    const delegates = handOff(service, traces, mentioned, alerting, own, withTelemetry);
     const keep = delegates ? (delegates.get(service) ?? 0) : 1;
-    const symptoms = list.filter((c) => c.kind !== 'trace').reduce((s, c) => s + c.value, 0);
-    const direct = list.filter((c) => c.kind === 'trace').reduce((s, c) => s + c.value, 0);
-    bump(service, symptoms * keep + direct);
-    for (const c of list) final.get(service)!.parts.push({ ...c, value: c.kind === 'trace' ? c.value : c.value * keep });
+    const symptoms = list.filter((c) => c.symptom).reduce((s, c) => s + c.value, 0);
+    const causes = list.filter((c) => !c.symptom).reduce((s, c) => s + c.value, 0);
+    bump(service, symptoms * keep + causes);
+    for (const c of list) final.get(service)!.parts.push({ ...c, value: c.symptom ? c.value * keep : c.value });
     if (!delegates) continue;
     for (const [target, share] of delegates) {
-      if (target === service || share <= 0) continue;
+      if (target === service || share <= 0 || path.position(target) === 'off') continue;
       const corroborated = (own.get(target) ?? 0) >= 0.5 ? 1 : 0.5;
       const value = symptoms * share * corroborated;
-      const what = alerting.has(service) ? 'trace time and errors' : 'trace errors';
-      bump(target, value, { kind: 'trace', value, indicator: `owns ${formatPercent(share)} of ${service}'s ${what}` });
+      const how = traces.blame.has(service) ? `${service}'s trace time and errors` : `the failed calls ${service} logs`;
+      bump(target, value, { kind: 'trace', symptom: false, count: 1, value, indicator: `owns ${formatPercent(share)} of ${how}` });
     }
   }
 
@@ -139,7 +261,7 @@ export function rankSuspects(
   for (const [service, { score, parts }] of final) {
     if (score < MIN_SUSPECT_SCORE) continue;
     // Per kind: the summed value, named after its single largest part.
-    const merged = new Map<Contribution['kind'], Contribution & { best: number }>();
+    const merged = new Map<SignalKind, Contribution & { best: number }>();
     for (const p of parts) {
       const cur = merged.get(p.kind);
       if (!cur) merged.set(p.kind, { ...p, best: p.value });
@@ -147,38 +269,133 @@ export function rankSuspects(
         merged.set(p.kind, {
           ...cur,
           value: cur.value + p.value,
+          count: cur.count + p.count,
           ...(p.value > cur.best ? { indicator: p.indicator, best: p.value } : {}),
         });
     }
     const sorted = [...merged.values()].sort((a, b) => b.value - a.value);
+    const strong = sorted.filter((p) => p.value >= 0.5);
+    const onPath = path.position(service) === 'on';
+    // Not known to be on the path (no trace or failed-call log reaches it): a weaker suspect.
+    const factor = onPath ? 1 : 0.6;
     ranked.push({
       service,
       indicator: sorted[0]?.indicator ?? 'anomalous',
-      score: Math.round(score * 100) / 100,
-      kinds: new Set(sorted.filter((p) => p.value >= 0.5).map((p) => p.kind)),
-      signals: sorted
-        .filter((p) => p.value >= 0.5)
-        .map((p) => ({ kind: p.kind, count: p.kind === 'metric' ? (metricBy.get(service)?.length ?? 1) : 1 })),
+      score: Math.round(score * factor * 100) / 100,
+      kinds: new Set(strong.map((p) => p.kind)),
+      signals: strong.map((p) => ({ kind: p.kind, count: p.count })),
+      onPath,
     });
   }
-  // On equal evidence the service the alert is about goes first: it is the prior.
-  return ranked
-    .sort(
-      (a, b) =>
-        b.score - a.score || Number(alerting.has(b.service)) - Number(alerting.has(a.service)) || a.service.localeCompare(b.service),
-    )
-    .slice(0, MAX_SUSPECTS);
+  // Near ties (within 10%) go to the deeper component on the path: the one the others call.
+  ranked.sort((a, b) => b.score - a.score || a.service.localeCompare(b.service));
+  for (let i = 1; i < ranked.length; i++) {
+    const prev = ranked[i - 1]!;
+    const cur = ranked[i]!;
+    if (cur.score >= 0.9 * prev.score && path.depth(cur.service) > path.depth(prev.service)) {
+      ranked[i - 1] = cur;
+      ranked[i] = prev;
+    }
+  }
+  // What is known to be on the path counts (the alerting service beyond its own symptom, what
+  // it calls, the hosts they run on); without a trace graph, a component sharing the alert's
+  // labels counts only with two independent kinds of evidence of its own.
+  const telling = (service: string, c: Contribution) =>
+    c.value >= 0.5 && !c.down && !(alerting.has(service) && c.kind === 'metric' && c.symptom && c.count <= 1);
+  const pathAnomalous = [...contrib].some(([service, list]) => {
+    const position = path.position(service);
+    if (position === 'on') return list.some((c) => telling(service, c));
+    return position === 'unknown' && !path.informative && new Set(list.filter((c) => telling(service, c)).map((c) => c.kind)).size >= 2;
+  });
+  return { suspects: ranked.slice(0, MAX_SUSPECTS), unrelated, pathAnomalous, path };
+}
+
+/** Who takes over a service's symptoms: trace blame, else the callees its error logs name. */
+function handOff(
+  service: string,
+  traces: TraceSummary,
+  mentioned: ReadonlyMap<string, ReadonlyMap<string, number>>,
+  alerting: ReadonlySet<string>,
+  own: ReadonlyMap<string, number>,
+  withTelemetry: ReadonlySet<string>,
+): Map<string, number> | undefined {
+  // Time goes to a component anomalous in its own right, or, from the alerting service, to one
+  // with no telemetry of its own to say it is healthy (a managed dependency, a service without
+  // metrics): a healthy service spends most of its time in its database, and that explains
+  // nothing. Errors go where they start (that is unambiguous).
+  const time = traces.blame.get(service);
+  const errs = traces.errorBlame.get(service);
+  if (time) {
+    const eligible = (s: string, v: number): boolean =>
+      s === service || (v >= 0.1 && ((own.get(s) ?? 0) >= 0.5 || (alerting.has(service) && !withTelemetry.has(s))));
+    const kept = new Map([...time].filter(([s, v]) => eligible(s, v)));
+    const total = [...kept.values()].reduce((a, b) => a + b, 0);
+    if (kept.size > 1 && total > 0) {
+      const out = new Map([...kept].map(([s, v]) => [s, v / total]));
+      if (!errs) return out;
+      // Errors and anomalous time, half each.
+      const merged = new Map<string, number>();
+      for (const [s, v] of out) merged.set(s, (merged.get(s) ?? 0) + v / 2);
+      for (const [s, v] of errs) merged.set(s, (merged.get(s) ?? 0) + v / 2);
+      return merged;
+    }
+  }
+  if (errs) return errs;
+  if (traces.traceCount > 0 && traces.tracesOf.has(service)) return undefined;
+  const named = mentioned.get(service);
+  if (!named || named.size === 0) return undefined;
+  const total = [...named.values()].reduce((a, b) => a + b, 0);
+  // Without traces, what its failed-call logs name takes most of it; the service keeps a fifth.
+  return new Map([[service, 0.2], ...[...named].map(([s, v]) => [s, (0.8 * v) / total] as [string, number])]);
+}
+
+/** Names a log template may mention: every service and dependency the evidence knows. */
+function knownNames(scored: readonly ScoredSeries[], patterns: readonly LogPattern[], traces: TraceSummary): string[] {
+  const names = new Set<string>();
+  for (const s of scored) if (s.service) names.add(s.service);
+  for (const p of patterns) names.add(p.service);
+  for (const [from, to] of traces.calls) {
+    names.add(from);
+    for (const t of to) names.add(t);
+  }
+  return [...names].filter((n) => n.length >= 3);
+}
+
+/** Whether the template names another known component; records it in `mentioned`. */
+function namesOther(
+  template: string,
+  service: string,
+  known: readonly string[],
+  mentioned: Map<string, Map<string, number>>,
+  weight: number,
+): boolean {
+  let hit = false;
+  for (const name of known) {
+    if (name === service) continue;
+    const i = template.indexOf(name);
+    if (i < 0) continue;
+    const before = template[i - 1];
+    const after = template[i + name.length];
+    const boundary = (c: string | undefined) => c === undefined || !/[A-Za-z0-9_-]/.test(c);
+    if (!boundary(before) || !boundary(after)) continue;
+    let m = mentioned.get(service);
+    if (!m) mentioned.set(service, (m = new Map()));
+    m.set(name, (m.get(name) ?? 0) + weight);
+    hit = true;
+  }
+  return hit;
 }
 
 /**
- * low: no strong suspect, or two suspects nearly tied; high: a clear leader backed by
- * two kinds of evidence (metrics and logs, or metrics and traces); medium otherwise.
+ * low: nothing on the causal path is anomalous beyond the alert itself, no strong suspect, or
+ * two suspects nearly tied; high: a clear leader on the path backed by at least two independent
+ * kinds of evidence (metrics, logs, traces, a change, another alert, history); medium otherwise.
  */
-export function confidenceOf(suspects: RankedSuspect[]): Analysis['confidence'] {
-  const top = suspects[0];
-  if (!top || top.score < STRONG_SUSPECT_SCORE) return 'low';
-  const second = suspects[1]?.score ?? 0;
+export function confidenceOf(r: Ranking): Analysis['confidence'] {
+  const top = r.suspects[0];
+  if (!top || !r.pathAnomalous || top.score < STRONG_SUSPECT_SCORE) return 'low';
+  const second = r.suspects[1]?.score ?? 0;
   if (top.score < 1.15 * second) return 'low';
-  if (top.score >= 5 && top.score >= 1.5 * second && top.kinds.size >= 2) return 'high';
+  if (top.onPath && top.score >= 5 && top.score >= 1.5 * second && top.kinds.size >= 2) return 'high';
   return 'medium';
 }

@@ -23,6 +23,12 @@ export interface Baseline {
   median: number;
   /** The spread used as the unit of the score; 0 only for a constant baseline. */
   scale: number;
+  /**
+   * The series' own resolution: the typical step between the distinct values it takes when it
+   * takes few of them (a histogram quantile stuck at bucket edges, a counter of whole events);
+   * 0 for a continuous series.
+   */
+  resolution?: number;
 }
 
 /**
@@ -42,14 +48,34 @@ export function baselineOf(values: ArrayLike<number>): Baseline {
     const mean = sorted.reduce((s, v) => s + v, 0) / sorted.length;
     scale = Math.sqrt(sorted.reduce((s, v) => s + (v - mean) ** 2, 0) / sorted.length);
   }
-  return { median, scale: scale > 0 ? scale : 0 };
+  // Few distinct values: quantised (bucket edges, whole counts). Their steps are the resolution.
+  const distinct = [...new Set(sorted)];
+  let resolution = 0;
+  if (distinct.length >= 2 && distinct.length <= Math.max(4, sorted.length * 0.1)) {
+    const gaps = distinct.slice(1).map((v, i) => v - distinct[i]!);
+    resolution = Float64Array.from(gaps).sort()[Math.floor(gaps.length / 2)]!;
+  }
+  return { median, scale: scale > 0 ? scale : 0, ...(resolution > 0 ? { resolution } : {}) };
 }
 
-/** |x − median| / scale, capped; a constant baseline scores 0 when equal and Z_CAP when not. */
+/** A flat or quantised baseline scores at most this by itself: a jump from a constant is a change, not proof. */
+export const FLAT_Z_CAP = 6;
+
+/**
+ * |x − median| in units of the baseline's spread, capped. The unit never falls below the
+ * series' own resolution; where the baseline is flat (no spread, or a spread under 1% of its
+ * level, or quantised to a few values) the unit is also at least a tenth of the values compared,
+ * so a jump off a constant or off a bucket edge reads as a relative change (at most
+ * FLAT_Z_CAP), never as the infinite score a zero spread would give (issue 12 item 9).
+ */
 export function robustZ(x: number, b: Baseline): number {
   const d = Math.abs(x - b.median);
-  if (b.scale === 0) return d <= 1e-12 * Math.max(1, Math.abs(b.median)) ? 0 : Z_CAP;
-  return Math.min(Z_CAP, d / b.scale);
+  if (d <= 1e-12 * Math.max(1, Math.abs(b.median))) return 0;
+  const res = b.resolution ?? 0;
+  const flat = b.scale <= 0.01 * Math.abs(b.median) || res > 0 || b.scale === 0;
+  if (!flat) return Math.min(Z_CAP, d / Math.max(b.scale, res));
+  const unit = Math.max(b.scale, res, 0.1 * Math.max(Math.abs(b.median), Math.abs(x)));
+  return Math.min(FLAT_Z_CAP, d / unit);
 }
 
 export type Direction = 'up' | 'down';
@@ -87,7 +113,14 @@ export function scoreSeries(baselinePts: readonly Point[], incidentPts: readonly
       first = i;
     } else if (second < 0 || d > Math.abs(incidentPts[second]![1] - baseline.median)) second = i;
   }
-  const peakPt = incidentPts[incidentPts.length >= 4 ? second : first]!;
+  // Persistence: with six points or more, the third-largest deviation, so a change must hold
+  // over several samples before it scores.
+  let peakIdx = incidentPts.length >= 4 ? second : first;
+  if (incidentPts.length >= 6) {
+    const byDev = incidentPts.map((p, i) => [Math.abs(p[1] - baseline.median), i] as const).sort((a, b) => b[0] - a[0]);
+    peakIdx = byDev[2]![1];
+  }
+  const peakPt = incidentPts[peakIdx]!;
   const z = robustZ(peakPt[1], baseline);
   const direction: Direction = peakPt[1] - baseline.median >= 0 ? 'up' : 'down';
   const changeAt = z >= 3 ? changePoint(incidentPts, baseline, direction, z) : undefined;

@@ -34,6 +34,13 @@ export interface TraceSummary {
   failing: Map<string, SpanRef>;
   /** Hex ids, erroring traces first, then slowest first. */
   traceIds: string[];
+  /**
+   * The service graph the spans show (issue 12 item 1): caller -> callees, dependencies without
+   * telemetry named from their callers' client/producer spans. A service whose server spans'
+   * parent is missing (its caller's spans were not sampled or not exported) hangs under the
+   * root of its trace.
+   */
+  calls: Map<string, Set<string>>;
 }
 
 interface Node {
@@ -64,9 +71,15 @@ function coveredMs(intervals: [number, number][], lo: number, hi: number): numbe
   return total;
 }
 
+/**
+ * Who owns a span's own time: its service, except for a client or producer span, whose wait not
+ * covered by the callee's server span (the network, the remote queue) belongs to the callee:
+ * the service of its child server span when there is one, else the peer its attributes name (a
+ * dependency with no telemetry of its own).
+ */
 function ownerOf(span: FlatSpan, children: readonly Node[]): string {
-  if (span.kind !== 'client') return span.service;
-  return span.peer ?? children.find((c) => c.span.service !== span.service)?.span.service ?? span.service;
+  if (span.kind !== 'client' && span.kind !== 'producer') return span.service;
+  return children.find((c) => c.span.service !== span.service)?.span.service ?? span.peer ?? span.service;
 }
 
 function buildTree(spans: FlatSpan[]): Node[] {
@@ -119,6 +132,7 @@ export function summariseTraces(traces: readonly Trace[]): TraceSummary {
   const failing = new Map<string, SpanRef>();
   const ranked: { id: string; error: boolean; ms: number }[] = [];
   let errorTraceCount = 0;
+  const calls = new Map<string, Set<string>>();
 
   for (const trace of traces) {
     const nodes = buildTree(flattenTrace(trace));
@@ -130,6 +144,12 @@ export function summariseTraces(traces: readonly Trace[]): TraceSummary {
     const end = Math.max(...nodes.map((n) => n.span.endMs));
     ranked.push({ id: nodes[0]!.span.traceId, error: hasError, ms: end - start });
 
+    const root = nodes.find((n) => !n.parent && !n.span.parentSpanId) ?? nodes.find((n) => !n.parent);
+    for (const n of nodes) {
+      const from = n.parent?.span.service ?? (n !== root && n.span.parentSpanId ? root?.span.service : undefined);
+      if (from && from !== n.span.service) link(calls, from, n.span.service);
+      if (n.owner !== n.span.service) link(calls, n.span.service, n.owner);
+    }
     const seen = new Set<string>();
     const origins = new Set<string>();
     for (const n of nodes) {
@@ -206,5 +226,12 @@ export function summariseTraces(traces: readonly Trace[]): TraceSummary {
     selfMs,
     failing,
     traceIds: [...new Set(ranked.map((r) => r.id))],
+    calls,
   };
+}
+
+function link(m: Map<string, Set<string>>, from: string, to: string): void {
+  let set = m.get(from);
+  if (!set) m.set(from, (set = new Set()));
+  set.add(to);
 }

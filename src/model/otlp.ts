@@ -50,7 +50,10 @@ export interface FlatSpan {
   endMs: number;
   error: boolean;
   statusMessage?: string;
-  /** The remote service a client span calls (peer.service, server.address, net.peer.name). */
+  /**
+   * What a client or producer span calls, named from its attributes (peerName): the only name a
+   * dependency without telemetry of its own (a managed cache, a database, a third-party API) has.
+   */
   peer?: string;
 }
 
@@ -106,6 +109,47 @@ function attr(list: z.infer<typeof attributes>, key: string): string | undefined
   return undefined;
 }
 
+function hostOf(url: string | undefined): string | undefined {
+  if (!url) return undefined;
+  try {
+    return new URL(url).hostname || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** "cache:6379" -> "cache"; IPv6 literals and plain names stay. */
+function withoutPort(address: string | undefined): string | undefined {
+  if (!address) return undefined;
+  const m = /^([^:[\]]+):\d+$/.exec(address);
+  return m ? m[1] : address;
+}
+
+/**
+ * The name of what a client/producer span calls, from the OpenTelemetry semantic conventions
+ * (https://opentelemetry.io/docs/specs/semconv/) and their older names: `peer.service`; a
+ * messaging destination (`messaging.destination.name`, formerly `messaging.destination`); a
+ * database as system plus namespace (`db.system` + `db.namespace`, formerly `db.name`:
+ * "postgresql ledger"); else the address (`server.address`, formerly `net.peer.name`; the host of
+ * `url.full`/`http.url`; `http.host`); else the bare system.
+ */
+export function peerName(get: (key: string) => string | undefined): string | undefined {
+  const peer = get('peer.service');
+  if (peer) return peer;
+  const destination = get('messaging.destination.name') ?? get('messaging.destination');
+  if (destination) return destination;
+  const db = get('db.system');
+  const ns = get('db.namespace') ?? get('db.name');
+  if (db && ns) return `${db} ${ns}`;
+  const address =
+    withoutPort(get('server.address')) ??
+    withoutPort(get('net.peer.name')) ??
+    hostOf(get('url.full')) ??
+    hostOf(get('http.url')) ??
+    withoutPort(get('http.host'));
+  return address ?? db ?? get('messaging.system');
+}
+
 function isError(code: number | string | undefined): boolean {
   return code === 2 || code === 'STATUS_CODE_ERROR' || code === 'ERROR';
 }
@@ -132,7 +176,7 @@ export function flattenTrace(trace: Trace): FlatSpan[] {
           endMs: nsToMs(s.endTimeUnixNano),
           error: isError(s.status?.code),
           statusMessage: s.status?.message || undefined,
-          peer: attr(s.attributes, 'peer.service') ?? attr(s.attributes, 'server.address') ?? attr(s.attributes, 'net.peer.name'),
+          peer: peerName((key) => attr(s.attributes, key)),
         });
       }
     }

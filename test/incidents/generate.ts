@@ -475,10 +475,22 @@ export function incident(seed: number): IncidentBundle {
   }
 
   // Which indicator alerts: errors when they reached the alerting service, latency otherwise.
-  const alertState = (i: number) => states[i]!.get(plan.alertService)!;
-  const before = alertState(times.findIndex((t) => t >= ANCHOR_S - 900));
-  const atAlert = alertState(times.findIndex((t) => t >= ANCHOR_S + 60));
-  plan.indicator = atAlert.err > Math.max(0.01, 4 * before.err) ? 'errors' : 'latency';
+  // A fault too small to move the chosen service's indicator would not page anyone there: the
+  // alert then comes from the service nearest the fault.
+  const iBefore = times.findIndex((t) => t >= ANCHOR_S - 900);
+  const iAlert = times.findIndex((t) => t >= ANCHOR_S + 60);
+  const visible = (svc: string): 'errors' | 'latency' | undefined => {
+    const b0 = states[iBefore]!.get(svc)!;
+    const a0 = states[iAlert]!.get(svc)!;
+    if (a0.err > Math.max(0.02, 4 * b0.err)) return 'errors';
+    return a0.latMs > 1.5 * b0.latMs ? 'latency' : undefined;
+  };
+  if (plan.culprit && !visible(plan.alertService)) {
+    const c = plan.culprit;
+    const near = est.byName.get(c)!.kind === 'service' ? c : (est.parents.get(c) ?? [])[0]?.from;
+    if (near) plan.alertService = near;
+  }
+  plan.indicator = visible(plan.alertService) ?? 'latency';
 
   const tel = telemetry(r, topo, est, plan, times, states, fxAt);
   const payload = payloadFor(topo, plan, seed);

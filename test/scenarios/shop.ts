@@ -136,7 +136,7 @@ function serviceSeries(r: () => number, c: Clock, spec: ScenarioSpec, s: Service
   const podRng = rng(seed);
   const pod = `${s}-${hex(podRng, 9)}-${hex(podRng, 5)}`;
   const red = { service: s, namespace: 'shop' };
-  const use = { namespace: 'shop', pod, container: s };
+  const use = { namespace: 'shop', pod, container: s, node: n.node };
   const list: SeriesSpec[] = [
     { labels: red, name: 'request rate', unit: 'req/s', base: n.rps, noise: 0.06, drift: n.rps * 0.001, shapes: b.rps, min: 0 },
     {
