@@ -44,7 +44,7 @@ function ruleExprs(yaml: string): string[] {
 
 describe('Prometheus configuration for the compose stack', () => {
   it('promtool accepts the config and every rule file it loads', () => {
-    expect(tool('promtool', ['check', 'config', 'deploy/prometheus/prometheus.yml'])).toMatch(/SUCCESS: 2 rule files found/);
+    expect(tool('promtool', ['check', 'config', 'deploy/prometheus/prometheus.yml'])).toMatch(/SUCCESS: 3 rule files found/);
   });
 
   it("the demo rule fires on the demo target's failure ratio (promtool rule unit test)", () => {
@@ -61,6 +61,19 @@ describe('Prometheus configuration for the compose stack', () => {
         .map((m) => m.name),
     );
     expect(unknown).toEqual([]);
+  });
+
+  it('the durability rules (backlog, dead letters, model failures, publish and Loki write failures) pass their promtool unit tests', () => {
+    expect(tool('promtool', ['test', 'rules', 'annotator-rules-test.yml'], join(ROOT, 'deploy/prometheus'))).toContain('SUCCESS');
+  });
+
+  it('the durability rules name only series /metrics exposes', () => {
+    const exposed = exposedSeries();
+    const exprs = ruleExprs(read('deploy/prometheus/rules/annotator.yml'));
+    expect(exprs).toHaveLength(5);
+    const names = exprs.flatMap((e) => promqlNames(e).metrics.map((m) => m.name));
+    expect(names).toEqual(expect.arrayContaining(['alert_annotator_dead_letters', 'alert_annotator_queue_jobs']));
+    expect(names.filter((n) => !exposed.has(n))).toEqual([]);
   });
 
   it('the demo rules use the series the demo target serves', () => {
