@@ -18,6 +18,7 @@ const SECRET_VARS = [
   'SLACK_WEBHOOK_URL',
   'PAGERDUTY_ROUTING_KEY',
   'REDIS_URL',
+  'SLACK_SIGNING_SECRET',
 ] as const;
 
 const url = z.url({ protocol: /^https?$/ });
@@ -123,6 +124,8 @@ export const configSchema = z.object({
   SLACK_MIN_SEVERITY: severity.default('info'),
   /** New top-level Slack messages per minute (bot mode); past it one roll-up message lists the rest. Unset: no cap. */
   SLACK_MAX_NEW_PER_MINUTE: z.coerce.number().int().min(1).optional(),
+  /** Verifies POST /slack/interactions; the card has buttons only when it is set (bot mode). */
+  SLACK_SIGNING_SECRET: z.string().min(8, 'at least 8 characters').optional(),
   PAGERDUTY_ROUTING_KEY: z.string().optional(),
   PAGERDUTY_EVENTS_URL: url.default('https://events.pagerduty.com/v2/enqueue'),
   PAGERDUTY_MIN_SEVERITY: severity.default('critical'),

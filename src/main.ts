@@ -12,12 +12,15 @@ import type { PipelineDeps } from './pipeline';
 import { DeadLetters } from './queue/dead-letters';
 import { Producer } from './queue/producer';
 import { startWorker, type AnnotatorWorker } from './worker';
+import { handleInteraction } from './interactions';
+import { interactionJobSchema, type InteractionJobData } from './model/interaction';
 import { createReceiverServer, type ReceiverDeps } from './receive/app';
 import type { WebhookPayload } from './model/alert';
 import { planRoutes } from './route/plan';
 import { DEFAULT_ROUTE, type Route } from './route/routes';
 import {
   analyzeOptions,
+  buildInteractionDeps,
   buildLokiClient,
   buildChangeStore,
   buildNarrator,
@@ -150,6 +153,14 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     if (deps.publishers.length === 0) {
       log.warn('no LOKI_URL, Slack or PagerDuty configured: annotations are computed but published nowhere');
     }
+    // Clicks run on the default route (a re-analysis publishes where the card is: the default channel).
+    const feedbackLoki = buildLokiClient(config);
+    const interactionDeps = buildInteractionDeps(config, log, {
+      redis: stateRedis,
+      pipeline: deps,
+      metrics,
+      ...(feedbackLoki ? { loki: feedbackLoki } : {}),
+    });
     worker = startWorker({
       connection: workerRedis,
       prefix: config.QUEUE_PREFIX,
@@ -170,6 +181,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
       log,
       metrics,
       ...(opts.renarrateDelaysMs ? { renarrateDelaysMs: opts.renarrateDelaysMs } : {}),
+      interactions: (data, signal) => handleInteraction(interactionJobSchema.parse(data), interactionDeps, signal),
     });
     closers.redis = async () => {
       workerRedis.disconnect();
@@ -209,6 +221,8 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
   const httpServer = createReceiverServer({
     ...(enqueue ? { enqueue } : {}),
     ...(storeChange ? { storeChange } : {}),
+    ...(producer ? { enqueueInteraction: (data: InteractionJobData) => producer!.enqueueInteraction(data) } : {}),
+    ...(config.SLACK_SIGNING_SECRET ? { slackSigningSecret: config.SLACK_SIGNING_SECRET } : {}),
     ready,
     metrics,
     log,

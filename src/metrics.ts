@@ -55,6 +55,12 @@ export class Metrics {
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
+  readonly feedback = new Counter({
+    name: 'alert_annotator_feedback_total',
+    help: 'Ratings of notes from the Slack card, by verdict (right, wrong): accuracy as rated by on-call.',
+    labelNames: ['verdict'] as const,
+    registers: [this.registry],
+  });
   private readDepth?: () => Promise<Record<string, number>>;
   private readDeadLetters?: () => Promise<number>;
   readonly queueDepth: Gauge<'state'>;

@@ -127,33 +127,9 @@ export async function annotateGroup(
     const traceId = currentTraceId();
 
     if (firing.length > 0) {
-      const bundle =
-        opts.bundle ??
-        (await gather(
-          deps.sources,
-          { payload, alerts: firing, now, windows: alertWindows(firing, now, deps.analyzeOptions), log: deps.log },
-          signal,
-        ));
-      opts.onEvidence?.(bundle);
-      const analysis = await withSpan('analyze', {}, async () => analyze(bundle, deps.analyzeOptions));
-      const input = await withSpan('scrub', {}, async () => scrubInput(payload, firing, analysis));
-      // The deterministic note goes out first; the model's note follows as an update (renarrateGroup).
-      const narration = templateNarration(input);
-      const records = firing.map((alert) =>
-        buildRecord({
-          alert,
-          groupKey: payload.groupKey,
-          analysis: input.analysis,
-          narration,
-          traceId,
-          now,
-          verdict: verdictOf(severityOf(alert.labels), input.analysis),
-        }),
-      );
-      const event = { payload: eventPayload(payload) };
-      await publish(deps, { ...event, kind: 'initial', records }, signal);
-      outcome.records.push(...records);
-      if (deps.narrator) outcome.renarration = { input, records, event };
+      const done = await annotateFiring(payload, firing, deps, signal, { ...opts, now, traceId, kind: 'initial' });
+      outcome.records.push(...done.records);
+      if (done.renarration) outcome.renarration = done.renarration;
     }
     if (resolved.length > 0) {
       const records = resolved.map((alert) => buildResolvedRecord({ alert, groupKey: payload.groupKey, traceId, now }));
@@ -176,6 +152,78 @@ export async function annotateGroup(
   // The fresh alerts are done; the busy ones get another look on the job's retry.
   if (claim.busy.length > 0) throw new BusyError(claim.busy.length);
   return outcome;
+}
+
+/**
+ * gather → analyze → scrub → publish for the firing alerts of a group. The first note is
+ * the deterministic one (the model follows in the narration job); a re-analysis asked for
+ * from Slack (`narrateNow`) asks the model at once.
+ */
+async function annotateFiring(
+  payload: WebhookPayload,
+  firing: Alert[],
+  deps: PipelineDeps,
+  signal: AbortSignal,
+  opts: {
+    bundle?: EvidenceBundle;
+    onEvidence?: (b: EvidenceBundle) => void;
+    now: Date;
+    traceId: string;
+    kind: PublishEvent['kind'];
+    nonce?: string;
+    narrateNow?: boolean;
+  },
+): Promise<Pick<GroupOutcome, 'records' | 'renarration'>> {
+  const { now, traceId } = opts;
+  const bundle =
+    opts.bundle ??
+    (await gather(
+      deps.sources,
+      { payload, alerts: firing, now, windows: alertWindows(firing, now, deps.analyzeOptions), log: deps.log },
+      signal,
+    ));
+  opts.onEvidence?.(bundle);
+  const analysis = await withSpan('analyze', {}, async () => analyze(bundle, deps.analyzeOptions));
+  const input = await withSpan('scrub', {}, async () => scrubInput(payload, firing, analysis));
+  const narration = opts.narrateNow ? (await narrate(deps, input, signal)).narration : templateNarration(input);
+  const records = firing.map((alert) =>
+    buildRecord({
+      alert,
+      groupKey: payload.groupKey,
+      analysis: input.analysis,
+      narration,
+      traceId,
+      now,
+      verdict: verdictOf(severityOf(alert.labels), input.analysis),
+    }),
+  );
+  const event = { payload: eventPayload(payload) };
+  await publish(deps, { ...event, kind: opts.kind, records, ...(opts.nonce ? { nonce: opts.nonce } : {}) }, signal);
+  return !opts.narrateNow && deps.narrator ? { records, renarration: { input, records, event } } : { records };
+}
+
+/**
+ * A fresh gather and analysis of a group's firing alerts, asked for from Slack: no dedup
+ * (the alerts are annotated already), published as an update of the group's message. A
+ * failed narration leaves the deterministic note; no follow-up is planned for it.
+ */
+export async function reanalyzeGroup(
+  payload: WebhookPayload,
+  deps: PipelineDeps,
+  signal: AbortSignal,
+  nonce: string,
+): Promise<AnnotationRecord[]> {
+  const firing = payload.alerts.filter((a) => a.status === 'firing');
+  if (firing.length === 0) return [];
+  const now = deps.now?.() ?? new Date();
+  const done = await annotateFiring(payload, firing, deps, signal, {
+    now,
+    traceId: currentTraceId(),
+    kind: 'narration',
+    nonce,
+    narrateNow: true,
+  });
+  return done.records;
 }
 
 /**

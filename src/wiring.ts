@@ -1,4 +1,12 @@
+import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { AlertmanagerClient } from './clients/alertmanager';
+import type { InteractionDeps } from './interactions';
+import type { Metrics } from './metrics';
+import { VERDICT_LABELS } from './model/verdict';
+import { reanalyzeGroup, type PipelineDeps } from './pipeline';
+import { payloadOfView } from './publish/group-view';
+import { SlackWebApi } from './publish/slack-api';
 import type { Logger } from 'pino';
 import { LokiClient } from './clients/loki';
 import type { Config } from './config';
@@ -190,6 +198,7 @@ export function buildPublishers(config: Config, log: Logger, loki = buildLokiCli
       minSeverity: config.SLACK_MIN_SEVERITY,
       // After a Redis flush the Loki record still names the group's message.
       ...(loki ? { findTs: findTsIn(new LokiAnnotationIndex(loki)) } : {}),
+      interactive: config.SLACK_SIGNING_SECRET !== undefined,
     });
     // The cap needs shared counters: without Redis (the one-shot CLI) there is nothing to cap.
     const perMinute = config.SLACK_MAX_NEW_PER_MINUTE;
@@ -298,4 +307,31 @@ export function configForPart(config: Config, route: Route, tenant: string | und
 /** The group's Slack message as the Loki records of its alerts name it. */
 function findTsIn(index: LokiAnnotationIndex): NonNullable<SlackBotOptions['findTs']> {
   return (event, signal) => index.slackTs(event.payload.groupKey, event.records, signal);
+}
+
+/**
+ * What the worker needs for Slack clicks: the bot's Web API, Loki for feedback, Alertmanager
+ * for silences, and the re-analysis of a remembered group through the pipeline.
+ */
+export function buildInteractionDeps(
+  config: Config,
+  log: Logger,
+  opts: { redis: Redis; pipeline: PipelineDeps; loki?: LokiClient; metrics?: Metrics },
+): InteractionDeps {
+  const state = new RedisPublishState(opts.redis, config.QUEUE_PREFIX);
+  return {
+    log: log.child({ component: 'interactions' }),
+    ...(config.SLACK_BOT_TOKEN ? { slack: new SlackWebApi({ token: config.SLACK_BOT_TOKEN, apiUrl: config.SLACK_API_URL }) } : {}),
+    ...(opts.loki ? { loki: opts.loki } : {}),
+    ...(config.ALERTMANAGER_URL ? { alertmanager: new AlertmanagerClient({ url: config.ALERTMANAGER_URL }) } : {}),
+    ...(opts.metrics ? { metrics: opts.metrics } : {}),
+    reanalyze: async (groupKey, signal) => {
+      const { state: known } = await state.load(groupKey, undefined, ['view']);
+      const payload = known.view && payloadOfView(groupKey, known.view);
+      if (!payload) return undefined;
+      const records = await reanalyzeGroup(payload, opts.pipeline, signal, randomUUID());
+      const verdict = records[0]?.verdict;
+      return verdict ? { verdict: VERDICT_LABELS[verdict] } : {};
+    },
+  };
 }

@@ -22,6 +22,7 @@ import {
   BACKOFF_TYPE,
   DEPTH_STATES,
   groupJobSchema,
+  INTERACTION_JOB,
   NARRATE_QUEUE_NAME,
   QUEUE_NAME,
   RENARRATE_DELAYS_MS,
@@ -34,6 +35,8 @@ import type { DeadLetters } from './queue/dead-letters';
 export interface WorkerOptions {
   /** A connection with maxRetriesPerRequest: null, as BullMQ workers require. */
   connection: Redis;
+  /** Does the work of a Slack interaction job (src/interactions.ts); absent: such jobs fail. */
+  interactions?: (data: unknown, signal: AbortSignal) => Promise<void>;
   prefix: string;
   concurrency: number;
   deps: PipelineDeps;
@@ -301,7 +304,16 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
     });
     return w;
   };
-  const worker = start(QUEUE_NAME, processGroup, true);
+  // Slack clicks ride on the group queue (the receiver has only its producer): by job name.
+  const worker = start(
+    QUEUE_NAME,
+    async (job, token, signal) => {
+      if (job.name !== INTERACTION_JOB) return processGroup(job, token, signal);
+      if (!opts.interactions) throw new UnrecoverableError('this worker handles no Slack interactions');
+      return opts.interactions(job.data, signal);
+    },
+    true,
+  );
   const narrator = start(NARRATE_QUEUE_NAME, (job, _token, signal) => processRenarrate(job, signal), false);
 
   return {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { alertKey, isZeroTime } from '../model/alert';
+import { alertKey, isZeroTime, webhookPayloadSchema, type WebhookPayload } from '../model/alert';
 import { annotationRecordSchema, type AnnotationRecord } from '../model/record';
 
 /**
@@ -111,4 +111,36 @@ export function groupTimes(alerts: readonly AlertLine[]): { start?: number; end?
     .map((a) => Date.parse(a.endsAt))
     .filter((t) => !Number.isNaN(t));
   return { start, end: ends.length ? Math.max(...ends) : undefined };
+}
+
+/**
+ * The firing alerts of a remembered group as a webhook payload, for a re-analysis asked
+ * for from Slack (the original notification is gone by then). Annotations other than the
+ * runbook were not kept; the analysis does not need them.
+ */
+export function payloadOfView(groupKey: string, view: GroupView): WebhookPayload | undefined {
+  const firing = view.alerts.filter((a) => a.status === 'firing');
+  if (firing.length === 0) return undefined;
+  const common = Object.fromEntries(Object.entries(firing[0]!.labels).filter(([k, v]) => firing.every((a) => a.labels[k] === v)));
+  const parsed = webhookPayloadSchema.safeParse({
+    version: '4',
+    groupKey,
+    truncatedAlerts: 0,
+    status: 'firing',
+    receiver: 'slack-reanalyze',
+    groupLabels: {},
+    commonLabels: common,
+    commonAnnotations: {},
+    externalURL: '',
+    alerts: firing.map((a) => ({
+      status: 'firing',
+      labels: a.labels,
+      annotations: a.runbookUrl ? { runbook_url: a.runbookUrl } : {},
+      startsAt: a.startsAt,
+      endsAt: a.endsAt,
+      generatorURL: a.generatorURL ?? '',
+      fingerprint: a.fingerprint,
+    })),
+  });
+  return parsed.success ? parsed.data : undefined;
 }

@@ -176,7 +176,7 @@ export class PagerDutyPublisher implements Publisher {
 
     const group = event.payload.groupKey;
     const dedupKey = pagerDutyDedupKey(group);
-    const marker = `${TARGET}:${eventId(event.kind, records)}`;
+    const marker = `${TARGET}:${eventId(event.kind, records, event.nonce)}`;
     return this.state.withLock(group, TARGET, signal, async () => {
       const { state: known, done } = await this.state.load(group, marker, ['pagerduty']);
       if (done) {

@@ -4,6 +4,7 @@ import { clip, formatDuration } from '../text';
 import { allResolved, groupTimes, serviceOf, type AlertLine, type GroupView } from './group-view';
 import { groupLinks, httpUrl, linkRange, suspectLink, type Link, type LogLinkOptions } from './links';
 import { VERDICT_LABELS, type Verdict } from '../model/verdict';
+import { ACTIONS, type ButtonValue } from '../model/interaction';
 import { verdictOfRecord } from './verdict';
 import { normaliseSeverity, highestSeverity, type Severity } from './routing';
 import type { PublishEvent } from './types';
@@ -47,7 +48,18 @@ export type SlackBlock =
   | { type: 'section'; text: MrkdwnText }
   | { type: 'section'; fields: MrkdwnText[] }
   | { type: 'context'; elements: MrkdwnText[] }
+  | { type: 'actions'; block_id: string; elements: Button[] }
   | { type: 'divider' };
+
+/** https://docs.slack.dev/reference/block-kit/block-elements/button-element */
+export interface Button {
+  type: 'button';
+  text: PlainText;
+  action_id: string;
+  /** At most 2000 characters; comes back in the signed interaction. */
+  value: string;
+  style?: 'primary' | 'danger';
+}
 
 export interface SlackMessage {
   /** Notification and screen-reader text; Slack shows it where blocks cannot be shown. */
@@ -63,6 +75,8 @@ export interface SlackMessageOptions {
   serviceLabels: readonly string[];
   /** LOKI_STREAM_LABELS and LOKI_LOG_FILTER for the Logs link. */
   logs?: LogLinkOptions;
+  /** Add the feedback, silence and re-analyze buttons (only when interactions are verified). */
+  interactive?: boolean;
 }
 
 type GroupPayload = PublishEvent['payload'];
@@ -378,6 +392,8 @@ export function buildSlackMessage(view: GroupView, payload: GroupPayload, opts: 
     blocks.push(section(lines.join('\n')));
   }
 
+  if (opts.interactive) blocks.push(...cardButtons(view, verdict, resolved));
+
   const links = built.map(slackLink);
   if (links.length) blocks.push({ type: 'context', elements: [mrkdwn(clipMrkdwn(links.join('  ·  '), SLACK_LIMITS.sectionText))] });
   blocks.push({ type: 'context', elements: [mrkdwn(narratorFooter(lead))] });
@@ -388,6 +404,60 @@ export function buildSlackMessage(view: GroupView, payload: GroupPayload, opts: 
     SLACK_LIMITS.fallbackText,
   );
   return { text, blocks: fitToLimits(blocks) };
+}
+
+const BUTTON_VALUE_MAX = 2000;
+
+/** The labels every firing alert of the group shares: what "Silence 2h" matches. */
+function sharedLabels(alerts: readonly AlertLine[]): Record<string, string> {
+  const firing = alerts.filter((a) => a.status === 'firing');
+  const first = firing[0];
+  if (!first) return {};
+  return Object.fromEntries(Object.entries(first.labels).filter(([k, v]) => firing.every((a) => a.labels[k] === v)));
+}
+
+/** A button value as JSON within Slack's 2000 characters, dropping what is optional first. */
+function buttonValue(value: ButtonValue): string {
+  const drop: (keyof ButtonValue)[] = ['m', 'k', 'alertname'];
+  let v: ButtonValue = value;
+  for (let s = JSON.stringify(v); s.length > BUTTON_VALUE_MAX; s = JSON.stringify(v)) {
+    const key = drop.shift();
+    if (!key) break;
+    const { [key]: _gone, ...rest } = v;
+    v = rest as ButtonValue;
+  }
+  return JSON.stringify(v);
+}
+
+/** "Was this root cause right?" with 👍 / 👎, then Silence 2h and Re-analyze while the group fires. */
+function cardButtons(view: GroupView, verdict: Verdict, resolved: boolean): SlackBlock[] {
+  const { lead } = view;
+  const base: ButtonValue = {
+    f: lead.fingerprint,
+    s: lead.startsAt,
+    k: lead.groupKey,
+    v: verdict,
+    alertname: lead.alertname,
+  };
+  const button = (text: string, action_id: string, value: ButtonValue, style?: Button['style']): Button => ({
+    type: 'button',
+    text: { type: 'plain_text', text, emoji: true },
+    action_id,
+    value: buttonValue(value),
+    ...(style ? { style } : {}),
+  });
+  const elements: Button[] = [button(':+1: Right cause', ACTIONS.right, base), button(':-1: Wrong cause', ACTIONS.wrong, base)];
+  if (!resolved) {
+    const shared = sharedLabels(view.alerts);
+    elements.push(
+      button(':no_bell: Silence 2h', ACTIONS.silence, { ...base, m: Object.keys(shared).length ? shared : { alertname: lead.alertname } }),
+    );
+    elements.push(button(':arrows_counterclockwise: Re-analyze', ACTIONS.reanalyze, base));
+  }
+  return [
+    { type: 'context', elements: [mrkdwn('*Was this root cause right?*')] },
+    { type: 'actions', block_id: 'aa-actions', elements },
+  ];
 }
 
 /** Thread reply texts: what a reader of the thread wants in the history. */

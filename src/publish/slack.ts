@@ -90,6 +90,8 @@ export interface SlackCommonOptions {
   serviceLabels: readonly string[];
   /** LOKI_STREAM_LABELS and LOKI_LOG_FILTER for the Logs link. */
   logs?: LogLinkOptions;
+  /** The card carries buttons (SLACK_SIGNING_SECRET set: POST /slack/interactions answers them). */
+  interactive?: boolean;
   timeoutMs?: number;
   now?: () => Date;
   log?: Logger;
@@ -143,7 +145,7 @@ abstract class SlackPublisherBase implements Publisher {
     const records = routeRecords(event.records, this.opts.minSeverity);
     if (records.length === 0) return { target: TARGET, published: false };
     const group = event.payload.groupKey;
-    const marker = `${TARGET}:${eventId(event.kind, records)}`;
+    const marker = `${TARGET}:${eventId(event.kind, records, event.nonce)}`;
     return this.state.withLock(group, TARGET, signal, async () => {
       const { state: known, done } = await this.state.load(group, marker);
       if (done) {
@@ -166,6 +168,7 @@ abstract class SlackPublisherBase implements Publisher {
         ...(this.opts.grafanaUrl ? { grafanaUrl: this.opts.grafanaUrl } : {}),
         serviceLabels: this.opts.serviceLabels,
         ...(this.opts.logs ? { logs: this.opts.logs } : {}),
+        ...(this.opts.interactive ? { interactive: true } : {}),
       });
       const delivered = await this.deliver({ event, change, message, ref: known.slack, hadView: known.view !== undefined, now, signal });
       // The message ts, the view and the marker in one write: a retry finds all of them or none.

@@ -75,10 +75,11 @@ const LOCK_POLL_MS = 50;
 export function eventId(
   kind: PublishEvent['kind'],
   records: readonly Pick<AnnotationRecord, 'fingerprint' | 'startsAt' | 'status'>[],
+  nonce?: string,
 ): string {
   const keys = records.map((r) => `${alertKey(r)}:${r.status}`).sort();
   return createHash('sha256')
-    .update(`${kind}\n${keys.join('\n')}`)
+    .update(`${kind}\n${keys.join('\n')}${nonce ? `\n${nonce}` : ''}`)
     .digest('hex')
     .slice(0, 24);
 }

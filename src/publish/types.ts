@@ -13,6 +13,8 @@ export interface PublishEvent {
     'groupKey' | 'status' | 'receiver' | 'groupLabels' | 'commonLabels' | 'commonAnnotations' | 'externalURL' | 'truncatedAlerts'
   >;
   records: AnnotationRecord[];
+  /** Makes an event about the same alerts a new one (a re-analysis asked for from Slack). */
+  nonce?: string;
 }
 
 /** What a publisher reports back; `slackTs` is folded into the records it did not yet carry. */

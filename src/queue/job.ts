@@ -9,6 +9,9 @@ export const QUEUE_NAME = 'annotate';
  */
 export const NARRATE_QUEUE_NAME = 'annotate-narrate';
 
+/** The job name of a Slack interaction (data: src/model/interaction.ts). */
+export const INTERACTION_JOB = 'interaction';
+
 /** The job states the queue-depth metric reports. */
 export const DEPTH_STATES = ['waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized'] as const;
 

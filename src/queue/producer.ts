@@ -3,7 +3,8 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { WebhookPayload } from '../model/alert';
 import { UnstorablePayloadError, type EnqueueResult } from '../model/queue';
-import { DEPTH_STATES, groupJobId, groupJobOptions, QUEUE_NAME, type GroupJobData, type JobOptions } from './job';
+import { DEPTH_STATES, groupJobId, groupJobOptions, INTERACTION_JOB, QUEUE_NAME, type GroupJobData, type JobOptions } from './job';
+import type { InteractionJobData } from '../model/interaction';
 
 export class QueueUnavailableError extends Error {
   constructor(message: string) {
@@ -71,6 +72,19 @@ export class Producer {
     existed.catch(() => undefined);
     await this.queue.add('group', data, groupJobOptions(this.jobOpts, jobId));
     return { jobId, duplicate: (await existed) === 1 };
+  }
+
+  /**
+   * A verified Slack click. Not deduplicated by id: two clicks are two requests. Few
+   * attempts: a user waits on the answer, and a late silence is worse than a visible error.
+   */
+  async enqueueInteraction(data: InteractionJobData): Promise<void> {
+    await this.queue.add(INTERACTION_JOB, data, {
+      attempts: 3,
+      backoff: { type: 'exponential', delay: 1000 },
+      removeOnComplete: { age: 3600 },
+      removeOnFail: { age: 24 * 3600 },
+    });
   }
 
   async counts(): Promise<Record<string, number>> {

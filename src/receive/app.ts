@@ -3,6 +3,7 @@ import express, { type ErrorRequestHandler, type Express } from 'express';
 import type { ReceiverDeps } from './deps';
 import { WEBHOOK_PATH, webhookHandler } from './webhook';
 import { CHANGE_EVENTS_PATH, changeEventHandlers } from './changes';
+import { INTERACTIONS_PATH, interactionsHandler } from './slack-interactions';
 
 export type { ReceiverDeps } from './deps';
 
@@ -56,8 +57,17 @@ function createApp(deps: ReceiverDeps): Express {
 export function createReceiverServer(deps: ReceiverDeps): Server {
   const app = createApp(deps);
   const webhook = deps.enqueue ? webhookHandler(deps, deps.enqueue) : undefined;
+  const interactions = deps.enqueueInteraction ? interactionsHandler(deps, deps.slackSigningSecret, deps.enqueueInteraction) : undefined;
   return createServer((req, res) => {
     const path = req.url?.split('?', 1)[0];
+    // Straight on node:http too: the signature covers the raw body, which no parser may touch first.
+    if (interactions && req.method === 'POST' && path === INTERACTIONS_PATH) {
+      interactions(req, res).catch((err: Error) => {
+        deps.log.error({ err: err.message }, 'interactions handler failed');
+        if (!res.headersSent) res.writeHead(500).end();
+      });
+      return;
+    }
     if (webhook && req.method === 'POST' && path === WEBHOOK_PATH) {
       webhook(req, res).catch((err: Error) => {
         deps.log.error({ err: err.message }, 'webhook handler failed');

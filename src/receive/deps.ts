@@ -3,6 +3,7 @@ import type { Metrics } from '../metrics';
 import type { WebhookPayload } from '../model/alert';
 import type { ChangeEventInput } from '../model/context';
 import type { EnqueueResult } from '../model/queue';
+import type { InteractionJobData } from '../model/interaction';
 import type { AuthConfig } from './auth';
 
 export interface ReceiverDeps {
@@ -13,6 +14,10 @@ export interface ReceiverDeps {
   enqueue?(payload: WebhookPayload, traceparent?: string): Promise<EnqueueResult>;
   /** Stores a change event (POST /events/change); absent without LOKI_URL, which answers 503. */
   storeChange?(event: ChangeEventInput & { time: string }): Promise<void>;
+  /** Queues a verified Slack interaction (POST /slack/interactions); absent in a worker-only process. */
+  enqueueInteraction?(data: InteractionJobData): Promise<unknown>;
+  /** SLACK_SIGNING_SECRET: without it every interaction is refused. */
+  slackSigningSecret?: string;
   /** Is Redis reachable? Must answer within a second or two. */
   ready(): Promise<boolean>;
   metrics: Metrics;

@@ -6,7 +6,7 @@ import { UnstorablePayloadError } from '../model/queue';
 
 export const WEBHOOK_PATH = '/webhook/alertmanager';
 
-class BodyTooLarge extends Error {}
+export class BodyTooLarge extends Error {}
 
 /**
  * How much of a refused body is still read (and thrown away) after the 413: a client that
@@ -27,7 +27,7 @@ function drain(req: IncomingMessage, already: number): void {
 }
 
 /** Reads the body up to `limit` bytes; past it, stops keeping it (and says so). */
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limit) {
     drain(req, 0);

@@ -68,6 +68,11 @@ export class FakeSlack extends FakeHttpServer {
     { id: 'C0ALERTS', name: 'alerts', member: true },
     { id: 'C0PRIVATE', name: 'private', member: false },
   ];
+  /** chat.postEphemeral messages (seen only by `user`). */
+  readonly ephemerals: { channel: string; user: string; text: string }[] = [];
+  /** Modals opened with views.open. */
+  readonly views: Json[] = [];
+  private readonly usedTriggers = new Set<string>();
   private seq = 0;
 
   constructor() {
@@ -120,6 +125,10 @@ export class FakeSlack extends FakeHttpServer {
         return this.postMessage(body);
       case '/api/chat.update':
         return this.update(body);
+      case '/api/chat.postEphemeral':
+        return this.postEphemeral(body);
+      case '/api/views.open':
+        return this.viewsOpen(body);
       default:
         return { status: 404, body: { ok: false, error: 'unknown_method' } };
     }
@@ -159,6 +168,30 @@ export class FakeSlack extends FakeHttpServer {
     if (Array.isArray(body.blocks)) msg.blocks = body.blocks;
     msg.updates++;
     return this.ok({ channel: ch.id, ts: msg.ts, text: body.text });
+  }
+
+  /** chat.postEphemeral: only the named user sees it; it is not a message of the channel. */
+  private postEphemeral(body: Json): FakeReply {
+    const ch = this.channel(body.channel, true);
+    if (!ch) return this.err('channel_not_found');
+    if (!ch.member) return this.err('not_in_channel');
+    if (typeof body.user !== 'string' || !/^[UW][A-Z0-9]+$/.test(body.user)) return this.err('user_not_in_channel');
+    if (!body.text && !body.blocks) return this.err('no_text');
+    this.ephemerals.push({ channel: ch.id, user: body.user, text: String(body.text ?? '') });
+    return this.ok({ message_ts: `1795300000.${String(++this.seq).padStart(6, '0')}` });
+  }
+
+  /** views.open: a trigger id is single-use (and expires after 3 s at Slack). */
+  private viewsOpen(body: Json): FakeReply {
+    const trigger = body.trigger_id;
+    if (typeof trigger !== 'string' || !trigger) return this.err('invalid_arguments');
+    if (this.usedTriggers.has(trigger)) return this.err('expired_trigger_id');
+    const view = body.view as Json | undefined;
+    if (!view || view.type !== 'modal' || !Array.isArray(view.blocks)) return this.err('invalid_arguments');
+    if (typeof view.private_metadata === 'string' && view.private_metadata.length > 3000) return this.err('invalid_arguments');
+    this.usedTriggers.add(trigger);
+    this.views.push(view);
+    return this.ok({ view: { id: `V${this.seq++}`, ...view } });
   }
 
   private webhook(req: RecordedRequest): FakeReply {
