@@ -260,3 +260,23 @@ describe('analysis of changes and other alerts', () => {
     ]);
   });
 });
+
+describe('history findings', () => {
+  it('an alert that fired often and resolved within minutes each time reads as flapping; one that lasted does not', () => {
+    const now = new Date('2026-03-01T05:20:00Z');
+    const payload = firingPayload(now, { alertname: 'QueueLag', service: 'orders' });
+    const entries = (ms: number) =>
+      [1, 2, 3, 4, 5].map((d) => ({ startsAt: new Date(now.getTime() - d * 86_400_000).toISOString(), durationMs: ms }));
+    const text = (ms: number): string =>
+      analyze({
+        payload,
+        now: now.toISOString(),
+        series: [],
+        logs: [],
+        traces: [],
+        history: { days: 30, entries: entries(ms) },
+      }).findings.find((f) => f.kind === 'history')!.text;
+    expect(text(3 * 60_000)).toBe('6th time in 30 days (flapping: it usually resolves on its own); median duration 3 min');
+    expect(text(45 * 60_000)).toBe('6th time in 30 days; median duration 45 min');
+  });
+});

@@ -33,6 +33,9 @@ const FIRING_VALUE = 1;
 /** Below MIN_SUSPECT_SCORE (rank.ts): history raises a suspect, never makes one. */
 const HISTORY_VALUE = 0.75;
 const MAX_CHANGE_FINDINGS = 8;
+/** Fired this many times before with a median duration under FLAPPING_MAX_MS: flapping. */
+const FLAPPING_MIN_EARLIER = 4;
+const FLAPPING_MAX_MS = 10 * 60_000;
 const MAX_ALERT_FINDINGS = 5;
 
 function ordinal(n: number): string {
@@ -139,7 +142,9 @@ function historyFindings(entries: readonly HistoryEntry[], days: number): Omit<F
   const last = entries.find((e) => !e.wrong && e.rootCause && e.confidence !== 'low');
   const durations = entries.filter((e) => e.durationMs !== undefined).map((e) => e.durationMs!);
   const median = durations.length ? [...durations].sort((a, b) => a - b)[Math.floor(durations.length / 2)]! : undefined;
-  const parts = [`${ordinal(entries.length + 1)} time in ${days} days`];
+  // Often and briefly: the card reads "flapping" as a sign of noise (publish/verdict.ts).
+  const flapping = entries.length >= FLAPPING_MIN_EARLIER && median !== undefined && median <= FLAPPING_MAX_MS;
+  const parts = [`${ordinal(entries.length + 1)} time in ${days} days${flapping ? ' (flapping: it usually resolves on its own)' : ''}`];
   if (last) {
     parts.push(
       `last time: ${plain(last.rootCause!, 140)} (${last.confidence ?? 'unknown'} confidence${last.durationMs !== undefined ? `, resolved after ${formatDuration(last.durationMs)}` : ''})`,
