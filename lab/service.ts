@@ -1,0 +1,201 @@
+/**
+ * One lab service (npm run eval:lab): a real HTTP server instrumented with the OpenTelemetry
+ * SDK (OTLP/HTTP to the lab's Tempo) and prom-client, calling its downstreams over HTTP, with
+ * faults switched on and off through POST /fault. Configured by environment:
+ * NAME, PORT, VERSION, DOWNSTREAMS (comma-separated name=url), PG (use PostgreSQL), REDIS_URL,
+ * OTLP_URL, LOKI_URL, BAD_DEPLOY (a new version that throws a new exception).
+ */
+/* eslint-disable @typescript-eslint/consistent-type-imports, @typescript-eslint/no-require-imports --
+   http, pg and ioredis are required after the instrumentation is registered, so they are patched. */
+import { trace, SpanKind, SpanStatusCode, context } from '@opentelemetry/api';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { registerInstrumentations } from '@opentelemetry/instrumentation';
+import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
+
+const NAME = process.env.NAME ?? 'svc';
+const VERSION = process.env.VERSION ?? '1.0.0';
+const provider = new NodeTracerProvider({
+  resource: resourceFromAttributes({ 'service.name': NAME, 'service.version': VERSION }),
+  spanProcessors: [
+    new BatchSpanProcessor(new OTLPTraceExporter({ url: `${process.env.OTLP_URL}/v1/traces` }), { scheduledDelayMillis: 500 }),
+  ],
+});
+provider.register();
+registerInstrumentations({ instrumentations: [new HttpInstrumentation()] });
+
+// Loaded after the instrumentation is registered, so http is patched.
+const http = require('node:http') as typeof import('node:http');
+const client = require('prom-client') as typeof import('prom-client');
+
+const registry = new client.Registry();
+registry.setDefaultLabels({ service: NAME });
+client.collectDefaultMetrics({ register: registry });
+const requests = new client.Counter({
+  name: 'lab_http_requests_total',
+  help: 'requests served',
+  labelNames: ['code'],
+  registers: [registry],
+});
+const duration = new client.Histogram({
+  name: 'lab_http_request_duration_seconds',
+  help: 'request duration',
+  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+  registers: [registry],
+});
+new client.Gauge({ name: 'lab_build_info', help: 'build', labelNames: ['version'], registers: [registry] }).set({ version: VERSION }, 1);
+
+const tracer = trace.getTracer('lab');
+const faults = new Set<string>();
+const leak: Buffer[] = [];
+let burn: NodeJS.Timeout | undefined;
+
+async function log(level: string, msg: string): Promise<void> {
+  if (!process.env.LOKI_URL) return;
+  const ts = (BigInt(Date.now()) * 1_000_000n).toString();
+  await fetch(`${process.env.LOKI_URL}/loki/api/v1/push`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ streams: [{ stream: { service_name: NAME, level }, values: [[ts, `level=${level} service=${NAME} ${msg}`]] }] }),
+  }).catch(() => undefined);
+}
+
+function call(url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { timeout: 3000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout calling downstream')));
+    req.on('error', reject);
+  });
+}
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+let pool: any;
+let redis: any;
+if (process.env.PG) {
+  const { Pool } = require('pg') as typeof import('pg');
+  pool = new Pool({ host: '127.0.0.1', port: 5432, user: 'postgres', database: 'test', max: 4, connectionTimeoutMillis: 1000 });
+  void pool
+    .query('CREATE TABLE IF NOT EXISTS lab_stock (id int primary key, n int)')
+    .then(() => pool.query('INSERT INTO lab_stock VALUES (1, 100) ON CONFLICT DO NOTHING'));
+}
+if (process.env.REDIS_URL) {
+  const { Redis } = require('ioredis') as typeof import('ioredis');
+  redis = new Redis(process.env.REDIS_URL, {
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    connectTimeout: 500,
+    retryStrategy: () => 500,
+  });
+  redis.on('error', () => undefined);
+}
+
+async function dbWork(): Promise<void> {
+  if (!pool) return;
+  const span = tracer.startSpan('SELECT lab_stock', {
+    kind: SpanKind.CLIENT,
+    attributes: { 'db.system': 'postgresql', 'db.namespace': 'test', 'peer.service': 'postgresql', 'server.address': '127.0.0.1' },
+  });
+  try {
+    const sql = faults.has('slowquery') ? 'SELECT n, pg_sleep(0.4) FROM lab_stock WHERE id = 1' : 'SELECT n FROM lab_stock WHERE id = 1';
+    await pool.query(sql);
+  } catch (err) {
+    span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+    throw err;
+  } finally {
+    span.end();
+  }
+}
+
+async function cacheWork(): Promise<void> {
+  if (!redis) return;
+  const span = tracer.startSpan('GET cart', {
+    kind: SpanKind.CLIENT,
+    attributes: { 'db.system': 'redis', 'peer.service': 'redis', 'server.address': '127.0.0.1' },
+  });
+  try {
+    await redis.get('cart:1');
+  } catch (err) {
+    span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+    throw err;
+  } finally {
+    span.end();
+  }
+}
+
+const downstreams = (process.env.DOWNSTREAMS ?? '').split(',').filter(Boolean);
+
+async function work(): Promise<number> {
+  if (faults.has('latency')) await new Promise((r) => setTimeout(r, 300));
+  if (faults.has('errors') && Math.random() < 0.5) throw new Error('injected failure: order validation rejected');
+  if (process.env.BAD_DEPLOY && Math.random() < 0.4) throw new TypeError("Cannot read properties of undefined (reading 'priceCents')");
+  if (faults.has('leak')) leak.push(Buffer.alloc(256 * 1024, 1));
+  await dbWork();
+  await cacheWork();
+  for (const d of downstreams) {
+    const code = await call(d);
+    if (code >= 500) throw new Error(`downstream ${d} answered ${code}`);
+  }
+  return 200;
+}
+
+function setFault(kind: string, on: boolean): void {
+  if (on) faults.add(kind);
+  else faults.delete(kind);
+  if (kind === 'cpu') {
+    clearInterval(burn);
+    burn = on
+      ? setInterval(() => {
+          const end = Date.now() + 80;
+          while (Date.now() < end) Math.sqrt(Math.random());
+        }, 100)
+      : undefined;
+  }
+  if (kind === 'leak' && !on) leak.length = 0;
+  if (kind === 'pool' && pool) {
+    // Connection-pool exhaustion: hold every connection in a long transaction.
+    if (on) for (let i = 0; i < 4; i++) void pool.query('SELECT pg_sleep(90)').catch(() => undefined);
+  }
+}
+
+const server = http.createServer((req, res) => {
+  if (req.url === '/metrics') {
+    void registry.metrics().then((m) => res.writeHead(200, { 'Content-Type': registry.contentType }).end(m));
+    return;
+  }
+  if (req.url?.startsWith('/fault')) {
+    const u = new URL(req.url, 'http://x');
+    setFault(u.searchParams.get('kind') ?? '', u.searchParams.get('on') === '1');
+    res.writeHead(200).end('ok');
+    return;
+  }
+  const end = duration.startTimer();
+  const span = trace.getActiveSpan();
+  void context.with(context.active(), () =>
+    work().then(
+      (code) => {
+        requests.inc({ code: String(code) });
+        end();
+        res.writeHead(code).end('ok');
+      },
+      (err: Error) => {
+        requests.inc({ code: '500' });
+        end();
+        span?.recordException(err);
+        span?.setStatus({ code: SpanStatusCode.ERROR, message: err.message });
+        void log('error', `request failed: ${err.message}`);
+        res.writeHead(500).end('error');
+      },
+    ),
+  );
+});
+server.listen(Number(process.env.PORT), '127.0.0.1', () => process.send?.('ready'));
+process.on('SIGTERM', () => {
+  server.close();
+  void provider.shutdown().finally(() => process.exit(0));
+  setTimeout(() => process.exit(0), 1000).unref();
+});
