@@ -152,7 +152,10 @@ export function rankSuspects(input: RankInput): Ranking {
   const known = knownNames(scored, patterns, traces);
   for (const [service, list] of logBy) {
     // A log line about a failed call names the callee: a symptom of it, and an edge of the graph.
-    const own = list.filter((p) => !namesOther(p.template, service, known, mentioned, p.strength) && !FAILED_CALL.test(p.template));
+    // Only a failed-call line counts as being about another component: any other text that
+    // merely names one (which anyone can write into a log) stays the service's own pattern.
+    const own = list.filter((p) => !FAILED_CALL.test(p.template));
+    for (const p of list) if (!own.includes(p)) namesOther(p.template, service, known, mentioned, p.strength);
     const about = list.filter((p) => !own.includes(p));
     for (const [part, symptom] of [
       [own, false],
