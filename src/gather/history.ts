@@ -3,6 +3,7 @@ import type { LokiClient } from '../clients/loki';
 import { logqlString } from '../clients/loki';
 import { alertKey, isZeroTime, type Alert } from '../model/alert';
 import type { HistoryEntry } from '../model/context';
+import { feedbackRecordSchema, markedWrong, type FeedbackRecord } from '../model/feedback';
 import { RECORD_JOB_LABEL } from '../model/record';
 import { reasonText, remaining, settleLimited } from './budget';
 import type { GatherRequest, Source, SourceResult } from './source';
@@ -33,16 +34,6 @@ const recordLine = z.looseObject({
 });
 type RecordLine = z.infer<typeof recordLine>;
 
-const feedbackLine = z.looseObject({
-  kind: z.literal('feedback'),
-  fingerprint: z.string(),
-  startsAt: z.string(),
-  verdict: z.enum(['right', 'wrong']),
-  user: z.string(),
-  at: z.string(),
-});
-type FeedbackLine = z.infer<typeof feedbackLine>;
-
 export interface HistorySourceOptions {
   client: LokiClient;
   serviceLabels: readonly string[];
@@ -59,19 +50,10 @@ function sameAlert(r: RecordLine, alert: Alert, serviceLabels: readonly string[]
   );
 }
 
-/** The alerts the latest rating of each user marks wrong, on balance. */
-function wrongKeys(feedback: readonly FeedbackLine[]): Set<string> {
-  const latest = new Map<string, FeedbackLine>();
-  for (const f of [...feedback].sort((a, b) => a.at.localeCompare(b.at))) latest.set(`${alertKey(f)} ${f.user}`, f);
-  const votes = new Map<string, number>();
-  for (const f of latest.values()) votes.set(alertKey(f), (votes.get(alertKey(f)) ?? 0) + (f.verdict === 'wrong' ? -1 : 1));
-  return new Set([...votes].filter(([, n]) => n < 0).map(([k]) => k));
-}
-
 /** Records and feedback lines → one entry per earlier occurrence, newest first. */
 export function historyEntries(lines: readonly string[], alert: Alert, serviceLabels: readonly string[], beforeMs: number): HistoryEntry[] {
   const records: RecordLine[] = [];
-  const feedback: FeedbackLine[] = [];
+  const feedback: FeedbackRecord[] = [];
   for (const line of lines) {
     let raw: unknown;
     try {
@@ -79,7 +61,7 @@ export function historyEntries(lines: readonly string[], alert: Alert, serviceLa
     } catch {
       continue;
     }
-    const f = feedbackLine.safeParse(raw);
+    const f = feedbackRecordSchema.safeParse(raw);
     if (f.success) {
       feedback.push(f.data);
       continue;
@@ -87,7 +69,7 @@ export function historyEntries(lines: readonly string[], alert: Alert, serviceLa
     const r = recordLine.safeParse(raw);
     if (r.success && sameAlert(r.data, alert, serviceLabels)) records.push(r.data);
   }
-  const wrong = wrongKeys(feedback);
+  const wrong = markedWrong(feedback);
   const byKey = new Map<string, { firing?: RecordLine; resolved?: RecordLine }>();
   for (const r of records) {
     const t = Date.parse(r.startsAt);
