@@ -8,6 +8,8 @@ export interface RecordedRequest {
   query: URLSearchParams;
   headers: IncomingMessage['headers'];
   body: string;
+  /** The body's bytes as received (a file upload is binary; `body` is their UTF-8 reading). */
+  raw: Buffer;
   /** The body parsed as JSON, or undefined when it is not JSON. */
   json: unknown;
   /** Date.now() when the request arrived. */
@@ -86,7 +88,8 @@ export class FakeHttpServer {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
-    const body = Buffer.concat(chunks).toString('utf8');
+    const raw = Buffer.concat(chunks);
+    const body = raw.toString('utf8');
     const u = new URL(req.url ?? '/', 'http://fake');
     let json: unknown;
     try {
@@ -100,6 +103,7 @@ export class FakeHttpServer {
       query: u.searchParams,
       headers: req.headers,
       body,
+      raw,
       json,
       at: Date.now(),
     };

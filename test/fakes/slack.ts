@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { FakeHttpServer, type FakeReply, type RecordedRequest } from './http';
 
 /**
@@ -6,6 +7,12 @@ import { FakeHttpServer, type FakeReply, type RecordedRequest } from './http';
  *   `/api/chat.update`, bearer token, JSON body; errors are HTTP 200 with `ok:false` and an
  *   error code; rate limits are HTTP 429 with `Retry-After` (forced with `failNext`).
  * - Incoming webhooks (`POST /services/T…/B…/…`): 200 "ok", or 4xx with a plain-text code.
+ * - File uploads, Slack's current flow (https://docs.slack.dev/messaging/working-with-files#uploading_files):
+ *   `files.getUploadURLExternal` (form-encoded filename + length; needs the `files:write`
+ *   scope) answers an upload_url and a file_id; the bytes are POSTed there (raw, or as
+ *   multipart as @slack/web-api sends them); `files.completeUploadExternal` shares the
+ *   uploaded files into a channel or a message's thread. The upload URL checks the bytes
+ *   are the length announced and a PNG with a sane header, so a test fails on a broken chart.
  * It enforces the Block Kit limits, so a test fails when our trimming does not.
  */
 
@@ -19,6 +26,66 @@ export interface SlackMessageRecord {
   updates: number;
   /** Date.now() when it was posted. */
   at: number;
+}
+
+/** A file shared with files.completeUploadExternal. */
+export interface SlackUploadRecord {
+  fileId: string;
+  filename: string;
+  title?: string;
+  channel: string;
+  threadTs?: string;
+  initialComment?: string;
+  bytes: Buffer;
+  /** From the PNG's IHDR chunk. */
+  width: number;
+  height: number;
+}
+
+/** A started upload: announced by files.getUploadURLExternal, its bytes received or not yet. */
+interface PendingUpload {
+  fileId: string;
+  filename: string;
+  length: number;
+  bytes?: Buffer;
+  width?: number;
+  height?: number;
+  completed: boolean;
+}
+
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+/**
+ * The PNG's size from its header (signature, then IHDR as the first chunk: length 13,
+ * width and height as big-endian uint32), or why the bytes are not a sane PNG.
+ */
+export function pngHeader(bytes: Buffer): { width: number; height: number } | { problem: string } {
+  if (bytes.length < 33 || !bytes.subarray(0, 8).equals(PNG_SIGNATURE)) return { problem: 'not a PNG (no signature)' };
+  if (bytes.readUInt32BE(8) !== 13 || bytes.toString('latin1', 12, 16) !== 'IHDR') return { problem: 'no IHDR chunk first' };
+  const width = bytes.readUInt32BE(16);
+  const height = bytes.readUInt32BE(20);
+  if (width < 16 || height < 16 || width > 8000 || height > 8000) return { problem: `implausible size ${width}x${height}` };
+  if (bytes.toString('latin1', bytes.length - 8, bytes.length - 4) !== 'IEND') return { problem: 'no IEND chunk last (truncated)' };
+  return { width, height };
+}
+
+/** The first file part of a multipart/form-data body (binary-safe), or undefined. */
+function multipartFile(raw: Buffer, contentType: string): Buffer | undefined {
+  const boundary = /boundary="?([^";]+)"?/i.exec(contentType)?.[1];
+  if (!boundary) return undefined;
+  const delimiter = Buffer.from(`--${boundary}`);
+  let at = raw.indexOf(delimiter);
+  while (at >= 0) {
+    const headEnd = raw.indexOf('\r\n\r\n', at);
+    if (headEnd < 0) return undefined;
+    const next = raw.indexOf(delimiter, headEnd);
+    if (next < 0) return undefined;
+    const head = raw.toString('utf8', at, headEnd);
+    // The part's body ends with the CRLF before the next delimiter.
+    if (/filename=/i.test(head)) return raw.subarray(headEnd + 4, next - 2);
+    at = next;
+  }
+  return undefined;
 }
 
 export const FAKE_SLACK_TOKEN = 'xoxb-fake-0000000000-token';
@@ -72,6 +139,11 @@ export class FakeSlack extends FakeHttpServer {
   readonly ephemerals: { channel: string; user: string; text: string }[] = [];
   /** Modals opened with views.open. */
   readonly views: Json[] = [];
+  /** Files shared with files.completeUploadExternal. */
+  readonly uploads: SlackUploadRecord[] = [];
+  /** The bot token's scopes; without `files:write` the upload methods answer missing_scope. */
+  scopes = new Set(['chat:write', 'files:write']);
+  private readonly pendingUploads = new Map<string, PendingUpload>();
   private readonly usedTriggers = new Set<string>();
   private seq = 0;
 
@@ -115,9 +187,12 @@ export class FakeSlack extends FakeHttpServer {
     if (req.path === FAKE_WEBHOOK_PATH) return this.webhook(req);
     if (req.path.startsWith('/services/')) return { status: 404, body: 'no_service' };
     if (req.method !== 'POST') return { status: 405, body: '' };
+    // The upload URL is a capability (it carries its own secret): no token needed.
+    if (req.path.startsWith('/upload/v1/')) return this.receiveUpload(req);
     const auth = req.headers.authorization;
     if (!auth) return this.err('not_authed');
     if (auth !== `Bearer ${FAKE_SLACK_TOKEN}`) return this.err('invalid_auth');
+    if (req.path === '/api/files.getUploadURLExternal' || req.path === '/api/files.completeUploadExternal') return this.files(req);
     if (!String(req.headers['content-type'] ?? '').startsWith('application/json')) return this.err('invalid_arguments');
     const body = (req.json ?? {}) as Json;
     switch (req.path) {
@@ -192,6 +267,85 @@ export class FakeSlack extends FakeHttpServer {
     this.usedTriggers.add(trigger);
     this.views.push(view);
     return this.ok({ view: { id: `V${this.seq++}`, ...view } });
+  }
+
+  /** The two Web API steps of an upload; their arguments are form-encoded (completeUploadExternal also takes JSON). */
+  private files(req: RecordedRequest): FakeReply {
+    if (!this.scopes.has('files:write'))
+      return { status: 200, body: { ok: false, error: 'missing_scope', needed: 'files:write', provided: [...this.scopes].join(',') } };
+    const type = String(req.headers['content-type'] ?? '');
+    let args: Json;
+    if (type.startsWith('application/x-www-form-urlencoded')) args = Object.fromEntries(new URLSearchParams(req.body));
+    else if (type.startsWith('application/json') && req.path === '/api/files.completeUploadExternal') args = (req.json ?? {}) as Json;
+    else return this.err('invalid_arguments');
+    return req.path === '/api/files.getUploadURLExternal' ? this.getUploadUrl(args) : this.completeUpload(args);
+  }
+
+  private getUploadUrl(args: Json): FakeReply {
+    const filename = args.filename;
+    const length = Number(args.length);
+    if (typeof filename !== 'string' || !filename || !Number.isInteger(length) || length <= 0) return this.err('invalid_arguments');
+    if (length > 1_000_000_000) return this.err('file_too_large');
+    const fileId = `F0${String(++this.seq).padStart(9, '0')}`;
+    this.pendingUploads.set(fileId, { fileId, filename, length, completed: false });
+    return this.ok({ upload_url: `${this.url}/upload/v1/${fileId}-${randomUUID()}`, file_id: fileId });
+  }
+
+  /** The upload URL: 200 "OK - <bytes>" when it took the file, else a 4xx with a plain-text reason. */
+  private receiveUpload(req: RecordedRequest): FakeReply {
+    const fileId = /^\/upload\/v1\/(F0\d+)-/.exec(req.path)?.[1];
+    const pending = fileId ? this.pendingUploads.get(fileId) : undefined;
+    if (!pending || pending.completed) return { status: 404, body: 'upload URL not found' };
+    const type = String(req.headers['content-type'] ?? '');
+    const bytes = type.startsWith('multipart/form-data') ? multipartFile(req.raw, type) : req.raw;
+    if (!bytes || bytes.length === 0) return { status: 400, body: 'no file data' };
+    if (bytes.length !== pending.length) return { status: 400, body: `length ${bytes.length} is not the announced ${pending.length}` };
+    const png = pngHeader(bytes);
+    if ('problem' in png) return { status: 400, body: png.problem };
+    Object.assign(pending, { bytes: Buffer.from(bytes), ...png });
+    return { status: 200, headers: { 'Content-Type': 'text/plain' }, body: `OK - ${bytes.length}` };
+  }
+
+  private completeUpload(args: Json): FakeReply {
+    let files: unknown = args.files;
+    if (typeof files === 'string') {
+      try {
+        files = JSON.parse(files);
+      } catch {
+        return this.err('invalid_arguments');
+      }
+    }
+    if (!Array.isArray(files) || files.length === 0 || files.some((f) => typeof (f as Json)?.id !== 'string'))
+      return this.err('invalid_arguments');
+    const list = files as { id: string; title?: unknown }[];
+    const pending = list.map((f) => this.pendingUploads.get(f.id));
+    // An id never announced, already shared, or whose bytes never arrived.
+    if (pending.some((p) => !p || p.completed || !p.bytes)) return this.err('file_not_found');
+    const channelId = args.channel_id;
+    const ch = typeof channelId === 'string' && channelId ? this.channel(channelId, false) : undefined;
+    if (channelId !== undefined && !ch) return this.err('channel_not_found');
+    if (ch && !ch.member) return this.err('not_in_channel');
+    const threadTs = typeof args.thread_ts === 'string' && args.thread_ts ? args.thread_ts : undefined;
+    if (threadTs && (!ch || !this.messages.some((m) => m.ts === threadTs && m.channel === ch.id && !m.threadTs)))
+      return this.err('invalid_thread_ts');
+    const out = pending.map((p, i) => {
+      p!.completed = true;
+      const title = typeof list[i]!.title === 'string' ? (list[i]!.title as string) : undefined;
+      if (ch)
+        this.uploads.push({
+          fileId: p!.fileId,
+          filename: p!.filename,
+          channel: ch.id,
+          bytes: p!.bytes!,
+          width: p!.width!,
+          height: p!.height!,
+          ...(title ? { title } : {}),
+          ...(threadTs ? { threadTs } : {}),
+          ...(typeof args.initial_comment === 'string' ? { initialComment: args.initial_comment } : {}),
+        });
+      return { id: p!.fileId, title: title ?? p!.filename };
+    });
+    return this.ok({ files: out });
   }
 
   private webhook(req: RecordedRequest): FakeReply {
