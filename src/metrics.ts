@@ -1,5 +1,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+/** Jobs by queue name, then by state: what `alert_annotator_queue_jobs{queue,state}` reports. */
+export type QueueDepth = Record<string, Record<string, number>>;
+
 /**
  * The service's own metrics for GET /metrics. One registry per service instance (not
  * prom-client's global), so tests can build several apps in one process.
@@ -61,9 +64,9 @@ export class Metrics {
     labelNames: ['verdict'] as const,
     registers: [this.registry],
   });
-  private readDepth?: () => Promise<Record<string, number>>;
+  private readDepth?: () => Promise<QueueDepth>;
   private readDeadLetters?: () => Promise<number>;
-  readonly queueDepth: Gauge<'state'>;
+  readonly queueDepth: Gauge<'queue' | 'state'>;
   readonly deadLetters: Gauge;
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
@@ -71,14 +74,15 @@ export class Metrics {
     const metrics = this;
     this.queueDepth = new Gauge({
       name: 'alert_annotator_queue_jobs',
-      help: 'Jobs in the queue by state.',
-      labelNames: ['state'] as const,
+      help: 'Jobs by queue (annotate: notifications and clicks; annotate-narrate: narration follow-ups) and state.',
+      labelNames: ['queue', 'state'] as const,
       registers: [this.registry],
       async collect() {
         if (!metrics.readDepth) return;
         try {
           const counts = await metrics.readDepth();
-          for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
+          for (const [queue, byState] of Object.entries(counts))
+            for (const [state, n] of Object.entries(byState)) this.set({ queue, state }, n);
         } catch {
           // Redis down: keep the last values; /-/ready reports the outage.
         }
@@ -101,7 +105,7 @@ export class Metrics {
   }
 
   /** How queue depth is read at scrape time. */
-  setQueueDepthReader(read: () => Promise<Record<string, number>>): void {
+  setQueueDepthReader(read: () => Promise<QueueDepth>): void {
     this.readDepth = read;
   }
 

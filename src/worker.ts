@@ -20,7 +20,6 @@ import {
 import { startAlertSpan } from './telemetry';
 import {
   BACKOFF_TYPE,
-  DEPTH_STATES,
   groupJobSchema,
   INTERACTION_JOB,
   NARRATE_QUEUE_NAME,
@@ -31,6 +30,7 @@ import {
   type RenarrateJobData,
 } from './queue/job';
 import type { DeadLetters } from './queue/dead-letters';
+import { queueDepth } from './queue/depth';
 
 export interface WorkerOptions {
   /** A connection with maxRetriesPerRequest: null, as BullMQ workers require. */
@@ -80,8 +80,8 @@ export interface AnnotatorWorker {
    * exits, instead of leaving them active under a lock the next worker has to wait out.
    */
   close(graceMs?: number): Promise<void>;
-  /** Jobs in the queue by state, for the queue-depth metric. */
-  counts(): Promise<Record<string, number>>;
+  /** Jobs by queue and state (both queues), for the queue-depth metric. */
+  counts(): Promise<Record<string, Record<string, number>>>;
 }
 
 /** Attempts of one narration job when publishing fails (the model is asked once per job). */
@@ -333,6 +333,6 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
       }
       await Promise.all([groups.close(), followUps.close()]);
     },
-    counts: () => groups.getJobCounts(...DEPTH_STATES),
+    counts: () => queueDepth([groups, followUps]),
   };
 }

@@ -144,7 +144,7 @@ describe('the webhook receiver, against real Redis', () => {
     expect(metrics.text).toMatch(/alert_annotator_webhook_requests_total\{code="200"\} \d+/);
     expect(metrics.text).toMatch(/alert_annotator_webhook_requests_total\{code="401"\} [1-9]/);
     expect(metrics.text).toMatch(/alert_annotator_alerts_received_total\{status="firing"\} [1-9]/);
-    expect(metrics.text).toMatch(/alert_annotator_queue_jobs\{state="waiting"\} [1-9]/);
+    expect(metrics.text).toMatch(/alert_annotator_queue_jobs\{queue="annotate",state="waiting"\} [1-9]/);
     expect(metrics.text).toContain('process_resident_memory_bytes');
   });
 });
@@ -254,7 +254,7 @@ describe('a worker-only process', () => {
       const metrics = await request(svc.url).get('/metrics');
       expect(metrics.status).toBe(200);
       expect(metrics.text).toContain('alert_annotator_jobs_total');
-      expect(metrics.text).toMatch(/alert_annotator_queue_jobs\{state="waiting"\} 0/);
+      expect(metrics.text).toMatch(/alert_annotator_queue_jobs\{queue="annotate",state="waiting"\} 0/);
       const hook = await request(svc.url).post('/webhook/alertmanager').send(fixture('am-webhook-01').body);
       expect(hook.status).toBe(404);
       expect(hook.body.message).toContain('ROLE=worker');

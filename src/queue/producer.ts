@@ -3,7 +3,8 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { WebhookPayload } from '../model/alert';
 import { UnstorablePayloadError, type EnqueueResult } from '../model/queue';
-import { DEPTH_STATES, groupJobId, groupJobOptions, INTERACTION_JOB, QUEUE_NAME, type GroupJobData, type JobOptions } from './job';
+import { queueDepth } from './depth';
+import { groupJobId, groupJobOptions, INTERACTION_JOB, NARRATE_QUEUE_NAME, QUEUE_NAME, type GroupJobData, type JobOptions } from './job';
 import type { InteractionJobData } from '../model/interaction';
 
 export class QueueUnavailableError extends Error {
@@ -22,6 +23,8 @@ export type { JobOptions } from './job';
  */
 export class Producer {
   readonly queue: Queue;
+  /** The narration queue, only to count it: the receiver adds nothing there. */
+  private readonly narrations: Queue;
   constructor(
     private readonly connection: Redis,
     prefix: string,
@@ -31,6 +34,8 @@ export class Producer {
     this.queue = new Queue(QUEUE_NAME, { connection, prefix });
     // BullMQ re-emits connection errors here; without a listener they would crash the process.
     this.queue.on('error', () => undefined);
+    this.narrations = new Queue(NARRATE_QUEUE_NAME, { connection, prefix });
+    this.narrations.on('error', () => undefined);
   }
 
   async enqueue(payload: WebhookPayload, traceparent?: string): Promise<EnqueueResult> {
@@ -87,11 +92,11 @@ export class Producer {
     });
   }
 
-  async counts(): Promise<Record<string, number>> {
-    return this.queue.getJobCounts(...DEPTH_STATES);
+  async counts(): Promise<Record<string, Record<string, number>>> {
+    return queueDepth([this.queue, this.narrations]);
   }
 
   async close(): Promise<void> {
-    await this.queue.close();
+    await Promise.all([this.queue.close(), this.narrations.close()]);
   }
 }
