@@ -6,8 +6,25 @@
  * often the top suspect rests on one series alone. Two seed ranges: the one the analysis was
  * tuned on and a held-out one never looked at while tuning. Prints figures; never fails.
  */
-import { FAULTS, HELD_OUT_SEEDS, incidents, TUNED_SEEDS } from '../test/incidents/generate';
+import { analyze } from '../src/analyze';
+import { evidenceBundleSchema } from '../src/model/evidence';
+import { FAULTS, HELD_OUT_SEEDS, incident, incidents, TUNED_SEEDS } from '../test/incidents/generate';
 import { evaluate, figures, rankOf, type Outcome } from '../test/incidents/score';
+
+/**
+ * Flags: --verbose (or EVAL_VERBOSE=1) lists the misses and the controls not at low, per
+ * fault kind; --tuned-only (EVAL_TUNED_ONLY=1) skips the held-out range; --fault=KIND lists only
+ * that kind; --explain=SEED prints one incident's key, suspects and findings and stops.
+ */
+const args = process.argv.slice(2);
+const flag = (name: string): string | undefined => {
+  const a = args.find((x) => x === `--${name}` || x.startsWith(`--${name}=`));
+  return a === undefined ? undefined : (a.split('=')[1] ?? '');
+};
+const verbose = flag('verbose') !== undefined || !!process.env.EVAL_VERBOSE;
+const tunedOnly = flag('tuned-only') !== undefined || !!process.env.EVAL_TUNED_ONLY;
+const only = flag('fault');
+const explainSeed = flag('explain');
 
 const pct = (x: number) => x.toFixed(2).padStart(5);
 
@@ -54,16 +71,32 @@ function report(title: string, range: { from: number; count: number }): void {
   const faults = product.filter((o) => o.key.rootCause !== null);
   const single = faults.filter((o) => o.singleSeries).length;
   console.log(`top suspect rests on one series alone: ${single}/${faults.length} = ${(single / Math.max(1, faults.length)).toFixed(2)}`);
-  const misses = faults.filter((o) => rankOf(o) > 1);
-  if (misses.length && process.env.EVAL_VERBOSE)
-    for (const m of misses)
+  if (!verbose) return;
+  for (const f of FAULTS) {
+    if (only && only !== f) continue;
+    for (const m of faults.filter((o) => o.key.fault === f && rankOf(o) > 1))
       console.log(
-        `  miss ${m.key.id}: root ${m.key.rootCause}, alert ${m.key.alertService}, got ${m.ranked.slice(0, 3).join(', ')} [${m.key.defects.join('; ')}]`,
+        `  miss ${m.key.id} (#${rankOf(m) === Infinity ? '-' : rankOf(m)}, ${m.confidence}): root ${m.key.rootCause}, alert ${m.key.alertService}, got ${m.ranked.slice(0, 3).join(', ')} [${m.key.defects.join('; ')}]`,
       );
-  if (process.env.EVAL_VERBOSE)
-    for (const c of controls.filter((o) => o.confidence !== 'low'))
-      console.log(`  control ${c.key.id} at ${c.confidence}: ${c.ranked.slice(0, 3).join(', ')} [${c.key.defects.join('; ')}]`);
+  }
+  if (!only || only === 'no-fault')
+    for (const c of controls)
+      console.log(
+        `  control ${c.key.id} at ${c.confidence}: ${c.ranked.slice(0, 3).join(', ') || 'no suspect'} [${c.key.defects.join('; ')}]`,
+      );
 }
 
-report('Tuned seeds', TUNED_SEEDS);
-if (!process.env.EVAL_TUNED_ONLY) report('Held-out seeds', HELD_OUT_SEEDS);
+function explain(seed: number): void {
+  const raw = incident(seed);
+  const a = analyze(evidenceBundleSchema.parse(raw));
+  console.log(JSON.stringify(raw.scenario, null, 1));
+  console.log(`confidence ${a.confidence}`);
+  for (const s of a.suspects) console.log(`  suspect ${s.service} ${s.score} ${s.indicator} ${JSON.stringify(s.signals)}`);
+  for (const f of a.findings) console.log(`  ${f.id} ${f.kind} ${f.service ?? ''} ${f.text}`);
+}
+
+if (explainSeed !== undefined) explain(Number(explainSeed));
+else {
+  report('Tuned seeds', TUNED_SEEDS);
+  if (!tunedOnly) report('Held-out seeds', HELD_OUT_SEEDS);
+}

@@ -41,6 +41,17 @@ describe('the robust score', () => {
     expect(robustZ(2.5, stuck)).toBeLessThanOrEqual(FLAT_Z_CAP);
   });
 
+  it('scores a bucket-edge quantile at a level its baseline never took as a relative change, not in bucket steps', () => {
+    // p99 at the 0.25 s edge, now and then at 0.1 s; then it sits at 0.5 s: twice its level,
+    // a bucket the baseline never reached (eval:rca media-slow-code-9 scored it 1.7, under noise).
+    const flicker = baselineOf([0.25, 0.25, 0.1, 0.25, 0.25, 0.25, 0.25, 0.25, 0.1, 0.25, 0.25, 0.25, 0.25, 0.25]);
+    expect(flicker.resolution).toBeCloseTo(0.15);
+    expect(robustZ(0.5, flicker)).toBeGreaterThanOrEqual(3);
+    expect(robustZ(0.5, flicker)).toBeLessThanOrEqual(FLAT_Z_CAP);
+    // Within the levels it flickered across, still bucket steps: 0.1 is no news.
+    expect(robustZ(0.1, flicker)).toBeLessThan(3);
+  });
+
   it('needs a change to hold over several samples', () => {
     const base = pts(noisy(55, 10, 1));
     const incident = pts([...noisy(10, 10, 1)], 55 * 60);

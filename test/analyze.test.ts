@@ -49,6 +49,31 @@ describe('analyze', () => {
     expect(a.findings[0]!.text).toBe('p99 latency of checkout 1.55 s vs baseline 0.21 s (z=20), rising since 02:14 UTC');
   });
 
+  it("attributes a node exporter's series joined onto a pod to the node, not to the pod's service", () => {
+    const nodeCpu = series(
+      { service: 'ledger', pod: 'ledger-1', node: 'ip-10-0-1-13' },
+      wobble(0.3, 0.02),
+      { fromS: startsS - 200, value: () => 0.55 },
+      { name: 'node cpu busy', unit: 'ratio' },
+    );
+    const a = analyze(bundle({ series: [nodeCpu] }));
+    expect(a.suspects.map((s) => s.service)).not.toContain('ledger');
+    expect(a.findings.find((f) => f.kind === 'metric')?.service).toBe('ip-10-0-1-13');
+  });
+
+  it("reads a caller's 'X slow' and 'call to X failed' log lines as symptoms of X, not as the caller's own fault", () => {
+    const at = (k: number) => `${startsS - 150 + k * 7}000000000`;
+    const lines = (n: number, f: (k: number) => string): [string, string][] => Array.from({ length: n }, (_, k) => [at(k), f(k)]);
+    const logs = [
+      { labels: { service: 'checkout' }, values: lines(40, (k) => `WARN payments slow: ${900 + k}ms`) },
+      { labels: { service: 'payments' }, values: [] },
+    ];
+    const p99 = series({ service: 'checkout' }, wobble(0.2, 0.02), { fromS: startsS - 200, value: () => 1.2 }, { name: 'p99 latency' });
+    const pay = series({ service: 'payments' }, wobble(10, 1), undefined, { name: 'request rate' });
+    const a = analyze(bundle({ series: [p99, pay], logs: logs.filter((l) => l.values.length) }));
+    expect(a.suspects[0]?.service).toBe('payments');
+  });
+
   it('scores any metric name and attributes it through the configured service labels', () => {
     const odd = series({ __name__: 'ledger_queue_depth_total', component: 'ledger' }, wobble(100, 5), {
       fromS: startsS - 200,

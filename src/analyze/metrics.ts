@@ -143,6 +143,15 @@ function nodeWide(series: readonly Series[], serviceLabels: readonly string[]): 
   return out;
 }
 
+/**
+ * A node exporter's series (node_cpu_seconds_total, "node cpu busy") joined onto a pod's labels
+ * measures the node, not the pod's service: it is attributed to the node its labels name.
+ */
+function nodeOf(s: Series): string | undefined {
+  if (s.query !== null || !/^node[_ ]/i.test(describe(s))) return undefined;
+  return s.labels.node ?? s.labels.host;
+}
+
 /** Scores every series in the bundle against its own baseline; series with too few points are left out. */
 export function scoreAllSeries(
   series: readonly Series[],
@@ -158,7 +167,7 @@ export function scoreAllSeries(
   const lastS = Math.max(...series.map((s) => s.values.at(-1)?.[0] ?? -Infinity));
   const wide = nodeWide(series, serviceLabels);
   for (const s of series) {
-    const place = wide.get(s);
+    const place = wide.get(s) ?? nodeOf(s);
     if (place === null || CHANGE_SERIES.test(describe(s))) continue;
     const base: [number, number][] = [];
     const inc: [number, number][] = [];

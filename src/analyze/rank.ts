@@ -57,9 +57,12 @@ interface Contribution {
   down?: boolean;
 }
 
-/** A log line about a call that failed (a symptom of what was called), not about the service's own work. */
+/**
+ * A log line about a call that failed or was slow (a symptom of what was called: "call to X
+ * failed: …", "X slow: 900ms"), not about the service's own work.
+ */
 const FAILED_CALL =
-  /timeout|timed out|deadline|upstream|downstream|refused|reset by peer|unavailable|unreachable|circuit|broken pipe|\b5\d\d\b|failed after/i;
+  /timeout|timed out|deadline|upstream|downstream|refused|reset by peer|unavailable|unreachable|circuit|broken pipe|\b5\d\d\b|failed after|\bcall(?:ing)? to\b|\bslow(?:ly)?\b/i;
 
 function diminishing(values: number[]): number {
   return values

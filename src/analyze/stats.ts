@@ -29,6 +29,9 @@ export interface Baseline {
    * 0 for a continuous series.
    */
   resolution?: number;
+  /** Lowest and highest baseline value: a quantised series that leaves them has moved to a level it never took. */
+  min?: number;
+  max?: number;
 }
 
 /**
@@ -55,7 +58,11 @@ export function baselineOf(values: ArrayLike<number>): Baseline {
     const gaps = distinct.slice(1).map((v, i) => v - distinct[i]!);
     resolution = Float64Array.from(gaps).sort()[Math.floor(gaps.length / 2)]!;
   }
-  return { median, scale: scale > 0 ? scale : 0, ...(resolution > 0 ? { resolution } : {}) };
+  return {
+    median,
+    scale: scale > 0 ? scale : 0,
+    ...(resolution > 0 ? { resolution, min: sorted[0]!, max: sorted[sorted.length - 1]! } : {}),
+  };
 }
 
 /** A flat or quantised baseline scores at most this by itself: a jump from a constant is a change, not proof. */
@@ -67,12 +74,16 @@ export const FLAT_Z_CAP = 6;
  * level, or quantised to a few values) the unit is also at least a tenth of the values compared,
  * so a jump off a constant or off a bucket edge reads as a relative change (at most
  * FLAT_Z_CAP), never as the infinite score a zero spread would give (issue 12 item 9).
+ * A quantised series at a level its baseline never took (p99 stuck at the 0.25 s bucket edge,
+ * now at 0.5 s) is not judged by its resolution: the step between the levels it flickered
+ * across says how noisy it is within them, not how far a new level is.
  */
 export function robustZ(x: number, b: Baseline): number {
   const d = Math.abs(x - b.median);
   if (d <= 1e-12 * Math.max(1, Math.abs(b.median))) return 0;
-  const res = b.resolution ?? 0;
-  const flat = b.scale <= 0.01 * Math.abs(b.median) || res > 0 || b.scale === 0;
+  const beyond = b.min !== undefined && b.max !== undefined && (x > b.max || x < b.min);
+  const res = beyond ? 0 : (b.resolution ?? 0);
+  const flat = b.scale <= 0.01 * Math.abs(b.median) || res > 0 || b.scale === 0 || beyond;
   if (!flat) return Math.min(Z_CAP, d / Math.max(b.scale, res));
   const unit = Math.max(b.scale, res, 0.1 * Math.max(Math.abs(b.median), Math.abs(x)));
   return Math.min(FLAT_Z_CAP, d / unit);
