@@ -321,7 +321,7 @@ export function buildInteractionDeps(
   const state = new RedisPublishState(opts.redis, config.QUEUE_PREFIX);
   return {
     log: log.child({ component: 'interactions' }),
-    ...(config.SLACK_BOT_TOKEN ? { slack: new SlackWebApi({ token: config.SLACK_BOT_TOKEN, apiUrl: config.SLACK_API_URL }) } : {}),
+    ...(config.SLACK_BOT_TOKEN ? { slack: new SlackWebApi({ token: config.SLACK_BOT_TOKEN, apiUrl: config.SLACK_API_URL, log }) } : {}),
     ...(opts.loki ? { loki: opts.loki } : {}),
     ...(config.ALERTMANAGER_URL ? { alertmanager: new AlertmanagerClient({ url: config.ALERTMANAGER_URL }) } : {}),
     ...(opts.metrics ? { metrics: opts.metrics } : {}),

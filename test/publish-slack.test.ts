@@ -1,3 +1,5 @@
+import { Writable } from 'node:stream';
+import pino from 'pino';
 import { DEFAULT_SERVICE_LABELS } from '../src/analyze/service';
 import { OutboundError } from '../src/clients/http';
 import { SlackBotPublisher, SlackWebhookPublisher, type SlackBotOptions } from '../src/publish/slack';
@@ -74,6 +76,22 @@ describe('Slack Web API answers, status by status', () => {
       { status: 200, body: '<html>proxy</html>' },
       { ok: false, reason: 'bad_response', retryable: false },
     ],
+    [
+      '200 JSON without ok is permanent',
+      { status: 200, body: { hello: 'proxy' } },
+      { ok: false, reason: 'bad_response', retryable: false },
+    ],
+    [
+      'HTTP 429 without a usable Retry-After is rate limited, left to the job backoff',
+      { status: 429, body: { ok: false, error: 'ratelimited' } },
+      { ok: false, reason: 'rate_limited', retryable: true },
+    ],
+    ['HTTP 403 is an auth failure', { status: 403, body: 'forbidden' }, { ok: false, reason: 'auth', retryable: false }],
+    [
+      'an answer slower than the timeout is a retryable timeout',
+      { status: 200, body: { ok: true, channel: 'C0ALERTS', ts: '1.000001' }, delayMs: 3000 },
+      { ok: false, reason: 'timeout', retryable: true },
+    ],
   ];
   it.each(table)('%s', async (_name, reply, expected) => {
     if (reply) slack.failNext(reply);
@@ -110,9 +128,114 @@ describe('Slack Web API answers, status by status', () => {
     expect(err.message).not.toContain(FAKE_SLACK_TOKEN);
   });
 
+  it('reports a refused connection as a retryable network failure', async () => {
+    const closed = new FakeSlack();
+    await closed.start();
+    const url = closed.url;
+    await closed.stop();
+    expect(await outcome(bot({ apiUrl: `${url}/api` }).publish(eventFor(loadPayload('am-webhook-01')), signal))).toEqual({
+      ok: false,
+      reason: 'network',
+      retryable: true,
+    });
+  });
+
+  it('stops waiting when the job is aborted', async () => {
+    slack.latencyMs = 1500;
+    const ctl = new AbortController();
+    setTimeout(() => ctl.abort(), 200);
+    expect(await outcome(bot().publish(eventFor(loadPayload('am-webhook-01')), ctl.signal))).toEqual({
+      ok: false,
+      reason: 'aborted',
+      retryable: false,
+    });
+  });
+
   it('reports a wrong token as an auth failure', async () => {
     const result = await outcome(bot({ token: 'xoxb-wrong' }).publish(eventFor(loadPayload('am-webhook-01')), signal));
     expect(result).toEqual({ ok: false, reason: 'auth', retryable: false });
+  });
+});
+
+describe("Slack's own client (@slack/web-api) carries the calls", () => {
+  it('sends form-encoded arguments, blocks as JSON, the token only in the Authorization header', async () => {
+    await bot().publish(eventFor(loadPayload('am-webhook-01')), signal);
+    const [req] = slack.requestsTo('/api/chat.postMessage');
+    expect(req!.headers['content-type']).toBe('application/x-www-form-urlencoded');
+    expect(req!.headers['user-agent']).toContain('@slack:web-api');
+    expect(req!.headers.authorization).toBe(`Bearer ${FAKE_SLACK_TOKEN}`);
+    expect(req!.body).not.toContain(FAKE_SLACK_TOKEN);
+    const form = new URLSearchParams(req!.body);
+    expect(Array.isArray(JSON.parse(form.get('blocks')!))).toBe(true);
+    expect(form.get('parse')).toBe('none');
+  });
+
+  it('never writes the token into a log line, at debug level, whatever the answer', async () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        lines.push(chunk.toString('utf8'));
+        done();
+      },
+    });
+    const log = pino({ level: 'debug' }, sink);
+    // A token the fake does not know, so the answers are errors too; its own client (one per token) logs to this sink.
+    const token = 'xoxb-1111111111-2222222222-LOGSECRETabcdef';
+    const errors: unknown[] = [];
+    for (const reply of [undefined, { status: 500, body: 'oops' }, { status: 429, headers: { 'Retry-After': '30' }, body: {} }]) {
+      if (reply) slack.failNext(reply);
+      await bot({ token, log })
+        .publish(eventFor(loadPayload('am-webhook-01')), signal)
+        .catch((e: unknown) => errors.push(e));
+    }
+    expect(errors).toHaveLength(3);
+    const text = [...lines, ...errors.map((e) => `${String(e)} ${JSON.stringify(e)}`)].join('\n');
+    expect(text).not.toContain('LOGSECRET');
+    expect(slack.requests.every((r) => r.headers.authorization === `Bearer ${token}`)).toBe(true);
+  });
+});
+
+describe('the fake Slack reads arguments as Slack does', () => {
+  const post = (type: string, body: string) =>
+    fetch(`${slack.url}/api/chat.postMessage`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${FAKE_SLACK_TOKEN}`, 'Content-Type': type },
+      body,
+    }).then((r) => r.json() as Promise<{ ok: boolean; error?: string }>);
+
+  it('accepts a JSON body and a form-encoded one alike, and nothing else', async () => {
+    const blocks = [{ type: 'section', text: { type: 'mrkdwn', text: 'hi' } }];
+    const metadata = { event_type: 'alert_annotator_group', event_payload: { group: 'abc' } };
+    expect(
+      await post('application/json; charset=utf-8', JSON.stringify({ channel: 'C0ALERTS', text: 'json', blocks, metadata })),
+    ).toMatchObject({
+      ok: true,
+    });
+    const form = new URLSearchParams({
+      channel: 'C0ALERTS',
+      text: 'form',
+      blocks: JSON.stringify(blocks),
+      metadata: JSON.stringify(metadata),
+    });
+    expect(await post('application/x-www-form-urlencoded', form.toString())).toMatchObject({ ok: true });
+    expect(await post('text/plain', 'channel=C0ALERTS&text=x')).toEqual({ ok: false, error: 'invalid_arguments' });
+    expect(slack.topLevel().map((m) => [m.text, m.blocks, m.metadata])).toEqual([
+      ['json', blocks, metadata],
+      ['form', blocks, metadata],
+    ]);
+    expect(slack.topLevelPosts('C0ALERTS')).toBe(2);
+    const counts = (await (await fetch(`${slack.url}/_fake/counts`)).json()) as unknown;
+    expect(counts).toEqual({ topLevelPosts: { C0ALERTS: 2 }, replies: 0, updates: 0 });
+  });
+
+  it('rejects metadata that is not an event_type with an object payload', async () => {
+    const form = new URLSearchParams({
+      channel: 'C0ALERTS',
+      text: 'x',
+      metadata: JSON.stringify({ event_type: 'bad type!', event_payload: {} }),
+    });
+    expect(await post('application/x-www-form-urlencoded', form.toString())).toEqual({ ok: false, error: 'invalid_metadata_schema' });
+    expect(slack.topLevelPosts()).toBe(0);
   });
 });
 
@@ -121,7 +244,7 @@ describe('the Slack message of a group, with a bot token', () => {
     const result = await bot().publish(eventFor(loadPayload('am-webhook-01')), signal);
     expect(slack.topLevel()).toHaveLength(1);
     expect(result).toEqual({ target: 'slack', published: true, slackTs: slack.topLevel()[0]!.ts, slackChannel: 'C0ALERTS' });
-    expect(slack.requestsTo('/api/chat.postMessage')[0]?.json).toMatchObject({
+    expect(slack.argsOf('chat.postMessage')[0]).toMatchObject({
       channel: '#alerts',
       unfurl_links: false,
       link_names: false,

@@ -1,10 +1,10 @@
 import type { Logger } from 'pino';
-import { z } from 'zod';
-import { httpRequest, OutboundError, parseJsonBody, parseRetryAfter, type FailureReason } from '../clients/http';
+import { httpRequest, OutboundError } from '../clients/http';
 import { allResolved, mergeView, type ViewChange } from './group-view';
 import { honourRetryAfter } from './retry';
 import type { LogLinkOptions } from './links';
 import { routeRecords, type Severity } from './routing';
+import { SlackApiError, SlackWebApi } from './slack-api';
 import { buildSlackMessage, narrationReply, newAlertsReply, resolvedReply, type SlackMessage } from './slack-blocks';
 import { eventId, type GroupState, type PublishState, type SlackRef } from './state';
 import type { PublishEvent, PublishResult, Publisher } from './types';
@@ -19,66 +19,6 @@ import type { PublishEvent, PublishResult, Publisher } from './types';
  */
 
 const TARGET = 'slack';
-
-/**
- * Web API answers HTTP 200 with `ok: false` for most errors
- * (https://docs.slack.dev/apis/web-api/#responses); the error code decides the outcome.
- */
-const slackApiResponseSchema = z.looseObject({
-  ok: z.boolean(),
-  error: z.string().optional(),
-  ts: z.string().optional(),
-  channel: z.string().optional(),
-});
-
-const RETRYABLE_SERVER = new Set(['internal_error', 'fatal_error', 'service_unavailable', 'request_timeout']);
-const AUTH = new Set([
-  'invalid_auth',
-  'not_authed',
-  'account_inactive',
-  'token_revoked',
-  'token_expired',
-  'missing_scope',
-  'no_permission',
-  'not_allowed_token_type',
-]);
-
-/** Error code → outcome: the table test in test/publish-slack.test.ts pins it down. */
-function classifySlackError(code: string): FailureReason {
-  if (code === 'ratelimited' || code === 'rate_limited') return 'rate_limited';
-  if (RETRYABLE_SERVER.has(code)) return 'server';
-  if (AUTH.has(code)) return 'auth';
-  return 'client';
-}
-
-/** What the operator should do, in the log line of a permanent error. */
-const HINTS: Record<string, string> = {
-  invalid_auth: 'SLACK_BOT_TOKEN is not valid',
-  not_authed: 'SLACK_BOT_TOKEN is missing',
-  token_revoked: 'SLACK_BOT_TOKEN was revoked',
-  missing_scope: 'the bot token needs the chat:write scope',
-  channel_not_found: 'SLACK_CHANNEL names no channel the bot can see (use the channel id, C…)',
-  not_in_channel: 'invite the bot to SLACK_CHANNEL',
-  is_archived: 'SLACK_CHANNEL is archived',
-  msg_too_long: 'the message is too long (a bug in the limits here)',
-  invalid_blocks: 'Slack rejected the Block Kit layout (a bug here)',
-  message_not_found: 'the message to update was deleted',
-  cant_update_message: 'the message was not posted by this bot',
-};
-
-/** An `ok:false` answer of the Web API; `code` is Slack's error string. */
-class SlackApiError extends OutboundError {
-  constructor(
-    readonly code: string,
-    method: string,
-    status: number,
-    retryAfterMs: number | undefined,
-  ) {
-    const hint = HINTS[code];
-    super(TARGET, classifySlackError(code), `${method} answered ok:false error=${code}${hint ? ` (${hint})` : ''}`, status, retryAfterMs);
-    this.name = 'SlackApiError';
-  }
-}
 
 /** Errors after which the remembered message cannot be updated, so a new one is posted. */
 const MESSAGE_GONE = new Set(['message_not_found', 'channel_not_found', 'cant_update_message', 'edit_window_closed', 'is_archived']);
@@ -186,13 +126,18 @@ abstract class SlackPublisherBase implements Publisher {
 }
 
 export class SlackBotPublisher extends SlackPublisherBase {
-  private readonly base: string;
+  private readonly api: SlackWebApi;
   constructor(
     state: PublishState,
     private readonly bot: SlackBotOptions,
   ) {
     super(state, bot);
-    this.base = bot.apiUrl.replace(/\/+$/, '');
+    this.api = new SlackWebApi({
+      token: bot.token,
+      apiUrl: bot.apiUrl,
+      timeoutMs: bot.timeoutMs ?? 10_000,
+      ...(bot.log ? { log: bot.log } : {}),
+    });
   }
 
   protected async deliver({ event, change, message, ref: remembered, hadView, now, signal }: Delivery): Promise<Delivered> {
@@ -250,24 +195,17 @@ export class SlackBotPublisher extends SlackPublisherBase {
     await this.call('chat.update', { channel: ref.channel, ts: ref.ts, text }, signal);
   }
 
-  /** One Web API call (JSON body, bearer token: https://docs.slack.dev/apis/web-api/#posting-json). */
+  /**
+   * One Web API call through Slack's client (slack-api.ts), with a short Retry-After waited
+   * out in place. `link_names`/`parse`: Slack must not turn any text into a mention; blocks
+   * are mrkdwn verbatim.
+   */
   private async call(method: 'chat.postMessage' | 'chat.update', body: Record<string, unknown>, signal: AbortSignal) {
-    return honourRetryAfter(async () => {
-      const r = await httpRequest(TARGET, {
-        method: 'POST',
-        url: `${this.base}/${method}`,
-        headers: { Authorization: `Bearer ${this.bot.token}`, 'Content-Type': 'application/json; charset=utf-8' },
-        // link_names/parse: Slack must not turn any text into a mention; blocks are mrkdwn verbatim.
-        body: JSON.stringify({ ...body, link_names: false, parse: 'none' }),
-        timeoutMs: this.opts.timeoutMs ?? 10_000,
-        signal,
-      });
-      const answer = parseJsonBody(TARGET, r, slackApiResponseSchema);
-      if (!answer.ok) {
-        throw new SlackApiError(answer.error ?? 'unknown_error', method, r.status, parseRetryAfter(r.headers.get('retry-after')));
-      }
-      return answer;
-    }, signal);
+    const answer = await honourRetryAfter(() => this.api.call(method, { ...body, link_names: false, parse: 'none' }, signal), signal);
+    return {
+      ts: typeof answer.ts === 'string' ? answer.ts : undefined,
+      channel: typeof answer.channel === 'string' ? answer.channel : undefined,
+    };
   }
 }
 

@@ -3,9 +3,17 @@ import { FakeHttpServer, type FakeReply, type RecordedRequest } from './http';
 
 /**
  * A fake Slack that answers like the real one:
- * - Web API (https://docs.slack.dev/apis/web-api/): `POST /api/chat.postMessage` and
- *   `/api/chat.update`, bearer token, JSON body; errors are HTTP 200 with `ok:false` and an
- *   error code; rate limits are HTTP 429 with `Retry-After` (forced with `failNext`).
+ * - Web API (https://docs.slack.dev/apis/web-api/): `POST /api/<method>` with the token as
+ *   `Authorization: Bearer` (or a `token` argument), arguments form-encoded
+ *   (`application/x-www-form-urlencoded`, objects such as `blocks` and `metadata` as JSON
+ *   strings: what @slack/web-api sends) or as a JSON body (`application/json`). Errors are
+ *   HTTP 200 with `ok:false` and an error code; rate limits are HTTP 429 with `Retry-After`
+ *   and outages HTTP 500 (forced with `failNext`).
+ *   Methods: chat.postMessage (with `metadata`), chat.update, chat.postEphemeral, views.open,
+ *   conversations.history (newest first, `oldest`/`latest`, `limit`, `cursor` pagination with
+ *   `has_more` and `response_metadata.next_cursor`, metadata only with `include_all_metadata`).
+ * - Scopes: the token has `scopes` (chat:write, channels:history, groups:history by default);
+ *   a method whose scope is missing answers `missing_scope` with `needed` and `provided`.
  * - Incoming webhooks (`POST /services/T…/B…/…`): 200 "ok", or 4xx with a plain-text code.
  * - File uploads, Slack's current flow (https://docs.slack.dev/messaging/working-with-files#uploading_files):
  *   `files.getUploadURLExternal` (form-encoded filename + length; needs the `files:write`
@@ -14,6 +22,13 @@ import { FakeHttpServer, type FakeReply, type RecordedRequest } from './http';
  *   uploaded files into a channel or a message's thread. The upload URL checks the bytes
  *   are the length announced and a PNG with a sane header, so a test fails on a broken chart.
  * It enforces the Block Kit limits, so a test fails when our trimming does not.
+ *
+ * Counting (for the tests of "exactly one message per group", test/faults included):
+ * - `topLevelPosts(channel?)`: how many chat.postMessage calls without `thread_ts` created a
+ *   message (per channel id, or in all channels); deleting messages does not lower it.
+ * - `topLevel()`: the top-level messages that exist now, with their `metadata`.
+ * - over HTTP, for a test whose workers run in other processes:
+ *   `GET /_fake/counts` answers `{ topLevelPosts: {<channel id>: n}, replies: n, updates: n }`.
  */
 
 export interface SlackMessageRecord {
@@ -26,6 +41,8 @@ export interface SlackMessageRecord {
   updates: number;
   /** Date.now() when it was posted. */
   at: number;
+  /** chat.postMessage's `metadata` (event_type, event_payload), as Slack stores it. */
+  metadata?: { event_type: string; event_payload: Json };
 }
 
 /** A file shared with files.completeUploadExternal. */
@@ -95,9 +112,52 @@ interface Channel {
   id: string;
   name: string;
   member: boolean;
+  /** A private channel: its history needs groups:history instead of channels:history. */
+  private?: boolean;
 }
 
 type Json = Record<string, unknown>;
+
+/** The scopes a method needs (https://docs.slack.dev/reference/methods). */
+const METHOD_SCOPE: Record<string, string> = {
+  'chat.postMessage': 'chat:write',
+  'chat.update': 'chat:write',
+  'chat.postEphemeral': 'chat:write',
+};
+
+/** Arguments Slack reads as JSON when they come form-encoded. */
+const JSON_ARGS = new Set(['blocks', 'attachments', 'metadata', 'view', 'files']);
+const BOOLEAN_ARGS = new Set([
+  'unfurl_links',
+  'unfurl_media',
+  'link_names',
+  'include_all_metadata',
+  'inclusive',
+  'mrkdwn',
+  'reply_broadcast',
+]);
+
+/**
+ * A request's arguments as Slack reads them: a JSON body, or form fields (the JSON-valued
+ * ones parsed, booleans as booleans). `undefined`: neither content type, or JSON that does not parse.
+ */
+export function slackArgs(req: Pick<RecordedRequest, 'headers' | 'body' | 'json'>): Json | undefined {
+  const type = String(req.headers['content-type'] ?? '');
+  if (type.startsWith('application/json')) return req.json && typeof req.json === 'object' ? (req.json as Json) : undefined;
+  if (!type.startsWith('application/x-www-form-urlencoded')) return undefined;
+  const out: Json = {};
+  for (const [k, v] of new URLSearchParams(req.body)) {
+    if (JSON_ARGS.has(k)) {
+      try {
+        out[k] = JSON.parse(v);
+      } catch {
+        out[k] = v;
+      }
+    } else if (BOOLEAN_ARGS.has(k) && (v === 'true' || v === 'false')) out[k] = v === 'true';
+    else out[k] = v;
+  }
+  return out;
+}
 
 function blocksProblem(blocks: unknown): string | undefined {
   if (blocks === undefined) return undefined;
@@ -141,9 +201,16 @@ export class FakeSlack extends FakeHttpServer {
   readonly views: Json[] = [];
   /** Files shared with files.completeUploadExternal. */
   readonly uploads: SlackUploadRecord[] = [];
-  /** The bot token's scopes; without `files:write` the upload methods answer missing_scope. */
-  scopes = new Set(['chat:write', 'files:write']);
+  /**
+   * The bot token's scopes; delete one to see what the service does without it (no
+   * `files:write`: the upload methods answer missing_scope; no `channels:history` /
+   * `groups:history`: conversations.history of a public / private channel does).
+   */
+  scopes = new Set(['chat:write', 'files:write', 'channels:history', 'groups:history']);
   private readonly pendingUploads = new Map<string, PendingUpload>();
+  /** Bodies of every Web API call, by method, as Slack read them (form or JSON). */
+  readonly calls: { method: string; args: Json }[] = [];
+  private readonly posted = new Map<string, number>();
   private readonly usedTriggers = new Set<string>();
   private seq = 0;
 
@@ -151,18 +218,34 @@ export class FakeSlack extends FakeHttpServer {
     super((req) => this.answer(req));
   }
 
-  /** Messages posted at the top level of a channel (not thread replies). */
+  /** Messages posted at the top level of a channel (not thread replies) that exist now. */
   topLevel(): SlackMessageRecord[] {
     return this.messages.filter((m) => !m.threadTs);
+  }
+
+  /** How many top-level messages chat.postMessage created, in one channel (id) or in all. */
+  topLevelPosts(channel?: string): number {
+    if (channel !== undefined) return this.posted.get(channel) ?? 0;
+    let n = 0;
+    for (const v of this.posted.values()) n += v;
+    return n;
+  }
+
+  /** The arguments of each call to `method`, in order. */
+  argsOf(method: string): Json[] {
+    return this.calls.filter((c) => c.method === method).map((c) => c.args);
   }
 
   replies(ts: string): SlackMessageRecord[] {
     return this.messages.filter((m) => m.threadTs === ts);
   }
 
-  /** Every request body the fake received, as one string (for "publishes neither" checks). */
+  /**
+   * Every request body the fake received, as one string (for "publishes neither" checks):
+   * the raw bodies and, decoded, the arguments Slack read from them.
+   */
   allBodies(): string {
-    return this.requests.map((r) => r.body).join('\n');
+    return [...this.requests.map((r) => r.body), ...this.calls.map((c) => JSON.stringify(c.args))].join('\n');
   }
 
   /** Forget the messages, as if they were deleted in Slack. */
@@ -174,8 +257,13 @@ export class FakeSlack extends FakeHttpServer {
     return { status: 200, body: { ok: true, ...body } };
   }
 
-  private err(error: string): FakeReply {
-    return { status: 200, body: { ok: false, error } };
+  private err(error: string, extra: Json = {}): FakeReply {
+    return { status: 200, body: { ok: false, error, ...extra } };
+  }
+
+  private scope(needed: string): FakeReply | undefined {
+    if (this.scopes.has(needed)) return undefined;
+    return this.err('missing_scope', { needed, provided: [...this.scopes].join(',') });
   }
 
   private channel(ref: unknown, byNameToo: boolean): Channel | undefined {
@@ -186,27 +274,59 @@ export class FakeSlack extends FakeHttpServer {
   private answer(req: RecordedRequest): FakeReply {
     if (req.path === FAKE_WEBHOOK_PATH) return this.webhook(req);
     if (req.path.startsWith('/services/')) return { status: 404, body: 'no_service' };
+    if (req.method === 'GET' && req.path === '/_fake/counts') return { status: 200, body: this.counts() };
     if (req.method !== 'POST') return { status: 405, body: '' };
     // The upload URL is a capability (it carries its own secret): no token needed.
     if (req.path.startsWith('/upload/v1/')) return this.receiveUpload(req);
-    const auth = req.headers.authorization;
+    const args = slackArgs(req);
+    if (!args) return this.err('invalid_arguments');
+    const method = req.path.replace(/^\/api\//, '');
+    // The token: a bearer header, or (form-encoded only) a `token` argument.
+    const auth = req.headers.authorization ?? (typeof args.token === 'string' ? `Bearer ${args.token}` : undefined);
+    delete args.token;
+    this.calls.push({ method, args });
     if (!auth) return this.err('not_authed');
     if (auth !== `Bearer ${FAKE_SLACK_TOKEN}`) return this.err('invalid_auth');
-    if (req.path === '/api/files.getUploadURLExternal' || req.path === '/api/files.completeUploadExternal') return this.files(req);
-    if (!String(req.headers['content-type'] ?? '').startsWith('application/json')) return this.err('invalid_arguments');
-    const body = (req.json ?? {}) as Json;
-    switch (req.path) {
-      case '/api/chat.postMessage':
-        return this.postMessage(body);
-      case '/api/chat.update':
-        return this.update(body);
-      case '/api/chat.postEphemeral':
-        return this.postEphemeral(body);
-      case '/api/views.open':
-        return this.viewsOpen(body);
+    const needed = METHOD_SCOPE[method];
+    const missing = needed ? this.scope(needed) : undefined;
+    if (missing) return missing;
+    switch (method) {
+      case 'chat.postMessage':
+        return this.postMessage(args);
+      case 'chat.update':
+        return this.update(args);
+      case 'chat.postEphemeral':
+        return this.postEphemeral(args);
+      case 'views.open':
+        return this.viewsOpen(args);
+      case 'conversations.history':
+        return this.history(args);
+      case 'files.getUploadURLExternal':
+      case 'files.completeUploadExternal':
+        return this.files(req);
       default:
         return { status: 404, body: { ok: false, error: 'unknown_method' } };
     }
+  }
+
+  private counts(): Json {
+    return {
+      topLevelPosts: Object.fromEntries(this.posted),
+      replies: this.messages.filter((m) => m.threadTs).length,
+      updates: this.messages.reduce((n, m) => n + m.updates, 0),
+    };
+  }
+
+  /** `metadata` as chat.postMessage documents it: an event_type and an object event_payload. */
+  private metadataOf(body: Json): { ok: true; value?: SlackMessageRecord['metadata'] } | { ok: false; error: string } {
+    const raw = body.metadata;
+    if (raw === undefined || raw === '') return { ok: true };
+    if (!raw || typeof raw !== 'object') return { ok: false, error: 'invalid_metadata_format' };
+    const { event_type, event_payload } = raw as Json;
+    if (typeof event_type !== 'string' || !/^[A-Za-z0-9_]{1,255}$/.test(event_type)) return { ok: false, error: 'invalid_metadata_schema' };
+    if (!event_payload || typeof event_payload !== 'object' || Array.isArray(event_payload))
+      return { ok: false, error: 'invalid_metadata_schema' };
+    return { ok: true, value: { event_type, event_payload: event_payload as Json } };
   }
 
   private postMessage(body: Json): FakeReply {
@@ -218,7 +338,9 @@ export class FakeSlack extends FakeHttpServer {
     if (problem) return this.err(problem);
     const threadTs = typeof body.thread_ts === 'string' ? body.thread_ts : undefined;
     if (threadTs && !this.messages.some((m) => m.ts === threadTs && m.channel === ch.id)) return this.err('thread_not_found');
-    const ts = `1795300000.${String(++this.seq).padStart(6, '0')}`;
+    const metadata = this.metadataOf(body);
+    if (!metadata.ok) return this.err(metadata.error);
+    const ts = this.nextTs();
     this.messages.push({
       channel: ch.id,
       ts,
@@ -227,7 +349,9 @@ export class FakeSlack extends FakeHttpServer {
       ...(typeof body.text === 'string' ? { text: body.text } : {}),
       ...(Array.isArray(body.blocks) ? { blocks: body.blocks } : {}),
       ...(threadTs ? { threadTs } : {}),
+      ...(metadata.value ? { metadata: metadata.value } : {}),
     });
+    if (!threadTs) this.posted.set(ch.id, (this.posted.get(ch.id) ?? 0) + 1);
     return this.ok({ channel: ch.id, ts, message: { text: body.text, ts } });
   }
 
@@ -239,8 +363,11 @@ export class FakeSlack extends FakeHttpServer {
     if (!msg) return this.err('message_not_found');
     const problem = blocksProblem(body.blocks);
     if (problem) return this.err(problem);
+    const metadata = this.metadataOf(body);
+    if (!metadata.ok) return this.err(metadata.error);
     if (typeof body.text === 'string') msg.text = body.text;
     if (Array.isArray(body.blocks)) msg.blocks = body.blocks;
+    if (metadata.value) msg.metadata = metadata.value;
     msg.updates++;
     return this.ok({ channel: ch.id, ts: msg.ts, text: body.text });
   }
@@ -253,7 +380,59 @@ export class FakeSlack extends FakeHttpServer {
     if (typeof body.user !== 'string' || !/^[UW][A-Z0-9]+$/.test(body.user)) return this.err('user_not_in_channel');
     if (!body.text && !body.blocks) return this.err('no_text');
     this.ephemerals.push({ channel: ch.id, user: body.user, text: String(body.text ?? '') });
-    return this.ok({ message_ts: `1795300000.${String(++this.seq).padStart(6, '0')}` });
+    return this.ok({ message_ts: this.nextTs() });
+  }
+
+  /**
+   * Slack's ts is the post's time in seconds with six digits of sequence; this one is real
+   * time too, so `oldest` works as at Slack, and strictly increasing.
+   */
+  private nextTs(): string {
+    const seconds = Math.floor(Date.now() / 1000);
+    return `${seconds}.${String(++this.seq).padStart(6, '0')}`;
+  }
+
+  /**
+   * conversations.history (https://docs.slack.dev/reference/methods/conversations.history):
+   * the channel's top-level messages, newest first, in pages of `limit` (default 100, at most
+   * 999) between `oldest` and `latest`, with `has_more` and a cursor for the next page.
+   */
+  private history(body: Json): FakeReply {
+    const ch = this.channel(body.channel, false);
+    if (!ch) return this.err('channel_not_found');
+    const missing = this.scope(ch.private ? 'groups:history' : 'channels:history');
+    if (missing) return missing;
+    if (!ch.member) return this.err('not_in_channel');
+    const num = (v: unknown) => (v === undefined || v === '' ? undefined : Number(v));
+    const oldest = num(body.oldest) ?? 0;
+    const latest = num(body.latest) ?? Infinity;
+    const inclusive = body.inclusive === true;
+    const limit = Math.min(999, Math.max(1, num(body.limit) ?? 100));
+    let offset = 0;
+    if (typeof body.cursor === 'string' && body.cursor) {
+      const m = /^next:(\d+)$/.exec(Buffer.from(body.cursor, 'base64').toString('utf8'));
+      if (!m) return this.err('invalid_cursor');
+      offset = Number(m[1]);
+    }
+    const inRange = (ts: number) => (inclusive ? ts >= oldest && ts <= latest : ts > oldest && ts < latest);
+    const all = this.messages.filter((m) => m.channel === ch.id && !m.threadTs && inRange(Number(m.ts))).reverse();
+    const page = all.slice(offset, offset + limit);
+    const hasMore = offset + limit < all.length;
+    const withMetadata = body.include_all_metadata === true;
+    return this.ok({
+      messages: page.map((m) => ({
+        type: 'message',
+        ts: m.ts,
+        bot_id: 'B0FAKEBOT',
+        ...(m.text !== undefined ? { text: m.text } : {}),
+        ...(m.blocks ? { blocks: m.blocks } : {}),
+        ...(withMetadata && m.metadata ? { metadata: m.metadata } : {}),
+        ...(this.messages.some((r) => r.threadTs === m.ts) ? { thread_ts: m.ts, reply_count: this.replies(m.ts).length } : {}),
+      })),
+      has_more: hasMore,
+      pin_count: 0,
+      response_metadata: { next_cursor: hasMore ? Buffer.from(`next:${offset + limit}`).toString('base64') : '' },
+    });
   }
 
   /** views.open: a trigger id is single-use (and expires after 3 s at Slack). */
