@@ -11,6 +11,8 @@
  *
  *   BENCH_KB      size of each pathological input for the current code (default 100)
  *   BENCH_OLD_KB  size for the old code (default 10; its fence regex gets a tenth of it)
+ *   BENCH_ONLY    measure only the parsers whose name contains this text (e.g. `scrub`)
+ *   BENCH_VERBOSE print every input's figures, not only each parser's worst
  */
 import { DrainMiner, maskLine } from '../src/analyze/drain';
 import { exprFromGeneratorUrl, valueExpression } from '../src/gather/promql';
@@ -23,6 +25,8 @@ import { createScrubber as createOldScrubber } from './baseline/scrub/scrubber';
 
 const KB = Number(process.env.BENCH_KB ?? 100);
 const OLD_KB = Number(process.env.BENCH_OLD_KB ?? 10);
+const ONLY = process.env.BENCH_ONLY ?? '';
+const VERBOSE = Boolean(process.env.BENCH_VERBOSE);
 
 /** One string of about `kb` KB: `unit` repeated after `head`. */
 const fill = (kb: number, unit: string, head = '', tail = ''): string =>
@@ -156,12 +160,15 @@ interface Row {
 
 function measure(parser: string, units: [string, (kb: number) => string][], kb: number, run: (input: string) => void): Row {
   let worst: Row = { parser, worst: '', usPerKb: 0, ratio: 0 };
+  if (!parser.includes(ONLY)) return worst;
   for (const [name, make] of units) {
     const input = make(kb);
     const size = Buffer.byteLength(input) / 1024;
     const ms = bestMs(() => run(input));
     const passMs = bestMs(() => linearPass(input));
     const ratio = ms / passMs;
+    if (VERBOSE)
+      console.log(`    ${parser.padEnd(34)} ${((1000 * ms) / size).toFixed(1).padStart(10)}  ${ratio.toFixed(1).padStart(8)}x  ${name}`);
     if (ratio > worst.ratio) worst = { parser, worst: name, usPerKb: (1000 * ms) / size, ratio };
   }
   return worst;
@@ -182,17 +189,19 @@ const newRows: Row[] = [
     }
   }),
 ];
-const oldRows: Row[] = [
-  measure('log miner: maskLine', TEXT_UNITS, OLD_KB, (s) => void oldMaskLine(s)),
-  measure('scrubber: scrub', TEXT_UNITS, OLD_KB, (s) => void createOldScrubber().scrub(s)),
-  measure('answer: fence regex + JSON.parse', ANSWER_UNITS, OLD_KB / 10, (s) => {
-    try {
-      JSON.parse(oldStripFence(s));
-    } catch {
-      /* not JSON */
-    }
-  }),
-];
+const oldRows: Row[] = ONLY
+  ? []
+  : [
+      measure('log miner: maskLine', TEXT_UNITS, OLD_KB, (s) => void oldMaskLine(s)),
+      measure('scrubber: scrub', TEXT_UNITS, OLD_KB, (s) => void createOldScrubber().scrub(s)),
+      measure('answer: fence regex + JSON.parse', ANSWER_UNITS, OLD_KB / 10, (s) => {
+        try {
+          JSON.parse(oldStripFence(s));
+        } catch {
+          /* not JSON */
+        }
+      }),
+    ];
 
 const line = (r: Row): string =>
   `  ${r.parser.padEnd(34)} ${r.usPerKb.toFixed(1).padStart(10)}  ${r.ratio.toFixed(1).padStart(8)}x  ${r.ratio <= 20 ? 'ok ' : 'OVER'}  ${r.worst}`;
@@ -200,7 +209,7 @@ console.log(
   `bench:adversarial  worst µs per KB over ${TEXT_UNITS.length} hostile text shapes (and PromQL / answer shapes), ratio to a regex-free pass over the same bytes; goal <= 20x`,
 );
 console.log(`\n  current code, ${KB} KB inputs              µs/KB     ratio        worst input`);
-newRows.forEach((r) => console.log(line(r)));
+newRows.filter((r) => r.worst).forEach((r) => console.log(line(r)));
 console.log(`\n  old code (bench/baseline), ${OLD_KB} KB inputs (fence: ${OLD_KB / 10} KB)`);
 oldRows.forEach((r) => console.log(line(r)));
 const over = newRows.filter((r) => r.ratio > 20);
