@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { DrainMiner, MAX_LOG_LINE_CHARS, maskLine, tokenize } from '../src/analyze/drain';
+import { DrainMiner, MAX_LOG_LINE_CHARS, maskLine, maskNumbers, tokenize } from '../src/analyze/drain';
 import { exprFromGeneratorUrl, valueExpression } from '../src/gather/promql';
 import { alertKey, describeIssues, isRealTimestamp, webhookPayloadSchema } from '../src/model/alert';
 import { stripFence } from '../src/narrate/guard';
@@ -124,6 +124,103 @@ describe('PromQL splitting', () => {
     );
   });
 
+  /**
+   * The straightforward reading the index scanner replaced (two passes, one per split, with a
+   * per-character operator test): the oracle for where valueExpression cuts.
+   */
+  function referenceValueExpression(expr: string): string {
+    const split = (s: string, opAt: (s: string, i: number) => number, first: boolean): string => {
+      let depth = 0;
+      let quote: string | null = null;
+      let cut = -1;
+      for (let i = 0; i < s.length; i++) {
+        const ch = s[i]!;
+        if (quote) {
+          if (ch === '\\') i++;
+          else if (ch === quote) quote = null;
+          continue;
+        }
+        if (ch === '"' || ch === "'" || ch === '`') quote = ch;
+        else if ('({['.includes(ch)) depth++;
+        else if (')}]'.includes(ch)) depth--;
+        else if (depth === 0) {
+          const len = opAt(s, i);
+          if (len > 0) {
+            cut = i;
+            if (first) break;
+            i += len - 1;
+          }
+        }
+      }
+      return cut >= 0 ? s.slice(0, cut) : s;
+    };
+    const left = split(
+      expr,
+      (s, i) => {
+        for (const op of ['and', 'or', 'unless']) {
+          if (s.startsWith(op, i) && /\s/.test(s[i - 1] ?? '') && /[\s(]/.test(s[i + op.length] ?? '')) return op.length;
+        }
+        return 0;
+      },
+      true,
+    );
+    const value = split(
+      left,
+      (s, i) => {
+        for (const op of ['==', '!=', '>=', '<=', '>', '<']) {
+          if (!s.startsWith(op, i)) continue;
+          if (op.length === 1 && s[i + 1] === '=') return 0;
+          if ((op === '>' || op === '<') && (s[i - 1] === '=' || s[i - 1] === '!')) return 0;
+          return op.length;
+        }
+        return 0;
+      },
+      false,
+    );
+    return value.trim() || expr.trim();
+  }
+
+  test('cuts where the straightforward two-pass reading cuts, on any text', () => {
+    fc.assert(
+      fc.property(fc.oneof(anyText(), syntaxText('a(){}[]"\'`\\ \u00a0\t<>=!~andorunless01.')), (expr) => {
+        expect(valueExpression(expr)).toBe(referenceValueExpression(expr));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  test('reads g0.expr as URLSearchParams does, malformed escapes and bytes that are not UTF-8 included', () => {
+    const piece = fc.oneof(
+      syntaxText('az09%+&=.#? "\u00e9'),
+      fc.constantFrom(
+        '%',
+        '%2',
+        '%E9',
+        '%C3%A9',
+        '%ED%A0%80',
+        '%F0%9F',
+        '%F0%9F%98%80',
+        '%FF',
+        '+',
+        '%2B',
+        '&',
+        '=',
+        'g0.expr=',
+        'g0%2Eexpr=',
+        'g0.expr',
+      ),
+    );
+    const query = fc.array(piece, { maxLength: 12 }).map((a) => a.join(''));
+    fc.assert(
+      fc.property(query, query, (before, expr) => {
+        const url = `http://prom:9090/graph?${before}&g0.expr=${expr}`;
+        const read = new URL(url).searchParams.get('g0.expr');
+        expect(exprFromGeneratorUrl(url)).toBe(read && read.trim() ? read.trim() : undefined);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
   test('reads back the expression a generatorURL carries, and nothing from a URL that does not parse', () => {
     fc.assert(
       fc.property(valueExpr, fc.webUrl(), (e, base) => {
@@ -145,6 +242,15 @@ describe('PromQL splitting', () => {
 
 describe('the log miner', () => {
   const logText = fc.oneof(anyText(), syntaxText('a1f-_.:@/ 0x=<>"', 300));
+
+  test('the number scan masks what the number regex it replaced masks', () => {
+    fc.assert(
+      fc.property(fc.oneof(logText, syntaxText('1.a_-9 ', 100)), (line) => {
+        expect(maskNumbers(line)).toBe(line.replace(/(?<![A-Za-z0-9_])\d+(?:\.\d+)?/g, '<NUM>'));
+      }),
+      { numRuns: 3000 },
+    );
+  });
 
   test('masking never throws and is idempotent', () => {
     fc.assert(

@@ -3,81 +3,138 @@
  * reduced to the value it compares: `rate(x[5m]) > 0.05` only returns samples while the
  * alert fires, so the baseline would be empty; `rate(x[5m])` has one.
  */
+import { unescape } from 'node:querystring';
 
 export function exprFromGeneratorUrl(generatorURL: string): string | undefined {
   if (!generatorURL) return undefined;
+  let search: string;
   try {
-    const expr = new URL(generatorURL).searchParams.get('g0.expr');
-    return expr && expr.trim() ? expr.trim() : undefined;
+    search = new URL(generatorURL).search;
   } catch {
     return undefined;
   }
+  const expr = queryParam(search, 'g0.expr');
+  return expr && expr.trim() ? expr.trim() : undefined;
 }
 
-const COMPARISONS = ['==', '!=', '>=', '<=', '>', '<'];
-const SET_OPS = ['and', 'or', 'unless'];
-const COMPARISON_START = new Set(COMPARISONS.map((op) => op[0]!));
-const SET_OP_START = new Set(SET_OPS.map((op) => op[0]!));
+/**
+ * The first value of parameter `name` in a URL's query, decoded as URLSearchParams decodes
+ * it (`+` is a space, percent-escapes are UTF-8 bytes, a malformed one stays as it is). It
+ * decodes that one value only: URLSearchParams decodes every parameter of a 100 KB query
+ * to read one (bench:adversarial).
+ */
+function queryParam(search: string, name: string): string | undefined {
+  let start = search.startsWith('?') ? 1 : 0;
+  while (start <= search.length) {
+    let end = search.indexOf('&', start);
+    if (end < 0) end = search.length;
+    const eq = search.indexOf('=', start);
+    const nameEnd = eq >= 0 && eq < end ? eq : end;
+    if (end > start && formDecode(search.slice(start, nameEnd)) === name) {
+      return nameEnd < end ? formDecode(search.slice(nameEnd + 1, end)) : '';
+    }
+    start = end + 1;
+  }
+  return undefined;
+}
+
+/** application/x-www-form-urlencoded decoding of one name or value. */
+function formDecode(raw: string): string {
+  const s = raw.includes('+') ? raw.replace(/\+/g, ' ') : raw;
+  // decodeURIComponent, or byte by byte (as the URL standard does) where it would throw on a malformed escape.
+  return s.includes('%') ? unescape(s) : s;
+}
+
+/** JavaScript's `\s`, by char code: the set-operator test reads the characters around a word. */
+function isSpace(c: number): boolean {
+  return (
+    c === 32 ||
+    (c >= 9 && c <= 13) ||
+    c === 0xa0 ||
+    c === 0x1680 ||
+    (c >= 0x2000 && c <= 0x200a) ||
+    c === 0x2028 ||
+    c === 0x2029 ||
+    c === 0x202f ||
+    c === 0x205f ||
+    c === 0x3000 ||
+    c === 0xfeff
+  );
+}
+
+/** `and`, `or`, `unless` at `i` as a word: whitespace before it, whitespace or `(` after it. Returns its length or 0. */
+function setOpAt(s: string, i: number): number {
+  const c = s.charCodeAt(i);
+  const len =
+    c === 97 /* a */
+      ? s.startsWith('and', i)
+        ? 3
+        : 0
+      : c === 111 /* o */
+        ? s.charCodeAt(i + 1) === 114
+          ? 2
+          : 0
+        : c === 117 /* u */
+          ? s.startsWith('unless', i)
+            ? 6
+            : 0
+          : 0;
+  if (len === 0) return 0;
+  if (i === 0 || !isSpace(s.charCodeAt(i - 1)) || i + len >= s.length) return 0;
+  const after = s.charCodeAt(i + len);
+  return isSpace(after) || after === 40 /* ( */ ? len : 0;
+}
+
+/**
+ * A comparison operator at `i` (`==`, `!=`, `>=`, `<=`, `>`, `<`): its length or 0. `=~` and
+ * `!~` are label matchers, never at top level; the `>` of `=>` or `!>` is no operator.
+ */
+function comparisonAt(s: string, i: number): number {
+  const c = s.charCodeAt(i);
+  const next = s.charCodeAt(i + 1);
+  if (c === 61 /* = */ || c === 33 /* ! */) return next === 61 ? 2 : 0;
+  if (c !== 62 /* > */ && c !== 60 /* < */) return 0;
+  if (next === 61) return 2;
+  const prev = i > 0 ? s.charCodeAt(i - 1) : 0;
+  return prev === 61 || prev === 33 ? 0 : 1;
+}
 
 /**
  * Splits at the top level (outside (), {}, [] and strings) at the first set operator, then
  * at the last comparison, and keeps the left side: the value the rule thresholds.
  * `x > bool 1` loses `bool 1` the same way. Returns the expression unchanged when it has
- * no top-level comparison.
+ * no top-level comparison. One pass over char codes: linear on any input (bench:adversarial).
  */
 export function valueExpression(expr: string): string {
-  const left = splitTopLevel(
-    expr,
-    (s, i) => {
-      // A cheap first-character test: this runs at every top-level position (bench:adversarial).
-      if (!SET_OP_START.has(s[i]!)) return 0;
-      for (const op of SET_OPS) {
-        if (s.startsWith(op, i) && /\s/.test(s[i - 1] ?? '') && /[\s(]/.test(s[i + op.length] ?? '')) return op.length;
-      }
-      return 0;
-    },
-    'first',
-  );
-  const value = splitTopLevel(
-    left,
-    (s, i) => {
-      if (!COMPARISON_START.has(s[i]!)) return 0;
-      for (const op of COMPARISONS) {
-        if (!s.startsWith(op, i)) continue;
-        // `=~` and `!~` are label matchers, never at top level; `!=`/`==` must not be read as `=`.
-        if (op.length === 1 && s[i + 1] === '=') return 0;
-        if (op === '>' || op === '<' ? s[i - 1] === '=' || s[i - 1] === '!' : false) return 0;
-        return op.length;
-      }
-      return 0;
-    },
-    'last',
-  );
-  return value.trim() || expr.trim();
-}
-
-function splitTopLevel(s: string, opAt: (s: string, i: number) => number, which: 'first' | 'last'): string {
   let depth = 0;
-  let quote: string | null = null;
-  let cut = -1;
-  for (let i = 0; i < s.length; i++) {
-    const ch = s[i]!;
+  let quote = 0;
+  let setOp = -1;
+  let comparison = -1;
+  for (let i = 0; i < expr.length; i++) {
+    const c = expr.charCodeAt(i);
     if (quote) {
-      if (ch === '\\') i++;
-      else if (ch === quote) quote = null;
+      if (c === 92 /* \ */) i++;
+      else if (c === quote) quote = 0;
       continue;
     }
-    if (ch === '"' || ch === "'" || ch === '`') quote = ch;
-    else if (ch === '(' || ch === '{' || ch === '[') depth++;
-    else if (ch === ')' || ch === '}' || ch === ']') depth--;
-    else if (depth === 0) {
-      const len = opAt(s, i);
+    if (c === 34 || c === 39 || c === 96) quote = c;
+    else if (c === 40 || c === 123 || c === 91) depth++;
+    else if (c === 41 || c === 125 || c === 93) depth--;
+    else if (depth !== 0) continue;
+    else if (c === 97 || c === 111 || c === 117) {
+      if (setOpAt(expr, i) > 0) {
+        setOp = i;
+        break;
+      }
+    } else if (c === 33 || (c >= 60 && c <= 62)) {
+      const len = comparisonAt(expr, i);
       if (len > 0) {
-        cut = i;
-        if (which === 'first') break;
+        comparison = i;
         i += len - 1;
       }
     }
   }
-  return cut >= 0 ? s.slice(0, cut) : s;
+  const left = setOp >= 0 ? expr.slice(0, setOp) : expr;
+  const value = comparison >= 0 ? left.slice(0, comparison) : left;
+  return value.trim() || expr.trim();
 }
