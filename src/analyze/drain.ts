@@ -38,15 +38,40 @@ const MASKS: readonly [RegExp, string, string?][] = [
   [/\b0x[0-9a-fA-F]+\b/g, '<HEX>', '0x'],
   // Hex ids (trace ids, hashes, pod suffixes): 8+ hex chars with at least one digit.
   [/\b(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{8,}\b/g, '<HEX>'],
-  // A number not glued to a word before it: `45ms` -> `<NUM>ms`, `exec-12` -> `exec-<NUM>`, `v7` stays.
-  [/(?<![A-Za-z0-9_])\d+(?:\.\d+)?/g, '<NUM>'],
 ];
+
+const isDigit = (c: number): boolean => c >= 48 && c <= 57;
+const isWordChar = (c: number): boolean => isDigit(c) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
+
+/**
+ * A number not glued to a word before it: `45ms` -> `<NUM>ms`, `exec-12` -> `exec-<NUM>`,
+ * `v7` stays; `1.5` is one number. What `/(?<![A-Za-z0-9_])\d+(?:\.\d+)?/g` replaces, in one
+ * scan that copies the text between numbers once: the regex paid a match per digit run,
+ * 40 µs per KB on `1-1-1-…` (bench:adversarial).
+ */
+export function maskNumbers(s: string): string {
+  let out = '';
+  let copied = 0;
+  for (let i = 0; i < s.length; i++) {
+    if (!isDigit(s.charCodeAt(i)) || (i > 0 && isWordChar(s.charCodeAt(i - 1)))) continue;
+    const start = i;
+    while (i < s.length && isDigit(s.charCodeAt(i))) i++;
+    if (s.charCodeAt(i) === 46 /* . */ && isDigit(s.charCodeAt(i + 1))) {
+      i++;
+      while (i < s.length && isDigit(s.charCodeAt(i))) i++;
+    }
+    out += s.slice(copied, start) + '<NUM>';
+    copied = i;
+    i--;
+  }
+  return copied === 0 ? s : out + s.slice(copied);
+}
 
 /** Replaces variable parts of a line by placeholders before tokenising. */
 export function maskLine(line: string): string {
   let out = line;
   for (const [re, placeholder, needle] of MASKS) if (!needle || out.includes(needle)) out = out.replace(re, placeholder);
-  return out;
+  return maskNumbers(out);
 }
 
 export function tokenize(masked: string): string[] {
