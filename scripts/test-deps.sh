@@ -3,7 +3,9 @@
 #   - a Redis answering on 127.0.0.1:6379 (the queue tests use a real one),
 #   - Debian's `prometheus` package (binaries prometheus, promtool),
 #   - Debian's `prometheus-alertmanager` package (binaries prometheus-alertmanager, amtool);
-#     test/e2e/peers.ts and test/e2e-configs.test.ts run these four binaries from PATH.
+#     test/e2e/peers.ts and test/e2e-configs.test.ts run these four binaries from PATH,
+#   - Debian's `fonts-dejavu-core` (DejaVu Sans: the chart for Slack, src/publish/chart.ts,
+#     is drawn in it, so test/chart.test.ts renders the same picture everywhere).
 # Anything already there is left alone. Runs as root, or as a user with sudo (only the
 # apt-get calls use it). `npm run setup:test` runs this script; so does .ci/run.
 set -euo pipefail
@@ -141,6 +143,17 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 # The tests start their own Prometheus and Alertmanager on free ports; a service the
 # package may have started (ports 9090, 9093) is not used.
+
+# --- Fonts --------------------------------------------------------------------------------
+
+# The chart loads this file explicitly (src/publish/chart.ts, chartFonts).
+if [ -r /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]; then
+  say "fonts: DejaVu Sans found"
+else
+  say "fonts: DejaVu Sans missing (package fonts-dejavu-core)"
+  apt_install fonts-dejavu-core
+  [ -r /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || die "DejaVuSans.ttf is still missing after installing fonts-dejavu-core"
+fi
 
 # --- PostgreSQL --------------------------------------------------------------------------
 # PLACE FOR POSTGRESQL: no test needs it yet. When one does, install postgresql here and

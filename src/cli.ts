@@ -9,7 +9,9 @@ import { evidenceBundleSchema, isEvidenceBundle, type EvidenceBundle } from './m
 import { runDemo } from './demo';
 import { createLogger } from './logger';
 import { buildPipelineDeps, startService } from './main';
-import { annotateGroup, NarrationPendingError, renarrateGroup } from './pipeline';
+import { annotateGroup, chartOf, NarrationPendingError, renarrateGroup } from './pipeline';
+import { analyze } from './analyze';
+import { analyzeOptions } from './wiring';
 import type { AnnotationRecord } from './model/record';
 import { DeadLetters } from './queue/dead-letters';
 import { QUEUE_NAME } from './queue/job';
@@ -22,9 +24,10 @@ const USAGE = `usage: alert-annotator <command>
 
 commands:
   serve                         run the service (ROLE=receiver|worker|all)
-  replay <payload.json|bundle.json> [--save-evidence FILE] [--publish]
+  replay <payload.json|bundle.json> [--save-evidence FILE] [--publish] [--chart FILE.png]
                                 run the whole pipeline once, in-process and without Redis;
-                                prints one annotation record per alert as a JSON line
+                                prints one annotation record per alert as a JSON line;
+                                --chart writes the chart the Slack thread gets as a PNG
   demo [--json] [incident ...]  the pipeline on the example incidents it ships (examples/incidents/),
                                 in-process with no service: prints each Slack card as text, or
                                 with --json the annotation records; an incident is a shipped
@@ -104,12 +107,16 @@ export function readInput(path: string): { payload: WebhookPayload; bundle?: Evi
 async function replay(args: string[]): Promise<void> {
   let file: string | undefined;
   let saveTo: string | undefined;
+  let chartTo: string | undefined;
   let publish = false;
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a === '--save-evidence') {
       saveTo = args[++i];
       if (!saveTo) throw new UsageError('--save-evidence needs a file name');
+    } else if (a === '--chart') {
+      chartTo = args[++i];
+      if (!chartTo) throw new UsageError('--chart needs a file name (out.png)');
     } else if (a === '--publish') publish = true;
     else if (a.startsWith('-')) throw new UsageError(`unknown option ${a}`);
     else if (!file) file = a;
@@ -121,11 +128,22 @@ async function replay(args: string[]): Promise<void> {
   const telemetry = initTelemetry({ endpoint: cfg.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: cfg.OTEL_SERVICE_NAME });
   const log = createLogger({ level: cfg.LOG_LEVEL, secrets: secretValues(cfg), destination: pino.destination(2), mixin: logMixin });
   for (const w of unknownSettings(process.env)) log.warn(w);
+  let evidence: EvidenceBundle | undefined;
   const records = await replayInput(cfg, log, readInput(file), {
     publish,
-    ...(saveTo ? { onEvidence: (b: EvidenceBundle) => writeFileSync(saveTo, `${JSON.stringify(b, null, 2)}\n`) } : {}),
+    onEvidence: (b: EvidenceBundle) => {
+      evidence = b;
+      if (saveTo) writeFileSync(saveTo, `${JSON.stringify(b, null, 2)}\n`);
+    },
   }).finally(() => telemetry.shutdown()); // a short run must not lose its spans
   for (const r of records) process.stdout.write(`${JSON.stringify(r)}\n`);
+  if (chartTo) {
+    // The firing alerts' bundle, the picture the Slack thread would get.
+    const chart = evidence ? await chartOf(evidence, analyze(evidence, analyzeOptions(cfg)), analyzeOptions(cfg)) : undefined;
+    if (!chart || 'reason' in chart) throw new Error(`no chart: ${chart?.reason ?? 'no firing alert, so nothing was gathered'}`);
+    writeFileSync(chartTo, chart.png);
+    process.stderr.write(`alert-annotator: chart written to ${chartTo} (${chart.width}x${chart.height} px)\n`);
+  }
 }
 
 /**

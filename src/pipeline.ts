@@ -15,6 +15,7 @@ import type { PublishEvent, Publisher } from './publish/types';
 import type { Alert, WebhookPayload } from './model/alert';
 import { buildRecord, buildResolvedRecord, severityOf, type AnnotationRecord } from './model/record';
 import { verdictOf } from './publish/verdict';
+import { renderChart, type ChartResult } from './publish/chart';
 import { createScrubber } from './scrub';
 import { currentTraceId, withSpan } from './spans';
 
@@ -269,6 +270,15 @@ export async function renarrateGroup(
  */
 function throwIfAborted(signal: AbortSignal): void {
   if (signal.aborted) throw new Error('the job was aborted before it finished; it will be retried');
+}
+
+/**
+ * The chart of a group's firing alerts (publish/chart.ts) as Slack would get it: every text it
+ * writes into the picture goes through the scrubber, as the card's text does. Never throws.
+ */
+export function chartOf(bundle: EvidenceBundle, analysis: Analysis, windows?: AnalyzeOptions): Promise<ChartResult> {
+  const scrubber = createScrubber();
+  return renderChart(bundle, analysis, { ...(windows ? { windows } : {}), text: (s) => scrubber.scrub(s) });
 }
 
 /** The narrator's input: the group's context, its firing alerts and the analysis, scrubbed in one session. */
