@@ -74,6 +74,44 @@ describe('analyze', () => {
     expect(a.suspects[0]?.service).toBe('payments');
   });
 
+  it('names a dependency with no telemetry and no traces from its callers failed-call logs', () => {
+    const at = (k: number) => `${startsS - 150 + k * 4}000000000`;
+    const logs = [
+      {
+        labels: { service: 'checkout' },
+        values: Array.from({ length: 60 }, (_, k): [string, string] => [
+          at(k),
+          `ERROR call to fraud-api.example failed: 503 Service Unavailable`,
+        ]),
+      },
+    ];
+    const errors = series(
+      { service: 'checkout' },
+      wobble(0.01, 0.002),
+      { fromS: startsS - 200, value: () => 0.3 },
+      { name: 'error ratio' },
+    );
+    const a = analyze(bundle({ series: [errors], logs }));
+    expect(a.suspects[0]?.service).toBe('fraud-api.example');
+    expect(a.findings.some((f) => f.service === 'fraud-api.example')).toBe(true);
+  });
+
+  it('sets aside a component whose series and new log patterns all began after the alert fired', () => {
+    // startsAt 02:18; the batch job's CPU and its new log lines start at 02:19:30.
+    const late = startsS + 90;
+    const cron = series({ service: 'nightly-report' }, wobble(0.02, 0.001), { fromS: late, value: () => 2.5 }, { name: 'cpu usage' });
+    const p99 = series({ service: 'checkout' }, wobble(0.2, 0.02), { fromS: startsS - 200, value: () => 1.2 }, { name: 'p99 latency' });
+    const logs = [
+      {
+        labels: { service: 'nightly-report' },
+        values: Array.from({ length: 20 }, (_, k): [string, string] => [`${late + k}000000000`, `WARN chunk ${k} took 4s`]),
+      },
+    ];
+    const a = analyze(bundle({ series: [cron, p99], logs }));
+    expect(a.suspects.map((s) => s.service)).not.toContain('nightly-report');
+    expect(a.findings.find((f) => f.kind === 'unrelated' && f.service === 'nightly-report')?.text).toMatch(/after the alert fired/);
+  });
+
   it('scores any metric name and attributes it through the configured service labels', () => {
     const odd = series({ __name__: 'ledger_queue_depth_total', component: 'ledger' }, wobble(100, 5), {
       fromS: startsS - 200,

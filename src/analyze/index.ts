@@ -4,7 +4,7 @@ import type { DrainOptions } from './drain';
 import { logFindingIds, logFindings, metricFindings, relatedTraceIds, sourceFindings, traceFindings } from './findings';
 import { minePatterns } from './logs';
 import { coverageFindings, baselineCoveredS, isBaselineShort, measureCoverage, type Coverage } from './coverage';
-import { scoreAllSeries, type UnscoredAlertSeries } from './metrics';
+import { scoreAllSeries, stepOf, type UnscoredAlertSeries } from './metrics';
 import { confidenceOf, rankSuspects, type Corroboration } from './rank';
 import { contextEvidence } from './context';
 import { DEFAULT_SERVICE_LABELS, serviceOfLabels } from './service';
@@ -80,6 +80,7 @@ export function analyze(bundle: EvidenceBundle, opts: AnalyzeOptions = {}): Anal
     alerting,
     incidentStartS: incS,
     anchorS,
+    stepS: stepOf(bundle.series),
     now,
     logIds: logFindingIds(patterns),
     corroborations,

@@ -111,7 +111,7 @@ function earlyOnset(base: readonly Point[], incidentStartS: number, score: Serie
 type Point = readonly [number, number];
 
 /** The query step: the smallest median gap between samples over all series. */
-function stepOf(series: readonly Series[]): number {
+export function stepOf(series: readonly Series[]): number {
   let best = Infinity;
   for (const s of series) {
     if (s.values.length < 3) continue;

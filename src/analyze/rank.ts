@@ -94,6 +94,8 @@ export interface RankInput {
   incidentStartS: number;
   /** startsAt (unix s): a change that began after it did not cause it. */
   anchorS?: number;
+  /** The query step of the series (unix s between samples). */
+  stepS?: number;
   now: Date;
   corroborations?: readonly Corroboration[];
   /** The finding id of each quoted pattern (logFindingIds): the indicator cites it, never its text. */
@@ -189,6 +191,27 @@ export function rankSuspects(input: RankInput): Ranking {
     }
   }
   for (const c of input.corroborations ?? []) add(c.service, { ...c, symptom: false, count: 1 });
+  // A dependency with no telemetry of its own (a managed database, an outside API) cannot log or
+  // export its trouble: its callers' failed or slow calls naming it are its own evidence, at half
+  // their weight (a healthy one is not named in a surge of failed calls).
+  const ownTelemetry = new Set([...scored.map((s) => s.service), ...patterns.map((p) => p.service)]);
+  const complaints = new Map<string, { value: number; callers: Set<string> }>();
+  for (const [caller, named] of mentioned)
+    for (const [target, weight] of named) {
+      if (ownTelemetry.has(target)) continue;
+      const cur = complaints.get(target) ?? { value: 0, callers: new Set<string>() };
+      cur.value += weight;
+      cur.callers.add(caller);
+      complaints.set(target, cur);
+    }
+  for (const [target, { value, callers }] of complaints)
+    add(target, {
+      kind: 'log',
+      symptom: false,
+      count: callers.size,
+      value: Math.min(3, 0.5 * value),
+      indicator: `failed or slow calls to it in the logs of ${[...callers].sort().join(', ')}`,
+    });
 
   // 2. The causal path.
   const path = pathOf(traces.calls, mentioned, alerting, scored);
@@ -200,16 +223,20 @@ export function rankSuspects(input: RankInput): Ranking {
       text: `${s.what} of ${service} ${s.score.direction} (z=${zText(s.score.z)}) since ${formatClock(s.beganAt!, now)}, long before the incident window: not its cause`,
     });
   }
-  // A component whose series all shifted after the alert fired (beyond a step of slack) is a
-  // consequence or a coincidence, not the cause.
+  // A component whose series all shifted, and whose new log patterns all began, after the alert
+  // fired (beyond a step of slack) is a consequence or a coincidence, not the cause. A surging
+  // pattern has no onset of its own (it was there before): it keeps the component.
+  // The slack: one query step (a shift shows at the first sample after it began), 90 s without one.
+  const slackS = input.stepS !== undefined && Number.isFinite(input.stepS) ? Math.max(15, input.stepS) : 90;
   const onset = new Map<string, number>();
-  for (const [service, list] of metricBy)
-    for (const { s } of list)
-      if (s.score.changeAt !== undefined) onset.set(service, Math.min(onset.get(service) ?? Infinity, s.score.changeAt));
+  const earliest = (service: string, t: number) => onset.set(service, Math.min(onset.get(service) ?? Infinity, t));
+  for (const [service, list] of metricBy) for (const { s } of list) if (s.score.changeAt !== undefined) earliest(service, s.score.changeAt);
+  for (const [service, list] of logBy)
+    for (const p of list) earliest(service, p.isNew && p.firstSeen !== undefined ? p.firstSeen : -Infinity);
   for (const [service, list] of [...contrib].sort((a, b) => a[0].localeCompare(b[0]))) {
     const at = onset.get(service);
-    if (input.anchorS === undefined || alerting.has(service) || at === undefined || at <= input.anchorS + 90) continue;
-    if (list.some((c) => c.kind !== 'metric')) continue;
+    if (input.anchorS === undefined || alerting.has(service) || at === undefined || at <= input.anchorS + slackS) continue;
+    if (list.some((c) => c.kind !== 'metric' && c.kind !== 'log')) continue;
     unrelated.push({
       kind: 'unrelated',
       service,
@@ -364,7 +391,52 @@ function knownNames(scored: readonly ScoredSeries[], patterns: readonly LogPatte
     names.add(from);
     for (const t of to) names.add(t);
   }
+  // Without a trace naming it, a dependency with no telemetry is known only from what its
+  // callers log about their failed or slow calls to it.
+  for (const p of patterns) if (p.strength > 0 && FAILED_CALL.test(p.template)) for (const n of calleesIn(p.template)) names.add(n);
   return [...names].filter((n) => n.length >= 3);
+}
+
+/** Database systems (OpenTelemetry's db.system values) that name a database with its namespace, as spans do: "cassandra media". */
+const DB_SYSTEMS = new Set(
+  'postgresql mysql mariadb mssql oracle db2 sqlite cassandra scylla mongodb redis memcached elasticsearch opensearch couchbase couchdb dynamodb cosmosdb influxdb clickhouse cockroachdb neo4j hbase'.split(
+    ' ',
+  ),
+);
+/** Words that sit where a callee's name does but name nothing ("request slow", "call to the api failed"). */
+const NOT_A_NAME = new Set(
+  'warn warning error err info debug trace fatal critical notice level msg request requests call calls query queries step batch chunk lock task job handler response upstream downstream service server client connection the it is was api db database cache backend remote peer http https get post put delete'.split(
+    ' ',
+  ),
+);
+const TOKEN = String.raw`([A-Za-z][\w.-]{1,62}(?::\d{1,5})?)`;
+const CALLEE_AT = [
+  new RegExp(String.raw`\bcall(?:ing)? to ${TOKEN}(?=[\s:,;]|$)`, 'gi'),
+  new RegExp(String.raw`\bconnect(?:ing|ion)? to ${TOKEN}(?=[\s:,;]|$)`, 'gi'),
+  new RegExp(String.raw`(?:^|\s)${TOKEN} (?:slow(?:ly)?|failed after|timed out)\b`, 'gi'),
+];
+
+/**
+ * The callees a failed-call log template names where a name stands: "call to X failed", "X
+ * slow: 900ms", "INSERT trips mysql trips failed after 1000ms" (a database with its system reads
+ * as the spans name it). Drain placeholders, numbers and plain words are not names.
+ */
+export function calleesIn(template: string): string[] {
+  const out = new Set<string>();
+  for (const re of CALLEE_AT) {
+    for (const m of template.matchAll(re)) {
+      const token = m[1]!.replace(/:\d+$/, '').replace(/[.-]+$/, '');
+      if (token.length < 3 || NOT_A_NAME.has(token.toLowerCase())) continue;
+      const before = template
+        .slice(0, m.index + m[0].indexOf(m[1]!))
+        .trimEnd()
+        .split(/\s+/)
+        .at(-1)
+        ?.toLowerCase();
+      out.add(before && DB_SYSTEMS.has(before) && !DB_SYSTEMS.has(token.toLowerCase()) ? `${before} ${token}` : token);
+    }
+  }
+  return [...out];
 }
 
 /** Whether the template names another known component; records it in `mentioned`. */
