@@ -228,6 +228,11 @@ interface Plan {
   defects: string[];
 }
 
+/** How a managed dependency's callers name it in their log lines: the second attribute of its first convention. */
+function logAddress(c: Component): string {
+  return Object.values(c.attrs?.[0] ?? {})[1] ?? c.name;
+}
+
 const ANCHOR_S = Date.parse('2026-12-01T03:40:00Z') / 1000;
 
 function culpritsFor(topo: Topology, fault: FaultKind, est: Estate): string[] {
@@ -327,7 +332,7 @@ function planIncident(r: R, topo: Topology, est: Estate, fault: FaultKind, id: s
         };
         plan.description = `${culprit} (${dep.kind}, no telemetry of its own) ${erroring ? `fails ${Math.round(e * 100)}% of calls` : `answers ${k.toFixed(0)}× slower`}`;
         const callers = (est.parents.get(culprit) ?? []).map((p) => p.from);
-        const addr = Object.values(dep.attrs?.[0] ?? {})[1] ?? culprit;
+        const addr = logAddress(dep);
         for (const c of callers)
           addLog(c, erroring ? 12 : 6, (x) =>
             erroring
@@ -526,7 +531,13 @@ export function incident(seed: number): IncidentBundle {
       topology: topo.name,
       rootCause: root,
       aliases: culpritComp
-        ? [...(culpritComp.aliases ?? []), ...(fault === 'network-loss' && culpritComp.host ? [culpritComp.host] : [])]
+        ? [
+            ...(culpritComp.aliases ?? []),
+            ...(fault === 'network-loss' && culpritComp.host ? [culpritComp.host] : []),
+            // The name its callers' logs give it ("call to media failed"): what a reader of the logs calls it.
+            // (Not when another component has that name: "ledger" is the service, not its database.)
+            ...(culpritComp.attrs ? [logAddress(culpritComp)].filter((a) => !est.byName.has(a)) : []),
+          ]
         : [],
       alertService: plan.alertService,
       description: plan.description,
