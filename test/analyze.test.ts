@@ -112,6 +112,31 @@ describe('analyze', () => {
     expect(a.findings.find((f) => f.kind === 'unrelated' && f.service === 'nightly-report')?.text).toMatch(/after the alert fired/);
   });
 
+  it('does not count CPU that grew no faster than the requests it serves', () => {
+    // checkout is slow on its own; cart's traffic doubled, and its CPU with it.
+    const p99 = series({ service: 'checkout' }, wobble(0.2, 0.01), { fromS: startsS - 200, value: () => 0.9 }, { name: 'p99 latency' });
+    const rps = series({ service: 'cart' }, wobble(50, 2), { fromS: startsS - 200, value: () => 105 }, { name: 'request rate' });
+    const cpu = series(
+      { service: 'cart', pod: 'cart-1' },
+      wobble(0.15, 0.01),
+      { fromS: startsS - 200, value: () => 0.33 },
+      { name: 'cpu usage' },
+    );
+    const cart = analyze(bundle({ series: [p99, rps, cpu] })).suspects.find((x) => x.service === 'cart');
+    expect(cart?.signals).toEqual([{ kind: 'metric', count: 1 }]);
+    expect(cart?.indicator).toMatch(/request rate/);
+    // CPU that outgrew its traffic (3x for 2x) still counts.
+    const hot = series(
+      { service: 'cart', pod: 'cart-1' },
+      wobble(0.15, 0.01),
+      { fromS: startsS - 200, value: () => 0.6 },
+      { name: 'cpu usage' },
+    );
+    expect(analyze(bundle({ series: [p99, rps, hot] })).suspects.find((x) => x.service === 'cart')?.signals).toEqual([
+      { kind: 'metric', count: 2 },
+    ]);
+  });
+
   it('scores any metric name and attributes it through the configured service labels', () => {
     const odd = series({ __name__: 'ledger_queue_depth_total', component: 'ledger' }, wobble(100, 5), {
       fromS: startsS - 200,

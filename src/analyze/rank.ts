@@ -64,6 +64,23 @@ interface Contribution {
 const FAILED_CALL =
   /timeout|timed out|deadline|upstream|downstream|refused|reset by peer|unavailable|unreachable|circuit|broken pipe|\b5\d\d\b|failed after|\bcall(?:ing)? to\b|\bslow(?:ly)?\b/i;
 
+/** What a resource that only fell counts for, of its score. */
+const DOWN_WEIGHT = 0.3;
+const TRAFFIC = /request.?rate|requests?_total|\brps\b|\bqps\b|throughput/i;
+const CPU = /cpu/i;
+
+/** How many times its request rate grew (peak over baseline median), when it grew. */
+function loadGrowth(series: readonly ScoredSeries[]): number | undefined {
+  const traffic = series.filter((s) => TRAFFIC.test(s.what) && !/error|fail/i.test(s.what) && s.score.direction === 'up');
+  const ratios = traffic.map((s) => s.score.peak / s.score.baseline.median).filter((r) => Number.isFinite(r) && r > 1);
+  return ratios.length ? Math.max(...ratios) : undefined;
+}
+
+function explainedByLoad(s: ScoredSeries, load: number): boolean {
+  if (!CPU.test(s.what) || s.score.direction !== 'up' || !(s.score.baseline.median > 0)) return false;
+  return s.score.peak / s.score.baseline.median <= 1.3 * load;
+}
+
 function diminishing(values: number[]): number {
   return values
     .sort((a, b) => b - a)
@@ -134,17 +151,21 @@ export function rankSuspects(input: RankInput): Ranking {
     metricBy.set(s.service, list);
   }
   for (const [service, list] of metricBy) {
+    const load = loadGrowth(list.map((x) => x.s));
     for (const symptom of [true, false]) {
-      const part = list.filter((x) => x.s.symptom === symptom);
+      // CPU that grew no faster than the requests it serves is the load, not a fault of its own.
+      const part = list.filter((x) => x.s.symptom === symptom && !(load !== undefined && !symptom && explainedByLoad(x.s, load)));
       if (!part.length) continue;
       const best = part[0]!.s;
+      const down = !symptom && part.every((x) => x.s.score.direction === 'down');
       add(service, {
         kind: 'metric',
         symptom,
         count: part.length,
-        value: diminishing(part.map((x) => x.v)),
+        // A resource that only fell (memory freed by a restart, idle CPU) is a weak sign by itself.
+        value: diminishing(part.map((x) => x.v)) * (down ? DOWN_WEIGHT : 1),
         indicator: `${best.what} ${best.score.direction} (z=${zText(best.score.z)})`,
-        down: !symptom && part.every((x) => x.s.score.direction === 'down'),
+        down,
       });
     }
   }

@@ -144,7 +144,10 @@ export function summariseTraces(traces: readonly Trace[]): TraceSummary {
     const end = Math.max(...nodes.map((n) => n.span.endMs));
     ranked.push({ id: nodes[0]!.span.traceId, error: hasError, ms: end - start });
 
-    const root = nodes.find((n) => !n.parent && !n.span.parentSpanId) ?? nodes.find((n) => !n.parent);
+    // Only a true root (no parent id at all) adopts orphans: when the root service's own spans are
+    // the ones missing, the first orphan is as much a stray as the rest, and hanging them under
+    // it would invent calls ("dispatch calls trips" when api calls both).
+    const root = nodes.find((n) => !n.parent && !n.span.parentSpanId);
     for (const n of nodes) {
       const from = n.parent?.span.service ?? (n !== root && n.span.parentSpanId ? root?.span.service : undefined);
       if (from && from !== n.span.service) link(calls, from, n.span.service);
