@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
+import { createRedis } from './clients/redis';
 import pino, { type Logger } from 'pino';
 import { ConfigError, loadConfig, secretValues, unknownSettings, webhookAuthProblem, type Config } from './config';
 import { NoDedup } from './dedup';
@@ -193,7 +193,7 @@ async function failed(args: string[]): Promise<void> {
   if (verb !== 'list' && !id) throw new UsageError(`failed ${verb} needs a dead letter id (see failed list)`);
   if (extra.length > 0 || (verb === 'list' && id)) throw new UsageError(`unexpected argument ${extra[0] ?? id}`);
   const cfg = config();
-  const redis = new Redis(cfg.REDIS_URL, { maxRetriesPerRequest: 1, connectTimeout: 3000 });
+  const redis = createRedis(cfg, { maxRetriesPerRequest: 1, connectTimeout: 3000 });
   redis.on('error', () => undefined);
   const deadLetters = new DeadLetters(redis, cfg.QUEUE_PREFIX);
   const queue = new Queue(QUEUE_NAME, { connection: redis, prefix: cfg.QUEUE_PREFIX });

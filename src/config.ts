@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { parseServiceLabels } from './analyze/service';
 import { DEFAULT_LOKI_LOG_FILTER, DEFAULT_LOKI_STREAM_LABELS, parseStreamLabelMap } from './clients/loki';
+import { hashTagProblem, parseHostPorts } from './clients/redis';
 import { loadRoutesFile, RoutesFileError, type Route, type TenantSettings } from './route/routes';
 
 /**
@@ -19,12 +20,17 @@ const SECRET_VARS = [
   'PAGERDUTY_ROUTING_KEY',
   'REDIS_URL',
   'SLACK_SIGNING_SECRET',
+  'REDIS_SENTINEL_PASSWORD',
 ] as const;
 
 const url = z.url({ protocol: /^https?$/ });
 const optionalUrl = url.optional();
 const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
 const severity = z.enum(['critical', 'error', 'warning', 'info']);
+const hostPorts = z
+  .string()
+  .refine((v) => parseHostPorts(v) !== undefined, 'must be host:port,host:port,…')
+  .transform((v) => parseHostPorts(v)!);
 
 export const configSchema = z.object({
   PORT: int(8080, 0).pipe(z.number().max(65535)),
@@ -33,10 +39,18 @@ export const configSchema = z.object({
     .string()
     .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
     .default('redis://127.0.0.1:6379'),
+  /** Braces allowed for a Redis Cluster hash tag: `{alert-annotator}`. */
   QUEUE_PREFIX: z
     .string()
-    .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only')
+    .regex(/^[A-Za-z0-9_.{}-]+$/, 'letters, digits, _ . - and braces (a hash tag) only')
     .default('alert-annotator'),
+  /** Seed nodes of a Redis Cluster (`host:port,…`); REDIS_URL then gives only credentials, database and TLS. */
+  REDIS_CLUSTER_NODES: hostPorts.optional(),
+  /** Sentinels (`host:port,…`) that know the master REDIS_SENTINEL_NAME; REDIS_URL then gives only credentials, database and TLS. */
+  REDIS_SENTINELS: hostPorts.optional(),
+  REDIS_SENTINEL_NAME: z.string().default('mymaster'),
+  /** The sentinels' own password (`requirepass` of the sentinels), when they have one. */
+  REDIS_SENTINEL_PASSWORD: z.string().optional(),
   WEBHOOK_BEARER_TOKEN: z.string().min(8, 'at least 8 characters').optional(),
   WEBHOOK_BASIC_AUTH: z
     .string()
@@ -149,6 +163,11 @@ function crossChecks(v: Record<string, string>): string[] {
   if (v.SLACK_BOT_TOKEN && !v.SLACK_CHANNEL) problems.push('SLACK_CHANNEL: required when SLACK_BOT_TOKEN is set');
   if (v.WEBHOOK_AUTH === 'none' && (v.WEBHOOK_BEARER_TOKEN || v.WEBHOOK_BASIC_AUTH)) {
     problems.push('WEBHOOK_AUTH: none contradicts the webhook credential that is set; unset one of them');
+  }
+  if (v.REDIS_CLUSTER_NODES && v.REDIS_SENTINELS) problems.push('REDIS_SENTINELS: set REDIS_CLUSTER_NODES or REDIS_SENTINELS, not both');
+  if (v.REDIS_CLUSTER_NODES) {
+    const problem = hashTagProblem(v.QUEUE_PREFIX ?? 'alert-annotator');
+    if (problem) problems.push(`QUEUE_PREFIX: ${problem}`);
   }
   if (v.LLM_PROVIDER === 'openai' && !v.OPENAI_API_KEY && !v.OPENAI_BASE_URL) {
     problems.push('OPENAI_API_KEY: required when LLM_PROVIDER=openai (or set OPENAI_BASE_URL for a compatible server)');

@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { createRedis, describeRedis } from './clients/redis';
 import type { DestinationStream, Logger } from 'pino';
 import { ConfigError, secretValues, webhookAuthProblem, type Config } from './config';
 import type { LokiClient } from './clients/loki';
@@ -101,6 +102,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
   const runWorker = config.ROLE !== 'receiver';
   // What this start goes without: a first start with nothing configured says so, piece by piece.
   for (const { unset, line } of missingPieces(config)) log.info({ unset }, line);
+  log.info({ redis: describeRedis(config), prefix: config.QUEUE_PREFIX }, 'redis');
   const narrator = runWorker ? narratorLine(config) : undefined;
   if (narrator) log.info({ provider: config.LLM_PROVIDER }, narrator);
 
@@ -122,9 +124,9 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
 
   if (runWorker) {
     // Workers block on Redis: BullMQ requires maxRetriesPerRequest null here.
-    const workerRedis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+    const workerRedis = createRedis(config, { maxRetriesPerRequest: null });
     workerRedis.on('error', onRedisError('worker'));
-    const stateRedis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3 });
+    const stateRedis = createRedis(config, { maxRetriesPerRequest: 3 });
     stateRedis.on('error', onRedisError('state'));
     /** Pipeline dependencies for one route and tenant (configForPart), built once and kept. */
     const partDeps = new Map<Route, Map<string | undefined, PipelineDeps>>();
@@ -198,7 +200,7 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
 
   if (runReceiver) {
     // Producers fail fast: no offline queue, so a Redis outage becomes a quick 503.
-    const queueRedis = new Redis(config.REDIS_URL, {
+    const queueRedis = createRedis(config, {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
       connectTimeout: 2000,

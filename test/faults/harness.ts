@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { NARRATE_QUEUE_NAME, QUEUE_NAME } from '../../src/queue/job';
 import { start, type Started } from '../e2e/process';
 import { FakeLoki } from '../fakes/loki';
@@ -75,6 +75,13 @@ export class RedisServer {
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
+  }
+
+  /** A sentinel (`redis-server <conf> --sentinel`) on `port`, writing its config in `dir`. */
+  static async sentinel(port: number, dir: string, conf: string): Promise<RedisServer> {
+    const r = new RedisServer(port, dir, [conf, '--sentinel']);
+    await r.restart();
+    return r;
   }
 
   /** Starts the process again (after kill()), on the same port with the same data directory. */
@@ -373,9 +380,22 @@ export interface Counts {
   pagerdutyReopened: number;
 }
 
+/** Where the scenario's Redis is: one server (the default), a Cluster, or Sentinel's master. */
+export interface RedisTopology {
+  /** The service's REDIS_* settings for it. */
+  env: Record<string, string>;
+  /** A connection for the test's own reads (queue counts). */
+  admin(): Redis;
+  stop(): Promise<void>;
+}
+
 export interface ScenarioOptions {
   tag: string;
   redis?: RedisOptions;
+  /** Another Redis than one private server: a Cluster (startCluster) or Sentinel (startSentinel). */
+  topology?: () => Promise<RedisTopology>;
+  /** QUEUE_PREFIX; `faults-<tag>` by default. */
+  prefix?: string;
   /** The model narrates (fake Ollama); off: LLM_PROVIDER=none. */
   model?: boolean;
   /** Slack through a FaultProxy (Scenario.slackProxy). */
@@ -391,15 +411,17 @@ export class Scenario {
   readonly ollama = new FakeOllama();
   readonly slackProxy: FaultProxy;
   readonly modelProxy: FaultProxy;
+  /** The private redis-server, unless the scenario runs on another topology. */
   redis!: RedisServer;
-  /** The test's own connection to the private Redis. */
+  topology!: RedisTopology;
+  /** The test's own connection to the scenario's Redis. */
   admin!: Redis;
   readonly prefix: string;
   readonly products: ProductProcess[] = [];
   private queues: Queue[] = [];
 
   constructor(readonly opts: ScenarioOptions) {
-    this.prefix = `faults-${opts.tag}`;
+    this.prefix = opts.prefix ?? `faults-${opts.tag}`;
     this.slackProxy = new FaultProxy(() => this.slack.url);
     this.modelProxy = new FaultProxy(() => this.ollama.url);
   }
@@ -408,8 +430,12 @@ export class Scenario {
     await Promise.all([this.loki.start(), this.slack.start(), this.pagerduty.start(), this.ollama.start()]);
     if (this.opts.proxySlack) await this.slackProxy.start();
     if (this.opts.proxyModel) await this.modelProxy.start();
-    this.redis = await RedisServer.start(this.opts.redis);
-    this.admin = this.redis.client();
+    if (this.opts.topology) this.topology = await this.opts.topology();
+    else {
+      const redis = (this.redis = await RedisServer.start(this.opts.redis));
+      this.topology = { env: { REDIS_URL: redis.url }, admin: () => redis.client(), stop: () => redis.stop() };
+    }
+    this.admin = this.topology.admin();
     this.queues = [QUEUE_NAME, NARRATE_QUEUE_NAME].map((n) => {
       const q = new Queue(n, { connection: this.admin, prefix: this.prefix });
       q.on('error', () => undefined);
@@ -422,7 +448,7 @@ export class Scenario {
   env(extra: Record<string, string> = {}): Record<string, string> {
     return {
       WEBHOOK_AUTH: 'none',
-      REDIS_URL: this.redis.url,
+      ...this.topology.env,
       QUEUE_PREFIX: this.prefix,
       LOKI_URL: this.loki.url,
       SLACK_BOT_TOKEN: FAKE_SLACK_TOKEN,
@@ -534,7 +560,13 @@ export class Scenario {
       await new Promise((r) => setTimeout(r, 200));
     }
     const counts = this.counts();
-    if (process.env.FAULTS_REPORT) process.stderr.write(`faults ${this.opts.tag}: ${JSON.stringify(counts)}\n`);
+    if (process.env.FAULTS_REPORT) {
+      process.stderr.write(`faults ${this.opts.tag}: ${JSON.stringify(counts)}\n`);
+      writeFileSync(
+        join(process.env.FAULTS_REPORT, `${this.opts.tag}.log`),
+        this.products.map((p) => `--- ${p.role}\n${p.proc.output()}`).join('\n'),
+      );
+    }
     return counts;
   }
 
@@ -546,7 +578,7 @@ export class Scenario {
   async stop(): Promise<void> {
     await Promise.all(this.products.map((p) => p.proc.stop()));
     await Promise.all(this.queues.map((q) => q.close().catch(() => undefined)));
-    await this.redis?.stop();
+    await this.topology?.stop();
     await Promise.all([this.loki.stop(), this.slack.stop(), this.pagerduty.stop(), this.ollama.stop()]);
     await Promise.all([this.slackProxy.stop(), this.modelProxy.stop()]);
   }
@@ -568,14 +600,169 @@ export function goal(groups: number, perGroup: number, opts: { model?: boolean; 
   };
 }
 
-/** A top-level chat.postMessage through the proxy that Slack accepted. */
+/** A top-level chat.postMessage through the proxy that Slack accepted (JSON or form-encoded, as Slack's client sends). */
 export function isTopLevelPost(x: ProxiedExchange): boolean {
   if (!x.path.startsWith('/api/chat.postMessage') || x.status !== 200) return false;
   try {
-    const req = JSON.parse(x.body) as { thread_ts?: unknown };
     const res = JSON.parse(x.response) as { ok?: boolean };
-    return res.ok === true && req.thread_ts === undefined;
+    let threadTs: unknown;
+    try {
+      threadTs = (JSON.parse(x.body) as { thread_ts?: unknown }).thread_ts;
+    } catch {
+      threadTs = new URLSearchParams(x.body).get('thread_ts') ?? undefined;
+    }
+    return res.ok === true && (threadTs === undefined || threadTs === '');
   } catch {
     return false;
   }
+}
+
+// ---------------------------------------------------------------------------------------
+// Redis Cluster and Sentinel, started by the test
+
+function redisCli(args: string[]): Promise<{ code: number | null; output: string }> {
+  const p = start('redis-cli', args);
+  return p.exited.then((code) => ({ code, output: p.output() }));
+}
+
+export interface ClusterTopology extends RedisTopology {
+  nodes: RedisServer[];
+}
+
+/**
+ * A Redis Cluster of `masters` masters without replicas: `redis-server --cluster-enabled yes`
+ * each, joined by `redis-cli --cluster create`, ready once every node says cluster_state:ok.
+ */
+export async function startCluster(masters = 3): Promise<ClusterTopology> {
+  const nodes: RedisServer[] = [];
+  for (let i = 0; i < masters; i++) {
+    const port = await freePort();
+    nodes.push(
+      await RedisServer.start({
+        port,
+        args: ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '2000'],
+      }),
+    );
+  }
+  const created = await redisCli([
+    '--cluster',
+    'create',
+    ...nodes.map((n) => `127.0.0.1:${n.port}`),
+    '--cluster-replicas',
+    '0',
+    '--cluster-yes',
+  ]);
+  if (created.code !== 0) throw new Error(`redis-cli --cluster create failed:\n${created.output}`);
+  const probes = nodes.map((n) => n.client());
+  await until(
+    'cluster_state:ok on every node',
+    async () => (await Promise.all(probes.map((c) => c.cluster('INFO')))).every((info) => String(info).includes('cluster_state:ok')),
+    30_000,
+  );
+  const admins: Redis[] = [];
+  return {
+    nodes,
+    env: { REDIS_CLUSTER_NODES: nodes.map((n) => `127.0.0.1:${n.port}`).join(',') },
+    admin: () => {
+      const c = new Cluster(
+        nodes.map((n) => ({ host: '127.0.0.1', port: n.port })),
+        { redisOptions: { maxRetriesPerRequest: null } },
+      );
+      c.on('error', () => undefined);
+      admins.push(c as unknown as Redis);
+      return c as unknown as Redis;
+    },
+    stop: async () => {
+      for (const a of admins) a.disconnect();
+      await Promise.all(nodes.map((n) => n.stop()));
+    },
+  };
+}
+
+export interface SentinelTopology extends RedisTopology {
+  master: RedisServer;
+  replica: RedisServer;
+  sentinels: RedisServer[];
+  /** host:port of the master the sentinels name now. */
+  currentMaster(): Promise<string>;
+  /** SENTINEL FAILOVER: the replica is promoted; resolves once the sentinels name it. */
+  failover(): Promise<void>;
+}
+
+export const SENTINEL_NAME = 'faultsmaster';
+
+/**
+ * A master, one replica and `count` sentinels (`redis-server <conf> --sentinel`, what the
+ * redis-sentinel binary is) watching it, all on private ports.
+ */
+export async function startSentinel(count = 3): Promise<SentinelTopology> {
+  const master = await RedisServer.start({});
+  const replica = await RedisServer.start({ args: ['--replicaof', '127.0.0.1', String(master.port)] });
+  const replicaClient = replica.client();
+  await until('the replica to sync', async () => /master_link_status:up/.test(await replicaClient.info('replication')), 30_000);
+  const sentinels: RedisServer[] = [];
+  for (let i = 0; i < count; i++) {
+    const port = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), 'faults-sentinel-'));
+    const conf = join(dir, 'sentinel.conf');
+    writeFileSync(
+      conf,
+      [
+        `port ${port}`,
+        'bind 127.0.0.1',
+        `dir ${dir}`,
+        `sentinel monitor ${SENTINEL_NAME} 127.0.0.1 ${master.port} ${Math.min(2, count)}`,
+        `sentinel down-after-milliseconds ${SENTINEL_NAME} 1000`,
+        `sentinel failover-timeout ${SENTINEL_NAME} 10000`,
+        `sentinel parallel-syncs ${SENTINEL_NAME} 1`,
+        '',
+      ].join('\n'),
+    );
+    sentinels.push(await RedisServer.sentinel(port, dir, conf));
+  }
+  const ask = sentinels[0]!.client();
+  const currentMaster = async () => {
+    const [host, port] = (await ask.call('SENTINEL', 'get-master-addr-by-name', SENTINEL_NAME)) as [string, string];
+    return `${host}:${port}`;
+  };
+  // Every sentinel knows the replica (and the others) before a failover can pick it.
+  await until(
+    'the sentinels to see the replica',
+    async () => {
+      const replicas = (await ask.call('SENTINEL', 'replicas', SENTINEL_NAME)) as unknown[];
+      return replicas.length === 1;
+    },
+    30_000,
+  );
+  const admins: Redis[] = [];
+  const env = {
+    REDIS_SENTINELS: sentinels.map((n) => `127.0.0.1:${n.port}`).join(','),
+    REDIS_SENTINEL_NAME: SENTINEL_NAME,
+  };
+  return {
+    master,
+    replica,
+    sentinels,
+    env,
+    currentMaster,
+    failover: async () => {
+      const before = await currentMaster();
+      await ask.call('SENTINEL', 'failover', SENTINEL_NAME);
+      await until('the sentinels to name the new master', async () => (await currentMaster()) !== before, 30_000);
+    },
+    admin: () => {
+      const c = new Redis({
+        sentinels: sentinels.map((n) => ({ host: '127.0.0.1', port: n.port })),
+        name: SENTINEL_NAME,
+        maxRetriesPerRequest: null,
+      });
+      c.on('error', () => undefined);
+      admins.push(c);
+      return c;
+    },
+    stop: async () => {
+      for (const a of admins) a.disconnect();
+      await Promise.all([master, replica, ...sentinels].map((n) => n.stop()));
+    },
+  };
 }
