@@ -140,6 +140,11 @@ export const configSchema = z.object({
   SLACK_MAX_NEW_PER_MINUTE: z.coerce.number().int().min(1).optional(),
   /** Verifies POST /slack/interactions; the card has buttons only when it is set (bot mode). */
   SLACK_SIGNING_SECRET: z.string().min(8, 'at least 8 characters').optional(),
+  /** Bot mode: the chart of the alert into the message's thread (needs the files:write scope). */
+  SLACK_CHART: z
+    .enum(['true', 'false'], { message: 'true or false' })
+    .default('true')
+    .transform((v) => v === 'true'),
   PAGERDUTY_ROUTING_KEY: z.string().optional(),
   PAGERDUTY_EVENTS_URL: url.default('https://events.pagerduty.com/v2/enqueue'),
   PAGERDUTY_MIN_SEVERITY: severity.default('critical'),

@@ -64,6 +64,12 @@ export class Metrics {
     labelNames: ['verdict'] as const,
     registers: [this.registry],
   });
+  readonly chartUploads = new Counter({
+    name: 'alert_annotator_chart_uploads_total',
+    help: 'Charts for the Slack thread, by outcome: uploaded, skipped (nothing to draw), failed (the message went out without it).',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
   private readDepth?: () => Promise<QueueDepth>;
   private readDeadLetters?: () => Promise<number>;
   readonly queueDepth: Gauge<'queue' | 'state'>;

@@ -16,6 +16,7 @@ import type { Alert, WebhookPayload } from './model/alert';
 import { buildRecord, buildResolvedRecord, severityOf, type AnnotationRecord } from './model/record';
 import { verdictOf } from './publish/verdict';
 import { renderChart, type ChartResult } from './publish/chart';
+import type { ChartUploadOutcome, SlackChartUploader } from './publish/slack-upload';
 import { createScrubber } from './scrub';
 import { currentTraceId, withSpan } from './spans';
 
@@ -30,6 +31,8 @@ export interface PipelineDeps {
   analyzeOptions?: AnalyzeOptions;
   metrics?: Metrics;
   now?: () => Date;
+  /** The chart into the Slack message's thread (SLACK_CHART, bot mode), after the first note is out. */
+  chart?: Pick<SlackChartUploader, 'uploadOnce'>;
   /** The route (ROUTES_FILE) and tenant this part of a notification runs under; stamped on its records. */
   route?: { name: string; tenant?: string; links?: { title: string; url: string }[] };
 }
@@ -44,6 +47,8 @@ export interface GroupOutcome {
    * asked while the first note is being published, so a slow or hanging model cannot hold it up.
    */
   renarration?: RenarrationData;
+  /** What became of the chart for the Slack thread, when one was due. */
+  chart?: ChartUploadOutcome;
 }
 
 /** Everything a later narration needs, scrubbed, so no raw evidence sits in job data. */
@@ -122,6 +127,8 @@ export async function annotateGroup(
   const outcome: GroupOutcome = { annotated: 0, skipped: claim.done.length, records: [] };
   const fresh = claim.fresh;
   const stopRenewal = deps.dedup.keepAlive?.(fresh, owner);
+  // The chart's upload runs beside the rest of the job; it never throws.
+  let chart: Promise<ChartUploadOutcome> | undefined;
   try {
     const firing = fresh.filter((a) => a.status === 'firing');
     const resolved = fresh.filter((a) => a.status === 'resolved');
@@ -131,6 +138,7 @@ export async function annotateGroup(
       const done = await annotateFiring(payload, firing, deps, signal, { ...opts, now, traceId, kind: 'initial' });
       outcome.records.push(...done.records);
       if (done.renarration) outcome.renarration = done.renarration;
+      chart = done.chart;
     }
     if (resolved.length > 0) {
       const records = resolved.map((alert) => buildResolvedRecord({ alert, groupKey: payload.groupKey, traceId, now }));
@@ -141,6 +149,7 @@ export async function annotateGroup(
     if (outcome.renarration) await opts.queueNarration?.(outcome.renarration);
     await deps.dedup.complete(fresh, owner);
     outcome.annotated = fresh.length;
+    if (chart) outcome.chart = await chart;
     for (const r of outcome.records) {
       deps.log.info({ fingerprint: r.fingerprint, status: r.status, narrator: r.narrator, suspects: r.suspects.length }, 'alert annotated');
     }
@@ -174,7 +183,7 @@ async function annotateFiring(
     nonce?: string;
     narrateNow?: boolean;
   },
-): Promise<Pick<GroupOutcome, 'records' | 'renarration'>> {
+): Promise<Pick<GroupOutcome, 'records' | 'renarration'> & { chart?: Promise<ChartUploadOutcome> }> {
   const { now, traceId } = opts;
   const bundle =
     opts.bundle ??
@@ -200,7 +209,44 @@ async function annotateFiring(
   );
   const event = { payload: eventPayload(payload) };
   await publish(deps, { ...event, kind: opts.kind, records, ...(opts.nonce ? { nonce: opts.nonce } : {}) }, signal);
-  return !opts.narrateNow && deps.narrator ? { records, renarration: { input, records, event } } : { records };
+  // The first note is out (message and record): now the chart into its thread, once per group.
+  const chart = opts.kind === 'initial' ? uploadChart(deps, payload, records, bundle, analysis, signal) : undefined;
+  const result = !opts.narrateNow && deps.narrator ? { records, renarration: { input, records, event } } : { records };
+  return chart ? { ...result, chart } : result;
+}
+
+/** Starts the chart's upload when the group has a bot-mode Slack message; never rejects. */
+function uploadChart(
+  deps: PipelineDeps,
+  payload: WebhookPayload,
+  records: AnnotationRecord[],
+  bundle: EvidenceBundle,
+  analysis: Analysis,
+  signal: AbortSignal,
+): Promise<ChartUploadOutcome> | undefined {
+  const message = records.find((r) => r.slackTs && r.slackChannel);
+  if (!deps.chart || !message?.slackTs || !message.slackChannel) return undefined;
+  return deps.chart
+    .uploadOnce(
+      {
+        groupKey: payload.groupKey,
+        channel: message.slackChannel,
+        threadTs: message.slackTs,
+        chart: async () => {
+          const drawn = await chartOf(bundle, analysis, deps.analyzeOptions);
+          if ('reason' in drawn) return drawn;
+          const { plan } = drawn;
+          return {
+            png: drawn.png,
+            filename: 'alert-chart.png',
+            title: plan.alert.title,
+            altText: `${plan.alert.title}, over the baseline and incident windows${plan.suspect ? `; below: ${plan.suspect.title}` : ''}`,
+          };
+        },
+      },
+      signal,
+    )
+    .catch(() => 'failed' as const);
 }
 
 /**

@@ -7,6 +7,7 @@ import { VERDICT_LABELS } from './model/verdict';
 import { reanalyzeGroup, type PipelineDeps } from './pipeline';
 import { payloadOfView } from './publish/group-view';
 import { SlackWebApi } from './publish/slack-api';
+import { SlackChartUploader } from './publish/slack-upload';
 import type { Logger } from 'pino';
 import { LokiClient } from './clients/loki';
 import type { Config } from './config';
@@ -224,6 +225,20 @@ export function buildPublishers(config: Config, log: Logger, loki = buildLokiCli
   }
   if (loki) publishers.push(new LokiPublisher(loki, { state, maxLineBytes: config.LOKI_MAX_LINE_BYTES }));
   return publishers;
+}
+
+/**
+ * The chart into the Slack thread (SLACK_CHART, bot mode): once per group, remembered in the
+ * same publish state as the message (Redis in the service, memory in the one-shot CLI).
+ */
+export function buildChartUploader(config: Config, log: Logger, redis?: Redis, metrics?: Metrics): SlackChartUploader | undefined {
+  if (!config.SLACK_CHART || !config.SLACK_BOT_TOKEN || !config.SLACK_CHANNEL) return undefined;
+  return new SlackChartUploader({
+    api: new SlackWebApi({ token: config.SLACK_BOT_TOKEN, apiUrl: config.SLACK_API_URL, log }),
+    state: redis ? new RedisPublishState(redis, config.QUEUE_PREFIX) : new MemoryPublishState(),
+    log,
+    ...(metrics ? { count: (outcome) => metrics.chartUploads.inc({ outcome }) } : {}),
+  });
 }
 
 /**
