@@ -78,6 +78,26 @@ const TEXT_UNITS: [name: string, make: (kb: number) => string][] = [
   ['PEM begin, no end', (kb) => fill(kb, 'a', '-----BEGIN PRIVATE KEY-----')],
   ['many PEM begins', (kb) => fill(kb, '-----BEGIN PRIVATE KEY-----')],
   ['scheme://user:', (kb) => fill(kb, 'a://b:')],
+  // Every few bytes a value to mask (a placeholder each) or to check and keep.
+  ['dense emails', (kb) => fill(kb, 'a@b.io ')],
+  ['dense public IPv4', (kb) => fill(kb, '8.8.8.8 ')],
+  ['dense private IPv4', (kb) => fill(kb, '10.0.0.1 ')],
+  ['dense IPv6', (kb) => fill(kb, '2001:db8::1 ')],
+  ['dense card numbers', (kb) => fill(kb, '4111111111111111 ')],
+  ['dense SSNs', (kb) => fill(kb, '123-45-6789 ')],
+  ['dense phone numbers', (kb) => fill(kb, '+44 20 7946 0958 ')],
+  ['dense IBANs', (kb) => fill(kb, 'DE89370400440532013000 ')],
+  ['dense query tokens', (kb) => fill(kb, 'x=1&token=a ')],
+  ['dense hex ids', (kb) => fill(kb, 'deadbeef ')],
+  ['dense key=value secrets', (kb) => fill(kb, 'pw=x ')],
+  [
+    'every trigger, nothing to mask',
+    (kb) =>
+      fill(
+        kb,
+        'password Bearer a@ :: eyJ cookie authorization mysql redis-cli sshpass MII PRIVATE KEY hooks.slack.com :// ?&; pass pw pin - . xox sk- AIza gh_ glpat- npm_ SG. 1 ',
+      ),
+  ],
 ];
 
 const PROMQL_UNITS: [string, (kb: number) => string][] = [

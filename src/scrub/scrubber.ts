@@ -4,37 +4,38 @@ import type { Scrubber } from './types';
 import { digitsOf } from './validate';
 import { vendorTokens } from './vendor';
 
-/** A part of a hit to replace by a placeholder. */
+/** A part of a hit to replace by a placeholder (a cookie header has several). */
 interface Masked {
   start: number;
   end: number;
-  family: Family;
   /** The value as matched (decoded when the match was made on decoded text): what the placeholder stands for. */
   value: string;
 }
 
-/** One accepted match: the span it protects from other matches, and the parts of it to mask (none for a keep rule). */
+/**
+ * One accepted match: the span it protects from other matches, and what of it to mask. One
+ * flat object per match (most hits mask one span): a dense line makes tens of thousands.
+ */
 interface Hit {
   start: number;
   end: number;
   /** Lower wins when two hits start at the same index. */
   rank: number;
-  masks: Masked[];
+  /** undefined: a keep rule's hit (protected as it is). */
+  family: Family | undefined;
+  /** The one span to mask, when `parts` is not set. */
+  maskStart: number;
+  maskEnd: number;
+  value: string;
+  parts: Masked[] | undefined;
 }
 
 /** The value a placeholder stands for; normalised so spacing variants correlate. */
 function canonical(family: Family, value: string): string {
   if (family === 'CARD') return digitsOf(value);
-  if (family === 'IBAN') return value.replace(/ /g, '');
+  if (family === 'IBAN') return value.includes(' ') ? value.replace(/ /g, '') : value;
   if (family === 'IP') return value.toLowerCase();
   return value;
-}
-
-/** A quoted value is masked inside its quotes, so a JSON line stays JSON. */
-function unquote(value: string, start: number): [string, number] {
-  const q = value[0];
-  if (value.length >= 2 && (q === '"' || q === "'") && value.endsWith(q)) return [value.slice(1, -1), start + 1];
-  return [value, start];
 }
 
 /** Keep ranks first, then vendor tokens (the preset's exact formats), then the mask rules in their order. */
@@ -44,61 +45,93 @@ const MASK_RANK = VENDOR_RANK + 1;
 const DECODED_RANK = 1000;
 
 function collect(rules: readonly Rule[], rankBase: number, text: string, hits: Hit[]): void {
-  rules.forEach((rule, i) => {
-    if (rule.maybe && !rule.maybe(text)) return;
+  for (let i = 0; i < rules.length; i++) {
+    const rule = rules[i]!;
+    if (rule.maybe && !rule.maybe(text)) continue;
     const re = rule.pattern;
+    const family = rule.family;
     re.lastIndex = 0;
     for (let m = re.exec(text); m; m = re.exec(text)) {
-      if (m[0].length === 0) {
+      const match = m[0];
+      if (match.length === 0) {
         re.lastIndex++;
         continue;
       }
-      if (rule.accept && !rule.accept(m[0], text, m.index)) continue;
-      const end = m.index + m[0].length;
-      const hit: Hit = { start: m.index, end, rank: rankBase + i, masks: [] };
-      hits.push(hit);
-      const family = rule.family;
-      if (!family) continue;
-      const head = rule.split ? (m.groups?.[rule.split[0]] ?? '') : '';
-      const raw = rule.split ? (m.groups?.[rule.split[1]] ?? '') : m[0];
-      const [value, at] = unquote(raw, m.index + head.length);
+      const start = m.index;
+      if (rule.accept && !rule.accept(match, text, start)) continue;
+      const end = start + match.length;
+      if (!family) {
+        hits.push({ start, end, rank: rankBase + i, family, maskStart: 0, maskEnd: 0, value: '', parts: undefined });
+        continue;
+      }
+      // The value runs from the head's end to the match's end; a quoted one is masked inside its quotes, so a JSON line stays JSON.
+      const headEnd = rule.split ? start + m[1]!.length : start;
+      let at = headEnd;
+      let stop = end;
+      const q = text.charCodeAt(at);
+      if (stop - at >= 2 && (q === 34 || q === 39) && text.charCodeAt(stop - 1) === q) {
+        at++;
+        stop--;
+      }
+      const value = at === start && stop === end ? match : text.slice(at, stop);
+      let parts: Masked[] | undefined;
       if (rule.parts) {
-        for (const [a, b] of rule.parts(value, head)) hit.masks.push({ start: at + a, end: at + b, family, value: value.slice(a, b) });
-      } else hit.masks.push({ start: at, end: at + value.length, family, value });
+        parts = [];
+        for (const [a, b] of rule.parts(value, text.slice(start, headEnd)))
+          parts.push({ start: at + a, end: at + b, value: value.slice(a, b) });
+      }
+      hits.push({ start, end, rank: rankBase + i, family, maskStart: at, maskEnd: stop, value, parts });
     }
-  });
+  }
 }
 
 function collectVendor(text: string, hits: Hit[]): void {
   for (const [, start, end] of vendorTokens(text)) {
-    const value = text.slice(start, end);
-    if (end > start) hits.push({ start, end, rank: VENDOR_RANK, masks: [{ start, end, family: 'TOKEN', value }] });
+    if (end > start)
+      hits.push({
+        start,
+        end,
+        rank: VENDOR_RANK,
+        family: 'TOKEN',
+        maskStart: start,
+        maskEnd: end,
+        value: text.slice(start, end),
+        parts: undefined,
+      });
   }
 }
 
 /** All hits in one text: mask rules first, keep rules only where something is to be masked. */
-function findHits(text: string, rankOffset: number): Hit[] {
-  const hits: Hit[] = [];
+function findHits(text: string, rankOffset: number, hits: Hit[]): void {
+  const before = hits.length;
   collectVendor(text, hits);
   collect(MASK_RULES, MASK_RANK, text, hits);
-  if (hits.length === 0) return hits;
+  if (hits.length === before) return;
   collect(KEEP_RULES, 0, text, hits);
-  if (rankOffset) for (const h of hits) h.rank += rankOffset;
-  return hits;
+  if (rankOffset) for (let i = before; i < hits.length; i++) hits[i]!.rank += rankOffset;
 }
 
 /** Hits found on decoded text, moved onto the original's positions. */
-function mapHits(hits: Hit[], map: Int32Array): Hit[] {
-  for (const h of hits) {
+function mapHits(hits: Hit[], from: number, map: Int32Array): void {
+  for (let i = from; i < hits.length; i++) {
+    const h = hits[i]!;
     h.start = map[h.start]!;
     h.end = map[h.end]!;
-    for (const m of h.masks) {
-      m.start = map[m.start]!;
-      m.end = map[m.end]!;
+    h.maskStart = map[h.maskStart]!;
+    h.maskEnd = map[h.maskEnd]!;
+    if (h.parts) {
+      for (const m of h.parts) {
+        m.start = map[m.start]!;
+        m.end = map[m.end]!;
+      }
     }
   }
-  return hits;
 }
+
+const byPosition = (a: Hit, b: Hit): number => a.start - b.start || a.rank - b.rank || b.end - a.end;
+
+/** The cheap half of ALREADY_MASKED: every value it accepts is empty or starts with one of these (any case). */
+const MASKED_START = new Set('<*[rfhntuxRFHNTUX'.split('').map((c) => c.charCodeAt(0)));
 
 /**
  * A scrubber session: one per job (or per CLI run), so the same value gets the same
@@ -110,47 +143,64 @@ function mapHits(hits: Hit[], map: Int32Array): Hit[] {
  * the original text, whose encoding and structure stay.
  */
 export function createScrubber(): Scrubber {
-  const seen = new Map<string, string>();
+  /** Placeholders by family, then by canonical value. */
+  const seen = new Map<Family, Map<string, string>>();
   const counters = new Map<Family, number>();
 
   const placeholder = (family: Family, value: string): string => {
-    const key = `${family}\u0000${canonical(family, value)}`;
-    let p = seen.get(key);
+    let byValue = seen.get(family);
+    if (!byValue) seen.set(family, (byValue = new Map()));
+    const key = canonical(family, value);
+    let p = byValue.get(key);
     if (!p) {
       const n = (counters.get(family) ?? 0) + 1;
       counters.set(family, n);
       p = `<${family}_${n}>`;
-      seen.set(key, p);
+      byValue.set(key, p);
     }
     return p;
   };
 
   /** Masks a value; empty or already-masked values stay. */
-  const mask = (family: Family, value: string): string | undefined => (ALREADY_MASKED.test(value) ? undefined : placeholder(family, value));
+  const mask = (family: Family, value: string): string | undefined =>
+    (value.length === 0 || MASKED_START.has(value.charCodeAt(0))) && ALREADY_MASKED.test(value) ? undefined : placeholder(family, value);
 
   const scrub = (text: string): string => {
     if (text.length < 6) return text;
-    const hits = findHits(text, 0);
+    const hits: Hit[] = [];
+    findHits(text, 0, hits);
     const decoded = decode(text);
-    if (decoded) hits.push(...mapHits(findHits(decoded.text, DECODED_RANK), decoded.map));
-    if (!hits.some((h) => h.masks.length > 0)) return text;
-    hits.sort((a, b) => a.start - b.start || a.rank - b.rank || b.end - a.end);
+    if (decoded) {
+      const from = hits.length;
+      findHits(decoded.text, DECODED_RANK, hits);
+      mapHits(hits, from, decoded.map);
+    }
+    if (hits.length === 0) return text;
+    let sorted = true;
+    for (let i = 1; i < hits.length && sorted; i++) sorted = byPosition(hits[i - 1]!, hits[i]!) <= 0;
+    if (!sorted) hits.sort(byPosition);
     let out = '';
     let pos = 0;
+    let masked = false;
+    const put = (family: Family, start: number, end: number, value: string): void => {
+      const p = end > start ? mask(family, value) : undefined;
+      if (p === undefined || start < pos) return;
+      out += text.slice(pos, start) + p;
+      pos = end;
+      masked = true;
+    };
     for (const h of hits) {
       if (h.start < pos) continue;
-      for (const m of h.masks) {
-        const p = m.end > m.start ? mask(m.family, m.value) : undefined;
-        if (p === undefined || m.start < pos) continue;
-        out += text.slice(pos, m.start) + p;
-        pos = m.end;
+      if (h.family) {
+        if (h.parts) for (const m of h.parts) put(h.family, m.start, m.end, m.value);
+        else put(h.family, h.maskStart, h.maskEnd, h.value);
       }
       if (h.end > pos) {
         out += text.slice(pos, h.end);
         pos = h.end;
       }
     }
-    return out + text.slice(pos);
+    return masked ? out + text.slice(pos) : text;
   };
 
   const scrubAny = (value: unknown, secretKey: boolean): unknown => {

@@ -1,4 +1,4 @@
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIPv6 } from 'node:net';
 
 /**
  * Checks that turn a pattern match into a real finding. Pattern-only detectors of numbers
@@ -37,13 +37,42 @@ export function ibanValid(raw: string): boolean {
 }
 
 /**
+ * The four octets of a dotted IPv4 address as node:net's isIPv4 reads one (1-3 digits each,
+ * at most 255, no leading zero), or undefined. A scan, not a regex and a split: it runs on
+ * every address-shaped match of a log line.
+ */
+function ipv4Octets(ip: string): [number, number, number, number] | undefined {
+  const o: number[] = [];
+  let i = 0;
+  for (let part = 0; part < 4; part++) {
+    if (part > 0) {
+      if (ip.charCodeAt(i) !== 46 /* . */) return undefined;
+      i++;
+    }
+    const start = i;
+    let v = 0;
+    while (i < ip.length && i - start < 4) {
+      const d = ip.charCodeAt(i) - 48;
+      if (d < 0 || d > 9) break;
+      v = v * 10 + d;
+      i++;
+    }
+    const len = i - start;
+    if (len === 0 || len > 3 || v > 255 || (len > 1 && ip.charCodeAt(start) === 48)) return undefined;
+    o.push(v);
+  }
+  return i === ip.length ? (o as [number, number, number, number]) : undefined;
+}
+
+/**
  * A public (routable, client-looking) IPv4 address. Private, loopback, link-local, CGNAT,
  * multicast and reserved ranges (RFC 6890) are infrastructure and stay for correlation.
  * The documentation ranges (RFC 5737) count as public: they stand in for real clients.
  */
 export function isPublicIPv4(ip: string): boolean {
-  if (!isIPv4(ip)) return false;
-  const [a = 0, b = 0] = ip.split('.').map(Number);
+  const octets = ipv4Octets(ip);
+  if (!octets) return false;
+  const [a, b] = octets;
   if (a === 0 || a === 10 || a === 127 || a >= 224) return false;
   if (a === 100 && b >= 64 && b <= 127) return false;
   if (a === 169 && b === 254) return false;
@@ -52,13 +81,12 @@ export function isPublicIPv4(ip: string): boolean {
   return true;
 }
 
-/** Global unicast IPv6 (2000::/3); loopback, ULA, link-local and multicast are kept. */
+/** Global unicast IPv6 (2000::/3); loopback, ULA, link-local and multicast are kept. The cheap test on the first group goes first. */
 export function isPublicIPv6(ip: string): boolean {
-  if (!isIPv6(ip)) return false;
-  const head = ip.split(':')[0] ?? '';
-  if (head === '') return false;
-  const first = parseInt(head, 16);
-  return first >= 0x2000 && first <= 0x3fff;
+  const colon = ip.indexOf(':');
+  if (colon <= 0 || colon > 4) return false;
+  const first = parseInt(ip.slice(0, colon), 16);
+  return first >= 0x2000 && first <= 0x3fff && isIPv6(ip);
 }
 
 /** Digits only. */
