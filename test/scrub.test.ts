@@ -1,3 +1,5 @@
+import fc from 'fast-check';
+import { isIPv4, isIPv6 } from 'node:net';
 import { PassThrough, Readable } from 'node:stream';
 import { createScrubber, scrubStream } from '../src/scrub';
 import { ibanValid, isPublicIPv4, isPublicIPv6, luhnValid } from '../src/scrub/validate';
@@ -100,6 +102,43 @@ describe('the validators', () => {
     ['::1', false],
     ['12:34:56', false],
   ])('IPv6 %s is public: %s', (ip, ok) => expect(isPublicIPv6(ip)).toBe(ok));
+
+  test.each(['01.2.3.4', '1.2.3.04', '1.2.3', '1.2.3.4.5', '1..2.3', '256.1.1.1', '1.2.3.4 ', '+1.2.3.4', '1.2.3.1000', ''])(
+    'IPv4 %j is no address (as node:net reads one)',
+    (ip) => {
+      expect(isIPv4(ip)).toBe(false);
+      expect(isPublicIPv4(ip)).toBe(false);
+    },
+  );
+
+  test('the address scans agree with node:net on what is an address', () => {
+    const octet = fc.oneof(fc.nat(300).map(String), fc.constantFrom('00', '01', '007', '', 'a', '1000'));
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.ipV4(),
+          fc.array(octet, { minLength: 3, maxLength: 5 }).map((o) => o.join('.')),
+        ),
+        (ip) => {
+          if (!isIPv4(ip)) expect(isPublicIPv4(ip)).toBe(false);
+          else
+            expect(isPublicIPv4(ip)).toBe(
+              !/^(?:0|10|127|22[4-9]|2[3-5]\d|100\.(?:6[4-9]|[7-9]\d|1[01]\d|12[0-7])|169\.254|172\.(?:1[6-9]|2\d|3[01])|192\.168)\./.test(
+                ip,
+              ),
+            );
+        },
+      ),
+      { numRuns: 2000 },
+    );
+    fc.assert(
+      fc.property(fc.oneof(fc.ipV6(), fc.stringMatching(/^[0-9a-f:]{0,20}$/)), (ip) => {
+        const first = parseInt(ip.split(':')[0] || 'x', 16);
+        expect(isPublicIPv6(ip)).toBe(isIPv6(ip) && first >= 0x2000 && first <= 0x3fff);
+      }),
+      { numRuns: 2000 },
+    );
+  });
 });
 
 describe('scrubStream (the scrub command)', () => {
