@@ -134,6 +134,7 @@ export interface Rule {
   parts?: (value: string, head: string) => [start: number, end: number][];
 }
 
+/** Every rule has every field (undefined when unused), so the scrubber's loop over them sees one object shape. */
 const R = (name: string, source: string, family: Family | undefined, maybe?: Rule['maybe'], split?: boolean, flags = 'g'): Rule => ({
   name,
   // The head and value groups are named for the reader; the scrubber reads the head as group 1
@@ -142,6 +143,8 @@ const R = (name: string, source: string, family: Family | undefined, maybe?: Rul
   maybe,
   family,
   split,
+  accept: undefined,
+  parts: undefined,
 });
 
 /** A pre-check from one regular expression (a single scan beats many `includes`). */
@@ -221,7 +224,10 @@ export const MASK_RULES: readonly Rule[] = [
   // (`"pass":`); never in prose ("tests pass: 412") or inside a word (`bypass=`).
   R(
     'shortpair',
-    String.raw`(?<head>(?:(?:(?<=[_-])|(?<=[a-z])(?=[A-Z]))(?:${SHORT_KEYS})["']?\s*[:=]|(?<![A-Za-z0-9_-])(?:PASS|Pass|pass)\s*=|(?<![A-Za-z0-9_-])(?:PW|Pw|pw)\s*[:=]|(?<=["'])(?:${SHORT_KEYS})["']\s*:)\s*)(?<value>${PAIR_VALUE})`,
+    // The word comes first and the alternatives look back past it: a pattern that starts with
+    // lookbehinds is tried at every position (6x a linear pass on 'password' text), one that
+    // starts with the word only where the word is.
+    String.raw`(?<head>(?:${SHORT_KEYS})(?:(?<=[_-](?:${SHORT_KEYS})|[a-z](?:PASS|Pass|PW|Pw))["']?\s*[:=]|(?<=(?<![A-Za-z0-9_-])(?:PASS|Pass|pass))\s*=|(?<=(?<![A-Za-z0-9_-])(?:PW|Pw|pw))\s*[:=]|(?<=["'](?:${SHORT_KEYS}))["']\s*:)\s*)(?<value>${PAIR_VALUE})`,
     'SECRET',
     hint(/[Pp](?:[Ww]|[Aa][Ss][Ss])/),
     true,
@@ -233,7 +239,7 @@ export const MASK_RULES: readonly Rule[] = [
     'cli',
     String.raw`(?<head>(?<![A-Za-z0-9_-])(?:(?:mysql|mysqldump|mysqladmin|mariadb|mariadb-dump)(?:\s+[^\s]{1,200}){0,12}?\s+-p|(?:sshpass)\s+-p\s+|redis-cli(?:\s+[^\s]{1,200}){0,12}?\s+-a\s+))(?<value>[^\s"']+)`,
     'SECRET',
-    hint(/mysql|mariadb|sshpass|redis-cli/),
+    (t) => /mysql|mariadb|sshpass|redis-cli/.test(t) && /\s-[pa]/.test(t),
     true,
   ),
   // In prose: "my password is BlueHorse42", "the PIN was 4711".

@@ -22,16 +22,33 @@ export function luhnValid(digits: string): boolean {
   return sum % 10 === 0;
 }
 
-/** IBAN check digits (ISO 13616, mod 97 of the rearranged number must be 1). */
+/** IBAN check digits (ISO 13616, mod 97 of the rearranged number must be 1); spaces are skipped, nothing is allocated. */
 export function ibanValid(raw: string): boolean {
-  const iban = raw.replace(/ /g, '');
-  if (iban.length < 15 || iban.length > 34) return false;
-  const rearranged = iban.slice(4) + iban.slice(0, 4);
+  let len = 0;
+  for (let i = 0; i < raw.length; i++) if (raw.charCodeAt(i) !== 32) len++;
+  if (len < 15 || len > 34) return false;
+  // The first four characters go last: read from the fifth on, then wrap around.
   let rem = 0;
-  for (const ch of rearranged) {
-    const code = ch.charCodeAt(0);
-    const value = code >= 65 && code <= 90 ? String(code - 55) : ch;
-    for (const d of value) rem = (rem * 10 + (d.charCodeAt(0) - 48)) % 97;
+  let seen = 0;
+  const step = (code: number): boolean => {
+    if (code >= 65 && code <= 90) rem = (rem * 100 + (code - 55)) % 97;
+    else if (code >= 48 && code <= 57) rem = (rem * 10 + (code - 48)) % 97;
+    else return false;
+    return true;
+  };
+  let headEnd = 0;
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw.charCodeAt(i);
+    if (c === 32) continue;
+    if (seen++ < 4) {
+      headEnd = i + 1;
+      continue;
+    }
+    if (!step(c)) return false;
+  }
+  for (let i = 0; i < headEnd; i++) {
+    const c = raw.charCodeAt(i);
+    if (c !== 32 && !step(c)) return false;
   }
   return rem === 1;
 }
@@ -86,22 +103,72 @@ export function isPublicIPv6(ip: string): boolean {
   const colon = ip.indexOf(':');
   if (colon <= 0 || colon > 4) return false;
   const first = parseInt(ip.slice(0, colon), 16);
-  return first >= 0x2000 && first <= 0x3fff && isIPv6(ip);
+  return first >= 0x2000 && first <= 0x3fff && (HEX_AND_COLONS.test(ip) ? hexColonIPv6(ip) : isIPv6(ip));
+}
+
+const HEX_AND_COLONS = /^[0-9a-fA-F:]+$/;
+
+const isHex = (c: number): boolean => (c >= 48 && c <= 57) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102);
+
+/** An IPv6 address written with hex groups and colons only (no embedded IPv4), as node:net's isIPv6 reads one; one scan. */
+function hexColonIPv6(ip: string): boolean {
+  let i = 0;
+  let groups = 0;
+  let compressed = false;
+  if (ip.startsWith('::')) {
+    compressed = true;
+    i = 2;
+    if (ip.length === 2) return true;
+  }
+  for (;;) {
+    const start = i;
+    while (i < ip.length && isHex(ip.charCodeAt(i))) i++;
+    if (i === start || i - start > 4) return false;
+    groups++;
+    if (i === ip.length) break;
+    i++; // a colon: the text holds only hex digits and colons
+    if (ip.charCodeAt(i) === 58 /* : */) {
+      if (compressed) return false;
+      compressed = true;
+      i++;
+      if (i === ip.length) break;
+    } else if (i === ip.length) return false;
+  }
+  return compressed ? groups <= 7 : groups === 8;
 }
 
 /** Digits only. */
 export function digitsOf(s: string): string {
-  return s.replace(/\D/g, '');
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return s.replace(/\D/g, '');
+  }
+  return s;
 }
 
-/** Card numbers are 13–19 digits with a known leading digit and a valid Luhn sum. */
+/** Card numbers are 13–19 digits with a known leading digit and a valid Luhn sum (read in one scan over the digits, separators skipped). */
 export function cardValid(candidate: string): boolean {
-  const d = digitsOf(candidate);
-  return d.length >= 13 && d.length <= 19 && luhnValid(d);
+  let sum = 0;
+  let n = 0;
+  for (let i = candidate.length - 1; i >= 0; i--) {
+    let d = candidate.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) continue;
+    if (n % 2 === 1) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+    n++;
+  }
+  return n >= 13 && n <= 19 && sum % 10 === 0;
 }
 
 /** E.164 allows at most 15 digits; national numbers have at least 10 (8 with a `+` code). */
 export function phoneValid(candidate: string): boolean {
-  const n = digitsOf(candidate).length;
+  let n = 0;
+  for (let i = 0; i < candidate.length; i++) {
+    const c = candidate.charCodeAt(i);
+    if (c >= 48 && c <= 57) n++;
+  }
   return candidate.startsWith('+') ? n >= 8 && n <= 15 : n >= 10 && n <= 15;
 }
