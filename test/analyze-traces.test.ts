@@ -1,20 +1,23 @@
+import { analyze } from '../src/analyze';
 import { summariseTraces } from '../src/analyze/traces';
-import type { Trace } from '../src/model/evidence';
+import type { Series, Trace } from '../src/model/evidence';
+import { firingPayload } from './helpers/gather';
 
 /** One trace from [service, spanId, parentSpanId | undefined, kind, start ms, end ms] rows (OTLP/HTTP JSON form). */
-function trace(rows: [string, string, string | undefined, number, number, number][]): Trace {
+function trace(rows: [string, string, string | undefined, number, number, number, Record<string, string>?][], id = 'ab'): Trace {
   const by = new Map<string, unknown[]>();
-  for (const [service, spanId, parent, kind, start, end] of rows)
+  for (const [service, spanId, parent, kind, start, end, attrs] of rows)
     by.set(service, [
       ...(by.get(service) ?? []),
       {
-        traceId: 'ab'.repeat(16),
+        traceId: id.repeat(16),
         spanId: spanId.padStart(16, '0'),
         ...(parent ? { parentSpanId: parent.padStart(16, '0') } : {}),
         name: `${service} op`,
         kind,
         startTimeUnixNano: `${start}000000`,
         endTimeUnixNano: `${end}000000`,
+        attributes: Object.entries(attrs ?? {}).map(([key, v]) => ({ key, value: { stringValue: v } })),
       },
     ]);
   return {
@@ -45,5 +48,43 @@ describe('the service graph from spans', () => {
     const calls = summariseTraces([t]).calls;
     expect(calls.get('dispatch')?.has('trips') ?? false).toBe(false);
     expect(calls.get('trips')?.has('dispatch') ?? false).toBe(false);
+  });
+});
+
+describe('time handed down the service graph', () => {
+  const now = new Date('2026-11-21T02:20:00Z');
+  const startsS = now.getTime() / 1000 - 120;
+  const series = (service: string, name: string, at: (i: number, t: number) => number): Series => {
+    const values: [number, string][] = [];
+    for (let t = startsS - 3600, i = 0; t <= startsS + 120; t += 60, i++) values.push([t, String(at(i, t))]);
+    return { query: null, labels: { service }, values, name };
+  };
+
+  it('does not hand the alerting service its slowness to an uninstrumented dependency whose instrumented caller is fine', () => {
+    // web -> booking -> gds.example (an outside API, no telemetry). web's own code got slow; the
+    // API takes its usual (long) time, and booking, which calls it, shows nothing.
+    const traces = ['a1', 'b2', 'c3', 'd4', 'e5'].map((id, k) =>
+      trace(
+        [
+          ['web', '1', undefined, 2, k, k + 400],
+          ['web', '2', '1', 3, k + 120, k + 400],
+          ['booking', '3', '2', 2, k + 122, k + 398],
+          ['booking', '4', '3', 3, k + 125, k + 395, { 'server.address': 'gds.example' }],
+        ],
+        id,
+      ),
+    );
+    const a = analyze({
+      payload: firingPayload(now, { alertname: 'WebLatencyHigh', service: 'web' }),
+      now: now.toISOString(),
+      series: [
+        series('web', 'p99 latency', (i, t) => (t >= startsS - 240 ? 1.1 : 0.3 + 0.01 * Math.sin(i))),
+        series('booking', 'p99 latency', (i) => 0.25 + 0.01 * Math.sin(i * 1.3)),
+      ],
+      logs: [],
+      traces,
+    });
+    expect(a.suspects[0]?.service).toBe('web');
+    expect(a.suspects.map((s) => s.service)).not.toContain('gds.example');
   });
 });

@@ -137,6 +137,28 @@ describe('analyze', () => {
     ]);
   });
 
+  it("says no cause when the alert's own series stays within its baseline range, whatever else moved", () => {
+    // A threshold inside normal variation; a batch job sharing the namespace is busy at the same time.
+    const expr = series({ service: 'checkout', namespace: 'shop' }, wobble(0.5, 0.05), undefined, { query: 'p99 > 0.5' });
+    const cron = series(
+      { service: 'nightly-report', namespace: 'shop' },
+      wobble(0.02, 0.001),
+      { fromS: startsS - 240, value: () => 2.5 },
+      { name: 'cpu usage' },
+    );
+    const logs = [
+      {
+        labels: { service: 'nightly-report', namespace: 'shop' },
+        values: Array.from({ length: 30 }, (_, k): [string, string] => [`${startsS - 200 + k * 5}000000000`, `WARN chunk ${k} took 4s`]),
+      },
+    ];
+    const a = analyze(bundle({ series: [expr, cron], logs }));
+    expect(a.confidence).toBe('low');
+    expect(a.findings.find((f) => f.id === 'A1')?.text).toMatch(
+      /^no cause determined: the alert's own series stays within its baseline range/,
+    );
+  });
+
   it('scores any metric name and attributes it through the configured service labels', () => {
     const odd = series({ __name__: 'ledger_queue_depth_total', component: 'ledger' }, wobble(100, 5), {
       fromS: startsS - 200,

@@ -112,7 +112,10 @@ export function analyze(bundle: EvidenceBundle, opts: AnalyzeOptions = {}): Anal
     findings.push({
       id: 'A1',
       kind: 'alert',
-      text: "no cause determined: nothing on the alert's call path is anomalous beyond the alert itself",
+      text:
+        ranking.alertQuietZ !== undefined
+          ? `no cause determined: the alert's own series stays within its baseline range (z=${ranking.alertQuietZ.toFixed(1)} at most in the incident window), so nothing else that moved explains it`
+          : "no cause determined: nothing on the alert's call path is anomalous beyond the alert itself",
     });
   // The evidence for the top suspect reads first (a narrator, or a reader, takes the head of
   // the list); ids keep their order within each kind.

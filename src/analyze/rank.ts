@@ -98,8 +98,10 @@ export interface Ranking {
   suspects: RankedSuspect[];
   /** Anomalies set aside: off the causal path, or begun long before the incident. */
   unrelated: Omit<Finding, 'id'>[];
-  /** Something on the path other than the alert's own expression is anomalous. */
+  /** Something on the path other than the alert's own expression is anomalous (and that expression is). */
   pathAnomalous: boolean;
+  /** Set when the alert's own series stays within its baseline range: its largest score. */
+  alertQuietZ?: number;
   path: CausalPath;
 }
 
@@ -361,7 +363,23 @@ export function rankSuspects(input: RankInput): Ranking {
     if (position === 'on') return list.some((c) => telling(service, c));
     return position === 'unknown' && !path.informative && new Set(list.filter((c) => telling(service, c)).map((c) => c.kind)).size >= 2;
   });
-  return { suspects: ranked.slice(0, MAX_SUSPECTS), unrelated, pathAnomalous, path };
+  // The alert's own series within their usual range (threshold noise, a flapping rule): whatever
+  // else moved, nothing here is the cause of an anomaly there is no sign of.
+  // Its expression, and the alerting services' other symptoms (a p99 stuck at a bucket edge can
+  // hide what the error ratio shows).
+  const alertSeries = scored.filter((s) => s.fromAlert || (s.symptom && s.service !== undefined && alerting.has(s.service)));
+  const alertZ = alertSeries.length ? Math.max(...alertSeries.map((s) => s.score.z)) : undefined;
+  // (Unless the alerting service itself shows a cause of its own: CPU pegged at its limit before
+  // its latency shows it.)
+  const selfCause = [...alerting].some((a) => (contrib.get(a) ?? []).some((c) => !c.symptom && telling(a, c)));
+  const alertQuiet = alertZ !== undefined && alertZ < METRIC_MIN_Z && !selfCause;
+  return {
+    suspects: ranked.slice(0, MAX_SUSPECTS),
+    unrelated,
+    pathAnomalous: pathAnomalous && !alertQuiet,
+    path,
+    ...(alertQuiet ? { alertQuietZ: alertZ } : {}),
+  };
 }
 
 /** Who takes over a service's symptoms: trace blame, else the callees its error logs name. */
@@ -375,13 +393,18 @@ function handOff(
 ): Map<string, number> | undefined {
   // Time goes to a component anomalous in its own right, or, from the alerting service, to one
   // with no telemetry of its own to say it is healthy (a managed dependency, a service without
-  // metrics): a healthy service spends most of its time in its database, and that explains
-  // nothing. Errors go where they start (that is unambiguous).
+  // metrics) unless a caller of it has telemetry and shows nothing (a slow dependency slows its
+  // callers: one that is fine says it is fine): a healthy service spends most of its time in its
+  // database, and that explains nothing. Errors go where they start (that is unambiguous).
   const time = traces.blame.get(service);
   const errs = traces.errorBlame.get(service);
   if (time) {
+    const vouched = (s: string): boolean =>
+      [...traces.calls].some(
+        ([caller, callees]) => callees.has(s) && !alerting.has(caller) && withTelemetry.has(caller) && !own.has(caller),
+      );
     const eligible = (s: string, v: number): boolean =>
-      s === service || (v >= 0.1 && ((own.get(s) ?? 0) >= 0.5 || (alerting.has(service) && !withTelemetry.has(s))));
+      s === service || (v >= 0.1 && ((own.get(s) ?? 0) >= 0.5 || (alerting.has(service) && !withTelemetry.has(s) && !vouched(s))));
     const kept = new Map([...time].filter(([s, v]) => eligible(s, v)));
     const total = [...kept.values()].reduce((a, b) => a + b, 0);
     if (kept.size > 1 && total > 0) {
