@@ -159,6 +159,32 @@ describe('analyze', () => {
     );
   });
 
+  it('reads the callee of failed calls from the lines when the log template folded it into a placeholder', () => {
+    // No traces. checkout's failed calls name ledger five times for each auth: one template,
+    // "ERROR <*> <*> <*> failed after <NUM>ms: …", that names neither.
+    const line = (k: number) =>
+      k % 6 === 5
+        ? `ERROR POST /verify auth failed after 800ms: upstream returned 5xx`
+        : `ERROR PUT /entries/${k} ledger failed after 1500ms: upstream returned 5xx`;
+    const logs = [
+      {
+        labels: { service: 'checkout' },
+        values: Array.from({ length: 60 }, (_, k): [string, string] => [`${startsS - 150 + k * 4}000000000`, line(k)]),
+      },
+    ];
+    const errors = series(
+      { service: 'checkout' },
+      wobble(0.01, 0.002),
+      { fromS: startsS - 200, value: () => 0.3 },
+      { name: 'error ratio' },
+    );
+    const ledger = series({ service: 'ledger' }, wobble(40, 2), undefined, { name: 'request rate' });
+    const auth = series({ service: 'auth' }, wobble(40, 2), undefined, { name: 'request rate' });
+    const a = analyze(bundle({ series: [errors, ledger, auth], logs }));
+    expect(a.findings.some((f) => f.kind === 'log' && f.text.includes('<*>'))).toBe(true);
+    expect(a.suspects[0]?.service).toBe('ledger');
+  });
+
   it('scores any metric name and attributes it through the configured service labels', () => {
     const odd = series({ __name__: 'ledger_queue_depth_total', component: 'ledger' }, wobble(100, 5), {
       fromS: startsS - 200,

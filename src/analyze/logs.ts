@@ -20,7 +20,15 @@ export interface LogPattern {
   ratio: number;
   /** log2(ratio), damped for small counts; 0 when the pattern is not anomalous. */
   strength: number;
+  /**
+   * Some of its incident-window lines as written (at most SAMPLE_LINES, spread over the window):
+   * where Drain folded the callee of a failed call into <*>, the lines still name it. Internal:
+   * never quoted in a finding.
+   */
+  samples?: string[];
 }
+
+const SAMPLE_LINES = 24;
 
 /**
  * Mines each service's lines (both windows, in time order, one miner per service) and
@@ -64,15 +72,18 @@ export function minePatterns(
     const short = coveredS < (covered.minBaselineS ?? 0);
     lines.sort((a, b) => a.t - b.t);
     const miner = new DrainMiner(drain);
-    const stats = new Map<number, { base: number; inc: number; first?: number }>();
+    const stats = new Map<number, { base: number; inc: number; first?: number; samples: string[] }>();
     for (const { t, line } of lines) {
       const c = miner.add(line);
       let st = stats.get(c.id);
-      if (!st) stats.set(c.id, (st = { base: 0, inc: 0 }));
+      if (!st) stats.set(c.id, (st = { base: 0, inc: 0, samples: [] }));
       if (t < incidentStartS) st.base++;
       else {
         st.inc++;
         st.first ??= t;
+        // Every other line once the sample is full: a spread over the window, in bounded memory.
+        if (st.samples.length < SAMPLE_LINES) st.samples.push(line);
+        else if (st.inc % 2 === 0) st.samples[(st.inc / 2) % SAMPLE_LINES] = line;
       }
     }
     for (const c of miner.clusters()) {
@@ -90,6 +101,7 @@ export function minePatterns(
         ratio,
         // A handful of lines is weaker evidence than a flood with the same ratio.
         strength: anomalous ? Math.min(6, Math.log2(ratio)) * Math.min(1, st.inc / 20) * (short ? 0.5 : 1) : 0,
+        ...(anomalous ? { samples: st.samples } : {}),
       });
     }
   }

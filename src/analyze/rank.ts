@@ -183,7 +183,12 @@ export function rankSuspects(input: RankInput): Ranking {
     // Only a failed-call line counts as being about another component: any other text that
     // merely names one (which anyone can write into a log) stays the service's own pattern.
     const own = list.filter((p) => !FAILED_CALL.test(p.template));
-    for (const p of list) if (!own.includes(p)) namesOther(p.template, service, known, mentioned, p.strength);
+    for (const p of list) {
+      if (own.includes(p) || namesOther(p.template, service, known, mentioned, p.strength)) continue;
+      // Drain folded the callee into <*> ("ERROR <*> <*> failed after …"): the lines name it.
+      const lines = p.samples ?? [];
+      for (const line of lines) namesOther(line, service, known, mentioned, p.strength / lines.length);
+    }
     const about = list.filter((p) => !own.includes(p));
     for (const [part, symptom] of [
       [own, false],
@@ -437,7 +442,9 @@ function knownNames(scored: readonly ScoredSeries[], patterns: readonly LogPatte
   }
   // Without a trace naming it, a dependency with no telemetry is known only from what its
   // callers log about their failed or slow calls to it.
-  for (const p of patterns) if (p.strength > 0 && FAILED_CALL.test(p.template)) for (const n of calleesIn(p.template)) names.add(n);
+  for (const p of patterns)
+    if (p.strength > 0 && FAILED_CALL.test(p.template))
+      for (const text of [p.template, ...(p.samples ?? [])]) for (const n of calleesIn(text)) names.add(n);
   return [...names].filter((n) => n.length >= 3);
 }
 
