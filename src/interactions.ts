@@ -18,6 +18,18 @@ export interface InteractionDeps {
   slack?: SlackWebApi;
   loki?: LokiClient;
   alertmanager?: AlertmanagerClient;
+  /**
+   * Remembers a status line and the buttons it makes done with the group's card (publish
+   * state), so the publisher's next rendering keeps them; runs `apply` (the card's update)
+   * under the same per-group lock the publisher renders under.
+   */
+  markGroupCard?: (
+    groupKey: string,
+    line: string,
+    done: readonly string[],
+    signal: AbortSignal,
+    apply: () => Promise<void>,
+  ) => Promise<void>;
   /** Queues nothing: runs the re-analysis of the group named by the button (pipeline.reanalyzeGroup). */
   reanalyze?: (groupKey: string, signal: AbortSignal) => Promise<{ verdict?: string } | undefined>;
   metrics?: Metrics;
@@ -74,8 +86,17 @@ export async function handleInteraction(data: InteractionJobData, deps: Interact
     await deps.slack.call('chat.postEphemeral', { channel: data.channel, user: data.user, text }, signal);
   };
   const update = async (line: string, done: readonly string[]) => {
-    if (!deps.slack || !data.channel || !data.messageTs || !data.blocks) return;
-    await deps.slack.call('chat.update', { channel: data.channel, ts: data.messageTs, blocks: markCard(data.blocks, line, done) }, signal);
+    const apply = async () => {
+      if (!deps.slack || !data.channel || !data.messageTs || !data.blocks) return;
+      await deps.slack.call(
+        'chat.update',
+        { channel: data.channel, ts: data.messageTs, blocks: markCard(data.blocks, line, done) },
+        signal,
+      );
+    };
+    // Without the group key (too long for a button) the card changes now but a re-render forgets it.
+    if (deps.markGroupCard && data.value.k) await deps.markGroupCard(data.value.k, line, done, signal, apply);
+    else await apply();
   };
   try {
     switch (data.action) {

@@ -157,11 +157,13 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
     if (deps.publishers.length === 0) {
       log.warn('no LOKI_URL, Slack or PagerDuty configured: annotations are computed but published nowhere');
     }
-    // Clicks run on the default route (a re-analysis publishes where the card is: the default channel).
+    // Clicks run on the default route's settings; a re-analysis runs on the route and tenant
+    // its group was published with (the channel, links and back ends of its card).
     const feedbackLoki = buildLokiClient(config);
     const interactionDeps = buildInteractionDeps(config, log, {
       redis: stateRedis,
       pipeline: deps,
+      pipelineFor: (route, tenant) => depsFor((route && routes.find((r) => r.name === route)) || DEFAULT_ROUTE, tenant),
       metrics,
       ...(feedbackLoki ? { loki: feedbackLoki } : {}),
     });

@@ -5,7 +5,7 @@ import type { InteractionDeps } from './interactions';
 import type { Metrics } from './metrics';
 import { VERDICT_LABELS } from './model/verdict';
 import { reanalyzeGroup, type PipelineDeps } from './pipeline';
-import { payloadOfView } from './publish/group-view';
+import { markView, payloadOfView } from './publish/group-view';
 import { SlackWebApi } from './publish/slack-api';
 import { SlackChartUploader } from './publish/slack-upload';
 import type { Logger } from 'pino';
@@ -331,7 +331,14 @@ function findTsIn(index: LokiAnnotationIndex): NonNullable<SlackBotOptions['find
 export function buildInteractionDeps(
   config: Config,
   log: Logger,
-  opts: { redis: Redis; pipeline: PipelineDeps; loki?: LokiClient; metrics?: Metrics },
+  opts: {
+    redis: Redis;
+    pipeline: PipelineDeps;
+    /** The pipeline of a route and tenant (main's depsFor): a re-analysis runs where the group was published. */
+    pipelineFor?: (route: string | undefined, tenant: string | undefined) => PipelineDeps;
+    loki?: LokiClient;
+    metrics?: Metrics;
+  },
 ): InteractionDeps {
   const state = new RedisPublishState(opts.redis, config.QUEUE_PREFIX);
   return {
@@ -340,11 +347,22 @@ export function buildInteractionDeps(
     ...(opts.loki ? { loki: opts.loki } : {}),
     ...(config.ALERTMANAGER_URL ? { alertmanager: new AlertmanagerClient({ url: config.ALERTMANAGER_URL }) } : {}),
     ...(opts.metrics ? { metrics: opts.metrics } : {}),
+    // Under the Slack publisher's own group lock ('slack'), so a rendering in progress cannot
+    // write back a view without the new mark.
+    markGroupCard: (groupKey, line, done, signal, apply) =>
+      state.withLock(groupKey, 'slack', signal, async () => {
+        const { state: known } = await state.load(groupKey, undefined, ['view']);
+        if (known.view) await state.save(groupKey, { view: markView(known.view, line, done) });
+        await apply();
+      }),
     reanalyze: async (groupKey, signal) => {
       const { state: known } = await state.load(groupKey, undefined, ['view']);
       const payload = known.view && payloadOfView(groupKey, known.view);
       if (!payload) return undefined;
-      const records = await reanalyzeGroup(payload, opts.pipeline, signal, randomUUID());
+      // The route and tenant the group's records were published under (their channel, links, back ends).
+      const { route, tenant } = known.view!.lead;
+      const pipeline = opts.pipelineFor?.(route, tenant) ?? opts.pipeline;
+      const records = await reanalyzeGroup(payload, pipeline, signal, randomUUID());
       const verdict = records[0]?.verdict;
       return verdict ? { verdict: VERDICT_LABELS[verdict] } : {};
     },

@@ -21,15 +21,27 @@ const alertLineSchema = z.object({
   runbookUrl: z.string().optional(),
 });
 
+/**
+ * What the card's buttons did (src/interactions.ts): its status lines ("marked right by @x",
+ * "Silenced by @x until …", our own mrkdwn) and the buttons that are done. Kept with the view
+ * so every later rendering of the card (narration, re-analysis, resolve) shows them too.
+ */
+const cardMarksSchema = z.object({
+  lines: z.array(z.string().max(500)).max(10),
+  done: z.array(z.string().max(100)).max(20),
+});
+
 export const groupViewSchema = z.object({
   /** The record whose narration the message shows: the latest firing one. */
   lead: annotationRecordSchema,
   alerts: z.array(alertLineSchema),
   /** The resolve record's summary ("Resolved after …"): what the message says once every alert resolved. */
   resolution: z.string().optional(),
+  marks: cardMarksSchema.optional(),
 });
 
 export type AlertLine = z.infer<typeof alertLineSchema>;
+export type CardMarks = z.infer<typeof cardMarksSchema>;
 export type GroupView = z.infer<typeof groupViewSchema>;
 
 /** A group can hold thousands of alerts; the message lists a few, the state keeps this many. */
@@ -91,9 +103,16 @@ export function mergeView(prev: GroupView | undefined, records: readonly Annotat
     alerts = byStatus.slice(-MAX_VIEW_ALERTS);
   }
   const resolution = [...records].reverse().find((r) => r.status === 'resolved')?.summary ?? prev?.resolution;
-  const view: GroupView = { lead, alerts, ...(resolution ? { resolution } : {}) };
+  const view: GroupView = { lead, alerts, ...(resolution ? { resolution } : {}), ...(prev?.marks ? { marks: prev.marks } : {}) };
   const resolvedNow = allResolved(view) && !(prev && allResolved(prev));
   return { view, added, resolved, resolvedNow };
+}
+
+/** The view with one more status line (the last ten are kept) and more buttons done. */
+export function markView(view: GroupView, line: string, done: readonly string[]): GroupView {
+  const lines = [...(view.marks?.lines ?? []), line].slice(-10);
+  const doneNow = [...new Set([...(view.marks?.done ?? []), ...done])].slice(0, 20);
+  return { ...view, marks: { lines, done: doneNow } };
 }
 
 export function serviceOf(labels: Record<string, string>, names: readonly string[]): string | undefined {

@@ -47,7 +47,7 @@ export type SlackBlock =
   | { type: 'header'; text: PlainText }
   | { type: 'section'; text: MrkdwnText }
   | { type: 'section'; fields: MrkdwnText[] }
-  | { type: 'context'; elements: MrkdwnText[] }
+  | { type: 'context'; block_id?: string; elements: MrkdwnText[] }
   | { type: 'actions'; block_id: string; elements: Button[] }
   | { type: 'divider' };
 
@@ -429,9 +429,14 @@ function buttonValue(value: ButtonValue): string {
   return JSON.stringify(v);
 }
 
-/** "Was this root cause right?" with 👍 / 👎, then Silence 2h and Re-analyze while the group fires. */
+/**
+ * "Was this root cause right?" with 👍 / 👎, then Silence 2h and Re-analyze while the group
+ * fires; the buttons already used are left out and what they did is said under them (the
+ * `aa-status` context block interactions.ts writes, rebuilt here from the view's marks).
+ */
 function cardButtons(view: GroupView, verdict: Verdict, resolved: boolean): SlackBlock[] {
   const { lead } = view;
+  const done = new Set(view.marks?.done ?? []);
   const base: ButtonValue = {
     f: lead.fingerprint,
     s: lead.startsAt,
@@ -454,9 +459,13 @@ function cardButtons(view: GroupView, verdict: Verdict, resolved: boolean): Slac
     );
     elements.push(button(':arrows_counterclockwise: Re-analyze', ACTIONS.reanalyze, base));
   }
+  const open = elements.filter((e) => !done.has(e.action_id));
+  const rated = done.has(ACTIONS.right) || done.has(ACTIONS.wrong);
+  const lines = view.marks?.lines ?? [];
   return [
-    { type: 'context', elements: [mrkdwn('*Was this root cause right?*')] },
-    { type: 'actions', block_id: 'aa-actions', elements },
+    ...(rated ? [] : [{ type: 'context' as const, elements: [mrkdwn('*Was this root cause right?*')] }]),
+    ...(open.length ? [{ type: 'actions' as const, block_id: 'aa-actions', elements: open }] : []),
+    ...(lines.length ? [{ type: 'context' as const, block_id: 'aa-status', elements: lines.slice(-10).map((l) => mrkdwn(l)) }] : []),
   ];
 }
 
