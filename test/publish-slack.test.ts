@@ -260,15 +260,23 @@ describe('the Slack message of a group, with a bot token', () => {
     expect(again).toEqual({ target: 'slack', published: false, slackTs: first.slackTs, slackChannel: 'C0ALERTS' });
   });
 
-  it('remembers its message and marks the event delivered in one write, so a retry never finds one without the other', async () => {
+  it('records its intent before the post, then remembers its message and marks the event delivered in one write', async () => {
     const event = eventFor(loadPayload('am-webhook-01'));
     const save = jest.spyOn(state, 'save');
     await bot().publish(event, signal);
-    expect(save).toHaveBeenCalledTimes(1);
-    const [group, patch, marker] = save.mock.calls[0]!;
+    expect(save).toHaveBeenCalledTimes(2);
+    // First the intent (before chat.postMessage: no ts, no marker) ...
+    const [intentGroup, intentPatch, intentMarker] = save.mock.calls[0]!;
+    expect(intentPatch).toEqual({ slackIntent: expect.objectContaining({ channel: '#alerts', attempt: 1 }) });
+    expect(intentMarker).toBeUndefined();
+    // ... then the ts, the view and the marker together, which clears the intent.
+    const [group, patch, marker] = save.mock.calls[1]!;
+    expect(group).toBe(intentGroup);
     expect(patch.slack?.ts).toBe(slack.topLevel()[0]!.ts);
     expect(marker).toMatch(/^slack:/);
-    expect(await state.load(group, marker)).toMatchObject({ state: { slack: { ts: slack.topLevel()[0]!.ts } }, done: true });
+    const loaded = await state.load(group, marker);
+    expect(loaded).toMatchObject({ state: { slack: { ts: slack.topLevel()[0]!.ts } }, done: true });
+    expect(loaded.state.slackIntent).toBeUndefined();
     await bot().publish(event, signal);
     expect(slack.topLevel()).toHaveLength(1);
     expect(slack.topLevel()[0]!.updates).toBe(0);

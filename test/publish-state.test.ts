@@ -4,9 +4,10 @@ import { DEFAULT_SERVICE_LABELS } from '../src/analyze/service';
 import { OutboundError } from '../src/clients/http';
 import { mergeView } from '../src/publish/group-view';
 import { SlackBotPublisher } from '../src/publish/slack';
-import { eventId, groupDigest, PUBLISH_STATE_TTL_MS, RedisPublishState } from '../src/publish/state';
+import { eventId, groupDigest, LOCK_TTL_MS, PUBLISH_STATE_TTL_MS, RedisPublishState } from '../src/publish/state';
 import { FAKE_SLACK_TOKEN, FakeSlack } from './fakes/slack';
 import { deleteKeys, REDIS_URL } from './helpers/service';
+import { until } from './helpers/until';
 import { eventFor, loadPayload, NOW, recordsFor } from './publish-records';
 
 const signal = new AbortController().signal;
@@ -104,6 +105,37 @@ describe('the Redis publish state', () => {
     expect(eventId('initial', odd)).toBe(eventId('initial', structuredClone(odd)));
     expect(eventId('initial', odd)).not.toBe(eventId('initial', [{ ...odd[0]!, startsAt: 'also not a date' }]));
   });
+});
+
+describe('the group lock', () => {
+  it('stays with a live holder that works longer than its TTL, and is free once it is done', async () => {
+    const state = new RedisPublishState(redis, prefix);
+    const lockKey = `${prefix}:publish:{${groupDigest('g')}}:lock:slack`;
+    let stolen: string | null = 'not tried';
+    let heldAtEnd = false;
+    await state.withLock('g', 'slack', signal, async (lock) => {
+      await new Promise((r) => setTimeout(r, LOCK_TTL_MS + 2500));
+      // Another worker's SET NX, as withLock does it, past the TTL of the first SET.
+      stolen = await redis.set(lockKey, 'other', 'PX', 1000, 'NX');
+      heldAtEnd = lock.held();
+    });
+    expect(stolen).toBeNull();
+    expect(heldAtEnd).toBe(true);
+    expect(await redis.exists(lockKey)).toBe(0);
+  }, 60_000);
+
+  it('tells its holder when another worker took it over', async () => {
+    const state = new RedisPublishState(redis, prefix);
+    const lockKey = `${prefix}:publish:{${groupDigest('g')}}:lock:slack`;
+    const held = await state.withLock('g', 'slack', signal, async (lock) => {
+      await redis.set(lockKey, 'other-worker', 'PX', 60_000);
+      await until('the heartbeat sees the foreign token', () => !lock.held(), 20_000);
+      return lock.held();
+    });
+    expect(held).toBe(false);
+    // Not ours: left alone.
+    expect(await redis.get(lockKey)).toBe('other-worker');
+  }, 60_000);
 });
 
 describe('two workers publishing the same new group at once', () => {

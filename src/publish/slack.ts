@@ -6,7 +6,7 @@ import type { LogLinkOptions } from './links';
 import { routeRecords, type Severity } from './routing';
 import { SlackApiError, SlackWebApi } from './slack-api';
 import { buildSlackMessage, narrationReply, newAlertsReply, resolvedReply, type SlackMessage } from './slack-blocks';
-import { eventId, type GroupState, type PublishState, type SlackRef } from './state';
+import { eventId, groupDigest, type GroupState, type HeldLock, type PublishState, type SlackIntent, type SlackRef } from './state';
 import type { PublishEvent, PublishResult, Publisher } from './types';
 
 /**
@@ -44,9 +44,18 @@ export interface SlackBotOptions extends SlackCommonOptions {
    */
   findTs?: (event: PublishEvent, signal: AbortSignal) => Promise<{ ts: string; channel?: string } | undefined>;
   token: string;
-  /** Channel id (C…) or name; the id is what chat.update needs, and what postMessage answers with. */
+  /**
+   * Channel id (C…) or name; the id is what chat.update and conversations.history need, and
+   * what postMessage answers with (a name works for those once a post answered with its id).
+   */
   channel: string;
   apiUrl: string;
+  /**
+   * How long after an unanswered post it may still land in Slack (default: the call
+   * timeout + 5 s). A retry inside that window that does not find the message in the
+   * channel's history waits instead of posting.
+   */
+  inFlightMs?: number;
 }
 
 export interface SlackWebhookOptions extends SlackCommonOptions {
@@ -55,11 +64,16 @@ export interface SlackWebhookOptions extends SlackCommonOptions {
 
 /** One event's delivery: what to send, and what is remembered of the group so far. */
 interface Delivery {
+  /** The (tenant-qualified) group key. */
+  group: string;
   event: PublishEvent;
   change: ViewChange;
   message: SlackMessage;
   /** The group's message, when one was posted before. */
   ref: SlackRef | undefined;
+  /** A first post whose outcome was never learnt (bot mode). */
+  intent: SlackIntent | undefined;
+  lock: HeldLock;
   /** False after a state flush: every alert then looks new, so the thread is not told. */
   hadView: boolean;
   now: Date;
@@ -86,7 +100,7 @@ abstract class SlackPublisherBase implements Publisher {
     if (records.length === 0) return { target: TARGET, published: false };
     const group = event.payload.groupKey;
     const marker = `${TARGET}:${eventId(event.kind, records, event.nonce)}`;
-    return this.state.withLock(group, TARGET, signal, async () => {
+    return this.state.withLock(group, TARGET, signal, async (lock) => {
       const { state: known, done } = await this.state.load(group, marker);
       if (done) {
         this.opts.log?.debug({ target: TARGET, kind: event.kind }, 'slack: event already delivered, not posting again');
@@ -110,7 +124,18 @@ abstract class SlackPublisherBase implements Publisher {
         ...(this.opts.logs ? { logs: this.opts.logs } : {}),
         ...(this.opts.interactive ? { interactive: true } : {}),
       });
-      const delivered = await this.deliver({ event, change, message, ref: known.slack, hadView: known.view !== undefined, now, signal });
+      const delivered = await this.deliver({
+        group,
+        event,
+        change,
+        message,
+        ref: known.slack,
+        intent: known.slackIntent,
+        lock,
+        hadView: known.view !== undefined,
+        now,
+        signal,
+      });
       // The message ts, the view and the marker in one write: a retry finds all of them or none.
       await this.state.save(group, delivered.patch, marker);
       return {
@@ -125,8 +150,34 @@ abstract class SlackPublisherBase implements Publisher {
   protected abstract deliver(d: Delivery): Promise<Delivered>;
 }
 
+/**
+ * Every group message carries Slack message metadata (https://docs.slack.dev/messaging/message-metadata):
+ * this event type and the group key's digest, never the key itself (label values).
+ */
+export const GROUP_EVENT_TYPE = 'alert_annotator_group';
+
+export function groupMetadata(groupKey: string): { event_type: string; event_payload: { group: string } } {
+  return { event_type: GROUP_EVENT_TYPE, event_payload: { group: groupDigest(groupKey) } };
+}
+
+/** conversations.history from the first attempt minus this (our clock against Slack's). */
+const HISTORY_SKEW_MS = 120_000;
+const HISTORY_PAGE = 200;
+const HISTORY_MAX_PAGES = 5;
+/** Lookups that failed in a retryable way (rate limits, outages) before posting anyway: the group must not be lost. */
+const MAX_FAILED_LOOKUPS = 3;
+/** One warning per reason per this, not one per group. */
+const WARN_EVERY_MS = 10 * 60_000;
+const CHANNEL_ID = /^[CGD][A-Z0-9]{6,}$/;
+
+/** The lookup cannot be done at all (scope, membership, a channel name): post, at least once. */
+const LOOKUP_IMPOSSIBLE = new Set(['missing_scope', 'not_in_channel', 'channel_not_found', 'not_allowed_token_type', 'no_permission']);
+
 export class SlackBotPublisher extends SlackPublisherBase {
   private readonly api: SlackWebApi;
+  /** The channel id, once known (configured as an id, or answered by a post). */
+  private channelId: string | undefined;
+  private readonly warned = new Map<string, number>();
   constructor(
     state: PublishState,
     private readonly bot: SlackBotOptions,
@@ -138,9 +189,11 @@ export class SlackBotPublisher extends SlackPublisherBase {
       timeoutMs: bot.timeoutMs ?? 10_000,
       ...(bot.log ? { log: bot.log } : {}),
     });
+    if (CHANNEL_ID.test(bot.channel)) this.channelId = bot.channel;
   }
 
-  protected async deliver({ event, change, message, ref: remembered, hadView, now, signal }: Delivery): Promise<Delivered> {
+  protected async deliver(d: Delivery): Promise<Delivered> {
+    const { event, change, message, ref: remembered, intent, hadView, now, signal } = d;
     // After a Redis flush the Loki records still carry the ts (the pipeline copies it in).
     // Only for later events: a first note has no message to find, and must not wait for Loki.
     const carried = event.records.find((r) => r.slackTs);
@@ -150,9 +203,12 @@ export class SlackBotPublisher extends SlackPublisherBase {
         ? undefined
         : await this.bot.findTs?.(event, signal);
     let ref = remembered ?? (recovered ? { channel: recovered.channel ?? this.bot.channel, ts: recovered.ts } : undefined);
+    // An earlier attempt wrote its intent and never its ts: it may have posted. Look first.
+    if (!ref && intent) ref = await this.findEarlierPost(d.group, intent, signal);
+    const metadata = groupMetadata(d.group);
     if (ref) {
       try {
-        await this.call('chat.update', { channel: ref.channel, ts: ref.ts, text: message.text, blocks: message.blocks }, signal);
+        await this.call('chat.update', { channel: ref.channel, ts: ref.ts, text: message.text, blocks: message.blocks, metadata }, signal);
       } catch (err) {
         if (!(err instanceof SlackApiError && MESSAGE_GONE.has(err.code))) throw err;
         this.opts.log?.warn({ target: TARGET, error: err.message }, 'slack: the group message cannot be updated; posting a new one');
@@ -160,16 +216,50 @@ export class SlackBotPublisher extends SlackPublisherBase {
       }
     }
     if (!ref) {
-      const answer = await this.call(
-        'chat.postMessage',
-        { channel: this.bot.channel, text: message.text, blocks: message.blocks, unfurl_links: false, unfurl_media: false },
-        signal,
-      );
-      if (!answer.ts) throw new OutboundError(TARGET, 'bad_response', 'chat.postMessage answered ok without a ts', 200);
-      ref = { channel: answer.channel ?? this.bot.channel, ts: answer.ts };
-      // Nothing may fail between the post and saving its ts (the caller does at once), or a retry would post again.
+      let attempt = intent?.attempt ?? 0;
+      const answer = await honourRetryAfter(async () => {
+        // Right before each post: the lock is still ours, and the intent is on record.
+        if (!d.lock.held()) throw new OutboundError(TARGET, 'server', 'the group lock lapsed before posting; will retry');
+        const at = Date.now();
+        attempt++;
+        const written: SlackIntent = {
+          channel: this.channelId ?? this.bot.channel,
+          firstAt: intent?.firstAt ?? at,
+          at,
+          attempt,
+          lookups: 0,
+        };
+        await this.state.save(d.group, { slackIntent: written });
+        return this.api
+          .call(
+            'chat.postMessage',
+            {
+              channel: this.bot.channel,
+              text: message.text,
+              blocks: message.blocks,
+              metadata,
+              unfurl_links: false,
+              unfurl_media: false,
+              link_names: false,
+              parse: 'none',
+            },
+            signal,
+          )
+          .catch(async (err: unknown) => {
+            // Slack answered (an error): this post is not on its way, so a retry that does not find it need not wait.
+            if (err instanceof OutboundError && err.status !== undefined)
+              await this.state.save(d.group, { slackIntent: { ...written, answered: true } }).catch(() => undefined);
+            throw err;
+          });
+      }, signal);
+      if (typeof answer.ts !== 'string') throw new OutboundError(TARGET, 'bad_response', 'chat.postMessage answered ok without a ts', 200);
+      ref = { channel: typeof answer.channel === 'string' ? answer.channel : this.bot.channel, ts: answer.ts };
+      if (CHANNEL_ID.test(ref.channel)) this.channelId = ref.channel;
+      // Nothing may fail between the post and saving its ts (the caller does at once); if it
+      // does, the intent written above sends the retry to the channel's history first.
       return { ts: ref.ts, channel: ref.channel, patch: { slack: ref, view: change.view } };
     }
+    if (CHANNEL_ID.test(ref.channel)) this.channelId ??= ref.channel;
     const reply = threadReply(event.kind, change, hadView, now);
     if (reply)
       await this.call(
@@ -178,6 +268,92 @@ export class SlackBotPublisher extends SlackPublisherBase {
         signal,
       );
     return { ts: ref.ts, channel: ref.channel, patch: { slack: ref, view: change.view } };
+  }
+
+  /**
+   * The message an earlier attempt posted for this group, from the channel's history by its
+   * metadata (conversations.history with include_all_metadata, from the first attempt's
+   * time, a bounded number of pages). Undefined: not there, post. Throws a retryable error
+   * when the answer is not known yet (a post that may still land, a lookup that failed).
+   * Without the history scope the lookup cannot be done: one warning, and post (at least once).
+   */
+  private async findEarlierPost(group: string, intent: SlackIntent, signal: AbortSignal): Promise<SlackRef | undefined> {
+    const channel = CHANNEL_ID.test(intent.channel) ? intent.channel : (this.channelId ?? intent.channel);
+    const digest = groupDigest(group);
+    let found: SlackRef | undefined;
+    try {
+      let cursor: string | undefined;
+      for (let page = 0; page < HISTORY_MAX_PAGES; page++) {
+        const answer = await honourRetryAfter(
+          () =>
+            this.api.call(
+              'conversations.history',
+              {
+                channel,
+                oldest: ((intent.firstAt - HISTORY_SKEW_MS) / 1000).toFixed(6),
+                limit: HISTORY_PAGE,
+                include_all_metadata: true,
+                ...(cursor ? { cursor } : {}),
+              },
+              signal,
+            ),
+          signal,
+        );
+        const messages = Array.isArray(answer.messages) ? (answer.messages as Record<string, unknown>[]) : [];
+        // Newest first: the last match on a page is the oldest, the group's first message.
+        for (const m of messages) {
+          const meta = m.metadata as { event_type?: unknown; event_payload?: { group?: unknown } } | undefined;
+          if (meta?.event_type === GROUP_EVENT_TYPE && meta.event_payload?.group === digest && typeof m.ts === 'string')
+            found = { channel, ts: m.ts };
+        }
+        const next = (answer.response_metadata as { next_cursor?: unknown } | undefined)?.next_cursor;
+        if (answer.has_more !== true || typeof next !== 'string' || !next) break;
+        cursor = next;
+      }
+    } catch (err) {
+      if (err instanceof SlackApiError && LOOKUP_IMPOSSIBLE.has(err.code)) {
+        this.warnOnce(
+          err.code,
+          { target: TARGET, error: err.code },
+          err.code === 'missing_scope'
+            ? 'slack: cannot look for an earlier post of a group in the channel history: the bot token needs channels:history (public channel) or groups:history (private); posting again, so a crash between a post and its bookkeeping may show the group twice'
+            : 'slack: cannot read the channel history to look for an earlier post of a group (invite the bot; give SLACK_CHANNEL as an id); posting again, so a crash between a post and its bookkeeping may show the group twice',
+        );
+        return undefined;
+      }
+      if (!(err instanceof OutboundError) || !err.retryable) throw err;
+      if (intent.lookups + 1 >= MAX_FAILED_LOOKUPS) {
+        this.warnOnce(
+          'lookup_failed',
+          { target: TARGET, error: err.message },
+          'slack: the history lookup keeps failing; posting the group again',
+        );
+        return undefined;
+      }
+      await this.state.save(group, { slackIntent: { ...intent, lookups: intent.lookups + 1 } });
+      throw err;
+    }
+    if (found) {
+      this.opts.log?.info(
+        { target: TARGET, attempt: intent.attempt },
+        'slack: found the message an earlier attempt posted (by its metadata); updating it instead of posting again',
+      );
+      return found;
+    }
+    if (intent.answered) return undefined;
+    const settlesAt = intent.at + (this.bot.inFlightMs ?? (this.bot.timeoutMs ?? 10_000) + 5_000);
+    const wait = settlesAt - Date.now();
+    if (wait > 0) {
+      throw new OutboundError(TARGET, 'server', 'an earlier post of this group may still land in Slack; will look again', undefined, wait);
+    }
+    return undefined;
+  }
+
+  private warnOnce(reason: string, fields: Record<string, unknown>, msg: string): void {
+    const last = this.warned.get(reason);
+    if (last !== undefined && Date.now() - last < WARN_EVERY_MS) return;
+    this.warned.set(reason, Date.now());
+    this.opts.log?.warn(fields, msg);
   }
 
   /** A plain-text top-level message (the route's roll-up, src/publish/rollup.ts); returns its ts. */

@@ -19,6 +19,26 @@ const slackRefSchema = z.object({ channel: z.string().min(1), ts: z.string().min
 export type SlackRef = z.infer<typeof slackRefSchema>;
 
 /**
+ * Written before each chat.postMessage of a group's first message and cleared with the saved
+ * ts: an intent without a ts means an earlier attempt may have posted and died before
+ * remembering it (Redis gone, worker killed), so the next attempt looks for that message in
+ * the channel's history (by its metadata) before posting again. `channel` is the one to
+ * search (the id when known); `firstAt`/`at` the first and latest post attempts (ms);
+ * `lookups` the history lookups that failed in a retryable way; `answered`: the latest post
+ * got an answer (an error), so it cannot still be on its way to Slack.
+ */
+const slackIntentSchema = z.object({
+  channel: z.string().min(1),
+  firstAt: z.number(),
+  at: z.number(),
+  attempt: z.number().int(),
+  lookups: z.number().int().default(0),
+  answered: z.boolean().optional(),
+});
+
+export type SlackIntent = z.infer<typeof slackIntentSchema>;
+
+/**
  * What PagerDuty needs to remember (its dedup key is recomputed from the group key): the
  * alerts (alertKey) its resolve covered, so nothing about them can trigger the incident again.
  */
@@ -26,12 +46,14 @@ const pagerDutyStateSchema = z.object({ resolved: z.array(z.string()) });
 
 export interface GroupState {
   slack?: SlackRef;
+  /** A first post whose outcome is not known yet (see slackIntentSchema); saving `slack` clears it. */
+  slackIntent?: SlackIntent;
   view?: GroupView;
   pagerduty?: z.infer<typeof pagerDutyStateSchema>;
 }
 
 export type StatePart = keyof GroupState;
-const ALL_PARTS: readonly StatePart[] = ['slack', 'view'];
+const ALL_PARTS: readonly StatePart[] = ['slack', 'slackIntent', 'view'];
 
 /** What a publisher reads before an event: the group's state, and whether the event was delivered. */
 export interface LoadedState {
@@ -49,13 +71,22 @@ export interface PublishState {
    * whether the event `marker` names was already delivered.
    */
   load(groupKey: string, marker?: string, parts?: readonly StatePart[]): Promise<LoadedState>;
-  /** Writes the given parts (others untouched), marks `doneMarker` delivered, and renews the group's TTL. */
+  /**
+   * Writes the given parts (others untouched), marks `doneMarker` delivered, and renews the
+   * group's TTL. Writing `slack` also clears `slackIntent`: the post's outcome is known.
+   */
   save(groupKey: string, patch: GroupState, doneMarker?: string): Promise<void>;
   /**
    * Runs `fn` while holding the group's lock for one target, so two workers never post the
    * first message of one group twice. Throws a retryable OutboundError when it stays busy.
+   * `fn` can ask `lock.held()` right before a step that must not run twice.
    */
-  withLock<T>(groupKey: string, target: string, signal: AbortSignal, fn: () => Promise<T>): Promise<T>;
+  withLock<T>(groupKey: string, target: string, signal: AbortSignal, fn: (lock: HeldLock) => Promise<T>): Promise<T>;
+}
+
+/** The lock `withLock` holds: false once it lapsed or another worker took it over. */
+export interface HeldLock {
+  held(): boolean;
 }
 
 /**
@@ -64,10 +95,15 @@ export interface PublishState {
  */
 export const PUBLISH_STATE_TTL_MS = 8 * 24 * 3600 * 1000;
 /**
- * Longer than one publish can take: up to three Slack calls (update, reply, post), each
- * with a 10 s timeout and one in-place Retry-After wait of at most 10 s.
+ * The group lock lives LOCK_TTL_MS and its holder renews it every LOCK_RENEW_MS while it
+ * works, however long the publish takes. A holder that died (SIGKILL, lost host) stops
+ * renewing, so its lock is gone within LOCK_TTL_MS: shorter than LOCK_WAIT_MS, so the next
+ * attempt waits it out instead of failing (issue 10, finding 9: with a fixed 120 s lock the
+ * retries after a crash failed 'another worker is publishing' for two minutes). A takeover of
+ * a post in flight is made safe by the intent and the history lookup (slack.ts).
  */
-const LOCK_TTL_MS = 120_000;
+export const LOCK_TTL_MS = 10_000;
+const LOCK_RENEW_MS = 3_000;
 const LOCK_WAIT_MS = 15_000;
 const LOCK_POLL_MS = 50;
 
@@ -113,6 +149,7 @@ async function acquire(tryOnce: () => Promise<boolean>, target: string, signal: 
 }
 
 const RELEASE_SCRIPT = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
+const RENEW_SCRIPT = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
 
 export class RedisPublishState implements PublishState {
   constructor(
@@ -143,9 +180,11 @@ export class RedisPublishState implements PublishState {
     const raw = new Map(names.map((n, i) => [n, fields[i] ?? undefined]));
     const state: GroupState = {};
     const s = parseField(raw.get('slack'), slackRefSchema);
+    const intent = parseField(raw.get('slackIntent'), slackIntentSchema);
     const v = parseField(raw.get('view'), groupViewSchema);
     const pd = parseField(raw.get('pagerduty'), pagerDutyStateSchema);
     if (s) state.slack = s;
+    if (intent) state.slackIntent = intent;
     if (v) state.view = v;
     if (pd) state.pagerduty = pd;
     return { state, done: marker !== undefined && raw.get(`done:${marker}`) !== undefined };
@@ -157,10 +196,14 @@ export class RedisPublishState implements PublishState {
     if (doneMarker) values[`done:${doneMarker}`] = Date.now().toString();
     if (Object.keys(values).length === 0) return;
     const key = this.key(groupKey);
-    await this.call('save', () => this.redis.multi().hset(key, values).pexpire(key, this.ttlMs).exec());
+    const multi = this.redis.multi().hset(key, values);
+    if (patch.slack && !patch.slackIntent) multi.hdel(key, 'slackIntent');
+    const results = await this.call('save', () => multi.pexpire(key, this.ttlMs).exec());
+    // exec answers [error, result] per command: a failed HSET must not pass for a save.
+    if (!results || results.some(([err]) => err)) throw new OutboundError('publish-state', 'network', 'redis save failed (MULTI)');
   }
 
-  async withLock<T>(groupKey: string, target: string, signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
+  async withLock<T>(groupKey: string, target: string, signal: AbortSignal, fn: (lock: HeldLock) => Promise<T>): Promise<T> {
     const lock = `${this.key(groupKey)}:lock:${target}`;
     const token = randomUUID();
     await acquire(
@@ -168,9 +211,25 @@ export class RedisPublishState implements PublishState {
       target,
       signal,
     );
+    // Renewed while we work; held() turns false when a renewal finds another token, or when
+    // no renewal got through for nearly a TTL (Redis unreachable: the key may have lapsed).
+    let confirmedAt = Date.now();
+    let lost = false;
+    const heartbeat = setInterval(() => {
+      this.redis.eval(RENEW_SCRIPT, 1, lock, token, String(LOCK_TTL_MS)).then(
+        (renewed) => {
+          if (Number(renewed) === 1) confirmedAt = Date.now();
+          else lost = true;
+        },
+        () => undefined,
+      );
+    }, LOCK_RENEW_MS);
+    heartbeat.unref();
+    const handle: HeldLock = { held: () => !lost && Date.now() - confirmedAt < LOCK_TTL_MS - LOCK_RENEW_MS / 3 };
     try {
-      return await fn();
+      return await fn(handle);
     } finally {
+      clearInterval(heartbeat);
       // Only our own token is deleted: a lock that expired and was taken over stays.
       await this.redis.eval(RELEASE_SCRIPT, 1, lock, token).catch(() => undefined);
     }
@@ -198,6 +257,7 @@ export class MemoryPublishState implements PublishState {
   async save(groupKey: string, patch: GroupState, doneMarker?: string): Promise<void> {
     const e = this.entry(groupKey);
     for (const [k, v] of Object.entries(patch)) if (v !== undefined) Object.assign(e.state, { [k]: structuredClone(v) });
+    if (patch.slack && !patch.slackIntent) delete e.state.slackIntent;
     if (doneMarker) e.done.add(doneMarker);
   }
 
@@ -206,7 +266,7 @@ export class MemoryPublishState implements PublishState {
     this.groups.clear();
   }
 
-  async withLock<T>(groupKey: string, target: string, signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
+  async withLock<T>(groupKey: string, target: string, signal: AbortSignal, fn: (lock: HeldLock) => Promise<T>): Promise<T> {
     // Test and set in one synchronous step, as SET NX does in Redis.
     await acquire(
       async () => {
@@ -218,7 +278,7 @@ export class MemoryPublishState implements PublishState {
       signal,
     );
     try {
-      return await fn();
+      return await fn({ held: () => true });
     } finally {
       this.locks.delete(`${target}\n${groupKey}`);
     }

@@ -210,6 +210,11 @@ export class FakeSlack extends FakeHttpServer {
   private readonly pendingUploads = new Map<string, PendingUpload>();
   /** Bodies of every Web API call, by method, as Slack read them (form or JSON). */
   readonly calls: { method: string; args: Json }[] = [];
+  /**
+   * Runs after a top-level message is posted and before the answer is sent: a test kills
+   * the worker here to leave the post's outcome unknown to it (the message exists in Slack).
+   */
+  onTopLevelPost: ((m: SlackMessageRecord) => void | Promise<void>) | undefined;
   private readonly posted = new Map<string, number>();
   private readonly usedTriggers = new Set<string>();
   private seq = 0;
@@ -271,7 +276,7 @@ export class FakeSlack extends FakeHttpServer {
     return this.channels.find((c) => c.id === ref || (byNameToo && (`#${c.name}` === ref || c.name === ref)));
   }
 
-  private answer(req: RecordedRequest): FakeReply {
+  private answer(req: RecordedRequest): FakeReply | Promise<FakeReply> {
     if (req.path === FAKE_WEBHOOK_PATH) return this.webhook(req);
     if (req.path.startsWith('/services/')) return { status: 404, body: 'no_service' };
     if (req.method === 'GET' && req.path === '/_fake/counts') return { status: 200, body: this.counts() };
@@ -291,8 +296,13 @@ export class FakeSlack extends FakeHttpServer {
     const missing = needed ? this.scope(needed) : undefined;
     if (missing) return missing;
     switch (method) {
-      case 'chat.postMessage':
-        return this.postMessage(args);
+      case 'chat.postMessage': {
+        const before = this.messages.length;
+        const reply = this.postMessage(args);
+        const posted = this.messages.length > before ? this.messages[this.messages.length - 1] : undefined;
+        if (!posted || posted.threadTs || !this.onTopLevelPost) return reply;
+        return Promise.resolve(this.onTopLevelPost(posted)).then(() => reply);
+      }
       case 'chat.update':
         return this.update(args);
       case 'chat.postEphemeral':
