@@ -18,7 +18,7 @@ import { PrometheusSource } from './gather/prometheus';
 import { loadRelatedQueries } from './gather/related';
 import type { Source } from './gather/source';
 import { TempoSource } from './gather/tempo';
-import { ChangeSource } from './gather/changes';
+import { CHANGE_PROMETHEUS_QUERY_COUNT, ChangeSource } from './gather/changes';
 import { AlertmanagerSource } from './gather/alertmanager';
 import { HistorySource } from './gather/history';
 import { CHANGE_JOB_LABEL, type ChangeEventInput } from './model/context';
@@ -63,6 +63,8 @@ export function buildSources(config: Config, log: Logger, loki = buildLokiClient
         related,
         maxSeries: config.PROMETHEUS_MAX_SERIES,
         ...(config.PROMETHEUS_TENANT ? { tenant: config.PROMETHEUS_TENANT } : {}),
+        // The change source below asks the same Prometheus: its queries count in the group's cap.
+        reservedQueries: CHANGE_PROMETHEUS_QUERY_COUNT,
       }),
     );
   }

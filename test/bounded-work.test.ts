@@ -1,7 +1,10 @@
+import pino from 'pino';
 import { LokiClient } from '../src/clients/loki';
+import { loadConfig } from '../src/config';
 import { LokiAnnotationIndex } from '../src/dedup/loki-index';
 import { PrometheusSource } from '../src/gather/prometheus';
 import { defaultRelatedQueries } from '../src/gather/related';
+import { buildSources } from '../src/wiring';
 import type { WebhookPayload } from '../src/model/alert';
 import { FakeLoki } from './fakes/loki';
 import { FakePrometheus } from './fakes/prometheus';
@@ -53,6 +56,22 @@ describe('Prometheus queries per group', () => {
     expect(small).toBeGreaterThan(2);
     expect(big).toBeLessThanOrEqual(small);
     expect(big).toBeLessThanOrEqual(PrometheusSource.MAX_QUERIES);
+  }, 60_000);
+
+  it("keeps within the cap with the change source's queries to the same Prometheus counted", async () => {
+    // The change source asks Prometheus for *_info series and restarts: two more per group,
+    // which the cap did not count (58 requests for a cap of 56).
+    const sources = buildSources(loadConfig({ PROMETHEUS_URL: prom.url }), pino({ level: 'silent' }));
+    expect(sources.map((s) => s.name).sort()).toEqual(['changes', 'prometheus']);
+    // Twelve rules (more than the 8 alert expressions planned) over 500 services: every cap is reached.
+    const payload = group(10_000);
+    payload.alerts.forEach((a, i) => {
+      a.generatorURL = firingPayload(now, {}, { expr: `kube_pod_restarts{rule="${i % 12}"} > 3` }).alerts[0]!.generatorURL;
+    });
+    const req = gatherRequest(payload, now);
+    await Promise.all(sources.map((s) => s.gather(req, never())));
+    expect(prom.rangeQueries().some((q) => q.includes('_info'))).toBe(true);
+    expect(prom.requests.length).toBeLessThanOrEqual(PrometheusSource.MAX_QUERIES);
   }, 60_000);
 
   it('sends nothing once the source is past its deadline', async () => {

@@ -27,6 +27,9 @@ export const CHANGE_PROMETHEUS_QUERIES = {
     '{__name__=~"process_start_time_seconds|kube_pod_container_status_restarts_total|.+_config_last_reload_success_timestamp_seconds"}',
 } as const;
 
+/** What the change source costs Prometheus per group: counted in PrometheusSource.MAX_QUERIES (reservedQueries). */
+export const CHANGE_PROMETHEUS_QUERY_COUNT = Object.keys(CHANGE_PROMETHEUS_QUERIES).length;
+
 const matrixSchema = z.object({
   status: z.literal('success'),
   data: z.object({

@@ -58,6 +58,12 @@ export interface PrometheusSourceOptions {
   maxSeries?: number;
   /** X-Scope-OrgID for a multi-tenant back end (Mimir, Cortex). */
   tenant?: string;
+  /**
+   * Queries another source sends this Prometheus for the same group (the change source's,
+   * CHANGE_PROMETHEUS_QUERY_COUNT): taken from the related queries, so the group's total stays
+   * within MAX_QUERIES.
+   */
+  reservedQueries?: number;
 }
 
 export const DEFAULT_MAX_SERIES = 500;
@@ -75,7 +81,7 @@ function belongsTo(metric: Record<string, string>, alert: Alert): boolean {
 }
 
 export class PrometheusSource implements Source {
-  /** The most requests one group can cost (docs/architecture.md, "gather"). */
+  /** The most requests one group can cost this Prometheus, the change source's included (docs/architecture.md, "gather"). */
   static readonly MAX_QUERIES = 2 * MAX_ALERT_QUERIES + MAX_RELATED_QUERIES;
   readonly name = 'prometheus' as const;
   private readonly base: string;
@@ -176,10 +182,11 @@ export class PrometheusSource implements Source {
       jobs.push({ kind: 'alert', query, alert });
     }
     let related = 0;
+    const cap = Math.max(0, MAX_RELATED_QUERIES - (this.opts.reservedQueries ?? 0));
     for (const alert of alerts) {
-      if (related >= MAX_RELATED_QUERIES) break;
+      if (related >= cap) break;
       for (const t of this.opts.related) {
-        if (related >= MAX_RELATED_QUERIES) break;
+        if (related >= cap) break;
         const rendered = renderTemplate(t, alert.labels);
         if (!rendered) continue;
         if (queries.has(rendered.query)) {
