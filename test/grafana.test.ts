@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { recordLabels, RECORD_JOB_LABEL } from '../src/model/record';
 import { annotationRecordSchema } from '../src/model/record';
+import { feedbackLabels } from '../src/model/feedback';
 import { exposedSeries, promqlNames } from './e2e/queries';
 
 /**
@@ -76,6 +77,23 @@ const GRAFANA_BUILTIN = '-- Grafana --';
 
 const recordFields = new Set(Object.keys(annotationRecordSchema.shape));
 const streamLabels = new Set(Object.keys(recordLabels({ alertname: 'x', severity: 'x', status: 'firing' })));
+/** The label that sets feedback lines (model/feedback.ts) apart in the same stream: a record query may exclude them by it. */
+const FEEDBACK_LABEL = 'kind';
+
+/** LogQL stream matchers of a selector, with their operator. */
+function selectorMatchers(expr: string): { label: string; op: string; value: string }[] {
+  const sel = /^\s*\{([^}]*)\}/.exec(expr)?.[1] ?? '';
+  return [...sel.matchAll(/(\w+)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"/g)].map((m) => ({ label: m[1]!, op: m[2]!, value: m[3]! }));
+}
+
+/** Whether a stream with these labels matches the selector (a missing label is "", regexes are anchored, as in Loki). */
+function streamMatches(expr: string, labels: Record<string, string>): boolean {
+  return selectorMatchers(expr).every(({ label, op, value }) => {
+    const v = labels[label] ?? '';
+    const re = () => new RegExp(`^(?:${value.replace(/\\\\/g, '\\')})$`).test(v);
+    return op === '=' ? v === value : op === '!=' ? v !== value : op === '=~' ? re() : !re();
+  });
+}
 
 function allPanels(panels: Panel[]): Panel[] {
   return panels.flatMap((p) => [p, ...allPanels(p.panels ?? [])]);
@@ -260,13 +278,37 @@ describe('the "Alert annotations" dashboard', () => {
     for (const q of logql) {
       const n = logqlNames(q.expr);
       const problems = [
-        ...n.selector.filter(([l]) => !streamLabels.has(l)).map(([l]) => `selector label ${l}`),
+        ...n.selector.filter(([l]) => !streamLabels.has(l) && l !== FEEDBACK_LABEL).map(([l]) => `selector label ${l}`),
         ...(n.selector.some(([l, v]) => l === 'job' && v === RECORD_JOB_LABEL) ? [] : ['no job selector']),
         ...n.fields.filter((f) => !recordFields.has(f)).map((f) => `record field ${f}`),
         ...n.used.filter((l) => !streamLabels.has(l) && !n.extracted.includes(l)).map((l) => `label ${l}`),
       ];
       expect({ where: q.where, problems }).toEqual({ where: q.where, problems: [] });
     }
+  });
+
+  it('record panels, annotations and variables leave out the feedback lines of the same stream, whatever the variables hold', () => {
+    const feedback = feedbackLabels({ alertname: 'CheckoutLatencyHigh' });
+    const record = recordLabels({ alertname: 'CheckoutLatencyHigh', severity: 'critical', status: 'firing' });
+    const variables = (dashboard.templating.list as { name: string; query: unknown }[])
+      .map((v) => ({ name: v.name, stream: (v.query as { stream?: string } | undefined)?.stream }))
+      .filter((v) => v.stream);
+    const recordQueries = [
+      ...queries().filter((q) => q.lang === 'logql' && q.expr.includes(`job="${RECORD_JOB_LABEL}"`)),
+      ...variables.map((v) => ({ where: `variable ${v.name}`, expr: v.stream! })),
+    ];
+    expect(recordQueries.length).toBeGreaterThanOrEqual(6);
+    // The most permissive pick of every variable (a user's "All" may be ".*").
+    const widest = (expr: string) => expr.replace(/\$\w+/g, '.*');
+    const problems = recordQueries.flatMap((q) => [
+      ...(streamMatches(widest(q.expr), feedback) ? [`${q.where}: matches feedback lines`] : []),
+      ...(q.where.startsWith('annotation') || streamMatches(widest(q.expr), record) ? [] : [`${q.where}: misses the records`]),
+    ]);
+    expect(problems).toEqual([]);
+    // The checker itself tells the two apart.
+    expect(streamMatches('{job="alert-annotator", kind!="feedback"}', feedback)).toBe(false);
+    expect(streamMatches('{job="alert-annotator", kind!="feedback"}', record)).toBe(true);
+    expect(streamMatches('{job="alert-annotator", severity=~".*"}', feedback)).toBe(true);
   });
 
   it("a tenant variable filters every record query by the record's tenant", () => {
