@@ -185,6 +185,31 @@ describe('analyze', () => {
     expect(a.suspects[0]?.service).toBe('ledger');
   });
 
+  it('lets a change raise only a component related to the alert: without traces, one sharing its labels', () => {
+    const labels = { alertname: 'CheckoutLatencyHigh', service: 'checkout', namespace: 'shop' };
+    const p99 = series(
+      { service: 'checkout', namespace: 'shop' },
+      wobble(0.2, 0.02),
+      { fromS: startsS - 200, value: () => 1.2 },
+      { name: 'p99 latency' },
+    );
+    const pay = series({ service: 'payments', namespace: 'shop' }, wobble(10, 1), undefined, { name: 'request rate' });
+    const billing = series({ service: 'billing', namespace: 'finance' }, wobble(10, 1), undefined, { name: 'request rate' });
+    const deploy = (service: string) => ({
+      service,
+      kind: 'deploy' as const,
+      time: new Date((startsS - 180) * 1000).toISOString(),
+      version: '2.0',
+      origin: 'pushed' as const,
+    });
+    const a = analyze(bundle({ series: [p99, pay, billing], changes: [deploy('payments'), deploy('billing')] }, labels));
+    const named = a.suspects.map((s) => s.service);
+    expect(named).toContain('payments');
+    expect(named).not.toContain('billing');
+    // The change is still reported as context.
+    expect(a.findings.some((f) => f.kind === 'change' && f.service === 'billing')).toBe(true);
+  });
+
   it('scores any metric name and attributes it through the configured service labels', () => {
     const odd = series({ __name__: 'ledger_queue_depth_total', component: 'ledger' }, wobble(100, 5), {
       fromS: startsS - 200,

@@ -84,6 +84,7 @@ export function analyze(bundle: EvidenceBundle, opts: AnalyzeOptions = {}): Anal
     now,
     logIds: logFindingIds(patterns),
     corroborations,
+    sharesLabels: sharingLabels(bundle, serviceLabels),
   });
   const suspects = ranking.suspects;
   const confidence = lowerForCoverage(confidenceOf(ranking), coverage, alerting);
@@ -146,4 +147,25 @@ function lowerForCoverage(c: Analysis['confidence'], coverage: Coverage, alertin
   if (short.length === 0) return c;
   if (short.some((s) => baselineCoveredS(coverage, s) <= 0)) return 'low';
   return c === 'high' ? 'medium' : 'low';
+}
+
+/** Labels that name one instance, not a relationship: sharing them says nothing. */
+const IDENTITY_LABELS = new Set(['alertname', 'severity', 'pod', 'instance', 'container', 'node', 'host', 'le', '__name__', 'quantile']);
+
+/**
+ * The components related to the alert by its labels (without a trace graph, the only sign of a
+ * path): those with a series or log stream carrying one of the alert's own label values under
+ * the same name (namespace="shop", app="checkout"), identity labels aside.
+ */
+function sharingLabels(bundle: EvidenceBundle, serviceLabels: readonly string[]): Set<string> {
+  const wanted = new Set<string>();
+  for (const a of bundle.payload.alerts)
+    if (a.status === 'firing') for (const [k, v] of Object.entries(a.labels)) if (!IDENTITY_LABELS.has(k)) wanted.add(`${k}=${v}`);
+  const out = new Set<string>();
+  for (const labels of [...bundle.series.map((s) => s.labels), ...bundle.logs.map((l) => l.labels)]) {
+    const service = serviceOfLabels(labels, serviceLabels);
+    if (!service || out.has(service)) continue;
+    if (Object.entries(labels).some(([k, v]) => wanted.has(`${k}=${v}`))) out.add(service);
+  }
+  return out;
 }

@@ -117,6 +117,8 @@ export interface RankInput {
   stepS?: number;
   now: Date;
   corroborations?: readonly Corroboration[];
+  /** Components whose series or log streams share a label value with a firing alert (namespace, app, job…). */
+  sharesLabels?: ReadonlySet<string>;
   /** The finding id of each quoted pattern (logFindingIds): the indicator cites it, never its text. */
   logIds?: ReadonlyMap<LogPattern, string>;
 }
@@ -218,7 +220,15 @@ export function rankSuspects(input: RankInput): Ranking {
       });
     }
   }
-  for (const c of input.corroborations ?? []) add(c.service, { ...c, symptom: false, count: 1 });
+  // 2. The causal path. A change, another alert or the history raises only a component on it:
+  //    one the trace graph or a failed call reaches, or, without a graph, one that shares the
+  //    alert's labels (its namespace, app, job); a deploy elsewhere is context, not a lead.
+  const path = pathOf(traces.calls, mentioned, alerting, scored);
+  for (const c of input.corroborations ?? []) {
+    const position = path.position(c.service);
+    if (position === 'off' || (position === 'unknown' && input.sharesLabels && !input.sharesLabels.has(c.service))) continue;
+    add(c.service, { ...c, symptom: false, count: 1 });
+  }
   // A dependency with no telemetry of its own (a managed database, an outside API) cannot log or
   // export its trouble: its callers' failed or slow calls naming it are its own evidence, at half
   // their weight (a healthy one is not named in a surge of failed calls).
@@ -241,8 +251,6 @@ export function rankSuspects(input: RankInput): Ranking {
       indicator: `failed or slow calls to it in the logs of ${[...callers].sort().join(', ')}`,
     });
 
-  // 2. The causal path.
-  const path = pathOf(traces.calls, mentioned, alerting, scored);
   for (const [service, s] of early) {
     if (contrib.has(service)) continue;
     unrelated.push({
