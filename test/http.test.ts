@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { classifyStatus, httpRequest, OutboundError, parseRetryAfter, redactUrl } from '../src/clients/http';
 import { retryDelayMs } from '../src/queue/job';
 import { LokiClient } from '../src/clients/loki';
@@ -75,6 +77,46 @@ describe('outbound requests', () => {
     )) as OutboundError;
     expect(err.reason).toBe('aborted');
     expect(err.retryable).toBe(false);
+  });
+
+  it('reads a body no further than maxBodyBytes, with or without a Content-Length, and reads a smaller one whole', async () => {
+    // A peer that streams 64 KiB chunks (no Content-Length) until 64 MiB or until the client hangs up.
+    let written = 0;
+    const endless = createServer((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      const chunk = Buffer.alloc(64 * 1024, 0x20);
+      const more = (): void => {
+        while (written < 64 * 1024 * 1024) {
+          written += chunk.length;
+          if (!res.write(chunk)) return void res.once('drain', more);
+        }
+        res.end();
+      };
+      res.on('close', () => res.removeAllListeners('drain'));
+      more();
+    });
+    await new Promise<void>((resolve) => endless.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (endless.address() as AddressInfo).port;
+      const err = (await httpRequest('t', { url: `http://127.0.0.1:${port}/`, timeoutMs: 10_000, maxBodyBytes: 1024 * 1024 }).catch(
+        (e: unknown) => e,
+      )) as OutboundError;
+      expect(err).toBeInstanceOf(OutboundError);
+      expect(err).toMatchObject({ reason: 'bad_response', retryable: false });
+      expect(err.message).toMatch(/more than 1048576 bytes/);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(written).toBeLessThan(64 * 1024 * 1024);
+    } finally {
+      endless.closeAllConnections();
+      await new Promise((r) => endless.close(r));
+    }
+    server.failNext({ status: 200, body: 'y'.repeat(2 * 1024 * 1024) });
+    const declared = (await httpRequest('t', { url: `${server.url}/x`, timeoutMs: 5000, maxBodyBytes: 1024 * 1024 }).catch(
+      (e: unknown) => e,
+    )) as OutboundError;
+    expect(declared.message).toMatch(/more than 1048576 bytes/);
+    server.failNext({ status: 200, body: '\ufeff{"ok":"é"}' });
+    expect(await httpRequest('t', { url: `${server.url}/x`, timeoutMs: 5000, maxBodyBytes: 1024 }).then((r) => r.text)).toBe('{"ok":"é"}');
   });
 });
 

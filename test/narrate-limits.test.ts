@@ -114,3 +114,40 @@ describe('the answer parser', () => {
     expect(err.message).toMatch(/not valid JSON/);
   });
 });
+
+describe("the size of the model server's HTTP answer", () => {
+  // 8 MiB of content in a well-formed envelope: what a broken proxy or a hostile endpoint could send.
+  const content = 'x'.repeat(8 * 1024 * 1024);
+  afterEach(() => {
+    ollama.recover();
+    openai.recover();
+  });
+
+  test('Ollama: a body past 1 MiB is cut off while it is read, not parsed', async () => {
+    ollama.failNext({ status: 200, body: { model: MODEL, message: { role: 'assistant', content }, done: true } }, 2);
+    const err = await failure(viaOllama().narrate(sampleInput(), signal()));
+    expect(err.reason).toBe('bad_response');
+    expect(err.message).toMatch(/more than 1048576 bytes/);
+  });
+
+  test('OpenAI: a body past 1 MiB is cut off while it is read, not parsed', async () => {
+    const completion = {
+      id: 'chatcmpl-huge',
+      object: 'chat.completion',
+      created: 1,
+      model: 'gpt-4o-mini',
+      choices: [{ index: 0, message: { role: 'assistant', content, refusal: null }, finish_reason: 'stop' }],
+      usage: { prompt_tokens: 10, completion_tokens: 10, total_tokens: 20 },
+    };
+    openai.failNext({ status: 200, body: completion }, 2);
+    const err = await failure(viaOpenAI().narrate(sampleInput(), signal()));
+    expect(err.reason).toBe('bad_response');
+    expect(err.message).toMatch(/more than 1048576 bytes/);
+  });
+
+  test('an answer under the cap is read as before', async () => {
+    ollama.failNext({ status: 200, body: { model: MODEL, message: { role: 'assistant', content: good() }, done: true, eval_count: 5 } });
+    const n = await viaOllama().narrate(sampleInput(), signal());
+    expect(n.narrator).toBe(`ollama:${MODEL}`);
+  });
+});

@@ -76,6 +76,11 @@ export interface HttpRequest {
   timeoutMs: number;
   signal?: AbortSignal;
   extraRetryable?: readonly number[];
+  /**
+   * Most bytes of the answer's body to read: past it the body is dropped unread (the call
+   * fails as a bad response) instead of growing in memory. Unset: read it all.
+   */
+  maxBodyBytes?: number;
 }
 
 export interface HttpResponse {
@@ -112,12 +117,15 @@ export async function httpRequest(target: string, req: HttpRequest): Promise<Htt
     const code = (err as { cause?: { code?: string } }).cause?.code ?? 'error';
     throw new OutboundError(target, 'network', `${where} failed (${code})`);
   }
-  let text: string;
+  let text: string | undefined;
   try {
-    text = await res.text();
+    text = await readBody(res, req.maxBodyBytes);
   } catch {
     if (req.signal?.aborted) throw new OutboundError(target, 'aborted', `${where} aborted`);
     throw new OutboundError(target, timeout.aborted ? 'timeout' : 'network', `${where} body not received`, res.status);
+  }
+  if (text === undefined) {
+    throw new OutboundError(target, 'bad_response', `${where} answered ${res.status} with more than ${req.maxBodyBytes} bytes`, res.status);
   }
   const reason = classifyStatus(res.status, req.extraRetryable);
   if (reason) {
@@ -133,6 +141,30 @@ export async function httpRequest(target: string, req: HttpRequest): Promise<Htt
     );
   }
   return { status: res.status, headers: res.headers, text };
+}
+
+/** The body as text (UTF-8, as Response.text() reads it), or undefined once it passes `maxBytes` (the rest is not read). */
+async function readBody(res: Response, maxBytes: number | undefined): Promise<string | undefined> {
+  if (maxBytes === undefined || !res.body) return res.text();
+  const declared = Number(res.headers.get('content-length') ?? NaN);
+  if (declared > maxBytes) {
+    await res.body.cancel();
+    return undefined;
+  }
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel();
+      return undefined;
+    }
+    chunks.push(value);
+  }
+  return new TextDecoder().decode(Buffer.concat(chunks));
 }
 
 /** Parses a 2xx body as JSON and validates it; a malformed answer is a permanent error. */

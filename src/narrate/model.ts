@@ -58,7 +58,15 @@ function urlOf(input: string | URL | Request): string {
  * model calls get the same timeout, abort, redaction and status classification as every
  * other outbound call: a non-2xx answer rejects with a classified OutboundError.
  */
-export function outboundFetch(target: string, timeoutMs: number, signal: AbortSignal): typeof fetch {
+/**
+ * Most bytes of a model server's HTTP answer that are read (1 MiB). A note is at most 16,384
+ * characters (MAX_ANSWER_CHARS) inside a small envelope, about 100 KB even if every character
+ * came \u-escaped; a server that sends more (a broken proxy, a hostile endpoint) is cut off
+ * while its body is read instead of filling the worker's memory.
+ */
+export const MODEL_ANSWER_MAX_BYTES = 1024 * 1024;
+
+export function outboundFetch(target: string, timeoutMs: number, signal: AbortSignal, maxBodyBytes?: number): typeof fetch {
   const fetchVia = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
     const headers: Record<string, string> = {};
     new Headers(init?.headers).forEach((v, k) => {
@@ -74,6 +82,7 @@ export function outboundFetch(target: string, timeoutMs: number, signal: AbortSi
       body: init?.body ?? undefined,
       timeoutMs,
       signal: init?.signal ? AbortSignal.any([signal, init.signal]) : signal,
+      ...(maxBodyBytes !== undefined ? { maxBodyBytes } : {}),
     });
     return new Response(res.text, { status: res.status, headers: res.headers });
   };

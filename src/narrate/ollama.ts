@@ -1,7 +1,7 @@
 import { Ollama } from 'ollama';
 import { z } from 'zod';
 import { OutboundError } from '../clients/http';
-import { outboundCause, outboundFetch, type ModelAnswer, type ModelCall, type ModelClient } from './model';
+import { MODEL_ANSWER_MAX_BYTES, outboundCause, outboundFetch, type ModelAnswer, type ModelCall, type ModelClient } from './model';
 
 /** The part of Ollama's /api/chat answer we use (https://github.com/ollama/ollama/blob/main/docs/api.md#generate-a-chat-completion). */
 const chatResponseSchema = z.looseObject({
@@ -33,7 +33,10 @@ export class OllamaModel implements ModelClient {
     // A client per call, unlike OpenAI's: ollama-js 0.6 takes no per-request signal or timeout
     // (chat() has no request options; abort() stops every request of a client), so only the
     // client's fetch can carry this call's timeout and abort signal.
-    const client = new Ollama({ host: this.opts.host, fetch: outboundFetch('ollama', call.timeoutMs, call.signal) });
+    const client = new Ollama({
+      host: this.opts.host,
+      fetch: outboundFetch('ollama', call.timeoutMs, call.signal, MODEL_ANSWER_MAX_BYTES),
+    });
     let raw: unknown;
     try {
       raw = await client.chat({

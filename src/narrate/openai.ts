@@ -1,7 +1,7 @@
 import OpenAI, { APIConnectionTimeoutError } from 'openai';
 import { z } from 'zod';
 import { OutboundError } from '../clients/http';
-import { outboundCause, outboundFetch, type ModelAnswer, type ModelCall, type ModelClient } from './model';
+import { MODEL_ANSWER_MAX_BYTES, outboundCause, outboundFetch, type ModelAnswer, type ModelCall, type ModelClient } from './model';
 
 /** The part of a chat completion we use (https://platform.openai.com/docs/api-reference/chat/object). */
 const completionSchema = z.looseObject({
@@ -47,7 +47,7 @@ export class OpenAIModel implements ModelClient {
       maxRetries: 0,
       // Ours fires first (httpRequest); this is only a backstop.
       timeout: call.timeoutMs + 1000,
-      fetch: outboundFetch('openai', call.timeoutMs, call.signal),
+      fetch: outboundFetch('openai', call.timeoutMs, call.signal, MODEL_ANSWER_MAX_BYTES),
     });
     let raw: unknown;
     try {
