@@ -2,7 +2,7 @@ import { connect } from 'node:net';
 import request from 'supertest';
 import { LokiClient } from '../src/clients/loki';
 import { LokiAnnotationIndex } from '../src/dedup/loki-index';
-import { webhookPayloadSchema } from '../src/model/alert';
+import { alertKey, capValue, MAX_ANNOTATION_VALUE_BYTES, MAX_LABEL_VALUE_BYTES, webhookPayloadSchema } from '../src/model/alert';
 import { FakeLoki } from './fakes/loki';
 import { fixture, startTestService, type TestService } from './helpers/service';
 
@@ -55,6 +55,52 @@ describe('timestamps', () => {
   });
 });
 
+describe('label and annotation values', () => {
+  it('a label value over 4 KiB is cut with a marker, not refused; identity (fingerprint, groupKey, alertKey) is untouched', () => {
+    const b = body();
+    const alert = b.alerts[0]!;
+    const long = `pod=${'é'.repeat(50_000)}`;
+    alert.labels = { ...(alert.labels as Record<string, string>), pod: long };
+    b.commonLabels = { ...(b.commonLabels as Record<string, string>), pod: long };
+    const parsed = webhookPayloadSchema.parse(b);
+    for (const value of [parsed.alerts[0]!.labels.pod!, parsed.commonLabels.pod!]) {
+      expect(Buffer.byteLength(value)).toBeLessThanOrEqual(MAX_LABEL_VALUE_BYTES);
+      expect(value).toMatch(/^pod=é+…\[cut \d+ bytes\]$/);
+      const cut = Number(/cut (\d+) bytes/.exec(value)![1]);
+      expect(Buffer.byteLength(value.replace(/…\[cut \d+ bytes\]$/, '')) + cut).toBe(Buffer.byteLength(long));
+    }
+    expect(parsed.alerts[0]!.fingerprint).toBe(alert.fingerprint);
+    expect(parsed.groupKey).toBe(b.groupKey);
+    expect(alertKey(parsed.alerts[0]!)).toBe(alertKey({ fingerprint: String(alert.fingerprint), startsAt: String(alert.startsAt) }));
+    // Read back (a job's data, a stored record), the cut value parses to itself.
+    expect(webhookPayloadSchema.parse(parsed)).toEqual(parsed);
+  });
+
+  it('an annotation value is cut at 16 KiB; shorter values and labels are kept as sent', () => {
+    const b = body();
+    const alert = b.alerts[0]!;
+    alert.annotations = { description: 'd'.repeat(100_000), summary: 's'.repeat(MAX_LABEL_VALUE_BYTES * 2) };
+    const labels = { ...(alert.labels as Record<string, string>), exact: 'x'.repeat(MAX_LABEL_VALUE_BYTES) };
+    alert.labels = labels;
+    const parsed = webhookPayloadSchema.parse(b);
+    expect(Buffer.byteLength(parsed.alerts[0]!.annotations.description!)).toBeLessThanOrEqual(MAX_ANNOTATION_VALUE_BYTES);
+    expect(parsed.alerts[0]!.annotations.description).toMatch(/…\[cut \d+ bytes\]$/);
+    expect(parsed.alerts[0]!.annotations.summary).toBe('s'.repeat(MAX_LABEL_VALUE_BYTES * 2));
+    expect(parsed.alerts[0]!.labels).toEqual(labels);
+  });
+
+  it('never splits a character, whatever the cut point', () => {
+    for (const unit of ['a', 'é', '€', '😀']) {
+      for (let n = 4080; n < 4110; n++) {
+        const v = capValue(`${'a'.repeat(n % 4)}${unit.repeat(2000)}`, 4096);
+        expect(Buffer.byteLength(v)).toBeLessThanOrEqual(4096);
+        expect(v).not.toContain('\ufffd');
+        expect(capValue(v, 4096)).toBe(v);
+      }
+    }
+  });
+});
+
 describe('payloads that can never be stored', () => {
   let svc: TestService;
   beforeAll(async () => {
@@ -70,6 +116,14 @@ describe('payloads that can never be stored', () => {
     expect(res.status).toBe(400);
     expect(res.body.error).toBe('nesting_too_deep');
     expect(res.body.message).toMatch(/nest/);
+  });
+
+  it('accepts an alert whose label value is 36 KB (Alertmanager sets no limit): 200, not 400', async () => {
+    const b = body();
+    b.groupKey = `${String(b.groupKey)}-long-label`;
+    b.alerts[0]!.labels = { ...(b.alerts[0]!.labels as Record<string, string>), stack: 'frame\n'.repeat(6_000) };
+    const res = await request(svc.url).post('/webhook/alertmanager').send(b);
+    expect(res.status).toBe(200);
   });
 
   it('keeps accepting ordinary nesting', async () => {

@@ -6,7 +6,36 @@ import { z } from 'zod';
  * Known fields are typed; unknown fields that newer Alertmanagers add are kept (loose).
  */
 
-const labelSet = z.record(z.string(), z.string());
+/**
+ * Most UTF-8 bytes of one label value (4 KiB). Alertmanager itself sets no limit, so a longer
+ * value is cut, not refused: refusing would drop the whole group's alert (Alertmanager does
+ * not retry a 4xx). The cut value ends with `…[cut N bytes]` and is at most this long with the
+ * marker, so a value read back (a job, a record) parses to itself. Identity is untouched:
+ * dedup and grouping use Alertmanager's fingerprint and groupKey, never a label value.
+ */
+export const MAX_LABEL_VALUE_BYTES = 4096;
+/** Most UTF-8 bytes of one annotation value (16 KiB): descriptions and runbook text run longer than labels. */
+export const MAX_ANNOTATION_VALUE_BYTES = 16384;
+
+/** `value` cut to at most `max` UTF-8 bytes, marker included, at a character boundary. */
+export function capValue(value: string, max: number): string {
+  // A UTF-16 unit is at most 3 UTF-8 bytes: short values need no count.
+  if (value.length * 3 <= max || Buffer.byteLength(value) <= max) return value;
+  const total = Buffer.byteLength(value);
+  // The marker's length depends on the count it names; a generous budget keeps one pass.
+  let keep = Math.max(0, max - Buffer.byteLength(`…[cut ${total} bytes]`));
+  const bytes = Buffer.from(value);
+  // Step back off a UTF-8 continuation byte so no character is split.
+  while (keep > 0 && (bytes[keep]! & 0xc0) === 0x80) keep--;
+  return `${bytes.subarray(0, keep).toString('utf8')}…[cut ${total - keep} bytes]`;
+}
+
+const labelValue = z.string().transform((v) => capValue(v, MAX_LABEL_VALUE_BYTES));
+const labelSet = z.record(z.string(), labelValue);
+const annotationSet = z.record(
+  z.string(),
+  z.string().transform((v) => capValue(v, MAX_ANNOTATION_VALUE_BYTES)),
+);
 // Go's time.Time JSON form (RFC 3339, fractional seconds optional), and a real calendar date
 // and time: `2025-19-45T99:99:99Z` matches the shape but would make NaN of every duration
 // and of Loki's nanosecond times. Plain arithmetic on the captures rather than Date.parse
@@ -28,12 +57,12 @@ export function isRealTimestamp(ts: string): boolean {
 
 const timestamp = z.string().refine(isRealTimestamp, 'must be an RFC 3339 timestamp of a real date and time');
 /** Every alert has an alertname; all label values are strings. Typed as a plain label set. */
-const alertLabels: z.ZodType<Record<string, string>> = z.looseObject({ alertname: z.string() }).catchall(z.string());
+const alertLabels: z.ZodType<Record<string, string>> = z.looseObject({ alertname: labelValue }).catchall(labelValue);
 
 export const alertSchema = z.looseObject({
   status: z.enum(['firing', 'resolved']),
   labels: alertLabels,
-  annotations: labelSet.default({}),
+  annotations: annotationSet.default({}),
   startsAt: timestamp,
   endsAt: timestamp.default('0001-01-01T00:00:00Z'),
   generatorURL: z.string().default(''),
@@ -48,7 +77,7 @@ export const webhookPayloadSchema = z.looseObject({
   receiver: z.string().default(''),
   groupLabels: labelSet.default({}),
   commonLabels: labelSet.default({}),
-  commonAnnotations: labelSet.default({}),
+  commonAnnotations: annotationSet.default({}),
   externalURL: z.string().default(''),
   alerts: z.array(alertSchema).min(1).max(10000),
 });
