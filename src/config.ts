@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parseServiceLabels } from './analyze/service';
 import { DEFAULT_LOKI_LOG_FILTER, DEFAULT_LOKI_STREAM_LABELS, parseStreamLabelMap } from './clients/loki';
@@ -34,6 +35,15 @@ const hostPorts = z
 
 export const configSchema = z.object({
   PORT: int(8080, 0).pipe(z.number().max(65535)),
+  /**
+   * The address the HTTP server binds: unset, every interface (IPv4 and IPv6, what a
+   * container needs to be reached); `127.0.0.1` keeps it on this machine. Logged at start.
+   */
+  HOST: z
+    .string()
+    .trim()
+    .refine((v) => isIP(v) !== 0 || /^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/.test(v), 'must be an IP address or a host name')
+    .optional(),
   ROLE: z.enum(['receiver', 'worker', 'all']).default('all'),
   REDIS_URL: z
     .string()

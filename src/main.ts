@@ -238,13 +238,26 @@ export async function startService(config: Config, opts: StartOptions = {}): Pro
   });
   const server = await new Promise<Server>((resolve, reject) => {
     httpServer.once('error', reject);
-    httpServer.listen(config.PORT, () => resolve(httpServer));
+    if (config.HOST) httpServer.listen(config.PORT, config.HOST, () => resolve(httpServer));
+    else httpServer.listen(config.PORT, () => resolve(httpServer));
   });
   // Alertmanager keeps connections alive; let idle ones close before ours do.
   server.keepAliveTimeout = 65_000;
-  const port = (server.address() as AddressInfo).port;
-  const url = `http://127.0.0.1:${port}`;
-  log.info({ port, role: config.ROLE, webhook: !!enqueue }, runReceiver ? 'receiver listening' : 'metrics and health listening');
+  const bound = server.address() as AddressInfo;
+  const port = bound.port;
+  const everywhere = bound.address === '::' || bound.address === '0.0.0.0';
+  const url = `http://${everywhere ? '127.0.0.1' : bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${port}`;
+  // Where it can be reached, said at every start (HOST): every interface unless HOST narrows it.
+  log.info(
+    {
+      host: bound.address,
+      port,
+      interfaces: everywhere ? 'all (set HOST=127.0.0.1 to keep it on this machine)' : 'this address only',
+      role: config.ROLE,
+      webhook: !!enqueue,
+    },
+    runReceiver ? 'receiver listening' : 'metrics and health listening',
+  );
   for (const w of opts.warnings ?? []) log.warn(w);
   if (runReceiver && config.WEBHOOK_AUTH === 'none') {
     log.warn(

@@ -50,6 +50,8 @@ export async function startTestService(env: Record<string, string> = {}, opts: S
   const credential = env.WEBHOOK_BEARER_TOKEN || env.WEBHOOK_BASIC_AUTH || env.WEBHOOK_BEARER_TOKEN_FILE || env.WEBHOOK_BASIC_AUTH_FILE;
   const config = loadConfig({
     PORT: '0',
+    // Test servers stay on loopback (HOST unset would bind every interface).
+    HOST: '127.0.0.1',
     ROLE: 'all',
     REDIS_URL,
     LLM_PROVIDER: 'none',
