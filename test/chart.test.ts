@@ -76,6 +76,13 @@ describe('the chart of each shipped incident', () => {
     const texts = alertPanel!.filter((l) => l.mark.type === 'text').map((l) => l.encoding?.text?.value);
     expect(texts).toContain(`startsAt ${new Date(startsAt).toISOString().slice(11, 16)} UTC`);
     expect(texts.some((t) => typeof t === 'string' && t.startsWith(`threshold ${expected!.op}`))).toBe(true);
+    // The value axis holds every point and the threshold, and goes below zero only when a value does.
+    const line = alertPanel!.find((l) => l.mark.type === 'line') as unknown as { encoding: { y: { scale: { domain: [number, number] } } } };
+    const [lo, hi] = line.encoding.y.scale.domain;
+    const values = bundle.series.filter((s) => s.query !== null).flatMap((s) => s.values.map((v) => Number(v[1])));
+    expect(lo).toBeGreaterThanOrEqual(Math.min(0, ...values));
+    expect(lo).toBeLessThanOrEqual(Math.min(...values, expected!.value));
+    expect(hi).toBeGreaterThan(Math.max(...values, expected!.value));
     // Both windows shaded, from where the baseline starts to where the incident ends.
     expect(p.windows.baselineStart).toBeLessThan(p.windows.incidentStart);
     expect(p.windows.incidentStart).toBeLessThan(startsAt);

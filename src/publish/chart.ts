@@ -243,6 +243,19 @@ function utcClock(ms: number): string {
   return `${new Date(ms).toISOString().slice(11, 16)} UTC`;
 }
 
+/**
+ * The value axis: every point and threshold, with room above the highest for the startsAt
+ * label, and never below zero for a series that never is (no "-5%" under an error ratio).
+ */
+function valueDomain(p: Pick<PanelInput, 'points' | 'thresholds'>): [number, number] {
+  const values = [...p.points.map((x) => x.v), ...p.thresholds.map((t) => t.value)];
+  const lo = Math.min(...values);
+  const hi = Math.max(...values);
+  const span = hi - lo || Math.abs(hi) || 1;
+  const bottom = lo - 0.05 * span;
+  return [lo >= 0 && bottom < 0 ? 0 : bottom, hi + 0.15 * span];
+}
+
 interface PanelInput {
   title: string;
   subtitle: string;
@@ -288,7 +301,7 @@ function panelSpec(p: PanelInput, w: ChartPlan['windows'], startsAt: number, wid
         mark: { type: 'line', strokeWidth: 1.8, clip: true },
         encoding: {
           x: xScaled,
-          y: { field: 'v', type: 'quantitative', scale: { zero: false, padding: 20 }, axis: valueAxis(p.unit, p.yTitle) },
+          y: { field: 'v', type: 'quantitative', scale: { domain: valueDomain(p), nice: true }, axis: valueAxis(p.unit, p.yTitle) },
           color: {
             field: 'series',
             type: 'nominal',
