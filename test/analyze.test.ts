@@ -210,6 +210,40 @@ describe('analyze', () => {
     expect(a.findings.some((f) => f.kind === 'change' && f.service === 'billing')).toBe(true);
   });
 
+  it('without traces, never reads more than low confidence into a bystander that shares none of the alert labels', () => {
+    const labels = { alertname: 'CheckoutLatencyHigh', service: 'checkout', namespace: 'shop' };
+    const p99 = series(
+      { service: 'checkout', namespace: 'shop' },
+      wobble(0.2, 0.02),
+      { fromS: startsS - 200, value: () => 0.5 },
+      { name: 'p99 latency' },
+    );
+    const cpu = series(
+      { service: 'reporting', namespace: 'analytics' },
+      wobble(0.2, 0.01),
+      { fromS: startsS - 240, value: () => 1.9 },
+      { name: 'cpu usage' },
+    );
+    const mem = series(
+      { service: 'reporting', namespace: 'analytics' },
+      wobble(300, 3),
+      { fromS: startsS - 240, value: () => 900 },
+      { name: 'memory working set' },
+    );
+    const logs = [
+      {
+        labels: { service: 'reporting', namespace: 'analytics' },
+        values: Array.from({ length: 30 }, (_, k): [string, string] => [
+          `${startsS - 200 + k * 5}000000000`,
+          `ERROR report ${k} aborted: out of memory`,
+        ]),
+      },
+    ];
+    const a = analyze(bundle({ series: [p99, cpu, mem], logs }, labels));
+    expect(a.confidence).toBe('low');
+    expect(a.findings.some((f) => f.id === 'A1' && f.text.startsWith('no cause determined'))).toBe(true);
+  });
+
   it('scores any metric name and attributes it through the configured service labels', () => {
     const odd = series({ __name__: 'ledger_queue_depth_total', component: 'ledger' }, wobble(100, 5), {
       fromS: startsS - 200,

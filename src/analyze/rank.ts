@@ -92,6 +92,8 @@ export interface RankedSuspect extends Suspect {
   kinds: Set<SignalKind>;
   signals: NonNullable<Suspect['signals']>;
   onPath: boolean;
+  /** Without a trace graph, shares none of the alert's labels. */
+  stranger?: boolean;
 }
 
 export interface Ranking {
@@ -223,10 +225,16 @@ export function rankSuspects(input: RankInput): Ranking {
   // 2. The causal path. A change, another alert or the history raises only a component on it:
   //    one the trace graph or a failed call reaches, or, without a graph, one that shares the
   //    alert's labels (its namespace, app, job); a deploy elsewhere is context, not a lead.
+  //    Without a trace graph, a component that shares none of the alert's labels, that no failed
+  //    call names and that runs on none of the path's hosts is a stranger: it may still rank (at
+  //    a third of its score), but it never makes the path anomalous nor the confidence more than
+  //    low. (A component with no telemetry of its own has no labels to share: not a stranger.)
   const path = pathOf(traces.calls, mentioned, alerting, scored);
+  const labelled = new Set([...scored.map((s) => s.service), ...patterns.map((p) => p.service)]);
+  const stranger = (c: string): boolean =>
+    path.position(c) === 'unknown' && !!input.sharesLabels && labelled.has(c) && !input.sharesLabels.has(c);
   for (const c of input.corroborations ?? []) {
-    const position = path.position(c.service);
-    if (position === 'off' || (position === 'unknown' && input.sharesLabels && !input.sharesLabels.has(c.service))) continue;
+    if (path.position(c.service) === 'off' || stranger(c.service)) continue;
     add(c.service, { ...c, symptom: false, count: 1 });
   }
   // A dependency with no telemetry of its own (a managed database, an outside API) cannot log or
@@ -346,7 +354,7 @@ export function rankSuspects(input: RankInput): Ranking {
     const strong = sorted.filter((p) => p.value >= 0.5);
     const onPath = path.position(service) === 'on';
     // Not known to be on the path (no trace or failed-call log reaches it): a weaker suspect.
-    const factor = onPath ? 1 : 0.6;
+    const factor = onPath ? 1 : stranger(service) ? 0.3 : 0.6;
     ranked.push({
       service,
       indicator: sorted[0]?.indicator ?? 'anomalous',
@@ -354,6 +362,7 @@ export function rankSuspects(input: RankInput): Ranking {
       kinds: new Set(strong.map((p) => p.kind)),
       signals: strong.map((p) => ({ kind: p.kind, count: p.count })),
       onPath,
+      ...(stranger(service) ? { stranger: true } : {}),
     });
   }
   // Near ties (within 10%) go to the deeper component on the path: the one the others call.
@@ -374,7 +383,12 @@ export function rankSuspects(input: RankInput): Ranking {
   const pathAnomalous = [...contrib].some(([service, list]) => {
     const position = path.position(service);
     if (position === 'on') return list.some((c) => telling(service, c));
-    return position === 'unknown' && !path.informative && new Set(list.filter((c) => telling(service, c)).map((c) => c.kind)).size >= 2;
+    return (
+      position === 'unknown' &&
+      !path.informative &&
+      !stranger(service) &&
+      new Set(list.filter((c) => telling(service, c)).map((c) => c.kind)).size >= 2
+    );
   });
   // The alert's own series within their usual range (threshold noise, a flapping rule): whatever
   // else moved, nothing here is the cause of an anomaly there is no sign of.
@@ -530,7 +544,7 @@ function namesOther(
  */
 export function confidenceOf(r: Ranking): Analysis['confidence'] {
   const top = r.suspects[0];
-  if (!top || !r.pathAnomalous || top.score < STRONG_SUSPECT_SCORE) return 'low';
+  if (!top || !r.pathAnomalous || top.stranger || top.score < STRONG_SUSPECT_SCORE) return 'low';
   const second = r.suspects[1]?.score ?? 0;
   if (top.score < 1.15 * second) return 'low';
   if (top.onPath && top.score >= 5 && top.score >= 1.5 * second && top.kinds.size >= 2) return 'high';
