@@ -167,6 +167,25 @@ describe('a crash between the post and saving its ts', () => {
     expect(warnings[0]!.msg).toContain('groups:history');
   });
 
+  it('with SLACK_CHANNEL as a name, finds the message once the id is known, else warns and posts again', async () => {
+    const budget = { left: 1 };
+    const event = eventFor(loadPayload('am-webhook-01'));
+    const named = bot(new StateThatLosesTheTs(newState(), budget), { channel: '#alerts' });
+    await named.publish(event, signal).catch(() => undefined);
+    // The same worker learnt the id from the post's answer: the lookup works.
+    await named.publish(structuredClone(event), signal);
+    expect(slack.topLevelPosts('C0ALERTS')).toBe(1);
+    // A fresh worker that never saw an answer has only the name, which history does not take.
+    const other = eventFor(loadPayload('am-webhook-04'));
+    budget.left = 1;
+    await bot(new StateThatLosesTheTs(newState(), budget), { channel: '#alerts' })
+      .publish(other, signal)
+      .catch(() => undefined);
+    await bot(newState(), { channel: '#alerts' }).publish(structuredClone(other), signal);
+    expect(slack.topLevelPosts('C0ALERTS')).toBe(3);
+    expect(logs.filter((l) => l.level === 40 && String(l.msg).includes('give SLACK_CHANNEL as an id'))).toHaveLength(1);
+  });
+
   it('posts at once when the earlier post was answered with an error (it cannot still land)', async () => {
     const state = newState();
     const event = eventFor(loadPayload('am-webhook-01'));
