@@ -51,6 +51,27 @@ describe('the service graph from spans', () => {
   });
 });
 
+describe('naming a dependency from its callers client spans', () => {
+  const callee = (attrs: Record<string, string>) => {
+    const t = trace([
+      ['cart', '1', undefined, 2, 0, 100],
+      ['cart', '2', '1', 3, 10, 90, attrs],
+    ]);
+    return [...(summariseTraces([t]).calls.get('cart') ?? [])];
+  };
+
+  it('names a Redis reached at an IP by its system, not the IP (the lab named it "127.0.0.1")', () => {
+    expect(callee({ 'db.system': 'redis', 'server.address': '127.0.0.1', 'server.port': '6379' })).toEqual(['redis']);
+    expect(callee({ 'db.system': 'redis', 'net.peer.name': 'localhost', 'net.peer.port': '6379' })).toEqual(['redis']);
+    expect(callee({ 'db.system': 'redis', 'server.address': '::1' })).toEqual(['redis']);
+  });
+
+  it('keeps a host name, and an IP when nothing says what answers there', () => {
+    expect(callee({ 'db.system': 'redis', 'server.address': 'session-cache', 'server.port': '6379' })).toEqual(['session-cache']);
+    expect(callee({ 'server.address': '10.0.0.7' })).toEqual(['10.0.0.7']);
+  });
+});
+
 describe('time handed down the service graph', () => {
   const now = new Date('2026-11-21T02:20:00Z');
   const startsS = now.getTime() / 1000 - 120;

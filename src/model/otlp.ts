@@ -147,7 +147,16 @@ export function peerName(get: (key: string) => string | undefined): string | und
     hostOf(get('url.full')) ??
     hostOf(get('http.url')) ??
     withoutPort(get('http.host'));
-  return address ?? db ?? get('messaging.system');
+  // An IP literal or localhost names a socket, not a dependency: the system ("redis") says more.
+  const system = db ?? get('messaging.system');
+  if (address && system && isBareAddress(address)) return system;
+  return address ?? system;
+}
+
+/** 10.0.0.7, [::1], ::1, localhost: an address that says nothing of what answers there. */
+function isBareAddress(a: string): boolean {
+  const host = a.replace(/^\[(.*)\]$/, '$1');
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || (host.includes(':') && /^[0-9a-f:.]+$/i.test(host)) || /^localhost$/i.test(host);
 }
 
 function isError(code: number | string | undefined): boolean {
