@@ -6,7 +6,9 @@
  * Alertmanager sending to the annotator (in-process), and in-process fakes for Loki and Tempo
  * that store what the services push. Prints per fault the top suspects, whether the culprit was
  * first (AC@1) or in the top 3 (AC@3), and minutes from injection to the record.
- * LAB_WARMUP_S (default 200) and LAB_FAULTS (comma-separated subset) shorten a run.
+ * LAB_WARMUP_S (default 200) and LAB_FAULTS (comma-separated subset) shorten a run; LAB_PAUSE_S
+ * (default: the baseline window plus the lead, 240 s) is the calm after each fault's alerts
+ * resolve, so the next fault's baseline holds none of the last one.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
@@ -18,6 +20,9 @@ import { FakeTempo } from '../test/fakes/tempo';
 import { freePort } from '../test/helpers/service';
 
 const TOKEN = 'lab-webhook-token';
+const BASELINE_MIN = 3;
+const LEAD_MIN = 1;
+const PAUSE_S = Number(process.env.LAB_PAUSE_S ?? (BASELINE_MIN + LEAD_MIN) * 60);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface Fault {
@@ -121,17 +126,23 @@ async function main(): Promise<void> {
         '',
       ].join('\n'),
     );
+    // 30 s rate windows: on a loaded machine a scrape or two goes missing, and a 15 s window then
+    // held too few samples for the rule to see the fault (it did not fire for some faults).
     const rules = `groups:
   - name: lab
     interval: 1s
     rules:
       - alert: FrontendErrors
-        expr: sum by (service) (rate(lab_http_requests_total{service="frontend",code="500"}[15s])) / sum by (service) (rate(lab_http_requests_total{service="frontend"}[15s])) > 0.1
+        expr: sum by (service) (rate(lab_http_requests_total{service="frontend",code="500"}[30s])) / sum by (service) (rate(lab_http_requests_total{service="frontend"}[30s])) > 0.05
         for: 5s
         labels: { severity: critical }
       - alert: FrontendLatency
-        expr: histogram_quantile(0.9, sum by (service, le) (rate(lab_http_request_duration_seconds_bucket{service="frontend"}[15s]))) > 0.2
+        expr: histogram_quantile(0.9, sum by (service, le) (rate(lab_http_request_duration_seconds_bucket{service="frontend"}[30s]))) > 0.2
         for: 5s
+        labels: { severity: warning }
+      - alert: MemoryGrowing
+        expr: deriv(process_resident_memory_bytes{job="lab"}[1m]) > 1e6
+        for: 15s
         labels: { severity: warning }
 `;
     prom = await startPrometheus(
@@ -161,8 +172,8 @@ scrape_configs:
         TEMPO_URL: tempo.url,
         ALERTMANAGER_URL: am.url,
         LLM_PROVIDER: 'none',
-        BASELINE_WINDOW_MIN: '5',
-        INCIDENT_LEAD_MIN: '1',
+        BASELINE_WINDOW_MIN: String(BASELINE_MIN),
+        INCIDENT_LEAD_MIN: String(LEAD_MIN),
         LOG_LEVEL: 'warn',
       }),
     );
@@ -170,6 +181,7 @@ scrape_configs:
     // Load: about 20 requests a second at the front door.
     load = setInterval(() => void fetch(`http://127.0.0.1:${ports.frontend}/`).catch(() => undefined), 50);
     const warmup = Number(process.env.LAB_WARMUP_S ?? 200);
+    console.log(`pause between faults ${PAUSE_S} s (baseline ${BASELINE_MIN} min + lead ${LEAD_MIN} min)`);
     console.log(`lab up in ${((Date.now() - t0) / 1000).toFixed(0)} s; warming up ${warmup} s`);
     await sleep(warmup * 1000);
 
@@ -258,13 +270,15 @@ scrape_configs:
         }),
       );
       await f.off();
-      // Let the alerts resolve before the next fault.
+      // Let the alerts resolve, then stay calm for a baseline window: the next fault's baseline
+      // must hold none of this one (on a loaded machine, a short pause left it in).
       const calm = Date.now();
-      while (Date.now() - calm < 60_000) {
+      while (Date.now() - calm < 120_000) {
         const firing = (await (await fetch(`${am.url}/api/v2/alerts?active=true`)).json()) as unknown[];
         if (firing.length === 0 && Date.now() - calm > 15_000) break;
         await sleep(2000);
       }
+      if (f !== faults[faults.length - 1]) await sleep(PAUSE_S * 1000);
     }
     console.log('\nfault | top suspects | confidence | AC@1 | AC@3 | minutes to record');
     for (const r of rows)
