@@ -90,6 +90,11 @@ const TEXT_UNITS: [name: string, make: (kb: number) => string][] = [
   ['dense query tokens', (kb) => fill(kb, 'x=1&token=a ')],
   ['dense hex ids', (kb) => fill(kb, 'deadbeef ')],
   ['dense key=value secrets', (kb) => fill(kb, 'pw=x ')],
+  // Command words whose password flag comes only at the end (or never has a value): each word reads ahead up to 12 arguments.
+  ['mysql … then -p', (kb) => fill(kb, 'mysql ', '', ' -p x')],
+  ['mysql -p repeated', (kb) => fill(kb, 'mysql -p ')],
+  ['redis-cli … then -a', (kb) => fill(kb, 'redis-cli ', '', ' -a x')],
+  ['npm_', (kb) => fill(kb, 'npm_')],
   [
     'every trigger, nothing to mask',
     (kb) =>

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { isIPv4, isIPv6 } from 'node:net';
 import { PassThrough, Readable } from 'node:stream';
 import { createScrubber, scrubStream } from '../src/scrub';
+import { CLI_PATTERN, cliPasswords } from '../src/scrub/cli';
 import { ibanValid, isPublicIPv4, isPublicIPv6, luhnValid } from '../src/scrub/validate';
 
 async function runStream(text: string): Promise<string> {
@@ -222,5 +223,74 @@ describe('scrubber gaps found in review', () => {
   it('masks every value of a Cookie header and keeps every name', () => {
     const out = createScrubber().scrub('Cookie: theme=dark; sid=9f8e7d6c5b4a; cart=1234');
     expect(out).toBe('Cookie: theme=<COOKIE_1>; sid=<COOKIE_2>; cart=<COOKIE_3>');
+  });
+});
+
+describe('the command-line password scanner', () => {
+  /** What the pattern finds, global match by match: the oracle the scanner is held to. */
+  const byPattern = (text: string): [number, number, number][] =>
+    [...text.matchAll(new RegExp(CLI_PATTERN, 'g'))].map((m) => [m.index, m.index + m.groups!.head!.length, m.index + m[0].length]);
+
+  test('finds what the pattern finds, on any mix of commands, flags, quotes, long words and spacing', () => {
+    const word = fc.constantFrom(
+      'mysql',
+      '/usr/bin/mysql',
+      'mysqldump',
+      'mysqladmin',
+      'mariadb',
+      'mariadb-dump',
+      'sshpass',
+      'redis-cli',
+      'x-mysql',
+      '.mysql',
+      'mysql.x',
+      'mysqlx',
+      '"mysql',
+      '-p',
+      '-pS3cret',
+      '-p"x"',
+      "-p'x'",
+      '-pX"y',
+      '-pX"/mysql',
+      '-a',
+      '"q"',
+      "'q'",
+      'S3cret',
+      '-h',
+      'db',
+      '-u',
+      'root',
+      'a'.repeat(201),
+      'a'.repeat(200),
+      '-password=x',
+    );
+    const gap = fc.constantFrom(' ', '  ', '\t', '\n', '\u00a0', '\u2028');
+    const soup = fc.array(fc.tuple(word, gap), { maxLength: 30 }).map((parts) => parts.map(([w, g]) => w + g).join(''));
+    // A command, 0-14 arguments (the pattern allows 12), a flag: the boundaries the scanner must get right.
+    const command = fc
+      .tuple(
+        fc.constantFrom('mysql', 'x/mariadb', 'redis-cli', 'sshpass'),
+        fc.array(fc.constantFrom('-h', 'db', '-a', '-p', 'a'.repeat(201), '"q"'), { maxLength: 14 }),
+        fc.constantFrom('-pS3cret', '-p"x"', '-a S3cret', "-a 'x'", '-p S3cret'),
+      )
+      .map(([c, args, flag]) => [c, ...args, flag].join(' '));
+    const text = fc.array(fc.oneof(soup, command), { maxLength: 4 }).map((p) => p.join(' '));
+    fc.assert(
+      fc.property(fc.tuple(fc.constantFrom('', ' ', 'x'), text, fc.constantFrom('', 'x', ' -pZ')), ([head, body, tail]) => {
+        const t = head + body + tail;
+        expect(cliPasswords(t)).toEqual(byPattern(t));
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  test.each([
+    ['mysql -h db -u app -pS3cret', 'S3cret'],
+    ['sshpass -p S3cret ssh host', 'S3cret'],
+    ['redis-cli -h cache -a S3cret ping', 'S3cret'],
+    ['/usr/bin/mysqldump --single-transaction -pS3cret shop', 'S3cret'],
+  ])('%s: the value is %s', (line, value) => {
+    const [[, valueStart, end]] = cliPasswords(line) as [[number, number, number]];
+    expect(line.slice(valueStart, end)).toBe(value);
   });
 });

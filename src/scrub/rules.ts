@@ -1,3 +1,4 @@
+import { CLI_PATTERN, cliPasswords, mayHoldCliPassword } from './cli';
 import { cardValid, ibanValid, isPublicIPv4, isPublicIPv6, phoneValid } from './validate';
 
 /**
@@ -130,6 +131,8 @@ export interface Rule {
   split?: boolean;
   /** A check that turns a pattern match into a finding; false means "not PII" (a bad checksum, a private address). */
   accept?: (match: string, text: string, index: number) => boolean;
+  /** A scanner that finds what `pattern` matches ([start, value start, end] each, in order), run instead of it. */
+  scan?: (text: string) => [start: number, valueStart: number, end: number][];
   /** The spans of the value to mask, relative to it, when only parts of it are secret (a cookie's values, not its attributes). */
   parts?: (value: string, head: string) => [start: number, end: number][];
 }
@@ -144,6 +147,7 @@ const R = (name: string, source: string, family: Family | undefined, maybe?: Rul
   family,
   split,
   accept: undefined,
+  scan: undefined,
   parts: undefined,
 });
 
@@ -235,13 +239,8 @@ export const MASK_RULES: readonly Rule[] = [
   // DER key material in base64 (`MIIE…`, the body of a PEM block) under any name or none.
   R('der', String.raw`(?<![A-Za-z0-9+/])MII[A-Za-z0-9+/]{40,}={0,2}`, 'PRIVATE_KEY', (t) => t.includes('MII')),
   // A password on a command line: `mysql -pSECRET`, `sshpass -p SECRET`, `redis-cli -a SECRET`.
-  R(
-    'cli',
-    String.raw`(?<head>(?<![A-Za-z0-9_-])(?:(?:mysql|mysqldump|mysqladmin|mariadb|mariadb-dump)(?:\s+[^\s]{1,200}){0,12}?\s+-p|(?:sshpass)\s+-p\s+|redis-cli(?:\s+[^\s]{1,200}){0,12}?\s+-a\s+))(?<value>[^\s"']+)`,
-    'SECRET',
-    (t) => /mysql|mariadb|sshpass|redis-cli/.test(t) && /\s-[pa]/.test(t),
-    true,
-  ),
+  // Read by a scanner (src/scrub/cli.ts): the pattern re-read up to twelve arguments after every command word.
+  { ...R('cli', CLI_PATTERN, 'SECRET', mayHoldCliPassword, true), scan: cliPasswords },
   // In prose: "my password is BlueHorse42", "the PIN was 4711".
   R(
     'prose',

@@ -47,6 +47,22 @@ const DECODED_RANK = 1000;
 function collect(rules: readonly Rule[], rankBase: number, text: string, hits: Hit[]): void {
   for (let i = 0; i < rules.length; i++) {
     const rule = rules[i]!;
+    if (rule.scan) {
+      for (const [start, valueStart, end] of rule.scan(text)) {
+        if (end > valueStart)
+          hits.push({
+            start,
+            end,
+            rank: rankBase + i,
+            family: rule.family,
+            maskStart: valueStart,
+            maskEnd: end,
+            value: text.slice(valueStart, end),
+            parts: undefined,
+          });
+      }
+      continue;
+    }
     if (rule.maybe && !rule.maybe(text)) continue;
     const re = rule.pattern;
     const family = rule.family;

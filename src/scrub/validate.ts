@@ -22,6 +22,13 @@ export function luhnValid(digits: string): boolean {
   return sum % 10 === 0;
 }
 
+/** One character into a running mod 97 (letters count as two digits, A = 10); -1 for any other character. */
+function mod97(rem: number, code: number): number {
+  if (code >= 65 && code <= 90) return (rem * 100 + (code - 55)) % 97;
+  if (code >= 48 && code <= 57) return (rem * 10 + (code - 48)) % 97;
+  return -1;
+}
+
 /** IBAN check digits (ISO 13616, mod 97 of the rearranged number must be 1); spaces are skipped, nothing is allocated. */
 export function ibanValid(raw: string): boolean {
   let len = 0;
@@ -30,25 +37,16 @@ export function ibanValid(raw: string): boolean {
   // The first four characters go last: read from the fifth on, then wrap around.
   let rem = 0;
   let seen = 0;
-  const step = (code: number): boolean => {
-    if (code >= 65 && code <= 90) rem = (rem * 100 + (code - 55)) % 97;
-    else if (code >= 48 && code <= 57) rem = (rem * 10 + (code - 48)) % 97;
-    else return false;
-    return true;
-  };
   let headEnd = 0;
-  for (let i = 0; i < raw.length; i++) {
+  for (let i = 0; i < raw.length && rem >= 0; i++) {
     const c = raw.charCodeAt(i);
     if (c === 32) continue;
-    if (seen++ < 4) {
-      headEnd = i + 1;
-      continue;
-    }
-    if (!step(c)) return false;
+    if (seen++ < 4) headEnd = i + 1;
+    else rem = mod97(rem, c);
   }
-  for (let i = 0; i < headEnd; i++) {
+  for (let i = 0; i < headEnd && rem >= 0; i++) {
     const c = raw.charCodeAt(i);
-    if (c !== 32 && !step(c)) return false;
+    if (c !== 32) rem = mod97(rem, c);
   }
   return rem === 1;
 }
