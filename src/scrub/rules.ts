@@ -296,8 +296,23 @@ export const KEEP_RULES: readonly Rule[] = [
     'keephex',
     String.raw`(?<![A-Za-z0-9_])(?:sha(?:256|512):[0-9a-f]{32,}|00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|(?=[0-9]*[a-f])[0-9a-f]{7,64})(?![A-Za-z0-9_])`,
     undefined,
+    // Every branch holds seven hex digits in a row; a line without such a run skips the
+    // pattern, which is tried at every word start (4x a linear pass on `a@b.io a@b.io …`).
+    hasHexRun,
   ),
 ];
+
+/** Whether the text has seven hex digits in a row: one scan over char codes. */
+function hasHexRun(text: string): boolean {
+  let run = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i) | 0x20;
+    if ((c >= 48 && c <= 57) || (c >= 97 && c <= 102)) {
+      if (++run >= 7) return true;
+    } else run = 0;
+  }
+  return false;
+}
 
 /** Object keys (snake, kebab or camel case) whose whole value is a secret: scrubValue masks it whatever its shape. */
 export const SECRET_KEY = new RegExp(`(?:^|[^A-Za-z]|(?<=[a-z])(?=[A-Z]))(?:${SECRET_KEY_WORDS}|${anyCase('authorization', 'cookie')})$`);
