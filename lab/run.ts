@@ -6,9 +6,9 @@
  * Alertmanager sending to the annotator (in-process), and in-process fakes for Loki and Tempo
  * that store what the services push. Prints per fault the top suspects, whether the culprit was
  * first (AC@1) or in the top 3 (AC@3), and minutes from injection to the record.
- * LAB_WARMUP_S (default 200) and LAB_FAULTS (comma-separated subset) shorten a run; LAB_PAUSE_S
- * (default: the baseline window plus the lead, 240 s) is the calm after each fault's alerts
- * resolve, so the next fault's baseline holds none of the last one.
+ * LAB_WARMUP_S (default 330: a baseline window and the lead) and LAB_FAULTS (comma-separated
+ * subset) shorten a run; LAB_PAUSE_S (default 200) is the calm after each fault's alerts resolve,
+ * so the next fault's baseline holds little of the last one.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
@@ -20,9 +20,12 @@ import { FakeTempo } from '../test/fakes/tempo';
 import { freePort } from '../test/helpers/service';
 
 const TOKEN = 'lab-webhook-token';
-const BASELINE_MIN = 3;
+/** The smallest baseline the annotator accepts (BASELINE_WINDOW_MIN >= 5). */
+const BASELINE_MIN = 5;
 const LEAD_MIN = 1;
-const PAUSE_S = Number(process.env.LAB_PAUSE_S ?? (BASELINE_MIN + LEAD_MIN) * 60);
+// Most of a baseline window: the robust baseline (median, IQR) shrugs off the minute of the last
+// fault's tail that is left in it; a full window would make a run an hour.
+const PAUSE_S = Number(process.env.LAB_PAUSE_S ?? 200);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface Fault {
@@ -180,7 +183,8 @@ scrape_configs:
 
     // Load: about 20 requests a second at the front door.
     load = setInterval(() => void fetch(`http://127.0.0.1:${ports.frontend}/`).catch(() => undefined), 50);
-    const warmup = Number(process.env.LAB_WARMUP_S ?? 200);
+    // A whole baseline window (and the lead) of normal traffic before the first fault.
+    const warmup = Number(process.env.LAB_WARMUP_S ?? (BASELINE_MIN + LEAD_MIN) * 60 - 30);
     console.log(`pause between faults ${PAUSE_S} s (baseline ${BASELINE_MIN} min + lead ${LEAD_MIN} min)`);
     console.log(`lab up in ${((Date.now() - t0) / 1000).toFixed(0)} s; warming up ${warmup} s`);
     await sleep(warmup * 1000);

@@ -244,6 +244,34 @@ describe('analyze', () => {
     expect(a.findings.some((f) => f.id === 'A1' && f.text.startsWith('no cause determined'))).toBe(true);
   });
 
+  it('moves symptoms on down the path: what a service receives from its caller goes on to what it waits on', () => {
+    // No traces. ingest's failed calls name validator; validator's name device-registry, whose
+    // host drops packets: nobody logs about device-registry but validator.
+    const lines = (service: string, text: string) => ({
+      labels: { service },
+      values: Array.from({ length: 60 }, (_, k): [string, string] => [`${startsS - 150 + k * 4}000000000`, `${text} req=${k}`]),
+    });
+    const up = (service: string, name: string) =>
+      series({ service }, wobble(0.01, 0.002), { fromS: startsS - 200, value: () => 0.2 }, { name });
+    const a = analyze(
+      bundle(
+        {
+          series: [
+            up('ingest', 'error ratio'),
+            up('validator', 'error ratio'),
+            series({ service: 'device-registry' }, wobble(40, 2), undefined, { name: 'request rate' }),
+          ],
+          logs: [
+            lines('ingest', 'ERROR POST /validate validator failed after 300ms: upstream returned 5xx'),
+            lines('validator', 'ERROR GET /devices device-registry failed after 200ms: context deadline exceeded'),
+          ],
+        },
+        { alertname: 'IngestErrors', service: 'ingest' },
+      ),
+    );
+    expect(a.suspects[0]?.service).toBe('device-registry');
+  });
+
   it('scores any metric name and attributes it through the configured service labels', () => {
     const odd = series({ __name__: 'ledger_queue_depth_total', component: 'ledger' }, wobble(100, 5), {
       fromS: startsS - 200,

@@ -309,7 +309,9 @@ export function rankSuspects(input: RankInput): Ranking {
 
   // 3. Symptoms move down the path: through trace blame (time and errors inside the service's
   //    spans owned by others), else through the callees its error logs name. A component with
-  //    no evidence of its own receives half; one that is itself anomalous receives it all.
+  //    no evidence of its own receives half; one that is itself anomalous receives it all. What
+  //    a component receives moves on the same way (the alert's latency, handed to the service it
+  //    calls, goes on to the dependency that service waits on): shallow components first.
   const final = new Map<string, { score: number; parts: Contribution[] }>();
   const bump = (service: string, value: number, c?: Contribution): void => {
     const cur = final.get(service) ?? { score: 0, parts: [] };
@@ -317,20 +319,39 @@ export function rankSuspects(input: RankInput): Ranking {
     if (c) cur.parts.push(c);
     final.set(service, cur);
   };
-  for (const [service, list] of contrib) {
+  const received = new Map<string, { value: number; parts: Contribution[] }>();
+  const done = new Set<string>();
+  const pending = (): string[] =>
+    [...new Set([...contrib.keys(), ...received.keys()])]
+      .filter((s) => !done.has(s))
+      .sort((a, b) => path.depth(a) - path.depth(b) || a.localeCompare(b));
+  for (let next = pending(); next.length; next = pending()) {
+    const service = next[0]!;
+    done.add(service);
+    const list = contrib.get(service) ?? [];
+    const got = received.get(service);
     const delegates = handOff(service, traces, mentioned, alerting, own, withTelemetry);
     const keep = delegates ? (delegates.get(service) ?? 0) : 1;
-    const symptoms = list.filter((c) => c.symptom).reduce((s, c) => s + c.value, 0);
+    const symptoms = list.filter((c) => c.symptom).reduce((s, c) => s + c.value, 0) + (got?.value ?? 0);
     const causes = list.filter((c) => !c.symptom).reduce((s, c) => s + c.value, 0);
     bump(service, symptoms * keep + causes);
     for (const c of list) final.get(service)!.parts.push({ ...c, value: c.symptom ? c.value * keep : c.value });
+    for (const c of got?.parts ?? []) final.get(service)!.parts.push({ ...c, value: c.value * keep });
     if (!delegates) continue;
     for (const [target, share] of delegates) {
       if (target === service || share <= 0 || path.position(target) === 'off') continue;
       const corroborated = (own.get(target) ?? 0) >= 0.5 ? 1 : 0.5;
       const value = symptoms * share * corroborated;
       const how = traces.blame.has(service) ? `${service}'s trace time and errors` : `the failed calls ${service} logs`;
-      bump(target, value, { kind: 'trace', symptom: false, count: 1, value, indicator: `owns ${formatPercent(share)} of ${how}` });
+      const part: Contribution = { kind: 'trace', symptom: false, count: 1, value, indicator: `owns ${formatPercent(share)} of ${how}` };
+      // Too late to move on (a component already weighed, a cycle): it stays where it lands.
+      if (done.has(target)) bump(target, value, part);
+      else {
+        const cur = received.get(target) ?? { value: 0, parts: [] };
+        cur.value += value;
+        cur.parts.push(part);
+        received.set(target, cur);
+      }
     }
   }
 
