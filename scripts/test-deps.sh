@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs and starts what `npm test` needs, when it is missing, on Debian or Ubuntu:
-#   - a Redis answering on 127.0.0.1:6379 (the queue tests use a real one),
+#   - a Redis answering on 127.0.0.1:6379 (the queue tests use a real one), and the
+#     redis-server and redis-cli binaries (test/faults starts a Cluster and Sentinel of its own),
 #   - Debian's `prometheus` package (binaries prometheus, promtool),
 #   - Debian's `prometheus-alertmanager` package (binaries prometheus-alertmanager, amtool);
 #     test/e2e/peers.ts and test/e2e-configs.test.ts run these four binaries from PATH,
@@ -109,6 +110,13 @@ else
     redis_answers || die "redis-server did not answer on ${REDIS_HOST}:${REDIS_PORT} (log: $redis_dir/redis.log)"
     say "redis: started redis-server on ${REDIS_HOST}:${REDIS_PORT} without persistence (pid $(cat "$redis_dir/redis.pid" 2>/dev/null || echo '?'), log $redis_dir/redis.log); stop it with: redis-cli -p ${REDIS_PORT} shutdown nosave"
   fi
+fi
+
+# test/faults starts redis-server processes of its own (a Cluster, Sentinel, a server it
+# SIGKILLs) and joins the Cluster with redis-cli, whatever answers on the port above.
+if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+  say "redis: redis-server or redis-cli missing (test/faults starts its own servers)"
+  apt_install redis-server redis-tools
 fi
 
 # --- Prometheus and Alertmanager ---------------------------------------------------------

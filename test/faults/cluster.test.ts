@@ -17,10 +17,11 @@ jest.setTimeout(240_000);
 describe('faults: Redis Cluster', () => {
   let cluster: ClusterTopology | undefined;
   const scenarios: Scenario[] = [];
-  afterAll(async () => {
-    await Promise.all(scenarios.map((s) => s.stop()));
-    await stopAll();
+  // Each test's processes and servers stop with it: the next test has the machine to itself.
+  afterEach(async () => {
+    await Promise.all(scenarios.splice(0).map((s) => s.stop()));
   });
+  afterAll(stopAll);
 
   it('refuses a QUEUE_PREFIX without a hash tag, naming the rule', async () => {
     expect(() => loadConfig({ REDIS_CLUSTER_NODES: '127.0.0.1:7000', QUEUE_PREFIX: 'alert-annotator', WEBHOOK_AUTH: 'none' })).toThrow(

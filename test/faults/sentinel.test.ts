@@ -17,10 +17,11 @@ jest.setTimeout(240_000);
 describe('faults: Redis Sentinel', () => {
   let sentinel: SentinelTopology | undefined;
   const scenarios: Scenario[] = [];
-  afterAll(async () => {
-    await Promise.all(scenarios.map((s) => s.stop()));
-    await stopAll();
+  // Each test's processes and servers stop with it: the next test has the machine to itself.
+  afterEach(async () => {
+    await Promise.all(scenarios.splice(0).map((s) => s.stop()));
   });
+  afterAll(stopAll);
 
   it('fails over in the middle of a stream: nothing lost, nothing twice', async () => {
     const s = new Scenario({ tag: 'sentinel', topology: async () => (sentinel = await startSentinel(3)) });
