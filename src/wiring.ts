@@ -146,6 +146,9 @@ export function analyzeOptions(config: Config): AnalyzeOptions {
  * `none` is no narrator at all (the pipeline publishes the deterministic note). `redis` shares the concurrency cap and circuit breaker across
  * worker processes (keys under QUEUE_PREFIX); without it (the CLI) they are per process.
  */
+/** How long a model slot stays taken without renewal (src/narrate/gate.ts). */
+const SLOT_TTL_MS = 15_000;
+
 export function buildNarrator(config: Config, log: Logger, redis?: Redis): Narrator | undefined {
   if (config.LLM_PROVIDER === 'none') return undefined;
   const client: ModelClient =
@@ -156,8 +159,9 @@ export function buildNarrator(config: Config, log: Logger, redis?: Redis): Narra
     maxConcurrency: config.LLM_MAX_CONCURRENCY,
     threshold: config.LLM_BREAKER_THRESHOLD,
     cooldownMs: config.LLM_BREAKER_COOLDOWN_MS,
-    // A slot outlives its longest legitimate use (two calls) before it is reclaimed.
-    slotTtlMs: 2 * config.LLM_TIMEOUT_MS + 5000,
+    // Renewed while its call runs: a slot left by a dead worker, or whose release Redis lost
+    // in an outage, is free again within 15 s (it used to block the model for 2 × LLM_TIMEOUT_MS).
+    slotTtlMs: SLOT_TTL_MS,
   };
   const gate = redis
     ? new RedisModelGate(redis, `${config.QUEUE_PREFIX}:llm:${client.provider}:${client.model}`, gateOptions)

@@ -41,12 +41,32 @@ describe('the Redis model gate, shared by every worker', () => {
 
   test('reclaims the slot of a worker that died holding it, after the slot TTL', async () => {
     const key = `${prefix}:ttl`;
+    // The holder's own connection: when it goes, so do its renewals (a worker that "crashed").
+    const dying = new Redis(process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379', { maxRetriesPerRequest: 0 });
+    dying.on('error', () => undefined);
+    const crashed = new RedisModelGate(dying, key, { ...opts, maxConcurrency: 1, slotTtlMs: 300 });
+    await crashed.acquire(signal(), 100); // never released
+    dying.disconnect();
     const gate = new RedisModelGate(redis, key, { ...opts, maxConcurrency: 1, slotTtlMs: 300 });
-    await gate.acquire(signal(), 100); // never released: the holder "crashed"
     const started = Date.now();
     const release = await gate.acquire(signal(), 3000);
     expect(Date.now() - started).toBeGreaterThanOrEqual(150);
     await release();
+  });
+
+  test('a worker whose call outlasts the slot TTL keeps its slot: it renews it while it holds it', async () => {
+    // The TTL is short so that a release Redis lost, or a dead holder, frees the slot soon; a
+    // live holder must not lose its slot to another worker for that (LLM_MAX_CONCURRENCY).
+    const key = `${prefix}:renew`;
+    const workerA = new RedisModelGate(redis, key, { ...opts, maxConcurrency: 1, slotTtlMs: 1500 });
+    const workerB = new RedisModelGate(redis, key, { ...opts, maxConcurrency: 1, slotTtlMs: 1500 });
+    const release = await workerA.acquire(signal(), 100);
+    await new Promise((r) => setTimeout(r, 4000)); // a long model call
+    expect(await reason(workerB.acquire(signal(), 100))).toBe('busy');
+    await release();
+    await (
+      await workerB.acquire(signal(), 1000)
+    )();
   });
 
   test('stops waiting for a slot when the job is aborted', async () => {

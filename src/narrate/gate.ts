@@ -22,7 +22,10 @@ export interface GateOptions {
   maxConcurrency: number;
   threshold: number;
   cooldownMs: number;
-  /** A slot held longer than this (a crashed worker) is reclaimed. */
+  /**
+   * A slot not renewed for this long is reclaimed: its holder died, or its release was lost
+   * with Redis. A live holder renews it every third of this while its call runs.
+   */
   slotTtlMs: number;
 }
 
@@ -47,6 +50,17 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
   redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0`;
+
+// KEYS[1] slots; ARGV: ttl ms, holder. Moves the holder's expiry on, if it still holds a slot.
+const RENEW = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if redis.call('ZSCORE', KEYS[1], ARGV[2]) then
+  redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[1]), ARGV[2])
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
   return 1
 end
 return 0`;
@@ -94,7 +108,15 @@ export class RedisModelGate implements ModelGate {
     const tryAcquire = async () =>
       (await this.redis.eval(ACQUIRE, 1, this.keys.slots, this.opts.maxConcurrency, this.opts.slotTtlMs, holder)) === 1;
     await waitForSlot(tryAcquire, signal, waitMs);
+    // Held as long as the call runs, however long that is; once this process stops renewing
+    // (it died, or Redis lost our release) the slot is free again within slotTtlMs.
+    const renew = setInterval(
+      () => void this.redis.eval(RENEW, 1, this.keys.slots, this.opts.slotTtlMs, holder).catch(() => undefined),
+      Math.max(10, Math.floor(this.opts.slotTtlMs / 3)),
+    );
+    renew.unref();
     return async () => {
+      clearInterval(renew);
       await this.redis.zrem(this.keys.slots, holder);
     };
   }
