@@ -68,19 +68,31 @@ export function fitRecord(record: AnnotationRecord, maxBytes: number): string {
   const whole = JSON.stringify(truncated.size ? { ...record, truncated: [...truncated] } : record);
   if (Buffer.byteLength(whole) <= maxBytes) return whole;
   const cut = structuredClone(record) as Record<string, unknown>;
-  // Room for the marker itself.
-  const budget = maxBytes - 512;
-  for (let round = 0; round < 200; round++) {
+  // Room for the marker itself, which names every field cut (at most MAX_NAMED of them).
+  const budget = maxBytes - 512 - MAX_NAMED * 48;
+  // Each round cuts the biggest field down to what fits or to nothing, so the rounds are
+  // bounded by the number of fields; many medium fields (hundreds of labels, each under the
+  // webhook's 4 KiB cap) need as many rounds as there are fields.
+  for (;;) {
     const size = bytes(cut);
     if (size <= budget) break;
-    const [biggest] = candidates(cut);
+    const [biggest] = candidates(cut).filter((c) => c.size > 8);
     if (!biggest) break;
     biggest.shrink(size - budget);
     truncated.add(biggest.path);
   }
-  cut.truncated = [...truncated];
-  return JSON.stringify(cut);
+  const named = [...truncated];
+  cut.truncated = named.length > MAX_NAMED ? [...named.slice(0, MAX_NAMED), `…and ${named.length - MAX_NAMED} more`] : named;
+  const line = JSON.stringify(cut);
+  if (Buffer.byteLength(line) <= maxBytes) return line;
+  // Nothing left to cut and still too big (a limit smaller than what identifies the alert):
+  // the fields dedup needs and the marker, never a line Loki refuses.
+  const kept = Object.fromEntries(Object.entries(record).filter(([k]) => KEPT.has(k)));
+  return JSON.stringify({ ...kept, labels: { alertname: record.labels.alertname }, truncated: ['record'] });
 }
+
+/** How many cut fields the marker names; past it, it says how many more. */
+const MAX_NAMED = 50;
 
 /**
  * Writes each annotation record as one JSON line, one push per record, each cut to fit
