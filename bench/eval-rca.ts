@@ -14,7 +14,8 @@ import { evaluate, figures, rankOf, type Outcome } from '../test/incidents/score
 /**
  * Flags: --verbose (or EVAL_VERBOSE=1) lists the misses and the controls not at low, per
  * fault kind; --tuned-only (EVAL_TUNED_ONLY=1) skips the held-out range; --fault=KIND lists only
- * that kind; --explain=SEED prints one incident's key, suspects and findings and stops.
+ * that kind; --explain=SEED prints one incident's key, suspects and findings and stops;
+ * --seeds=FROM:COUNT evaluates another range instead (more incidents to study, never the held-out).
  */
 const args = process.argv.slice(2);
 const flag = (name: string): string | undefined => {
@@ -95,8 +96,12 @@ function explain(seed: number): void {
   for (const f of a.findings) console.log(`  ${f.id} ${f.kind} ${f.service ?? ''} ${f.text}`);
 }
 
+const range = flag('seeds');
 if (explainSeed !== undefined) explain(Number(explainSeed));
-else {
+else if (range) {
+  const [from, count] = range.split(':').map(Number);
+  report('Other seeds', { from: from!, count: count ?? 160 });
+} else {
   report('Tuned seeds', TUNED_SEEDS);
   if (!tunedOnly) report('Held-out seeds', HELD_OUT_SEEDS);
 }

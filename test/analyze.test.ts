@@ -272,6 +272,34 @@ describe('analyze', () => {
     expect(a.suspects[0]?.service).toBe('device-registry');
   });
 
+  it("without traces, a busy batch job in the alert's namespace does not make the path anomalous on its own", () => {
+    // The alert moved a little; a cron job beside it burns CPU and logs that its steps are slow.
+    const labels = { alertname: 'RegistryLatency', service: 'registry', namespace: 'iot' };
+    const p99 = series(
+      { service: 'registry', namespace: 'iot' },
+      wobble(0.02, 0.001),
+      { fromS: startsS - 120, value: () => 0.026 },
+      { name: 'p99 latency' },
+    );
+    const cpu = series(
+      { service: 'compaction', namespace: 'iot', pod: 'compaction-1' },
+      wobble(0.02, 0.001),
+      { fromS: startsS - 180, value: () => 3 },
+      { name: 'cpu usage' },
+    );
+    const logs = [
+      {
+        labels: { service: 'compaction', namespace: 'iot' },
+        values: Array.from({ length: 40 }, (_, k): [string, string] => [
+          `${startsS - 170 + k * 4}000000000`,
+          `WARN batch step slow: chunk ${k} took 4s`,
+        ]),
+      },
+    ];
+    const a = analyze(bundle({ series: [p99, cpu], logs }, labels));
+    expect(a.confidence).toBe('low');
+  });
+
   it('scores any metric name and attributes it through the configured service labels', () => {
     const odd = series({ __name__: 'ledger_queue_depth_total', component: 'ledger' }, wobble(100, 5), {
       fromS: startsS - 200,

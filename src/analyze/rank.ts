@@ -58,11 +58,14 @@ interface Contribution {
 }
 
 /**
- * A log line about a call that failed or was slow (a symptom of what was called: "call to X
- * failed: …", "X slow: 900ms"), not about the service's own work.
+ * A log line about a call that failed ("call to X failed: …", "upstream returned 5xx"), or that
+ * was slow when it names what it called ("X slow: 900ms"): a symptom of what was called, not of
+ * the service's own work. A slow line naming nothing ("batch step slow") is the service's own.
  */
 const FAILED_CALL =
-  /timeout|timed out|deadline|upstream|downstream|refused|reset by peer|unavailable|unreachable|circuit|broken pipe|\b5\d\d\b|failed after|\bcall(?:ing)? to\b|\bslow(?:ly)?\b/i;
+  /timeout|timed out|deadline|upstream|downstream|refused|reset by peer|unavailable|unreachable|circuit|broken pipe|\b5\d\d\b|failed after|\bcall(?:ing)? to\b/i;
+const SLOW_CALL = /\bslow(?:ly)?\b/i;
+const aboutCall = (template: string): boolean => FAILED_CALL.test(template) || SLOW_CALL.test(template);
 
 /** What a resource that only fell counts for, of its score. */
 const DOWN_WEIGHT = 0.3;
@@ -186,14 +189,18 @@ export function rankSuspects(input: RankInput): Ranking {
     // A log line about a failed call names the callee: a symptom of it, and an edge of the graph.
     // Only a failed-call line counts as being about another component: any other text that
     // merely names one (which anyone can write into a log) stays the service's own pattern.
-    const own = list.filter((p) => !FAILED_CALL.test(p.template));
+    const about: LogPattern[] = [];
     for (const p of list) {
-      if (own.includes(p) || namesOther(p.template, service, known, mentioned, p.strength)) continue;
-      // Drain folded the callee into <*> ("ERROR <*> <*> failed after …"): the lines name it.
-      const lines = p.samples ?? [];
-      for (const line of lines) namesOther(line, service, known, mentioned, p.strength / lines.length);
+      if (!aboutCall(p.template)) continue;
+      if (namesOther(p.template, service, known, mentioned, p.strength)) about.push(p);
+      else if (FAILED_CALL.test(p.template)) {
+        about.push(p);
+        // Drain folded the callee into <*> ("ERROR <*> <*> failed after …"): the lines name it.
+        const lines = p.samples ?? [];
+        for (const line of lines) namesOther(line, service, known, mentioned, p.strength / lines.length);
+      }
     }
-    const about = list.filter((p) => !own.includes(p));
+    const own = list.filter((p) => !about.includes(p));
     for (const [part, symptom] of [
       [own, false],
       [about, true],
@@ -357,7 +364,9 @@ export function rankSuspects(input: RankInput): Ranking {
 
   const ranked: RankedSuspect[] = [];
   for (const [service, { score, parts }] of final) {
-    if (score < MIN_SUSPECT_SCORE) continue;
+    // A resource that only fell supports a suspect, never makes one.
+    const firm = score - parts.filter((p) => p.down).reduce((a, p) => a + p.value, 0);
+    if (score < MIN_SUSPECT_SCORE || firm < MIN_SUSPECT_SCORE) continue;
     // Per kind: the summed value, named after its single largest part.
     const merged = new Map<SignalKind, Contribution & { best: number }>();
     for (const p of parts) {
@@ -386,6 +395,10 @@ export function rankSuspects(input: RankInput): Ranking {
       ...(stranger(service) ? { stranger: true } : {}),
     });
   }
+  // The alert's own series: its expression, and the alerting services' other symptoms (a p99
+  // stuck at a bucket edge can hide what the error ratio shows).
+  const alertSeries = scored.filter((s) => s.fromAlert || (s.symptom && s.service !== undefined && alerting.has(s.service)));
+  const alertZ = alertSeries.length ? Math.max(...alertSeries.map((s) => s.score.z)) : undefined;
   // Near ties (within 10%) go to the deeper component on the path: the one the others call.
   ranked.sort((a, b) => b.score - a.score || a.service.localeCompare(b.service));
   for (let i = 1; i < ranked.length; i++) {
@@ -408,15 +421,15 @@ export function rankSuspects(input: RankInput): Ranking {
       position === 'unknown' &&
       !path.informative &&
       !stranger(service) &&
+      // …and it serves requests worse (latency, errors): a busy batch job beside the path, or on
+      // its host, is not by itself a sign that the path is in trouble.
+      list.some((c) => c.symptom && telling(service, c)) &&
       new Set(list.filter((c) => telling(service, c)).map((c) => c.kind)).size >= 2
     );
   });
   // The alert's own series within their usual range (threshold noise, a flapping rule): whatever
   // else moved, nothing here is the cause of an anomaly there is no sign of.
-  // Its expression, and the alerting services' other symptoms (a p99 stuck at a bucket edge can
-  // hide what the error ratio shows).
-  const alertSeries = scored.filter((s) => s.fromAlert || (s.symptom && s.service !== undefined && alerting.has(s.service)));
-  const alertZ = alertSeries.length ? Math.max(...alertSeries.map((s) => s.score.z)) : undefined;
+
   // (Unless the alerting service itself shows a cause of its own: CPU pegged at its limit before
   // its latency shows it.)
   const selfCause = [...alerting].some((a) => (contrib.get(a) ?? []).some((c) => !c.symptom && telling(a, c)));
@@ -486,7 +499,7 @@ function knownNames(scored: readonly ScoredSeries[], patterns: readonly LogPatte
   // Without a trace naming it, a dependency with no telemetry is known only from what its
   // callers log about their failed or slow calls to it.
   for (const p of patterns)
-    if (p.strength > 0 && FAILED_CALL.test(p.template))
+    if (p.strength > 0 && aboutCall(p.template))
       for (const text of [p.template, ...(p.samples ?? [])]) for (const n of calleesIn(text)) names.add(n);
   return [...names].filter((n) => n.length >= 3);
 }
