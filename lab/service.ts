@@ -148,10 +148,31 @@ function setFault(kind: string, on: boolean): void {
     for (const w of burners) void w.terminate();
     burners = on ? [0, 1].map(() => new Worker('for (;;) Math.sqrt(Math.random());', { eval: true })) : [];
   }
-  if (kind === 'leak' && !on) leak.length = 0;
+  // The fix is undone in place, not by a restart: a restart is a change (process_start_time_seconds
+  // moves) that would corroborate this service in the next fault's analysis.
+  if (kind === 'leak' && !on) {
+    leak.length = 0;
+    (globalThis as { gc?: () => void }).gc?.(); // run.ts starts services with --expose-gc
+  }
   if (kind === 'pool' && pool) {
-    // Connection-pool exhaustion: hold every connection in a long transaction.
-    if (on) for (let i = 0; i < 4; i++) void pool.query('SELECT pg_sleep(90)').catch(() => undefined);
+    // Connection-pool exhaustion: hold every connection in a long query. Off: cancel them (they
+    // are tagged with this process's id; another lab may share the database).
+    if (on) for (let i = 0; i < 4; i++) void pool.query(HOLD).catch(() => undefined);
+    else void cancelHolds();
+  }
+}
+
+const HOLD = `SELECT pg_sleep(90) /* lab hold ${process.pid} */`;
+async function cancelHolds(): Promise<void> {
+  const { Client } = require('pg') as typeof import('pg');
+  const admin = new Client({ host: '127.0.0.1', port: 5432, user: 'postgres', database: 'test' });
+  try {
+    await admin.connect();
+    await admin.query('SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query = $1 AND pid <> pg_backend_pid()', [HOLD]);
+  } catch {
+    // best effort: the holds end by themselves after 90 s
+  } finally {
+    await admin.end().catch(() => undefined);
   }
 }
 
