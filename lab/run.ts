@@ -198,6 +198,9 @@ scrape_configs:
         TEMPO_URL: tempo.url,
         ALERTMANAGER_URL: am.url,
         LLM_PROVIDER: 'none',
+        // The lab's requests take tens of ms: Tempo's search for slow traces must look well below
+        // the 1 s default, or a latency fault brings no trace at all.
+        TEMPO_SLOW_MS: '150',
         BASELINE_WINDOW_MIN: String(BASELINE_MIN),
         INCIDENT_LEAD_MIN: String(LEAD_MIN),
         LOG_LEVEL: 'warn',

@@ -300,6 +300,19 @@ describe('analyze', () => {
     expect(a.confidence).toBe('low');
   });
 
+  it('reads the alert as anomalous from its value at startsAt when the analysis runs seconds after it fired', () => {
+    // Fired at 02:18 on the first high sample; analysed at 02:18:30, before a second one exists.
+    const expr = series({ service: 'checkout' }, wobble(0.03, 0.003), { fromS: startsS, value: () => 0.4 }, { query: 'p90 > 0.2' });
+    const cart = series(
+      { service: 'checkout', pod: 'checkout-1' },
+      wobble(0.3, 0.01),
+      { fromS: startsS - 60, value: () => 0.95 },
+      { name: 'cpu usage' },
+    );
+    const a = analyze(bundle({ now: new Date((startsS + 30) * 1000).toISOString(), series: [expr, cart] }));
+    expect(a.findings.find((f) => f.id === 'A1')?.text ?? '').not.toMatch(/stays within its baseline range/);
+  });
+
   it('scores any metric name and attributes it through the configured service labels', () => {
     const odd = series({ __name__: 'ledger_queue_depth_total', component: 'ledger' }, wobble(100, 5), {
       fromS: startsS - 200,

@@ -1,6 +1,7 @@
 import { formatClock, formatPercent } from './format';
 import type { LogPattern } from './logs';
 import { METRIC_MIN_Z, type ScoredSeries } from './metrics';
+import { robustZ } from './stats';
 import { pathOf, type CausalPath } from './graph';
 import type { TraceSummary } from './traces';
 import type { Analysis, Finding, SignalKind, Suspect } from '../model/analysis';
@@ -398,7 +399,10 @@ export function rankSuspects(input: RankInput): Ranking {
   // The alert's own series: its expression, and the alerting services' other symptoms (a p99
   // stuck at a bucket edge can hide what the error ratio shows).
   const alertSeries = scored.filter((s) => s.fromAlert || (s.symptom && s.service !== undefined && alerting.has(s.service)));
-  const alertZ = alertSeries.length ? Math.max(...alertSeries.map((s) => s.score.z)) : undefined;
+  // Scored over the window, or read at startsAt (an analysis seconds after the alert fired has
+  // a point or two of the change: the window's persistent score cannot see it yet).
+  const zOf = (s: ScoredSeries): number => Math.max(s.score.z, s.fromAlert && s.atStart ? robustZ(s.atStart[1], s.score.baseline) : 0);
+  const alertZ = alertSeries.length ? Math.max(...alertSeries.map(zOf)) : undefined;
   // Near ties (within 10%) go to the deeper component on the path: the one the others call.
   ranked.sort((a, b) => b.score - a.score || a.service.localeCompare(b.service));
   for (let i = 1; i < ranked.length; i++) {
