@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { vendorRuleIds, vendorTokens } from '../src/scrub/vendor';
+import { vendorRuleIds, vendorTokens, windowedRuleIds } from '../src/scrub/vendor';
 
 /**
  * Vendor token formats come from secretlint's recommended preset (src/scrub/vendor.ts).
@@ -69,6 +69,45 @@ describe('vendor tokens from the secretlint preset', () => {
           expect(sorted(vendorTokens(text))).toEqual(sorted(vendorTokens(text, false)));
         },
       ),
+      { numRuns: 3000 },
+    );
+  });
+
+  test('the plain token rules (npm, GitHub, GitLab, …) are read from the preset and run on windows', () => {
+    for (const id of ['npm', 'github', 'gitlab', 'docker', 'hashicorp-vault'])
+      expect(windowedRuleIds()).toContain(`@secretlint/secretlint-rule-${id}`);
+    // Rules with other shapes run as secretlint runs them.
+    for (const id of ['aws', 'slack', 'grafana', '1password']) expect(windowedRuleIds()).not.toContain(`@secretlint/secretlint-rule-${id}`);
+  });
+
+  test('windows lose nothing and add nothing on runs of prefixes, token characters and separators', () => {
+    // Overlapping prefixes (glpat-glpat-…), runs just under, at and over each length, letters before a prefix.
+    const piece = fc.oneof(
+      fc.constantFrom(
+        'npm_',
+        'ghp_',
+        'gho_',
+        'github_pat_',
+        'glpat-',
+        'hvs.',
+        'dckr_pat_',
+        'vcp_',
+        'shpat_',
+        'hf_',
+        'é',
+        ' ',
+        '-',
+        '_',
+        '.',
+        '=',
+      ),
+      fc.integer({ min: 1, max: 140 }).map((n) => 'aZ0'.repeat(n).slice(0, n)),
+    );
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 12 }), (pieces) => {
+        const text = pieces.join('');
+        expect(sorted(vendorTokens(text))).toEqual(sorted(vendorTokens(text, false)));
+      }),
       { numRuns: 3000 },
     );
   });
