@@ -109,3 +109,30 @@ describe('time handed down the service graph', () => {
     expect(a.suspects.map((s) => s.service)).not.toContain('gds.example');
   });
 });
+
+describe('one dependency under the names spans and logs give it', () => {
+  it('reads a database named by its namespace in log lines as the one the spans name by system and namespace', () => {
+    const now = new Date('2026-11-21T02:20:00Z');
+    const startsS = now.getTime() / 1000 - 120;
+    const t = trace([
+      ['rules', '1', undefined, 2, 0, 100],
+      ['rules', '2', '1', 3, 10, 90, { 'db.system': 'influxdb', 'db.namespace': 'telemetry' }],
+    ]);
+    const lines: [string, string][] = Array.from({ length: 60 }, (_, k) => [
+      `${startsS - 150 + k * 4}000000000`,
+      `ERROR call to telemetry failed: 503 Service Unavailable`,
+    ]);
+    const values: [number, string][] = [];
+    for (let t0 = startsS - 3600, i = 0; t0 <= startsS + 120; t0 += 60, i++)
+      values.push([t0, String(t0 >= startsS - 200 ? 0.3 : 0.01 + 0.001 * Math.sin(i))]);
+    const a = analyze({
+      payload: firingPayload(now, { alertname: 'RulesErrors', service: 'rules' }),
+      now: now.toISOString(),
+      series: [{ query: null, labels: { service: 'rules' }, values, name: 'error ratio' }],
+      logs: [{ labels: { service: 'rules' }, values: lines }],
+      traces: [t],
+    });
+    expect(a.suspects[0]?.service).toBe('influxdb telemetry');
+    expect(a.suspects.map((x) => x.service)).not.toContain('telemetry');
+  });
+});

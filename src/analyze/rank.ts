@@ -185,7 +185,9 @@ export function rankSuspects(input: RankInput): Ranking {
     logBy.set(p.service, [...(logBy.get(p.service) ?? []), p]);
   }
   const mentioned = new Map<string, Map<string, number>>();
-  const known = knownNames(scored, patterns, traces);
+  const names = knownNames(scored, patterns, traces);
+  const canonical = namespaceAliases(names.telemetry);
+  const known = [...new Set([...names.telemetry, ...names.logs.filter((n) => !canonical.has(n)), ...canonical.keys()])];
   for (const [service, list] of logBy) {
     // A log line about a failed call names the callee: a symptom of it, and an edge of the graph.
     // Only a failed-call line counts as being about another component: any other text that
@@ -193,12 +195,12 @@ export function rankSuspects(input: RankInput): Ranking {
     const about: LogPattern[] = [];
     for (const p of list) {
       if (!aboutCall(p.template)) continue;
-      if (namesOther(p.template, service, known, mentioned, p.strength)) about.push(p);
+      if (namesOther(p.template, service, known, mentioned, p.strength, canonical)) about.push(p);
       else if (FAILED_CALL.test(p.template)) {
         about.push(p);
         // Drain folded the callee into <*> ("ERROR <*> <*> failed after …"): the lines name it.
         const lines = p.samples ?? [];
-        for (const line of lines) namesOther(line, service, known, mentioned, p.strength / lines.length);
+        for (const line of lines) namesOther(line, service, known, mentioned, p.strength / lines.length, canonical);
       }
     }
     const own = list.filter((p) => !about.includes(p));
@@ -491,8 +493,15 @@ function handOff(
   return new Map([[service, 0.2], ...[...named].map(([s, v]) => [s, (0.8 * v) / total] as [string, number])]);
 }
 
-/** Names a log template may mention: every service and dependency the evidence knows. */
-function knownNames(scored: readonly ScoredSeries[], patterns: readonly LogPattern[], traces: TraceSummary): string[] {
+/**
+ * Names a log template may mention: every service and dependency the evidence knows (its
+ * telemetry: series, log streams, spans), and the callees failed-call lines name.
+ */
+function knownNames(
+  scored: readonly ScoredSeries[],
+  patterns: readonly LogPattern[],
+  traces: TraceSummary,
+): { telemetry: string[]; logs: string[] } {
   const names = new Set<string>();
   for (const s of scored) if (s.service) names.add(s.service);
   for (const p of patterns) names.add(p.service);
@@ -502,10 +511,12 @@ function knownNames(scored: readonly ScoredSeries[], patterns: readonly LogPatte
   }
   // Without a trace naming it, a dependency with no telemetry is known only from what its
   // callers log about their failed or slow calls to it.
+  const logs = new Set<string>();
   for (const p of patterns)
     if (p.strength > 0 && aboutCall(p.template))
-      for (const text of [p.template, ...(p.samples ?? [])]) for (const n of calleesIn(text)) names.add(n);
-  return [...names].filter((n) => n.length >= 3);
+      for (const text of [p.template, ...(p.samples ?? [])]) for (const n of calleesIn(text)) if (!names.has(n)) logs.add(n);
+  const long = (n: string) => n.length >= 3;
+  return { telemetry: [...names].filter(long), logs: [...logs].filter(long) };
 }
 
 /** Database systems (OpenTelemetry's db.system values) that name a database with its namespace, as spans do: "cassandra media". */
@@ -557,10 +568,12 @@ function namesOther(
   known: readonly string[],
   mentioned: Map<string, Map<string, number>>,
   weight: number,
+  canonical: ReadonlyMap<string, string> = new Map(),
 ): boolean {
-  let hit = false;
+  const named = new Set<string>();
   for (const name of known) {
-    if (name === service) continue;
+    const target = canonical.get(name) ?? name;
+    if (target === service || named.has(target)) continue;
     const i = template.indexOf(name);
     if (i < 0) continue;
     const before = template[i - 1];
@@ -569,10 +582,26 @@ function namesOther(
     if (!boundary(before) || !boundary(after)) continue;
     let m = mentioned.get(service);
     if (!m) mentioned.set(service, (m = new Map()));
-    m.set(name, (m.get(name) ?? 0) + weight);
-    hit = true;
+    m.set(target, (m.get(target) ?? 0) + weight);
+    named.add(target);
   }
-  return hit;
+  return named.size > 0;
+}
+
+/**
+ * A database the spans name by system and namespace ("influxdb telemetry") is what its callers'
+ * logs call by its namespace alone ("call to telemetry failed"): the namespace names it too,
+ * unless something else has that name ("ledger" is a service, not postgresql ledger).
+ */
+function namespaceAliases(telemetry: readonly string[]): Map<string, string> {
+  const names = new Set(telemetry);
+  const out = new Map<string, string>();
+  for (const n of telemetry) {
+    const [system, ns, ...rest] = n.split(' ');
+    if (!system || !ns || rest.length || !DB_SYSTEMS.has(system.toLowerCase()) || names.has(ns)) continue;
+    out.set(ns, n);
+  }
+  return out;
 }
 
 /**
