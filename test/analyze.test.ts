@@ -313,6 +313,22 @@ describe('analyze', () => {
     expect(a.findings.find((f) => f.id === 'A1')?.text ?? '').not.toMatch(/stays within its baseline range/);
   });
 
+  it('starts the incident where the alert left its baseline when that was before the nominal window', () => {
+    // A 5-minute baseline and a 1-minute lead (eval:lab): CPU burnt from 3 minutes before startsAt,
+    // so two of the baseline's five minutes held the fault and the alert scored z=1.5.
+    const values: [number, string][] = [];
+    for (let t = startsS - 360; t <= nowS; t += 15) values.push([t, String(t >= startsS - 180 ? 0.8 : 0.04 + 0.005 * Math.sin(t))]);
+    const expr: Series = { query: 'cpu > 0.7', labels: { service: 'inventory' }, values };
+    const windows = {
+      baselineStart: new Date((startsS - 360) * 1000).toISOString(),
+      incidentStart: new Date((startsS - 60) * 1000).toISOString(),
+      end: now.toISOString(),
+    };
+    const a = analyze(bundle({ series: [expr], windows }, { alertname: 'ServiceCPUHigh', service: 'inventory' }));
+    expect(a.findings.find((f) => f.id === 'A1')?.text ?? '').not.toMatch(/stays within its baseline range/);
+    expect(a.suspects[0]?.service).toBe('inventory');
+  });
+
   it('scores any metric name and attributes it through the configured service labels', () => {
     const odd = series({ __name__: 'ledger_queue_depth_total', component: 'ledger' }, wobble(100, 5), {
       fromS: startsS - 200,

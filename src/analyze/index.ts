@@ -1,5 +1,7 @@
 import type { EvidenceBundle } from '../model/evidence';
 import { alertWindows, type WindowOptions } from '../model/window';
+import { baselineOf, robustZ } from './stats';
+import type { Series } from '../model/evidence';
 import type { DrainOptions } from './drain';
 import { logFindingIds, logFindings, metricFindings, relatedTraceIds, sourceFindings, traceFindings } from './findings';
 import { minePatterns } from './logs';
@@ -29,8 +31,12 @@ export function analyze(bundle: EvidenceBundle, opts: AnalyzeOptions = {}): Anal
   const now = new Date(bundle.now);
   // The windows the sources queried, when the bundle says; otherwise the same rule they use.
   const w = alertWindows(bundle.payload.alerts, now, opts);
-  const incS = (bundle.windows ? Date.parse(bundle.windows.incidentStart) : w.incidentStart.getTime()) / 1000;
+  const nominalIncS = (bundle.windows ? Date.parse(bundle.windows.incidentStart) : w.incidentStart.getTime()) / 1000;
   const baseS = (bundle.windows ? Date.parse(bundle.windows.baselineStart) : w.baselineStart.getTime()) / 1000;
+  // The incident begins where the alert's own series left its baseline, when that was before the
+  // nominal window (a rule with a long `for:`, a slow rise): otherwise the fault's first minutes
+  // sit in the baseline and hide it.
+  const incS = Math.min(nominalIncS, ...bundle.series.filter((s) => s.query !== null).map((s) => onsetBefore(s, baseS, nominalIncS)));
   // Not `now`: the sources stop at most an hour after startsAt, and rates averaged up to a
   // late `now` would dilute a surge over days of time no series covers.
   const endS = (bundle.windows?.end ? Date.parse(bundle.windows.end) : w.end.getTime()) / 1000;
@@ -168,4 +174,30 @@ function sharingLabels(bundle: EvidenceBundle, serviceLabels: readonly string[])
     if (Object.entries(labels).some(([k, v]) => wanted.has(`${k}=${v}`))) out.add(service);
   }
   return out;
+}
+
+/** At most this much earlier than the nominal incident window. */
+const MAX_EARLY_ONSET_S = 15 * 60;
+
+/**
+ * Where a sustained shift of `s` began inside the baseline's last MAX_EARLY_ONSET_S, judged
+ * against the baseline before it: the first of an unbroken run of shifted points (robust z of 3
+ * or more, the way the incident went) reaching the window, at least three long. `incS` when none.
+ */
+function onsetBefore(s: Series, baseS: number, incS: number): number {
+  const pts = s.values.map(([t, v]) => [t, Number(v)] as const).filter(([t, v]) => Number.isFinite(v) && t >= baseS);
+  const base = pts.filter(([t]) => t < incS);
+  const inc = pts.filter(([t]) => t >= incS);
+  // Judged against the baseline's first half at least (its part a recent shift cannot reach).
+  const refEnd = Math.max(baseS + (incS - baseS) / 2, incS - MAX_EARLY_ONSET_S);
+  const ref = base.filter(([t]) => t < refEnd);
+  if (ref.length < 6 || inc.length === 0 || base.length - ref.length < 3) return incS;
+  const b = baselineOf(ref.map(([, v]) => v));
+  const incMedian = Float64Array.from(inc.map(([, v]) => v)).sort()[Math.floor(inc.length / 2)]!;
+  const sign = incMedian >= b.median ? 1 : -1;
+  const shifted = (v: number) => sign * (v - b.median) > 0 && robustZ(v, b) >= 3;
+  if (!shifted(incMedian)) return incS;
+  let j = base.length;
+  while (j > 0 && shifted(base[j - 1]![1]) && base[j - 1]![0] >= refEnd) j--;
+  return base.length - j >= 3 ? base[j]![0] : incS;
 }
