@@ -170,6 +170,48 @@ function sevenColons(t: string): boolean {
   return false;
 }
 
+/**
+ * What one pass over the text's digits tells the number rules (IBAN, card, phone), whose
+ * patterns start with a lookbehind and so are tried at every position of every text: the
+ * longest run of digits, the most digits in a run of digits split by single spaces or dashes
+ * (a card's 13), and whether two capitals are followed by two digits (an IBAN's start). Kept
+ * for the last text: the three rules ask about the same one.
+ */
+interface DigitHints {
+  longestRun: number;
+  cardDigits: number;
+  ibanStart: boolean;
+}
+let hintsText: string | undefined;
+let hints: DigitHints = { longestRun: 0, cardDigits: 0, ibanStart: false };
+function digitHints(t: string): DigitHints {
+  if (t === hintsText) return hints;
+  let longestRun = 0;
+  let cardDigits = 0;
+  let ibanStart = false;
+  let run = 0;
+  let card = 0;
+  for (let i = 0; i < t.length; i++) {
+    const c = t.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      if (++run > longestRun) longestRun = run;
+      if (++card > cardDigits) cardDigits = card;
+      if (run === 2 && !ibanStart && i >= 3) {
+        const a = t.charCodeAt(i - 3);
+        const b = t.charCodeAt(i - 2);
+        ibanStart = a >= 65 && a <= 90 && b >= 65 && b <= 90;
+      }
+      continue;
+    }
+    // A single space or dash between digits keeps a card's run going.
+    if (!((c === 32 || c === 45) && run > 0)) card = 0;
+    run = 0;
+  }
+  hintsText = t;
+  hints = { longestRun, cardDigits, ibanStart };
+  return hints;
+}
+
 /** An uncompressed IPv6 address has seven colons between hex groups. */
 const IPV6_FULL =
   /[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}:[0-9a-fA-F]{1,4}/;
@@ -256,16 +298,26 @@ export const MASK_RULES: readonly Rule[] = [
     (t) => t.includes('@'),
   ),
   {
-    ...R('iban', String.raw`(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![A-Za-z0-9])`, 'IBAN'),
+    ...R(
+      'iban',
+      String.raw`(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![A-Za-z0-9])`,
+      'IBAN',
+      (t) => digitHints(t).ibanStart,
+    ),
     accept: ibanValid,
   },
-  { ...R('card', String.raw`(?<![0-9A-Za-z_.-])[2-6]\d{3}(?:[ -]?\d){9,15}(?![0-9A-Za-z_])`, 'CARD'), accept: cardValid },
+  {
+    ...R('card', String.raw`(?<![0-9A-Za-z_.-])[2-6]\d{3}(?:[ -]?\d){9,15}(?![0-9A-Za-z_])`, 'CARD', (t) => digitHints(t).cardDigits >= 13),
+    accept: cardValid,
+  },
   R('ssn', String.raw`(?<![0-9A-Za-z.-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![0-9A-Za-z-])`, 'SSN', (t) => t.includes('-')),
   {
     ...R(
       'phone',
       String.raw`(?<![0-9A-Za-z.+-])(?:(?:\+|00)\d{1,3}[ .-]?(?:\(0?\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}|\(\d{3}\) ?\d{3}[-. ]\d{4}|\d{3}[-.]\d{3}[-.]\d{4}|0\d{2,4}(?: \d{2,6}){1,3})(?![0-9A-Za-z])`,
       'PHONE',
+      // Every branch has a run of at least two digits (and a valid number has eight).
+      (t) => digitHints(t).longestRun >= 2,
     ),
     accept: phoneValid,
   },

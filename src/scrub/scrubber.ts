@@ -162,8 +162,16 @@ export function createScrubber(): Scrubber {
   /** Placeholders by family, then by canonical value. */
   const seen = new Map<Family, Map<string, string>>();
   const counters = new Map<Family, number>();
+  /**
+   * Placeholders by family, then by the value as matched: a repeated value (the same address
+   * on every line of a job) is one lookup, without its canonical form or the family map.
+   */
+  const byRaw: Partial<Record<Family, Map<string, string>>> = {};
 
   const placeholder = (family: Family, value: string): string => {
+    const raw = byRaw[family] ?? (byRaw[family] = new Map());
+    const known = raw.get(value);
+    if (known !== undefined) return known;
     let byValue = seen.get(family);
     if (!byValue) seen.set(family, (byValue = new Map()));
     const key = canonical(family, value);
@@ -174,6 +182,7 @@ export function createScrubber(): Scrubber {
       p = `<${family}_${n}>`;
       byValue.set(key, p);
     }
+    raw.set(value, p);
     return p;
   };
 
@@ -195,15 +204,18 @@ export function createScrubber(): Scrubber {
     let sorted = true;
     for (let i = 1; i < hits.length && sorted; i++) sorted = byPosition(hits[i - 1]!, hits[i]!) <= 0;
     if (!sorted) hits.sort(byPosition);
+    // The output as slices of the text and placeholders, joined once; `pos` is where the
+    // last hit ends (what starts before it is covered), `done` how far the output has come.
     let out = '';
-    let pos = 0;
     let masked = false;
+    let pos = 0;
+    let done = 0;
     const put = (family: Family, start: number, end: number, value: string): void => {
       const p = end > start ? mask(family, value) : undefined;
       if (p === undefined || start < pos) return;
-      out += text.slice(pos, start) + p;
-      pos = end;
+      out += start > done ? text.slice(done, start) + p : p;
       masked = true;
+      pos = done = end;
     };
     for (const h of hits) {
       if (h.start < pos) continue;
@@ -211,12 +223,10 @@ export function createScrubber(): Scrubber {
         if (h.parts) for (const m of h.parts) put(h.family, m.start, m.end, m.value);
         else put(h.family, h.maskStart, h.maskEnd, h.value);
       }
-      if (h.end > pos) {
-        out += text.slice(pos, h.end);
-        pos = h.end;
-      }
+      if (h.end > pos) pos = h.end;
     }
-    return masked ? out + text.slice(pos) : text;
+    if (!masked) return text;
+    return done < text.length ? out + text.slice(done) : out;
   };
 
   const scrubAny = (value: unknown, secretKey: boolean): unknown => {
