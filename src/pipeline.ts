@@ -9,7 +9,7 @@ import type { EvidenceBundle } from './model/evidence';
 import type { Source } from './gather/source';
 import type { Metrics } from './metrics';
 import { templateNarration } from './narrate/template';
-import type { LlmUsage, Narration, NarrationInput, Narrator } from './model/narration';
+import type { LlmUsage, Narration, NarrationInput, Narrator, StoredNarration } from './model/narration';
 import { NarrationError } from './narrate/errors';
 import type { PublishEvent, Publisher } from './publish/types';
 import type { Alert, WebhookPayload } from './model/alert';
@@ -74,8 +74,8 @@ export class PermanentPublishError extends Error {
  * data): a retry of the publishing reads it back instead of asking the model again.
  */
 export interface NarrationStore {
-  load(): Narration | undefined;
-  save(narration: Narration): Promise<void>;
+  load(): StoredNarration | undefined;
+  save(narration: StoredNarration): Promise<void>;
 }
 
 /** Alerts still being annotated by another worker: retry later, do not annotate twice. */
@@ -289,7 +289,7 @@ export async function renarrateGroup(
   if (!n) {
     const result = await narrate(deps, data.input, signal);
     if (result.failed) throw new NarrationPendingError(result.retryAfterMs);
-    n = createScrubber().scrubValue(result.narration);
+    n = { ...createScrubber().scrubValue(result.narration), narratedAt: now.toISOString(), traceId: currentTraceId() };
     await store?.save(n);
   }
   const records = data.records.map((r) => ({
@@ -302,8 +302,9 @@ export async function renarrateGroup(
     narrator: n.narrator,
     promptVersion: n.promptVersion,
     ...(n.llm ? { llm: addUsage(r.llm, n.llm) } : {}),
-    traceId: currentTraceId() || r.traceId,
-    annotatedAt: now.toISOString(),
+    // The attempt that got the answer names the record, so a retry pushes the very same line.
+    traceId: n.traceId || currentTraceId() || r.traceId,
+    annotatedAt: n.narratedAt ?? now.toISOString(),
   }));
   await publish(deps, { ...data.event, kind: 'narration', records }, signal);
   throwIfAborted(signal);

@@ -24,6 +24,11 @@ export type LokiStreams = z.infer<typeof streamsSchema>['data']['result'];
 export interface LokiEntry {
   labels: Record<string, string>;
   line: string;
+  /**
+   * The entry's time in ns; now when absent. Loki stores an entry with the same stream,
+   * time and line once, so a push repeated with both the same is harmless.
+   */
+  tsNs?: bigint;
 }
 
 export interface LokiClientOptions {
@@ -68,12 +73,12 @@ export class LokiClient {
   }
 
   /**
-   * Pushes entries with the current time as their timestamp (strings of ns, as Loki wants).
+   * Pushes entries with their own time, or the current one (strings of ns, as Loki wants).
    * One push per call, kept small: a batch with one bad entry answers 400 but stores the
    * good ones, so callers push one record at a time.
    */
   async push(entries: LokiEntry[], signal?: AbortSignal): Promise<void> {
-    const streams = entries.map((e) => ({ stream: sanitiseLabels(e.labels), values: [[nowNs().toString(), e.line]] }));
+    const streams = entries.map((e) => ({ stream: sanitiseLabels(e.labels), values: [[(e.tsNs ?? nowNs()).toString(), e.line]] }));
     await httpRequest('loki', {
       method: 'POST',
       url: `${this.base}/loki/api/v1/push`,

@@ -86,7 +86,14 @@ export class RedisDedup implements Dedup {
     const result: ClaimResult = { fresh: [], done: [], busy: [] };
     const unique = uniqueAlerts(alerts);
     // One round trip for the whole group, however many alerts it holds.
-    const states = await this.each(unique, (batch, a) => batch.eval(CLAIM, 1, this.key(a), owner, this.lockTtlMs));
+    let states: unknown[];
+    try {
+      states = await this.each(unique, (batch, a) => batch.eval(CLAIM, 1, this.key(a), owner, this.lockTtlMs));
+    } catch (err) {
+      // Redis may have taken the claims and died before answering: give back whatever this owner holds.
+      this.releaseLater(unique, owner, Date.now() + this.lockTtlMs, 0);
+      throw err;
+    }
     unique.forEach((alert, i) => {
       const state = states[i];
       if (state === 'done') result.done.push(alert);
@@ -118,8 +125,31 @@ export class RedisDedup implements Dedup {
     await this.each(alerts, (batch, a) => batch.set(this.key(a), DONE, 'EX', this.doneTtl));
   }
 
+  /**
+   * Gives the claims back. When Redis does not answer (the very outage that failed the job,
+   * as often as not), keeps trying in the background until the claims would have lapsed: the
+   * job's retry runs under a new owner (a new lock token) and would otherwise find its own
+   * alerts "busy" until the TTL ran out. Only this owner's claims are ever deleted.
+   */
   async release(alerts: readonly Alert[], owner: string): Promise<void> {
-    await this.each(alerts, (batch, a) => batch.eval(RELEASE, 1, this.key(a), owner));
+    try {
+      await this.releaseOnce(alerts, owner);
+    } catch (err) {
+      this.releaseLater(alerts, owner, Date.now() + this.lockTtlMs);
+      throw err;
+    }
+  }
+
+  private releaseOnce(alerts: readonly Alert[], owner: string): Promise<unknown[]> {
+    return this.each(alerts, (batch, a) => batch.eval(RELEASE, 1, this.key(a), owner));
+  }
+
+  private releaseLater(alerts: readonly Alert[], owner: string, deadline: number, delayMs = 250): void {
+    if (Date.now() + delayMs >= deadline) return;
+    setTimeout(
+      () => void this.releaseOnce(alerts, owner).catch(() => this.releaseLater(alerts, owner, deadline, Math.min(delayMs * 2, 5000))),
+      delayMs,
+    ).unref();
   }
 
   keepAlive(alerts: readonly Alert[], owner: string): () => void {

@@ -51,7 +51,11 @@ export const storedNarrationSchema = z.object({
   narrator: z.string(),
   promptVersion: z.string(),
   llm: llmUsageSchema.optional(),
+  /** When the answer came, and that attempt's trace: every retry writes the same record (same annotatedAt, traceId). */
+  narratedAt: z.string().optional(),
+  traceId: z.string().optional(),
 });
+export type StoredNarration = z.infer<typeof storedNarrationSchema>;
 
 /** Turns findings into prose. Throws on any failure; the pipeline then falls back to the template. */
 export interface Narrator {

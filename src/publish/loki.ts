@@ -94,6 +94,21 @@ export function fitRecord(record: AnnotationRecord, maxBytes: number): string {
 /** How many cut fields the marker names; past it, it says how many more. */
 const MAX_NAMED = 50;
 
+/** Loki refuses an entry over an hour behind its stream's newest; a record older than this is written at now. */
+const MAX_RECORD_AGE_MS = 30 * 60_000;
+
+/**
+ * The entry's time: when the record was made (annotatedAt), so that pushing the same record
+ * again (a retry whose delivered marker was lost with Redis) repeats time and line, and Loki
+ * keeps one. A record older than MAX_RECORD_AGE_MS (a long Loki outage) goes in at now.
+ */
+function entryTime(record: AnnotationRecord): { tsNs?: bigint } {
+  const at = Date.parse(record.annotatedAt);
+  const now = Date.now();
+  if (Number.isNaN(at) || at > now || now - at > MAX_RECORD_AGE_MS) return {};
+  return { tsNs: BigInt(at) * 1_000_000n };
+}
+
 /**
  * Writes each annotation record as one JSON line, one push per record, each cut to fit
  * Loki's line limit. A record pushed is marked delivered in the publish state (per event kind
@@ -113,7 +128,7 @@ export class LokiPublisher implements Publisher {
     for (const record of event.records) {
       const marker = `loki:${eventId(event.kind, [record])}`;
       if (this.opts.state && (await this.opts.state.load(groupKey, marker, [])).done) continue;
-      await this.client.push([{ labels: recordLabels(record), line: fitRecord(record, max) }], signal);
+      await this.client.push([{ labels: recordLabels(record), line: fitRecord(record, max), ...entryTime(record) }], signal);
       await this.opts.state?.save(groupKey, {}, marker);
       pushed++;
     }

@@ -36,6 +36,8 @@ describe('faults: one top-level Slack post per group when a process dies after t
     expect(sent.undelivered).toBe(0);
     await until('Redis to be killed and back', async () => killed && (await s.pendingJobs()) !== undefined, 120_000);
     expect(await s.settle({ records: GROUPS * PER_GROUP, narrated: GROUPS * PER_GROUP })).toEqual(goal(GROUPS, PER_GROUP));
+    // No retry found its own alerts claimed by the run Redis failed (a claim that run could not give back).
+    expect(s.logLines('being annotated by another worker')).toEqual([]);
   });
 
   it('one of two workers SIGKILLed right after Slack took its post: the other finishes, nothing lost, nothing twice', async () => {
@@ -75,5 +77,31 @@ describe('faults: one top-level Slack post per group when a process dies after t
     const deadLetters = await s.admin.hvals(`${s.prefix}:dead-letters`);
     expect(deadLetters.map((d) => (JSON.parse(d) as { reason: string }).reason)).toEqual([]);
     expect(c.records).toBe(GROUPS * PER_GROUP);
+  });
+
+  it('Redis SIGKILLed right after Loki stored a narration record, before its delivered marker: the retry does not write it again', async () => {
+    const s = await scenario(new Scenario({ tag: 'lostMarker', redis: { aof: true }, proxyLoki: true }));
+    await s.product('all');
+    let killed = false;
+    s.lokiProxy.onAnswer = async (x) => {
+      const narration = x.path.startsWith('/loki/api/v1/push') && x.status === 204 && !x.body.includes('\\"narrator\\":\\"template\\"');
+      if (killed || !narration || s.counts().narrated < 6) return;
+      killed = true;
+      await s.redis.kill();
+      setTimeout(() => void s.redis.restart(), 3000).unref();
+    };
+    expect((await s.send(notifications({ tag: 'lostMarker', groups: GROUPS, alertsPerGroup: PER_GROUP }))).undelivered).toBe(0);
+    await until('Redis to be killed and back', async () => killed && (await s.pendingJobs()) !== undefined, 120_000);
+    // Records, duplicates and posts: what a lost delivered marker can get wrong. (A first note
+    // whose marker was lost is found done in Loki on its retry, which then queues no narration:
+    // docs/operations.md, "Known gaps"; so the model counts are not this test's.)
+    const c = await s.settle({ records: GROUPS * PER_GROUP, narrated: GROUPS * PER_GROUP - 2 * PER_GROUP });
+    const { records, duplicates, posts, groupsPostedTwice } = goal(GROUPS, PER_GROUP);
+    expect({ records: c.records, duplicates: c.duplicates, posts: c.posts, groupsPostedTwice: c.groupsPostedTwice }).toEqual({
+      records,
+      duplicates,
+      posts,
+      groupsPostedTwice,
+    });
   });
 });

@@ -402,6 +402,8 @@ export interface ScenarioOptions {
   proxySlack?: boolean;
   /** The model through a FaultProxy (Scenario.modelProxy), to see when it answered. */
   proxyModel?: boolean;
+  /** Loki through a FaultProxy (Scenario.lokiProxy), for the service only; the test reads the fake itself. */
+  proxyLoki?: boolean;
 }
 
 export class Scenario {
@@ -411,6 +413,7 @@ export class Scenario {
   readonly ollama = new FakeOllama();
   readonly slackProxy: FaultProxy;
   readonly modelProxy: FaultProxy;
+  readonly lokiProxy: FaultProxy;
   /** The private redis-server, unless the scenario runs on another topology. */
   redis!: RedisServer;
   topology!: RedisTopology;
@@ -424,12 +427,14 @@ export class Scenario {
     this.prefix = opts.prefix ?? `faults-${opts.tag}`;
     this.slackProxy = new FaultProxy(() => this.slack.url);
     this.modelProxy = new FaultProxy(() => this.ollama.url);
+    this.lokiProxy = new FaultProxy(() => this.loki.url);
   }
 
   async start(): Promise<this> {
     await Promise.all([this.loki.start(), this.slack.start(), this.pagerduty.start(), this.ollama.start()]);
     if (this.opts.proxySlack) await this.slackProxy.start();
     if (this.opts.proxyModel) await this.modelProxy.start();
+    if (this.opts.proxyLoki) await this.lokiProxy.start();
     if (this.opts.topology) this.topology = await this.opts.topology();
     else {
       const redis = (this.redis = await RedisServer.start(this.opts.redis));
@@ -450,7 +455,7 @@ export class Scenario {
       WEBHOOK_AUTH: 'none',
       ...this.topology.env,
       QUEUE_PREFIX: this.prefix,
-      LOKI_URL: this.loki.url,
+      LOKI_URL: this.opts.proxyLoki ? this.lokiProxy.url : this.loki.url,
       SLACK_BOT_TOKEN: FAKE_SLACK_TOKEN,
       SLACK_CHANNEL: 'C0ALERTS',
       SLACK_API_URL: `${this.opts.proxySlack ? this.slackProxy.url : this.slack.url}/api`,
@@ -570,6 +575,11 @@ export class Scenario {
     return counts;
   }
 
+  /** Log lines of every product process whose text contains `fragment`. */
+  logLines(fragment: string): string[] {
+    return this.products.flatMap((p) => p.proc.output().split('\n')).filter((l) => l.includes(fragment));
+  }
+
   /** Every product log line, all processes, for a failure message. */
   output(): string {
     return this.products.map((p) => `--- ${p.role} ---\n${p.proc.output().slice(-4000)}`).join('\n');
@@ -580,7 +590,7 @@ export class Scenario {
     await Promise.all(this.queues.map((q) => q.close().catch(() => undefined)));
     await this.topology?.stop();
     await Promise.all([this.loki.stop(), this.slack.stop(), this.pagerduty.stop(), this.ollama.stop()]);
-    await Promise.all([this.slackProxy.stop(), this.modelProxy.stop()]);
+    await Promise.all([this.slackProxy.stop(), this.modelProxy.stop(), this.lokiProxy.stop()]);
   }
 }
 
