@@ -90,15 +90,34 @@ export function isPublicIPv4(ip: string): boolean {
   return true;
 }
 
-/** Global unicast IPv6 (2000::/3); loopback, ULA, link-local and multicast are kept. The cheap test on the first group goes first. */
+/** Global unicast IPv6 (2000::/3); loopback, ULA, link-local and multicast are kept. The cheap test on the first group goes first, read from char codes. */
 export function isPublicIPv6(ip: string): boolean {
+  let first = 0;
+  let i = 0;
+  let hexAndColons = true;
+  for (; i < ip.length; i++) {
+    const c = ip.charCodeAt(i);
+    if (c === 58 /* : */) break;
+    const d = c >= 48 && c <= 57 ? c - 48 : c >= 65 && c <= 70 ? c - 55 : c >= 97 && c <= 102 ? c - 87 : -1;
+    if (d < 0) {
+      // Not hex: as parseInt reads the group, only the digits before it count.
+      hexAndColons = false;
+      break;
+    }
+    first = first * 16 + d;
+  }
   const colon = ip.indexOf(':');
   if (colon <= 0 || colon > 4) return false;
-  const first = parseInt(ip.slice(0, colon), 16);
-  return first >= 0x2000 && first <= 0x3fff && (HEX_AND_COLONS.test(ip) ? hexColonIPv6(ip) : isIPv6(ip));
+  if (!hexAndColons) {
+    first = parseInt(ip.slice(0, colon), 16);
+  } else {
+    for (let k = colon; k < ip.length && hexAndColons; k++) {
+      const c = ip.charCodeAt(k);
+      hexAndColons = c === 58 || isHex(c);
+    }
+  }
+  return first >= 0x2000 && first <= 0x3fff && (hexAndColons ? hexColonIPv6(ip) : isIPv6(ip));
 }
-
-const HEX_AND_COLONS = /^[0-9a-fA-F:]+$/;
 
 const isHex = (c: number): boolean => (c >= 48 && c <= 57) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102);
 
