@@ -44,7 +44,9 @@ export function analyze(bundle: EvidenceBundle, opts: AnalyzeOptions = {}): Anal
   const anchorS = w.anchor.getTime() / 1000;
   const coverage = measureCoverage(bundle, baseS, incS, serviceLabels);
   const unscored: UnscoredAlertSeries[] = [];
+  const stepS = stepOf(bundle.series);
   const scored = scoreAllSeries(bundle.series, incS, endS, serviceLabels, {
+    stepS,
     anchorS,
     baselineStartS: baseS,
     minBaselineS: coverage.minBaselineS,
@@ -86,7 +88,7 @@ export function analyze(bundle: EvidenceBundle, opts: AnalyzeOptions = {}): Anal
     alerting,
     incidentStartS: incS,
     anchorS,
-    stepS: stepOf(bundle.series),
+    stepS,
     now,
     logIds: logFindingIds(patterns),
     corroborations,

@@ -46,6 +46,8 @@ export interface ScoreOptions {
   minBaselineS?: number;
   /** Alert expressions left unscored for want of a baseline are appended here. */
   unscored?: UnscoredAlertSeries[];
+  /** The query step (stepOf), when the caller has it already. */
+  stepS?: number;
 }
 
 /** The sample at startsAt: the first within one step after it, else the last before it. */
@@ -162,7 +164,7 @@ export function scoreAllSeries(
 ): ScoredSeries[] {
   const out: ScoredSeries[] = [];
   const seen = new Map<string, ScoredSeries>();
-  const step = stepOf(series);
+  const step = opts.stepS ?? stepOf(series);
   // Where the data ends (a bundle analysed late holds no samples past its recording).
   const lastS = Math.max(...series.map((s) => s.values.at(-1)?.[0] ?? -Infinity));
   const wide = nodeWide(series, serviceLabels);
