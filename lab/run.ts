@@ -149,26 +149,28 @@ async function main(): Promise<void> {
     // p90 under 0.1 s, CPU under 0.3 core, resident memory under 300 MB). 30 s rate windows: on a
     // loaded machine a scrape or two goes missing, and a 15 s window then held too few samples.
     // Memory is a level, not deriv(): a restarted service's RSS climbing back to its usual size
-    // would look like a leak.
+    // would look like a leak. `for: 1m`, as real rules have: the analysis queries at a 15 s step
+    // and a change must hold over two or three samples to score, so with `for: 10s` a fault was
+    // one sample old when analysed and the alert's own series read as quiet (z=2).
     const rules = `groups:
   - name: lab
     interval: 1s
     rules:
       - alert: FrontendErrors
         expr: sum by (service) (rate(lab_http_requests_total{service="frontend",code="500"}[30s])) / sum by (service) (rate(lab_http_requests_total{service="frontend"}[30s])) > 0.2
-        for: 10s
+        for: 1m
         labels: { severity: critical }
       - alert: FrontendLatency
         expr: histogram_quantile(0.9, sum by (service, le) (rate(lab_http_request_duration_seconds_bucket{service="frontend"}[30s]))) > 0.5
-        for: 10s
+        for: 1m
         labels: { severity: warning }
       - alert: ServiceCPUHigh
         expr: sum by (service) (rate(process_cpu_seconds_total{job="lab"}[30s])) > 0.7
-        for: 10s
+        for: 1m
         labels: { severity: warning }
       - alert: ServiceMemoryHigh
         expr: max by (service) (process_resident_memory_bytes{job="lab"}) > 600e6
-        for: 10s
+        for: 1m
         labels: { severity: warning }
 `;
     prom = await startPrometheus(
