@@ -258,14 +258,8 @@ scrape_configs:
       {
         name: 'bad deploy (checkout)',
         culprits: ['checkout'],
-        on: async () => {
-          await stopChild('checkout');
-          await startChild('checkout', { VERSION: '2.0.0', BAD_DEPLOY: '1' });
-        },
-        off: async () => {
-          await stopChild('checkout');
-          await startChild('checkout');
-        },
+        on: () => fault('checkout', 'deploy', true).then(),
+        off: () => fault('checkout', 'deploy', false).then(),
       },
     ].filter((f) => !process.env.LAB_FAULTS || process.env.LAB_FAULTS.split(',').some((x) => f.name.startsWith(x)));
 

@@ -49,7 +49,11 @@ const duration = new client.Histogram({
   buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
   registers: [registry],
 });
-new client.Gauge({ name: 'lab_build_info', help: 'build', labelNames: ['version'], registers: [registry] }).set({ version: VERSION }, 1);
+const buildInfo = new client.Gauge({ name: 'lab_build_info', help: 'build', labelNames: ['version'], registers: [registry] });
+buildInfo.set({ version: VERSION }, 1);
+// Every code exists from the start, as a Prometheus client should have it: an error ratio then has
+// a baseline (0) instead of starting with the first error.
+for (const code of ['200', '500']) requests.inc({ code }, 0);
 
 const tracer = trace.getTracer('lab');
 const faults = new Set<string>();
@@ -128,7 +132,8 @@ const downstreams = (process.env.DOWNSTREAMS ?? '').split(',').filter(Boolean);
 async function work(): Promise<number> {
   if (faults.has('latency')) await new Promise((r) => setTimeout(r, 800));
   if (faults.has('errors') && Math.random() < 0.5) throw new Error('injected failure: order validation rejected');
-  if (process.env.BAD_DEPLOY && Math.random() < 0.4) throw new TypeError("Cannot read properties of undefined (reading 'priceCents')");
+  if ((process.env.BAD_DEPLOY || faults.has('deploy')) && Math.random() < 0.4)
+    throw new TypeError("Cannot read properties of undefined (reading 'priceCents')");
   if (faults.has('leak') && leak.length < LEAK_CAP) leak.push(Buffer.alloc(1024 * 1024, 1));
   await dbWork();
   await cacheWork();
@@ -150,6 +155,12 @@ function setFault(kind: string, on: boolean): void {
   }
   // The fix is undone in place, not by a restart: a restart is a change (process_start_time_seconds
   // moves) that would corroborate this service in the next fault's analysis.
+  if (kind === 'deploy') {
+    // A rollout without downtime: the build's version label changes and the new code throws.
+    // (A stop-and-start left the frontend's calls refused for seconds, and that fired the alert.)
+    buildInfo.reset();
+    buildInfo.set({ version: on ? '2.0.0' : VERSION }, 1);
+  }
   if (kind === 'leak' && !on) {
     leak.length = 0;
     (globalThis as { gc?: () => void }).gc?.(); // run.ts starts services with --expose-gc
