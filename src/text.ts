@@ -38,3 +38,20 @@ export function formatDuration(ms: number): string {
   const h = Math.floor(min / 60);
   return `${h} h ${min % 60} min`;
 }
+
+/** JavaScript's `\s` (whitespace and line terminators), by char code, for scanners that avoid a regex per character. */
+export function isSpace(c: number): boolean {
+  return (
+    c === 32 ||
+    (c >= 9 && c <= 13) ||
+    c === 0xa0 ||
+    c === 0x1680 ||
+    (c >= 0x2000 && c <= 0x200a) ||
+    c === 0x2028 ||
+    c === 0x2029 ||
+    c === 0x202f ||
+    c === 0x205f ||
+    c === 0x3000 ||
+    c === 0xfeff
+  );
+}

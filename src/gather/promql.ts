@@ -4,6 +4,7 @@
  * alert fires, so the baseline would be empty; `rate(x[5m])` has one.
  */
 import { unescape } from 'node:querystring';
+import { isSpace } from '../text';
 
 export function exprFromGeneratorUrl(generatorURL: string): string | undefined {
   if (!generatorURL) return undefined;
@@ -43,23 +44,6 @@ function formDecode(raw: string): string {
   const s = raw.includes('+') ? raw.replace(/\+/g, ' ') : raw;
   // decodeURIComponent, or byte by byte (as the URL standard does) where it would throw on a malformed escape.
   return s.includes('%') ? unescape(s) : s;
-}
-
-/** JavaScript's `\s`, by char code: the set-operator test reads the characters around a word. */
-function isSpace(c: number): boolean {
-  return (
-    c === 32 ||
-    (c >= 9 && c <= 13) ||
-    c === 0xa0 ||
-    c === 0x1680 ||
-    (c >= 0x2000 && c <= 0x200a) ||
-    c === 0x2028 ||
-    c === 0x2029 ||
-    c === 0x202f ||
-    c === 0x205f ||
-    c === 0x3000 ||
-    c === 0xfeff
-  );
 }
 
 /** `and`, `or`, `unless` at `i` as a word: whitespace before it, whitespace or `(` after it. Returns its length or 0. */

@@ -10,22 +10,7 @@
  * pass on `mysql -p mysql -p …` (bench:adversarial); this scanner reads the text's words once.
  */
 
-/** JavaScript's `\s`, by char code. */
-function isSpace(c: number): boolean {
-  return (
-    c === 32 ||
-    (c >= 9 && c <= 13) ||
-    c === 0xa0 ||
-    c === 0x1680 ||
-    (c >= 0x2000 && c <= 0x200a) ||
-    c === 0x2028 ||
-    c === 0x2029 ||
-    c === 0x202f ||
-    c === 0x205f ||
-    c === 0x3000 ||
-    c === 0xfeff
-  );
-}
+import { isSpace } from '../text';
 
 const quote = (c: number): boolean => c === 34 || c === 39;
 
