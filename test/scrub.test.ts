@@ -4,6 +4,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { createScrubber, scrubStream } from '../src/scrub';
 import { CLI_PATTERN, cliPasswords } from '../src/scrub/cli';
 import { MASK_RULES } from '../src/scrub/rules';
+import { HEX_ID_PATTERN, hexIds } from '../src/scrub/scan';
 import { ibanValid, isPublicIPv4, isPublicIPv6, luhnValid } from '../src/scrub/validate';
 
 async function runStream(text: string): Promise<string> {
@@ -299,7 +300,14 @@ describe('the command-line password scanner', () => {
 describe('the pre-checks of the number rules', () => {
   // IBAN, card and phone skip their pattern on text whose one pass over digits rules it out;
   // the pre-check must never skip a text the pattern matches.
-  const piece = fc.oneof(fc.stringMatching(/^[0-9]{1,6}$/), fc.constantFrom(' ', '-', '.', '+', '(', ')', '00', 'DE', 'GB', 'AZ', 'x'));
+  const piece = fc.oneof(
+    fc.stringMatching(/^[0-9]{1,6}$/),
+    fc.constantFrom(' ', '-', '.', '+', '(', ')', '00', 'DE', 'GB', 'AZ', 'x'),
+    // A phone number of any of the pattern's branches (its body without the lookarounds), so each is met often.
+    fc.stringMatching(
+      /^(?:(?:\+|00)\d{1,3}[ .-]?(?:\(0?\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}|\(\d{3}\) ?\d{3}[-. ]\d{4}|\d{3}[-.]\d{3}[-.]\d{4}|0\d{2,4}(?: \d{2,6}){1,3})$/,
+    ),
+  );
   test.each(['iban', 'card', 'phone'])('%s: the pre-check passes every text its pattern matches', (name) => {
     const rule = MASK_RULES.find((r) => r.name === name)!;
     const pattern = new RegExp(rule.pattern.source, rule.pattern.flags.replace('g', ''));
@@ -314,9 +322,62 @@ describe('the pre-checks of the number rules', () => {
   test.each([
     ['iban', 'x DE89370400440532013000 y'],
     ['card', 'x 4111 1111-1111 1111 y'],
-    ['phone', 'call 00 44 20 7946 0958'],
-  ])('%s: the pre-check passes %s', (name, text) => {
+    ['phone', 'call 0044 20 7946 0958'],
+    ['phone', 'call +44 20 7946 0958'],
+    ['phone', 'call (415) 555-2671'],
+    ['phone', 'call 415.555.2671'],
+    ['phone', 'call 020 7946 0958'],
+  ])('%s: the pattern matches %s, and the pre-check passes it', (name, text) => {
     const rule = MASK_RULES.find((r) => r.name === name)!;
+    expect(new RegExp(rule.pattern.source, rule.pattern.flags.replace('g', '')).test(text)).toBe(true);
     expect(rule.maybe?.(text)).toBe(true);
+  });
+  test.each([
+    ['card', 'x 4111111111111111 y'],
+    ['card', 'x DE89370400440532013000 y'],
+    ['ipv6', 'x 2001:db8::1 y'],
+  ])('phone: the pre-check rules out a %s (%s)', (_name, text) => {
+    expect(MASK_RULES.find((r) => r.name === 'phone')!.maybe?.(text)).toBe(false);
+  });
+});
+
+describe('the hex id scanner', () => {
+  /** What the pattern finds, global match by match, as flat triples: the oracle the scanner is held to. */
+  const byPattern = (text: string): number[] =>
+    [...text.matchAll(new RegExp(HEX_ID_PATTERN, 'g'))].flatMap((m) => [m.index, m.index, m.index + m[0].length]);
+  const hexOf = (n: number, chars = '0123456789abcdef') =>
+    fc.string({ unit: fc.constantFrom(...chars.split('')), minLength: n, maxLength: n });
+  const piece = fc.oneof(
+    fc.string({ unit: fc.constantFrom(...'0123456789abcdefABCDEFgxz_-:. /'.split('')), maxLength: 12 }),
+    fc.integer({ min: 5, max: 66 }).chain((n) => hexOf(n)),
+    fc.tuple(hexOf(8, '0123456789abcdefABCDEF'), hexOf(4), hexOf(4), hexOf(4), hexOf(12, '0123456789abcdefABCDEF')).map((p) => p.join('-')),
+    fc.tuple(hexOf(32, '0123456789abcdef0123456789abcdefA'), hexOf(16), hexOf(2)).map((p) => `00-${p.join('-')}`),
+    fc
+      .tuple(
+        fc.constantFrom('sha256:', 'sha512:', 'sha1:', 'xsha256:'),
+        fc.integer({ min: 30, max: 40 }).chain((n) => hexOf(n)),
+      )
+      .map((p) => p.join('')),
+    fc.constantFrom(' ', '-', '_', 'é', 'Z', '00-'),
+  );
+  test('finds what the pattern finds, on any mix of ids, near-ids and separators', () => {
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 12 }), (parts) => {
+        const text = parts.join('');
+        expect(hexIds(text)).toEqual(byPattern(text));
+      }),
+      { numRuns: 5000 },
+    );
+  });
+  test.each([
+    ['sha256:' + 'a'.repeat(32), 1],
+    ['00-' + 'a'.repeat(32) + '-' + 'b'.repeat(16) + '-01', 1],
+    ['550e8400-e29b-41d4-a716-446655440000', 1],
+    ['deadbeef', 1],
+    ['1234567', 0],
+    ['x' + 'a'.repeat(10), 0],
+  ])('%s: %d id(s)', (text, count) => {
+    expect(hexIds(` ${text} `).length / 3).toBe(count);
+    expect(byPattern(` ${text} `).length / 3).toBe(count);
   });
 });

@@ -1,4 +1,5 @@
 import { CLI_PATTERN, cliPasswords, mayHoldCliPassword } from './cli';
+import { HEX_ID_PATTERN, hexIds } from './scan';
 import { cardValid, ibanValid, isPublicIPv4, isPublicIPv6, phoneValid } from './validate';
 
 /**
@@ -131,8 +132,8 @@ export interface Rule {
   split?: boolean;
   /** A check that turns a pattern match into a finding; false means "not PII" (a bad checksum, a private address). */
   accept?: (match: string, text: string, index: number) => boolean;
-  /** A scanner that finds what `pattern` matches ([start, value start, end] each, in order), run instead of it. */
-  scan?: (text: string) => [start: number, valueStart: number, end: number][];
+  /** A scanner that finds what `pattern` matches (start, value start, end: three numbers each, in order), run instead of it. */
+  scan?: (text: string) => number[];
   /** The spans of the value to mask, relative to it, when only parts of it are secret (a cookie's values, not its attributes). */
   parts?: (value: string, head: string) => [start: number, end: number][];
 }
@@ -181,19 +182,33 @@ interface DigitHints {
   longestRun: number;
   cardDigits: number;
   ibanStart: boolean;
+  /**
+   * Whether some place can start a phone number, one branch each: `+` or `(` before a digit,
+   * `00` before a digit, three digits before `-` or `.`, a `0` and two to four digits before
+   * a space.
+   */
+  phoneStart: boolean;
 }
 let hintsText: string | undefined;
-let hints: DigitHints = { longestRun: 0, cardDigits: 0, ibanStart: false };
+let hints: DigitHints = { longestRun: 0, cardDigits: 0, ibanStart: false, phoneStart: false };
 function digitHints(t: string): DigitHints {
   if (t === hintsText) return hints;
   let longestRun = 0;
   let cardDigits = 0;
   let ibanStart = false;
+  let phoneStart = false;
   let run = 0;
   let card = 0;
+  /** The first digit of the current run. */
+  let lead = 0;
   for (let i = 0; i < t.length; i++) {
     const c = t.charCodeAt(i);
     if (c >= 48 && c <= 57) {
+      if (run === 0) {
+        lead = c;
+        const b = i > 0 ? t.charCodeAt(i - 1) : 0;
+        if (b === 43 /* + */ || b === 40 /* ( */) phoneStart = true;
+      } else if (run === 2 && lead === 48 && t.charCodeAt(i - 1) === 48) phoneStart = true;
       if (++run > longestRun) longestRun = run;
       if (++card > cardDigits) cardDigits = card;
       if (run === 2 && !ibanStart && i >= 3) {
@@ -203,12 +218,14 @@ function digitHints(t: string): DigitHints {
       }
       continue;
     }
+    if ((run === 3 && (c === 45 || c === 46)) || (lead === 48 && run >= 3 && run <= 5 && c === 32)) phoneStart = true;
     // A single space or dash between digits keeps a card's run going.
     if (!((c === 32 || c === 45) && run > 0)) card = 0;
     run = 0;
+    lead = 0;
   }
   hintsText = t;
-  hints = { longestRun, cardDigits, ibanStart };
+  hints = { longestRun, cardDigits, ibanStart, phoneStart };
   return hints;
 }
 
@@ -282,7 +299,7 @@ export const MASK_RULES: readonly Rule[] = [
   R('der', String.raw`(?<![A-Za-z0-9+/])MII[A-Za-z0-9+/]{40,}={0,2}`, 'PRIVATE_KEY', (t) => t.includes('MII')),
   // A password on a command line: `mysql -pSECRET`, `sshpass -p SECRET`, `redis-cli -a SECRET`.
   // Read by a scanner (src/scrub/cli.ts): the pattern re-read up to twelve arguments after every command word.
-  { ...R('cli', CLI_PATTERN, 'SECRET', mayHoldCliPassword, true), scan: cliPasswords },
+  { ...R('cli', CLI_PATTERN, 'SECRET', mayHoldCliPassword, true), scan: (t) => cliPasswords(t).flat() },
   // In prose: "my password is BlueHorse42", "the PIN was 4711".
   R(
     'prose',
@@ -316,8 +333,8 @@ export const MASK_RULES: readonly Rule[] = [
       'phone',
       String.raw`(?<![0-9A-Za-z.+-])(?:(?:\+|00)\d{1,3}[ .-]?(?:\(0?\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}|\(\d{3}\) ?\d{3}[-. ]\d{4}|\d{3}[-.]\d{3}[-.]\d{4}|0\d{2,4}(?: \d{2,6}){1,3})(?![0-9A-Za-z])`,
       'PHONE',
-      // Every branch has a run of at least two digits (and a valid number has eight).
-      (t) => digitHints(t).longestRun >= 2,
+      // Each branch starts where digitHints finds a phone start.
+      (t) => digitHints(t).phoneStart,
     ),
     accept: phoneValid,
   },
@@ -343,28 +360,10 @@ export const MASK_RULES: readonly Rule[] = [
 export const KEEP_RULES: readonly Rule[] = [
   // A value under an id/version key (trace_id=…, "fingerprint":"…", version=10.2.0.1).
   R('keepkv', String.raw`(?:${HEX_ID_KEYS})["']?\s*[:=]\s*["']?[A-Za-z0-9._:@/+-]+`, undefined),
-  // UUIDs, traceparent, image digests and hex ids (trace/span ids, fingerprints, git SHAs).
-  R(
-    'keephex',
-    String.raw`(?<![A-Za-z0-9_])(?:sha(?:256|512):[0-9a-f]{32,}|00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|(?=[0-9]*[a-f])[0-9a-f]{7,64})(?![A-Za-z0-9_])`,
-    undefined,
-    // Every branch holds seven hex digits in a row; a line without such a run skips the
-    // pattern, which is tried at every word start (4x a linear pass on `a@b.io a@b.io …`).
-    hasHexRun,
-  ),
+  // UUIDs, traceparent, image digests and hex ids (trace/span ids, fingerprints, git SHAs):
+  // read by a scanner (src/scrub/scan.ts); the pattern was tried at every word start.
+  { ...R('keephex', HEX_ID_PATTERN, undefined), scan: hexIds },
 ];
-
-/** Whether the text has seven hex digits in a row: one scan over char codes. */
-function hasHexRun(text: string): boolean {
-  let run = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i) | 0x20;
-    if ((c >= 48 && c <= 57) || (c >= 97 && c <= 102)) {
-      if (++run >= 7) return true;
-    } else run = 0;
-  }
-  return false;
-}
 
 /** Object keys (snake, kebab or camel case) whose whole value is a secret: scrubValue masks it whatever its shape. */
 export const SECRET_KEY = new RegExp(`(?:^|[^A-Za-z]|(?<=[a-z])(?=[A-Z]))(?:${SECRET_KEY_WORDS}|${anyCase('authorization', 'cookie')})$`);

@@ -1,34 +1,9 @@
 import { decode } from './decode';
 import { ALREADY_MASKED, KEEP_RULES, MASK_RULES, SECRET_KEY, type Family, type Rule } from './rules';
 import type { Scrubber } from './types';
+import { FAMILIES as FAMILY_LIST, Hits, KEEP as KEEP_FAMILY, familyIndex } from './hits';
 import { digitsOf } from './validate';
 import { vendorTokens } from './vendor';
-
-/** A part of a hit to replace by a placeholder (a cookie header has several). */
-interface Masked {
-  start: number;
-  end: number;
-  /** The value as matched (decoded when the match was made on decoded text): what the placeholder stands for. */
-  value: string;
-}
-
-/**
- * One accepted match: the span it protects from other matches, and what of it to mask. One
- * flat object per match (most hits mask one span): a dense line makes tens of thousands.
- */
-interface Hit {
-  start: number;
-  end: number;
-  /** Lower wins when two hits start at the same index. */
-  rank: number;
-  /** undefined: a keep rule's hit (protected as it is). */
-  family: Family | undefined;
-  /** The one span to mask, when `parts` is not set. */
-  maskStart: number;
-  maskEnd: number;
-  value: string;
-  parts: Masked[] | undefined;
-}
 
 /** The value a placeholder stands for; normalised so spacing variants correlate. */
 function canonical(family: Family, value: string): string {
@@ -38,34 +13,48 @@ function canonical(family: Family, value: string): string {
   return value;
 }
 
+// Module-local copies: an imported binding is a property read on every use (a getter under tsx).
+const KEEP = KEEP_FAMILY;
+const FAMILIES = FAMILY_LIST;
+/** Each rule's family as a number, by rule. */
+const familyOf = new Map<Rule, number>();
+const ruleFamily = (rule: Rule): number => {
+  let f = familyOf.get(rule);
+  if (f === undefined) familyOf.set(rule, (f = familyIndex(rule.family)));
+  return f;
+};
+const TOKEN = familyIndex('TOKEN');
+
 /** Keep ranks first, then vendor tokens (the preset's exact formats), then the mask rules in their order. */
 const VENDOR_RANK = KEEP_RULES.length;
 const MASK_RANK = VENDOR_RANK + 1;
 /** A hit found only on the decoded text loses a tie to one found on the text itself. */
 const DECODED_RANK = 1000;
 
-function collect(rules: readonly Rule[], rankBase: number, text: string, hits: Hit[]): void {
+function collect(rules: readonly Rule[], rankBase: number, text: string, hits: Hits): void {
   for (let i = 0; i < rules.length; i++) {
     const rule = rules[i]!;
+    // A hit that starts where a hit of a rule before it starts is dead: that one sorts
+    // first, and whether taken or covered it covers this one's start. Two rules that match
+    // the same values (a query token is also a key=value pair) would make two hits per value
+    // and a sort; the last rule's hits, in order, are checked as this rule's arrive.
+    let prev = runStart;
+    const prevEnd = (runStart = hits.n);
+    const rank = rankBase + i;
+    const family = ruleFamily(rule);
     if (rule.scan) {
-      for (const [start, valueStart, end] of rule.scan(text)) {
-        if (end > valueStart)
-          hits.push({
-            start,
-            end,
-            rank: rankBase + i,
-            family: rule.family,
-            maskStart: valueStart,
-            maskEnd: end,
-            value: text.slice(valueStart, end),
-            parts: undefined,
-          });
+      const found = rule.scan(text);
+      for (let k = 0; k < found.length; k += 3) {
+        const start = found[k]!;
+        const valueStart = found[k + 1]!;
+        const end = found[k + 2]!;
+        if (family === KEEP) hits.add(start, end, rank, KEEP, 0, 0);
+        else if (end > valueStart) hits.add(start, end, rank, family, valueStart, end);
       }
       continue;
     }
     if (rule.maybe && !rule.maybe(text)) continue;
     const re = rule.pattern;
-    const family = rule.family;
     re.lastIndex = 0;
     for (let m = re.exec(text); m; m = re.exec(text)) {
       const match = m[0];
@@ -74,10 +63,12 @@ function collect(rules: readonly Rule[], rankBase: number, text: string, hits: H
         continue;
       }
       const start = m.index;
+      while (prev < prevEnd && hits.start[prev]! < start) prev++;
+      if (prev < prevEnd && hits.start[prev] === start) continue;
       if (rule.accept && !rule.accept(match, text, start)) continue;
       const end = start + match.length;
-      if (!family) {
-        hits.push({ start, end, rank: rankBase + i, family, maskStart: 0, maskEnd: 0, value: '', parts: undefined });
+      if (family === KEEP) {
+        hits.add(start, end, rank, KEEP, 0, 0);
         continue;
       }
       // The value runs from the head's end to the match's end; a quoted one is masked inside its quotes, so a JSON line stays JSON.
@@ -89,62 +80,37 @@ function collect(rules: readonly Rule[], rankBase: number, text: string, hits: H
         at++;
         stop--;
       }
-      const value = at === start && stop === end ? match : text.slice(at, stop);
-      let parts: Masked[] | undefined;
+      const h = hits.add(start, end, rank, family, at, stop);
       if (rule.parts) {
-        parts = [];
-        for (const [a, b] of rule.parts(value, text.slice(start, headEnd)))
-          parts.push({ start: at + a, end: at + b, value: value.slice(a, b) });
+        const value = text.slice(at, stop);
+        hits.withParts(h);
+        for (const [a, b] of rule.parts(value, text.slice(start, headEnd))) hits.addPart(h, at + a, at + b);
       }
-      hits.push({ start, end, rank: rankBase + i, family, maskStart: at, maskEnd: stop, value, parts });
     }
   }
 }
 
-function collectVendor(text: string, hits: Hit[]): void {
-  for (const [, start, end] of vendorTokens(text)) {
-    if (end > start)
-      hits.push({
-        start,
-        end,
-        rank: VENDOR_RANK,
-        family: 'TOKEN',
-        maskStart: start,
-        maskEnd: end,
-        value: text.slice(start, end),
-        parts: undefined,
-      });
-  }
+/** Where the last rule's hits begin (see collect). */
+let runStart = 0;
+
+function collectVendor(text: string, hits: Hits): void {
+  runStart = hits.n;
+  for (const [, start, end] of vendorTokens(text)) if (end > start) hits.add(start, end, VENDOR_RANK, TOKEN, start, end);
 }
 
 /** All hits in one text: mask rules first, keep rules only where something is to be masked. */
-function findHits(text: string, rankOffset: number, hits: Hit[]): void {
-  const before = hits.length;
+function findHits(text: string, hits: Hits): void {
+  const before = hits.n;
   collectVendor(text, hits);
   collect(MASK_RULES, MASK_RANK, text, hits);
-  if (hits.length === before) return;
+  if (hits.n === before) return;
+  // The keep rules rank first: a mask hit does not shadow them.
+  runStart = hits.n;
   collect(KEEP_RULES, 0, text, hits);
-  if (rankOffset) for (let i = before; i < hits.length; i++) hits[i]!.rank += rankOffset;
 }
 
-/** Hits found on decoded text, moved onto the original's positions. */
-function mapHits(hits: Hit[], from: number, map: Int32Array): void {
-  for (let i = from; i < hits.length; i++) {
-    const h = hits[i]!;
-    h.start = map[h.start]!;
-    h.end = map[h.end]!;
-    h.maskStart = map[h.maskStart]!;
-    h.maskEnd = map[h.maskEnd]!;
-    if (h.parts) {
-      for (const m of h.parts) {
-        m.start = map[m.start]!;
-        m.end = map[m.end]!;
-      }
-    }
-  }
-}
-
-const byPosition = (a: Hit, b: Hit): number => a.start - b.start || a.rank - b.rank || b.end - a.end;
+/** The store of every call's hits (see Hits). */
+const hits = new Hits();
 
 /** The cheap half of ALREADY_MASKED: every value it accepts is empty or starts with one of these (any case). */
 const MASKED_START = new Set('<*[rfhntuxRFHNTUX'.split('').map((c) => c.charCodeAt(0)));
@@ -163,23 +129,24 @@ export function createScrubber(): Scrubber {
   const seen = new Map<Family, Map<string, string>>();
   const counters = new Map<Family, number>();
   /**
-   * Placeholders by family, then by the value as matched: a repeated value (the same address
-   * on every line of a job) is one lookup, without its canonical form or the family map.
+   * Placeholders by family (its index in FAMILIES), then by the value as matched: a repeated
+   * value (the same address on every line of a job) is one lookup, without its canonical form.
    */
-  const byRaw: Partial<Record<Family, Map<string, string>>> = {};
+  const byRaw: Map<string, string>[] = FAMILIES.map(() => new Map());
 
-  const placeholder = (family: Family, value: string): string => {
-    const raw = byRaw[family] ?? (byRaw[family] = new Map());
+  const placeholder = (family: number, value: string): string => {
+    const raw = byRaw[family]!;
     const known = raw.get(value);
     if (known !== undefined) return known;
-    let byValue = seen.get(family);
-    if (!byValue) seen.set(family, (byValue = new Map()));
-    const key = canonical(family, value);
+    const f = FAMILIES[family]!;
+    let byValue = seen.get(f);
+    if (!byValue) seen.set(f, (byValue = new Map()));
+    const key = canonical(f, value);
     let p = byValue.get(key);
     if (!p) {
-      const n = (counters.get(family) ?? 0) + 1;
-      counters.set(family, n);
-      p = `<${family}_${n}>`;
+      const n = (counters.get(f) ?? 0) + 1;
+      counters.set(f, n);
+      p = `<${f}_${n}>`;
       byValue.set(key, p);
     }
     raw.set(value, p);
@@ -187,51 +154,62 @@ export function createScrubber(): Scrubber {
   };
 
   /** Masks a value; empty or already-masked values stay. */
-  const mask = (family: Family, value: string): string | undefined =>
+  const mask = (family: number, value: string): string | undefined =>
     (value.length === 0 || MASKED_START.has(value.charCodeAt(0))) && ALREADY_MASKED.test(value) ? undefined : placeholder(family, value);
+  const SECRET = familyIndex('SECRET');
 
   const scrub = (text: string): string => {
     if (text.length < 6) return text;
-    const hits: Hit[] = [];
-    findHits(text, 0, hits);
+    hits.reset();
+    findHits(text, hits);
     const decoded = decode(text);
     if (decoded) {
-      const from = hits.length;
-      findHits(decoded.text, DECODED_RANK, hits);
-      mapHits(hits, from, decoded.map);
+      const from = hits.n;
+      findHits(decoded.text, hits);
+      hits.mapFrom(from, decoded.map, DECODED_RANK);
     }
-    if (hits.length === 0) return text;
-    let sorted = true;
-    for (let i = 1; i < hits.length && sorted; i++) sorted = byPosition(hits[i - 1]!, hits[i]!) <= 0;
-    if (!sorted) hits.sort(byPosition);
+    const n = hits.n;
+    if (n === 0) return text;
+    const order = hits.order();
+    const { start: hStart, end: hEnd, family: hFamily } = hits;
     // The output as slices of the text and placeholders, joined once; `pos` is where the
     // last hit ends (what starts before it is covered), `done` how far the output has come.
     let out = '';
     let masked = false;
     let pos = 0;
     let done = 0;
-    const put = (family: Family, start: number, end: number, value: string): void => {
-      const p = end > start ? mask(family, value) : undefined;
-      if (p === undefined || start < pos) return;
+    const put = (family: number, start: number, end: number, valueStart: number, valueEnd: number, source: string): void => {
+      if (end <= start || start < pos) return;
+      const p = mask(family, source.slice(valueStart, valueEnd));
+      if (p === undefined) return;
       out += start > done ? text.slice(done, start) + p : p;
       masked = true;
       pos = done = end;
     };
-    for (const h of hits) {
-      if (h.start < pos) continue;
-      if (h.family) {
-        if (h.parts) for (const m of h.parts) put(h.family, m.start, m.end, m.value);
-        else put(h.family, h.maskStart, h.maskEnd, h.value);
+    for (let k = 0; k < n; k++) {
+      const i = order ? order[k]! : k;
+      const start = hStart[i]!;
+      if (start < pos) continue;
+      const family = hFamily[i]!;
+      if (family !== KEEP) {
+        const source = hits.decoded[i] ? decoded!.text : text;
+        const at = hits.partsAt[i]!;
+        if (at >= 0) {
+          const parts = hits.parts;
+          for (let q = 4 * at; q < 4 * (at + hits.partCount[i]!); q += 4)
+            put(family, parts[q]!, parts[q + 1]!, parts[q + 2]!, parts[q + 3]!, source);
+        } else put(family, hits.maskStart[i]!, hits.maskEnd[i]!, hits.valueStart[i]!, hits.valueEnd[i]!, source);
       }
-      if (h.end > pos) pos = h.end;
+      const end = hEnd[i]!;
+      if (end > pos) pos = end;
     }
     if (!masked) return text;
     return done < text.length ? out + text.slice(done) : out;
   };
 
   const scrubAny = (value: unknown, secretKey: boolean): unknown => {
-    if (typeof value === 'string') return secretKey ? (mask('SECRET', value) ?? value) : scrub(value);
-    if (typeof value === 'number' || typeof value === 'bigint') return secretKey ? placeholder('SECRET', String(value)) : value;
+    if (typeof value === 'string') return secretKey ? (mask(SECRET, value) ?? value) : scrub(value);
+    if (typeof value === 'number' || typeof value === 'bigint') return secretKey ? placeholder(SECRET, String(value)) : value;
     if (Array.isArray(value)) return value.map((v) => scrubAny(v, secretKey));
     if (value !== null && typeof value === 'object') {
       const out: Record<string, unknown> = {};
