@@ -4,7 +4,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { createScrubber, scrubStream } from '../src/scrub';
 import { CLI_PATTERN, cliPasswords } from '../src/scrub/cli';
 import { MASK_RULES } from '../src/scrub/rules';
-import { HEX_ID_PATTERN, hexIds } from '../src/scrub/scan';
+import { HEX_ID_PATTERN, asArray, hexIds, shortPairs } from '../src/scrub/scan';
 import { ibanValid, isPublicIPv4, isPublicIPv6, luhnValid } from '../src/scrub/validate';
 
 async function runStream(text: string): Promise<string> {
@@ -344,7 +344,7 @@ describe('the pre-checks of the number rules', () => {
 describe('the hex id scanner', () => {
   /** What the pattern finds, global match by match, as flat triples: the oracle the scanner is held to. */
   const byPattern = (text: string): number[] =>
-    [...text.matchAll(new RegExp(HEX_ID_PATTERN, 'g'))].flatMap((m) => [m.index, m.index, m.index + m[0].length]);
+    [...text.matchAll(new RegExp(HEX_ID_PATTERN, 'g'))].flatMap((m) => [m.index, m.index, m.index + m[0].length, m.index + m[0].length]);
   const hexOf = (n: number, chars = '0123456789abcdef') =>
     fc.string({ unit: fc.constantFrom(...chars.split('')), minLength: n, maxLength: n });
   const piece = fc.oneof(
@@ -364,7 +364,7 @@ describe('the hex id scanner', () => {
     fc.assert(
       fc.property(fc.array(piece, { maxLength: 12 }), (parts) => {
         const text = parts.join('');
-        expect(hexIds(text)).toEqual(byPattern(text));
+        expect(asArray(hexIds(text))).toEqual(byPattern(text));
       }),
       { numRuns: 5000 },
     );
@@ -377,7 +377,88 @@ describe('the hex id scanner', () => {
     ['1234567', 0],
     ['x' + 'a'.repeat(10), 0],
   ])('%s: %d id(s)', (text, count) => {
-    expect(hexIds(` ${text} `).length / 3).toBe(count);
-    expect(byPattern(` ${text} `).length / 3).toBe(count);
+    expect(hexIds(` ${text} `).n / 4).toBe(count);
+    expect(byPattern(` ${text} `).length / 4).toBe(count);
+  });
+});
+
+describe('the key=value scanners', () => {
+  /** A rule's matches by its pattern, as the scanners give them: start, mask start, mask end (inside a quoted value's quotes), end. */
+  const byRule = (name: string, text: string): number[] => {
+    const rule = MASK_RULES.find((r) => r.name === name)!;
+    return [...text.matchAll(new RegExp(rule.pattern.source, rule.pattern.flags))].flatMap((m) => {
+      const end = m.index + m[0].length;
+      let at = m.index + m[1]!.length;
+      let stop = end;
+      const q = text[at];
+      if (stop - at >= 2 && (q === '"' || q === "'") && text[stop - 1] === q) {
+        at++;
+        stop--;
+      }
+      return [m.index, at, stop, end];
+    });
+  };
+  const soup = (words: string[]) =>
+    fc
+      .array(
+        fc.oneof(
+          fc.constantFrom(...words),
+          fc.constantFrom(
+            '=',
+            ':',
+            ' ',
+            '  ',
+            '\t',
+            '\n',
+            '\u2028',
+            '"',
+            "'",
+            '\\',
+            '\\"',
+            '\\\n',
+            '&',
+            '&=',
+            '&b=',
+            '&x',
+            ',',
+            ';',
+            '}',
+            ']',
+            '_',
+            '-',
+            '.',
+            'a',
+            'Z',
+            '9',
+            'x',
+          ),
+          fc.constantFrom('=', ':', '="', "='", ': "', '=a&', '="a\\'),
+        ),
+        { maxLength: 24 },
+      )
+      .map((p) => p.join(''));
+  test('shortPairs finds what the shortpair pattern finds', () => {
+    const words = [
+      'pass',
+      'Pass',
+      'PASS',
+      'pAss',
+      'pw',
+      'Pw',
+      'PW',
+      'pW',
+      'db',
+      'DB',
+      'bypass',
+      'x_pass',
+      'dbPass',
+      'DB_PW',
+      '"pw"',
+      "'pass'",
+    ];
+    fc.assert(
+      fc.property(soup(words), (text) => expect(asArray(shortPairs(text))).toEqual(byRule('shortpair', text))),
+      { numRuns: 20000 },
+    );
   });
 });

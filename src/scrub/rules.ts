@@ -1,5 +1,5 @@
 import { CLI_PATTERN, cliPasswords, mayHoldCliPassword } from './cli';
-import { HEX_ID_PATTERN, hexIds } from './scan';
+import { HEX_ID_PATTERN, beginScan, emit, hexIds, shortPairs, type Found } from './scan';
 import { cardValid, ibanValid, isPublicIPv4, isPublicIPv6, phoneValid } from './validate';
 
 /**
@@ -132,10 +132,20 @@ export interface Rule {
   split?: boolean;
   /** A check that turns a pattern match into a finding; false means "not PII" (a bad checksum, a private address). */
   accept?: (match: string, text: string, index: number) => boolean;
-  /** A scanner that finds what `pattern` matches (start, value start, end: three numbers each, in order), run instead of it. */
-  scan?: (text: string) => number[];
+  /**
+   * A scanner that finds what `pattern` matches, run instead of it (after `maybe`): four
+   * numbers a match, in order (start, mask start, mask end, end; a quoted value masked inside its quotes).
+   */
+  scan?: (text: string) => Found;
   /** The spans of the value to mask, relative to it, when only parts of it are secret (a cookie's values, not its attributes). */
   parts?: (value: string, head: string) => [start: number, end: number][];
+}
+
+/** The command-line passwords as a scan's matches. */
+function cliScan(text: string): Found {
+  const found = beginScan();
+  for (const [start, valueStart, end] of cliPasswords(text)) if (end > valueStart) emit(start, valueStart, end, end);
+  return found;
 }
 
 /** Every rule has every field (undefined when unused), so the scrubber's loop over them sees one object shape. */
@@ -285,21 +295,23 @@ export const MASK_RULES: readonly Rule[] = [
   // The same for short words, only where they are a key: a word of a longer key
   // (`DB_PASS:`, `X-DB-Pass:`, `dbPass=`), alone before `=` (`pass=`, `pw=`, `pw:`), or a quoted key
   // (`"pass":`); never in prose ("tests pass: 412") or inside a word (`bypass=`).
-  R(
-    'shortpair',
-    // The word comes first and the alternatives look back past it: a pattern that starts with
-    // lookbehinds is tried at every position (6x a linear pass on 'password' text), one that
-    // starts with the word only where the word is.
-    String.raw`(?<head>(?:${SHORT_KEYS})(?:(?<=[_-](?:${SHORT_KEYS})|[a-z](?:PASS|Pass|PW|Pw))["']?\s*[:=]|(?<=(?<![A-Za-z0-9_-])(?:PASS|Pass|pass))\s*=|(?<=(?<![A-Za-z0-9_-])(?:PW|Pw|pw))\s*[:=]|(?<=["'](?:${SHORT_KEYS}))["']\s*:)\s*)(?<value>${PAIR_VALUE})`,
-    'SECRET',
-    hint(/[Pp](?:[Ww]|[Aa][Ss][Ss])/),
-    true,
-  ),
+  // Read by a scanner (src/scrub/scan.ts): the pattern tried its lookbehinds at every word and
+  // matched every few bytes of a dense `pw=x pw=x …` line.
+  {
+    ...R(
+      'shortpair',
+      String.raw`(?<head>(?:${SHORT_KEYS})(?:(?<=[_-](?:${SHORT_KEYS})|[a-z](?:PASS|Pass|PW|Pw))["']?\s*[:=]|(?<=(?<![A-Za-z0-9_-])(?:PASS|Pass|pass))\s*=|(?<=(?<![A-Za-z0-9_-])(?:PW|Pw|pw))\s*[:=]|(?<=["'](?:${SHORT_KEYS}))["']\s*:)\s*)(?<value>${PAIR_VALUE})`,
+      'SECRET',
+      hint(/[Pp](?:[Ww]|[Aa][Ss][Ss])/),
+      true,
+    ),
+    scan: shortPairs,
+  },
   // DER key material in base64 (`MIIE…`, the body of a PEM block) under any name or none.
   R('der', String.raw`(?<![A-Za-z0-9+/])MII[A-Za-z0-9+/]{40,}={0,2}`, 'PRIVATE_KEY', (t) => t.includes('MII')),
   // A password on a command line: `mysql -pSECRET`, `sshpass -p SECRET`, `redis-cli -a SECRET`.
   // Read by a scanner (src/scrub/cli.ts): the pattern re-read up to twelve arguments after every command word.
-  { ...R('cli', CLI_PATTERN, 'SECRET', mayHoldCliPassword, true), scan: (t) => cliPasswords(t).flat() },
+  { ...R('cli', CLI_PATTERN, 'SECRET', mayHoldCliPassword, true), scan: cliScan },
   // In prose: "my password is BlueHorse42", "the PIN was 4711".
   R(
     'prose',

@@ -1,5 +1,5 @@
 import { decode } from './decode';
-import { ALREADY_MASKED, KEEP_RULES, MASK_RULES, SECRET_KEY, type Family, type Rule } from './rules';
+import { ALREADY_MASKED as MASKED, KEEP_RULES, MASK_RULES, SECRET_KEY, type Family, type Rule } from './rules';
 import type { Scrubber } from './types';
 import { FAMILIES as FAMILY_LIST, Hits, KEEP as KEEP_FAMILY, familyIndex } from './hits';
 import { digitsOf } from './validate';
@@ -16,6 +16,7 @@ function canonical(family: Family, value: string): string {
 // Module-local copies: an imported binding is a property read on every use (a getter under tsx).
 const KEEP = KEEP_FAMILY;
 const FAMILIES = FAMILY_LIST;
+const ALREADY_MASKED = MASKED;
 /** Each rule's family as a number, by rule. */
 const familyOf = new Map<Rule, number>();
 const ruleFamily = (rule: Rule): number => {
@@ -42,14 +43,16 @@ function collect(rules: readonly Rule[], rankBase: number, text: string, hits: H
     const prevEnd = (runStart = hits.n);
     const rank = rankBase + i;
     const family = ruleFamily(rule);
+    if (rule.maybe && !rule.maybe(text)) continue;
     if (rule.scan) {
       const found = rule.scan(text);
-      for (let k = 0; k < found.length; k += 3) {
-        const start = found[k]!;
-        const valueStart = found[k + 1]!;
-        const end = found[k + 2]!;
-        if (family === KEEP) hits.add(start, end, rank, KEEP, 0, 0);
-        else if (end > valueStart) hits.add(start, end, rank, family, valueStart, end);
+      const at = found.at;
+      for (let k = 0; k < found.n; k += 4) {
+        const start = at[k]!;
+        while (prev < prevEnd && hits.start[prev]! < start) prev++;
+        if (prev < prevEnd && hits.start[prev] === start) continue;
+        if (family === KEEP) hits.add(start, at[k + 3]!, rank, KEEP, 0, 0);
+        else hits.add(start, at[k + 3]!, rank, family, at[k + 1]!, at[k + 2]!);
       }
       continue;
     }
