@@ -107,12 +107,20 @@ export const HEX_ID_PATTERN = String.raw`(?<![A-Za-z0-9_])(?:sha(?:256|512):[0-9
  * HEX_ID_PATTERN does: a cheaper scan than the scanner's for the many texts without one.
  */
 function hasHexRun(text: string): boolean {
-  let run = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i) | 0x20;
-    if ((c >= 48 && c <= 57) || (c >= 97 && c <= 102)) {
-      if (++run >= 7) return true;
-    } else run = 0;
+  // Seven characters in a row cover one index of every seven (6, 13, 20, …): only those are
+  // read first, and the run around a hex digit there is measured.
+  const hex = (c: number): boolean => {
+    const l = c | 0x20;
+    return (l >= 48 && l <= 57) || (l >= 97 && l <= 102);
+  };
+  const n = text.length;
+  for (let i = 6; i < n; i += 7) {
+    if (!hex(text.charCodeAt(i))) continue;
+    let a = i;
+    while (a > i - 6 && hex(text.charCodeAt(a - 1))) a--;
+    let b = i + 1;
+    while (b < n && b - a < 7 && hex(text.charCodeAt(b))) b++;
+    if (b - a >= 7) return true;
   }
   return false;
 }

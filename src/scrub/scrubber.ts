@@ -181,9 +181,20 @@ export function createScrubber(): Scrubber {
     let masked = false;
     let pos = 0;
     let done = 0;
+    // The last value masked and what it became: a dense line repeats one value (the same
+    // address, the same card), which is then compared in place, not sliced and looked up.
+    let lastFamily = -1;
+    let lastValue = '';
+    let lastP: string | undefined;
     const put = (family: number, start: number, end: number, valueStart: number, valueEnd: number, source: string): void => {
       if (end <= start || start < pos) return;
-      const p = mask(family, source.slice(valueStart, valueEnd));
+      let p: string | undefined;
+      if (family === lastFamily && valueEnd - valueStart === lastValue.length && source.startsWith(lastValue, valueStart)) p = lastP;
+      else {
+        lastValue = source.slice(valueStart, valueEnd);
+        lastFamily = family;
+        p = lastP = mask(family, lastValue);
+      }
       if (p === undefined) return;
       out += start > done ? text.slice(done, start) + p : p;
       masked = true;
