@@ -4,7 +4,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { createScrubber, scrubStream } from '../src/scrub';
 import { CLI_PATTERN, cliPasswords } from '../src/scrub/cli';
 import { MASK_RULES } from '../src/scrub/rules';
-import { HEX_ID_PATTERN, asArray, hexIds, shortPairs } from '../src/scrub/scan';
+import { HEX_ID_PATTERN, asArray, hexIds, ipv6s, shortPairs } from '../src/scrub/scan';
 import { ibanValid, isPublicIPv4, isPublicIPv6, luhnValid } from '../src/scrub/validate';
 
 async function runStream(text: string): Promise<string> {
@@ -459,6 +459,29 @@ describe('the key=value scanners', () => {
     fc.assert(
       fc.property(soup(words), (text) => expect(asArray(shortPairs(text))).toEqual(byRule('shortpair', text))),
       { numRuns: 20000 },
+    );
+  });
+});
+
+describe('the IPv6 scanner', () => {
+  test('finds the addresses the ipv6 rule finds (its pattern, then isPublicIPv6)', () => {
+    const rule = MASK_RULES.find((r) => r.name === 'ipv6')!;
+    const byRule = (text: string): number[] =>
+      [...text.matchAll(new RegExp(rule.pattern.source, rule.pattern.flags))]
+        .filter((m) => isPublicIPv6(m[0]))
+        .flatMap((m) => [m.index, m.index, m.index + m[0].length, m.index + m[0].length]);
+    const piece = fc.oneof(
+      fc.ipV6(),
+      fc.constantFrom('2001:db8::1', '2001:0db8:0000:0000:0000:ff00:0042:8329', 'fe80::1', '::1', '::', '2001::', '3fff::1:2', '20011::1'),
+      fc.string({ unit: fc.constantFrom(...'0123456789abcdefABCDEF:'.split('')), maxLength: 45 }),
+      fc.constantFrom(' ', ':', '::', '.', '_', 'g', 'Z', '-', '/', 'x2001:db8::1', '1.2.3.4', 'é'),
+    );
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 10 }), (parts) => {
+        const text = parts.join('');
+        expect(asArray(ipv6s(text))).toEqual(byRule(text));
+      }),
+      { numRuns: 10000 },
     );
   });
 });

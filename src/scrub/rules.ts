@@ -1,5 +1,5 @@
 import { CLI_PATTERN, cliPasswords, mayHoldCliPassword } from './cli';
-import { HEX_ID_PATTERN, beginScan, emit, hexIds, shortPairs, type Found } from './scan';
+import { HEX_ID_PATTERN, beginScan, emit, hexIds, ipv6s, shortPairs, type Found } from './scan';
 import { cardValid, ibanValid, isPublicIPv4, isPublicIPv6, phoneValid } from './validate';
 
 /**
@@ -358,6 +358,8 @@ export const MASK_RULES: readonly Rule[] = [
       (t) => t.includes('::') || (sevenColons(t) && IPV6_FULL.test(t)),
     ),
     accept: isPublicIPv6,
+    // Read by a scanner: the pattern's lookbehind start was tried at every position of a dense line.
+    scan: ipv6s,
   },
   {
     ...R('ipv4', String.raw`(?<![0-9A-Za-z.])(?:\d{1,3}\.){3}\d{1,3}(?![0-9A-Za-z]|\.\d)`, 'IP', (t) => t.includes('.')),

@@ -8,6 +8,7 @@
  */
 
 import { isSpace as textIsSpace } from '../text';
+import { isPublicHexColonIPv6At } from './validate';
 
 /** JavaScript's \s (a module-local binding: an imported one is a property read on every call under tsx). */
 const isSpace = textIsSpace;
@@ -283,6 +284,57 @@ export function shortPairs(text: string): Found {
     if (end < 0) continue;
     emitValue(text, p, v, end);
     lastEnd = end;
+  }
+  return out;
+}
+
+/** [0-9A-Za-z:.]: what the IPv6 pattern's lookbehind rules out before an address. */
+const isAddressChar = (c: number): boolean => (isWord(c) ? c !== 95 : c === 58 || c === 46);
+const isHexOrColon = (c: number): boolean => isHex(c) || c === 58;
+
+/** Hex digits from i on, counting to five at most. */
+function hexCount(text: string, i: number): number {
+  let k = i;
+  while (k < text.length && k - i < 5 && isHex(text.charCodeAt(k))) k++;
+  return k - i;
+}
+
+/** (?=[0-9a-fA-F]{0,4}::?[0-9a-fA-F]{0,4}:) at i: a group of up to four, a colon, then a colon or a group of up to four and a colon. */
+function ipv6Ahead(text: string, i: number): boolean {
+  const h1 = hexCount(text, i);
+  if (h1 > 4 || text.charCodeAt(i + h1) !== 58) return false;
+  const a = i + h1 + 1;
+  if (text.charCodeAt(a) === 58) return true;
+  const h2 = hexCount(text, a);
+  return h2 <= 4 && text.charCodeAt(a + h2) === 58;
+}
+
+/**
+ * Public IPv6 addresses as the ipv6 rule (src/scrub/rules.ts) finds them: its pattern's
+ * matches that isPublicIPv6 accepts (a refused one is passed over, as the rule's exec loop
+ * passes it), read in place.
+ * A match starts a run of [0-9A-Za-z:.] and is the whole run of hex digits and colons there.
+ */
+export function ipv6s(text: string): Found {
+  const out = beginScan();
+  const n = text.length;
+  let i = 0;
+  while (i < n) {
+    if (!isAddressChar(text.charCodeAt(i))) {
+      i++;
+      continue;
+    }
+    if (isHexOrColon(text.charCodeAt(i)) && ipv6Ahead(text, i)) {
+      let h = i + 1;
+      while (h < n && isHexOrColon(text.charCodeAt(h))) h++;
+      // [0-9a-fA-F:]{3,39}(?![0-9A-Za-z:]): the run, 3 to 39 long, not followed by a letter.
+      if (h - i >= 3 && h - i <= 39 && !(h < n && isWord(text.charCodeAt(h)) && text.charCodeAt(h) !== 95)) {
+        if (isPublicHexColonIPv6At(text, i, h)) emit(i, i, h, h);
+        i = h;
+        continue;
+      }
+    }
+    while (i < n && isAddressChar(text.charCodeAt(i))) i++;
   }
   return out;
 }

@@ -123,29 +123,51 @@ const isHex = (c: number): boolean => (c >= 48 && c <= 57) || (c >= 65 && c <= 7
 
 /** An IPv6 address written with hex groups and colons only (no embedded IPv4), as node:net's isIPv6 reads one; one scan. */
 function hexColonIPv6(ip: string): boolean {
-  let i = 0;
+  return hexColonIPv6At(ip, 0, ip.length);
+}
+
+/** hexColonIPv6 on text[from, to), which holds only hex digits and colons: nothing sliced. */
+function hexColonIPv6At(text: string, from: number, to: number): boolean {
+  let i = from;
   let groups = 0;
   let compressed = false;
-  if (ip.startsWith('::')) {
+  if (to - from >= 2 && text.charCodeAt(from) === 58 && text.charCodeAt(from + 1) === 58) {
     compressed = true;
-    i = 2;
-    if (ip.length === 2) return true;
+    i = from + 2;
+    if (i === to) return true;
   }
   for (;;) {
     const start = i;
-    while (i < ip.length && isHex(ip.charCodeAt(i))) i++;
+    while (i < to && text.charCodeAt(i) !== 58) i++;
     if (i === start || i - start > 4) return false;
     groups++;
-    if (i === ip.length) break;
-    i++; // a colon: the text holds only hex digits and colons
-    if (ip.charCodeAt(i) === 58 /* : */) {
+    if (i === to) break;
+    i++; // a colon
+    if (text.charCodeAt(i) === 58) {
       if (compressed) return false;
       compressed = true;
       i++;
-      if (i === ip.length) break;
-    } else if (i === ip.length) return false;
+      if (i === to) break;
+    } else if (i === to) return false;
   }
   return compressed ? groups <= 7 : groups === 8;
+}
+
+/**
+ * isPublicIPv6 on text[from, to), which holds only hex digits and colons (what the IPv6
+ * scanner finds): the first group read in place, nothing sliced.
+ */
+export function isPublicHexColonIPv6At(text: string, from: number, to: number): boolean {
+  let first = 0;
+  let i = from;
+  for (; i < to && i - from <= 4; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 58) break;
+    first = first * 16 + (c <= 57 ? c - 48 : (c | 0x20) - 87);
+  }
+  const colon = i - from;
+  if (i >= to || text.charCodeAt(i) !== 58 || colon === 0 || colon > 4) return false;
+  return first >= 0x2000 && first <= 0x3fff && hexColonIPv6At(text, from, to);
 }
 
 /** Digits only. */
