@@ -339,6 +339,14 @@ describe('the pre-checks of the number rules', () => {
   ])('phone: the pre-check rules out a %s (%s)', (_name, text) => {
     expect(MASK_RULES.find((r) => r.name === 'phone')!.maybe?.(text)).toBe(false);
   });
+  test.each([
+    ['an IBAN', 'x DE89370400440532013000 y'],
+    ['a run after a letter', 'x id4111111111111111 y'],
+    ['a run after a dash', 'x -4111111111111111 y'],
+    ['a run starting with 7', 'x 7111111111111111 y'],
+  ])('card: the pre-check rules out %s (%s)', (_name, text) => {
+    expect(MASK_RULES.find((r) => r.name === 'card')!.maybe?.(text)).toBe(false);
+  });
 });
 
 describe('the hex id scanner', () => {

@@ -185,7 +185,8 @@ function sevenColons(t: string): boolean {
  * What one pass over the text's digits tells the number rules (IBAN, card, phone), whose
  * patterns start with a lookbehind and so are tried at every position of every text: the
  * longest run of digits, the most digits in a run of digits split by single spaces or dashes
- * (a card's 13), and whether two capitals are followed by two digits (an IBAN's start). Kept
+ * counted from a place where a card may start (a card's 13: 2-6 after none of [0-9A-Za-z_.-]),
+ * and whether two capitals are followed by two digits (an IBAN's start). Kept
  * for the last text: the three rules ask about the same one.
  */
 interface DigitHints {
@@ -199,6 +200,10 @@ interface DigitHints {
    */
   phoneStart: boolean;
 }
+/** What the card pattern's lookbehind rules out before a card: [0-9A-Za-z_.-]. */
+function cardBefore(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 || c === 46 || c === 45;
+}
 let hintsText: string | undefined;
 let hints: DigitHints = { longestRun: 0, cardDigits: 0, ibanStart: false, phoneStart: false };
 function digitHints(t: string): DigitHints {
@@ -208,7 +213,8 @@ function digitHints(t: string): DigitHints {
   let ibanStart = false;
   let phoneStart = false;
   let run = 0;
-  let card = 0;
+  /** Digits of the card run since the first place in it where the card pattern may start (-1: none yet). */
+  let fromStart = -1;
   /** The first digit of the current run. */
   let lead = 0;
   for (let i = 0; i < t.length; i++) {
@@ -220,7 +226,10 @@ function digitHints(t: string): DigitHints {
         if (b === 43 /* + */ || b === 40 /* ( */) phoneStart = true;
       } else if (run === 2 && lead === 48 && t.charCodeAt(i - 1) === 48) phoneStart = true;
       if (++run > longestRun) longestRun = run;
-      if (++card > cardDigits) cardDigits = card;
+      // A card starts with 2-6 after none of [0-9A-Za-z_.-] (a space or a dash of the run counts).
+      if (fromStart >= 0) fromStart++;
+      else if (c >= 50 && c <= 54 && (i === 0 || !cardBefore(t.charCodeAt(i - 1)))) fromStart = 1;
+      if (fromStart > cardDigits) cardDigits = fromStart;
       if (run === 2 && !ibanStart && i >= 3) {
         const a = t.charCodeAt(i - 3);
         const b = t.charCodeAt(i - 2);
@@ -230,7 +239,9 @@ function digitHints(t: string): DigitHints {
     }
     if ((run === 3 && (c === 45 || c === 46)) || (lead === 48 && run >= 3 && run <= 5 && c === 32)) phoneStart = true;
     // A single space or dash between digits keeps a card's run going.
-    if (!((c === 32 || c === 45) && run > 0)) card = 0;
+    if (!((c === 32 || c === 45) && run > 0)) {
+      fromStart = -1;
+    }
     run = 0;
     lead = 0;
   }
