@@ -52,6 +52,17 @@ describe('the robust score', () => {
     expect(robustZ(0.1, flicker)).toBeLessThan(3);
   });
 
+  it('scores a new level the same way when the baseline flickers evenly across two edges (its IQR one bucket step)', () => {
+    // p99 between 0.1 s and 0.25 s, then at 0.5 s (eval:rca iot-slow-code-200385 scored it 2.7: the
+    // IQR of the flicker, 0.15, is the step between the edges, not a spread around a level).
+    const even = baselineOf([0.1, 0.25, 0.1, 0.1, 0.25, 0.1, 0.25, 0.25, 0.1, 0.1, 0.25, 0.1, 0.25, 0.1]);
+    expect(even.scale).toBeCloseTo(0.15);
+    expect(robustZ(0.5, even)).toBeGreaterThanOrEqual(3);
+    expect(robustZ(0.25, even)).toBeLessThan(3);
+    // A continuous baseline keeps its own spread as the unit.
+    expect(robustZ(0.5, baselineOf([0.1, 0.22, 0.13, 0.18, 0.25, 0.11, 0.2, 0.16, 0.24, 0.12, 0.19, 0.15, 0.21, 0.14]))).toBeLessThan(6);
+  });
+
   it('needs a change to hold over several samples', () => {
     const base = pts(noisy(55, 10, 1));
     const incident = pts([...noisy(10, 10, 1)], 55 * 60);

@@ -136,3 +136,85 @@ describe('one dependency under the names spans and logs give it', () => {
     expect(a.suspects.map((x) => x.service)).not.toContain('telemetry');
   });
 });
+
+describe('trace evidence for components without metrics', () => {
+  const now = new Date('2026-11-21T02:20:00Z');
+  const startsS = now.getTime() / 1000 - 120;
+  const series = (service: string, name: string, at: (i: number, t: number) => number): Series => {
+    const values: [number, string][] = [];
+    for (let t = startsS - 3600, i = 0; t <= startsS + 120; t += 60, i++) values.push([t, String(at(i, t))]);
+    return { query: null, labels: { service }, values, name };
+  };
+  const slow = (t: number) => t >= startsS - 240;
+
+  it("hands a slow caller's time to the instrumented service it waits on when that service exports no metrics", () => {
+    // web -> checkout -> pricing: pricing's code got slow; it has spans but no metrics. checkout's
+    // p99 rose with it, and its spans show the time is pricing's.
+    const traces = ['a1', 'b2', 'c3', 'd4', 'e5', 'f6'].map((id, k) =>
+      trace(
+        [
+          ['web', '1', undefined, 2, k, k + 900],
+          ['web', '2', '1', 3, k + 10, k + 890],
+          ['checkout', '3', '2', 2, k + 12, k + 888],
+          ['checkout', '4', '3', 3, k + 30, k + 870],
+          ['pricing', '5', '4', 2, k + 32, k + 868],
+        ],
+        id,
+      ),
+    );
+    const a = analyze({
+      payload: firingPayload(now, { alertname: 'WebLatencyHigh', service: 'web' }),
+      now: now.toISOString(),
+      series: [
+        series('web', 'p99 latency', (i, t) => (slow(t) ? 1.1 : 0.3 + 0.01 * Math.sin(i))),
+        series('checkout', 'p99 latency', (i, t) => (slow(t) ? 1 : 0.2 + 0.01 * Math.sin(i * 1.3))),
+      ],
+      logs: [],
+      traces,
+    });
+    expect(a.suspects[0]?.service).toBe('pricing');
+  });
+
+  it('reads "ledger slow" in the ledger service\'s own logs as its database of that name, which its spans call', () => {
+    const traces = ['a1', 'b2', 'c3', 'd4', 'e5', 'f6'].map((id, k) =>
+      trace(
+        [
+          ['ledger', '1', undefined, 2, k, k + 900],
+          ['ledger', '2', '1', 3, k + 10, k + 890, { 'db.system': 'postgresql', 'db.namespace': 'ledger' }],
+        ],
+        id,
+      ),
+    );
+    const at = (j: number) => `${startsS - 200 + j * 5}000000000`;
+    const a = analyze({
+      payload: firingPayload(now, { alertname: 'LedgerLatencyHigh', service: 'ledger' }),
+      now: now.toISOString(),
+      series: [series('ledger', 'p99 latency', (i, t) => (slow(t) ? 1.1 : 0.1 + 0.005 * Math.sin(i)))],
+      logs: [{ labels: { service: 'ledger' }, values: Array.from({ length: 50 }, (_, j) => [at(j), `WARN ledger slow: ${700 + j}ms`]) }],
+      traces,
+    });
+    expect(a.suspects[0]?.service).toBe('postgresql ledger');
+  });
+
+  it('places the alerting service among the first three on one slow trace when nothing else explains the alert', () => {
+    // edge's own code got slow; its p99 sits at a bucket edge it often took before, and one slow
+    // trace came back: the outside API takes more of it than edge does.
+    const traces = [
+      trace([
+        ['edge', '1', undefined, 2, 0, 200],
+        ['edge', '2', '1', 3, 30, 105, { 'server.address': 'license.vendor.example' }],
+        ['edge', '3', '1', 3, 110, 150, { 'peer.service': 'drm' }],
+        ['drm', '4', '3', 2, 111, 149],
+      ]),
+    ];
+    const a = analyze({
+      payload: firingPayload(now, { alertname: 'EdgeLatencyHigh', service: 'edge' }),
+      now: now.toISOString(),
+      series: [series('edge', 'p99 latency', (i, t) => (slow(t) || i % 3 ? 0.5 : 0.25))],
+      logs: [],
+      traces,
+    });
+    expect(a.suspects.slice(0, 3).map((s) => s.service)).toContain('edge');
+    expect(a.confidence).toBe('low');
+  });
+});

@@ -26,6 +26,10 @@ export const MIN_SUSPECT_SCORE = 1;
 /** A top suspect under this is not a strong suspect: confidence stays low. */
 export const STRONG_SUSPECT_SCORE = 2.5;
 const MAX_SUSPECTS = 5;
+/** Trace evidence alone fills the list up to this many (AC@3: the cause among the first three). */
+const MIN_LISTED = 3;
+/** A component owning less of the alert's trace time and errors than this is no lead. */
+const MIN_LEAD_SHARE = 0.1;
 /** An anomaly that began this long before the incident window is not its cause. */
 const LONG_BEFORE_S = 15 * 60;
 
@@ -192,15 +196,20 @@ export function rankSuspects(input: RankInput): Ranking {
     // A log line about a failed call names the callee: a symptom of it, and an edge of the graph.
     // Only a failed-call line counts as being about another component: any other text that
     // merely names one (which anyone can write into a log) stays the service's own pattern.
+    // A service does not call itself: "ledger slow: 900ms" in ledger's own logs is about the
+    // database its spans call by that namespace (postgresql ledger).
+    const aliases = new Map(canonical);
+    const self = ownDatabase(service, traces.calls.get(service));
+    if (self) aliases.set(service, self);
     const about: LogPattern[] = [];
     for (const p of list) {
       if (!aboutCall(p.template)) continue;
-      if (namesOther(p.template, service, known, mentioned, p.strength, canonical)) about.push(p);
+      if (namesOther(p.template, service, known, mentioned, p.strength, aliases)) about.push(p);
       else if (FAILED_CALL.test(p.template)) {
         about.push(p);
         // Drain folded the callee into <*> ("ERROR <*> <*> failed after …"): the lines name it.
         const lines = p.samples ?? [];
-        for (const line of lines) namesOther(line, service, known, mentioned, p.strength / lines.length, canonical);
+        for (const line of lines) namesOther(line, service, known, mentioned, p.strength / lines.length, aliases);
       }
     }
     const own = list.filter((p) => !about.includes(p));
@@ -350,7 +359,7 @@ export function rankSuspects(input: RankInput): Ranking {
     if (!delegates) continue;
     for (const [target, share] of delegates) {
       if (target === service || share <= 0 || path.position(target) === 'off') continue;
-      const corroborated = (own.get(target) ?? 0) >= 0.5 ? 1 : 0.5;
+      const corroborated = (own.get(target) ?? 0) >= 0.5 || (!withTelemetry.has(target) && traces.tracesOf.has(target)) ? 1 : 0.5;
       const value = symptoms * share * corroborated;
       const how = traces.blame.has(service) ? `${service}'s trace time and errors` : `the failed calls ${service} logs`;
       const part: Contribution = { kind: 'trace', symptom: false, count: 1, value, indicator: `owns ${formatPercent(share)} of ${how}` };
@@ -440,13 +449,76 @@ export function rankSuspects(input: RankInput): Ranking {
   // its latency shows it.)
   const selfCause = [...alerting].some((a) => (contrib.get(a) ?? []).some((c) => !c.symptom && telling(a, c)));
   const alertQuiet = alertZ !== undefined && alertZ < METRIC_MIN_Z && !selfCause;
-  return {
+  const ranking: Ranking = {
     suspects: ranked.slice(0, MAX_SUSPECTS),
     unrelated,
     pathAnomalous: pathAnomalous && !alertQuiet,
     path,
     ...(alertQuiet ? { alertQuietZ: alertZ } : {}),
   };
+  // 4. Trace evidence alone. Unless a suspect stands out with confidence, the components on the
+  //    path that own the most time and errors in the alerting services' slow or erroring traces
+  //    fill the list up to three, below every suspect (they change no confidence): one slow
+  //    trace is weak evidence (its weight grows with the number of traces), but it says where
+  //    the alert's time went when nothing else does. (Not one whose instrumented caller shows
+  //    nothing, the alerting services aside: that caller says it is fine.)
+  if (confidenceOf(ranking) === 'high') return ranking;
+  const vouched = (s: string) => !alerting.has(s) && vouchedFor(s, traces, alerting, own, withTelemetry);
+  for (const lead of traceLeads(traces, alerting, path, vouched)) {
+    if (ranking.suspects.length >= MIN_LISTED) break;
+    if (!ranking.suspects.some((r) => r.service === lead.service)) ranking.suspects.push(lead);
+  }
+  return ranking;
+}
+
+/**
+ * The components owning the time and errors of the alerting services' slow or erroring traces
+ * (their trace blame), strongest first, scored by share × n/(n+2) for n traces: always under
+ * MIN_SUSPECT_SCORE, so they never outrank a suspect of their own and never raise confidence.
+ * Components off the path, and those an instrumented caller vouches for, are no leads.
+ */
+function traceLeads(
+  traces: TraceSummary,
+  alerting: ReadonlySet<string>,
+  path: CausalPath,
+  vouched: (s: string) => boolean,
+): RankedSuspect[] {
+  const best = new Map<string, { share: number; n: number; of: string }>();
+  for (const a of [...alerting].sort()) {
+    const n = traces.tracesOf.get(a) ?? 0;
+    for (const [s, share] of traces.blame.get(a) ?? []) {
+      if (share < MIN_LEAD_SHARE || path.position(s) === 'off' || vouched(s)) continue;
+      const cur = best.get(s);
+      if (!cur || share * n > cur.share * cur.n) best.set(s, { share, n, of: a });
+    }
+  }
+  return [...best]
+    .map(([service, { share, n, of }]) => ({
+      service,
+      indicator: `owns ${formatPercent(share)} of the time and errors in ${n} slow or erroring trace${n === 1 ? '' : 's'} of ${of}, and nothing else stands out`,
+      score: Math.round(share * (n / (n + 2)) * 100) / 100,
+      kinds: new Set<SignalKind>(['trace']),
+      signals: [{ kind: 'trace' as const, count: n }],
+      onPath: path.position(service) === 'on',
+    }))
+    .filter((x) => x.score > 0)
+    .sort((a, b) => b.score - a.score || path.depth(b.service) - path.depth(a.service) || a.service.localeCompare(b.service));
+}
+
+/**
+ * A slow dependency slows its callers: one that calls it, has telemetry and shows nothing (the
+ * alerting services aside) says it is fine.
+ */
+function vouchedFor(
+  s: string,
+  traces: TraceSummary,
+  alerting: ReadonlySet<string>,
+  own: ReadonlyMap<string, number>,
+  withTelemetry: ReadonlySet<string>,
+): boolean {
+  return [...traces.calls].some(
+    ([caller, callees]) => callees.has(s) && !alerting.has(caller) && withTelemetry.has(caller) && !own.has(caller),
+  );
 }
 
 /** Who takes over a service's symptoms: trace blame, else the callees its error logs name. */
@@ -466,12 +538,11 @@ function handOff(
   const time = traces.blame.get(service);
   const errs = traces.errorBlame.get(service);
   if (time) {
-    const vouched = (s: string): boolean =>
-      [...traces.calls].some(
-        ([caller, callees]) => callees.has(s) && !alerting.has(caller) && withTelemetry.has(caller) && !own.has(caller),
-      );
+    const vouched = (s: string): boolean => vouchedFor(s, traces, alerting, own, withTelemetry);
     const eligible = (s: string, v: number): boolean =>
-      s === service || (v >= 0.1 && ((own.get(s) ?? 0) >= 0.5 || (alerting.has(service) && !withTelemetry.has(s) && !vouched(s))));
+      s === service ||
+      (v >= 0.1 &&
+        ((own.get(s) ?? 0) >= 0.5 || (!withTelemetry.has(s) && (alerting.has(service) || traces.tracesOf.has(s)) && !vouched(s))));
     const kept = new Map([...time].filter(([s, v]) => eligible(s, v)));
     const total = [...kept.values()].reduce((a, b) => a + b, 0);
     if (kept.size > 1 && total > 0) {
@@ -586,6 +657,15 @@ function namesOther(
     named.add(target);
   }
   return named.size > 0;
+}
+
+/** The database a service's spans call under the service's own name as namespace ("postgresql ledger" for ledger). */
+function ownDatabase(service: string, callees: ReadonlySet<string> | undefined): string | undefined {
+  for (const n of callees ?? []) {
+    const [system, ns, ...rest] = n.split(' ');
+    if (system && ns === service && !rest.length && DB_SYSTEMS.has(system.toLowerCase())) return n;
+  }
+  return undefined;
 }
 
 /**

@@ -85,7 +85,9 @@ export function robustZ(x: number, b: Baseline): number {
   const res = beyond ? 0 : (b.resolution ?? 0);
   const flat = b.scale <= 0.01 * Math.abs(b.median) || res > 0 || b.scale === 0 || beyond;
   if (!flat) return Math.min(Z_CAP, d / Math.max(b.scale, res));
-  const unit = Math.max(b.scale, res, 0.1 * Math.max(Math.abs(b.median), Math.abs(x)));
+  // Beyond its levels, a spread no wider than one step between them is the flicker across them too.
+  const flicker = beyond && b.resolution !== undefined && b.scale <= b.resolution;
+  const unit = Math.max(flicker ? 0 : b.scale, res, 0.1 * Math.max(Math.abs(b.median), Math.abs(x)));
   return Math.min(FLAT_Z_CAP, d / unit);
 }
 
