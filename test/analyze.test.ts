@@ -313,6 +313,20 @@ describe('analyze', () => {
     expect(a.findings.find((f) => f.id === 'A1')?.text ?? '').not.toMatch(/stays within its baseline range/);
   });
 
+  it("reports the alert's expression as Prometheus shows it at startsAt: the sample at or nearest before it", () => {
+    // Samples every minute, 20 s off startsAt: 0.42 twenty seconds before it, 0.9 forty seconds after.
+    const values: [number, string][] = [];
+    for (let t = startsS - 3600 + 40; t <= nowS; t += 60)
+      values.push([t, String(t < startsS - 240 ? 0.1 + 0.02 * Math.sin(t) : t < startsS ? 0.42 : 0.9)]);
+    const expr: Series = { query: 'p99 > 0.4', labels: { service: 'checkout' }, values };
+    const a = analyze(bundle({ series: [expr] }));
+    const m = a.findings.find((f) => f.kind === 'metric' && f.service === 'checkout');
+    expect(m?.text).toMatch(/ 0\.42 at 02:17 UTC \(startsAt\) /);
+    const z = /\(z=([\d.]+)\)/.exec(m?.text ?? '')?.[1];
+    // The suspect's indicator gives the same reading, not the window's peak.
+    expect(a.suspects[0]).toMatchObject({ service: 'checkout', indicator: expect.stringContaining(`z=${z} at startsAt`) });
+  });
+
   it('starts the incident where the alert left its baseline when that was before the nominal window', () => {
     // A 5-minute baseline and a 1-minute lead (eval:lab): CPU burnt from 3 minutes before startsAt,
     // so two of the baseline's five minutes held the fault and the alert scored z=1.5.

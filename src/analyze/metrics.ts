@@ -21,7 +21,7 @@ export interface ScoredSeries {
   symptom: boolean;
   /** Set when the shift began before the incident window: unix seconds of its onset. */
   beganAt?: number;
-  /** The sample Prometheus shows at startsAt (the first at or after it, else the last before): [unix s, value]. */
+  /** The sample Prometheus shows at startsAt (at or nearest before it, else the first after): [unix s, value]. */
   atStart?: readonly [number, number];
 }
 
@@ -50,14 +50,17 @@ export interface ScoreOptions {
   stepS?: number;
 }
 
-/** The sample at startsAt: the first within one step after it, else the last before it. */
+/** Prometheus' lookback: an instant query shows the latest sample at most this old. */
+const LOOKBACK_S = 300;
+
+/**
+ * The sample Prometheus shows at startsAt: the one at it or the nearest before it (within the
+ * lookback), as an instant query there would answer; else, with none, the first after it.
+ */
 function sampleAt(pts: readonly (readonly [number, number])[], t: number): readonly [number, number] | undefined {
   let before: readonly [number, number] | undefined;
   for (const p of pts) {
-    if (p[0] >= t) {
-      const step = before ? p[0] - before[0] : 0;
-      return !before || p[0] - t <= Math.max(step, 60) ? p : before;
-    }
+    if (p[0] > t) return before && t - before[0] <= LOOKBACK_S ? before : p;
     before = p;
   }
   return before;

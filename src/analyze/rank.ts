@@ -172,13 +172,19 @@ export function rankSuspects(input: RankInput): Ranking {
       if (!part.length) continue;
       const best = part[0]!.s;
       const down = !symptom && part.every((x) => x.s.score.direction === 'down');
+      // The alert's expression reads as Prometheus shows it at startsAt (the finding's figure),
+      // not at the window's scored point.
+      const at = best.fromAlert ? best.atStart : undefined;
+      const shown = at
+        ? `${best.what} ${at[1] >= best.score.baseline.median ? 'up' : 'down'} (z=${zText(robustZ(at[1], best.score.baseline))} at startsAt)`
+        : `${best.what} ${best.score.direction} (z=${zText(best.score.z)})`;
       add(service, {
         kind: 'metric',
         symptom,
         count: part.length,
         // A resource that only fell (memory freed by a restart, idle CPU) is a weak sign by itself.
         value: diminishing(part.map((x) => x.v)) * (down ? DOWN_WEIGHT : 1),
-        indicator: `${best.what} ${best.score.direction} (z=${zText(best.score.z)})`,
+        indicator: shown,
         down,
       });
     }
