@@ -4,8 +4,8 @@ import { PassThrough, Readable } from 'node:stream';
 import { createScrubber, scrubStream } from '../src/scrub';
 import { CLI_PATTERN, cliPasswords } from '../src/scrub/cli';
 import { MASK_RULES } from '../src/scrub/rules';
-import { HEX_ID_PATTERN, asArray, hexIds, ipv6s, shortPairs } from '../src/scrub/scan';
-import { ibanValid, isPublicIPv4, isPublicIPv6, luhnValid } from '../src/scrub/validate';
+import { HEX_ID_PATTERN, asArray, hexIds, ipv4s, ipv6s, shortPairs } from '../src/scrub/scan';
+import { ibanValid, isPublicIPv4, isPublicIPv4At, isPublicIPv6, luhnValid } from '../src/scrub/validate';
 
 async function runStream(text: string): Promise<string> {
   const output = new PassThrough();
@@ -488,6 +488,40 @@ describe('the IPv6 scanner', () => {
       fc.property(fc.array(piece, { maxLength: 10 }), (parts) => {
         const text = parts.join('');
         expect(asArray(ipv6s(text))).toEqual(byRule(text));
+      }),
+      { numRuns: 10000 },
+    );
+  });
+});
+
+describe('the IPv4 scanner', () => {
+  test('finds the addresses the ipv4 rule finds (its pattern, then its check)', () => {
+    const rule = MASK_RULES.find((r) => r.name === 'ipv4')!;
+    const byRule = (text: string): number[] =>
+      [...text.matchAll(new RegExp(rule.pattern.source, rule.pattern.flags))]
+        .filter((m) => rule.accept!(m[0], text, m.index))
+        .flatMap((m) => [m.index, m.index, m.index + m[0].length, m.index + m[0].length]);
+    const everyAddress = (text: string, start: number, end: number): boolean => text.slice(start, end).length > 0;
+    const piece = fc.oneof(
+      fc.ipV4(),
+      fc.constantFrom('8.8.8.8', '10.0.0.1', '203.0.113.9', '1.2.3.4.5', '01.2.3.4', '256.1.1.1', '1234.1.1.1', '1.2.3.1000'),
+      fc.string({ unit: fc.constantFrom(...'0123456789.'.split('')), maxLength: 20 }),
+      fc.constantFrom(' ', '.', '..', '_', 'a', 'Z', '-', '/', 'v/', 'x/', '@', 'é', ':'),
+    );
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 10 }), (parts) => {
+        const text = parts.join('');
+        expect(asArray(rule.scan!(text))).toEqual(byRule(text));
+        // Every address-shaped match, whatever the check says (the scanner's own reading of the pattern).
+        expect(asArray(ipv4s(text, everyAddress))).toEqual(
+          [...text.matchAll(new RegExp(rule.pattern.source, rule.pattern.flags))].flatMap((m) => [
+            m.index,
+            m.index,
+            m.index + m[0].length,
+            m.index + m[0].length,
+          ]),
+        );
+        expect(isPublicIPv4At(` ${text} `, 1, text.length + 1)).toBe(isPublicIPv4(text));
       }),
       { numRuns: 10000 },
     );

@@ -1,6 +1,6 @@
 import { CLI_PATTERN, cliPasswords, mayHoldCliPassword } from './cli';
-import { HEX_ID_PATTERN, beginScan, emit, hexIds, ipv6s, shortPairs, type Found } from './scan';
-import { cardValid, ibanValid, isPublicIPv4, isPublicIPv6, phoneValid } from './validate';
+import { HEX_ID_PATTERN, beginScan, emit, hexIds, ipv4s, ipv6s, shortPairs, type Found } from './scan';
+import { cardValid, ibanValid, isPublicIPv4, isPublicIPv4At, isPublicIPv6, phoneValid } from './validate';
 
 /**
  * The detectors: one pattern per rule, each behind a cheap pre-check, so a line pays only
@@ -375,6 +375,8 @@ export const MASK_RULES: readonly Rule[] = [
   {
     ...R('ipv4', String.raw`(?<![0-9A-Za-z.])(?:\d{1,3}\.){3}\d{1,3}(?![0-9A-Za-z]|\.\d)`, 'IP', (t) => t.includes('.')),
     accept: (ip, text, index) => isPublicIPv4(ip) && !looksLikeVersion(text, index),
+    // Read by a scanner, each address checked in place (the pattern's lookbehind start was tried at every position).
+    scan: (t) => ipv4s(t, (text, start, end) => isPublicIPv4At(text, start, end) && !looksLikeVersion(text, start)),
   },
 ];
 

@@ -338,3 +338,48 @@ export function ipv6s(text: string): Found {
   }
   return out;
 }
+
+const isDigit = (c: number): boolean => c >= 48 && c <= 57;
+/** [0-9A-Za-z.]: what the IPv4 pattern's lookbehind rules out before an address. */
+const isDottedChar = (c: number): boolean => (isWord(c) ? c !== 95 : c === 46);
+
+/** The end of a run of one to three digits at i (not part of a longer run), or -1. */
+function octetEnd(text: string, i: number): number {
+  let k = i;
+  while (k < text.length && k - i < 4 && isDigit(text.charCodeAt(k))) k++;
+  return k === i || k - i > 3 ? -1 : k;
+}
+
+/**
+ * IPv4 addresses as the ipv4 rule's pattern (src/scrub/rules.ts) matches them, kept when
+ * `accept` takes text[start, end) (a refused match is passed over, as the rule's exec loop
+ * passes it). A match starts a run of [0-9A-Za-z.]: four groups of one to three digits split
+ * by dots, not followed by a letter or digit, nor by a dot and a digit.
+ */
+export function ipv4s(text: string, accept: (text: string, start: number, end: number) => boolean): Found {
+  const out = beginScan();
+  const n = text.length;
+  let i = 0;
+  while (i < n) {
+    if (!isDottedChar(text.charCodeAt(i))) {
+      i++;
+      continue;
+    }
+    let end = i;
+    for (let part = 0; part < 4 && end >= 0; part++) {
+      end = octetEnd(text, end);
+      if (end >= 0 && part < 3) end = text.charCodeAt(end) === 46 ? end + 1 : -1;
+    }
+    if (end >= 0) {
+      const c = end < n ? text.charCodeAt(end) : 0;
+      const ok = !(isWord(c) && c !== 95) && !(c === 46 && end + 1 < n && isDigit(text.charCodeAt(end + 1)));
+      if (ok) {
+        if (accept(text, i, end)) emit(i, i, end, end);
+        i = end;
+        continue;
+      }
+    }
+    while (i < n && isDottedChar(text.charCodeAt(i))) i++;
+  }
+  return out;
+}

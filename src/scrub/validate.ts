@@ -60,17 +60,22 @@ export function ibanValid(raw: string): boolean {
  * leading zero), in one scan that allocates nothing: it runs on every address-shaped match.
  */
 export function isPublicIPv4(ip: string): boolean {
-  let i = 0;
+  return isPublicIPv4At(ip, 0, ip.length);
+}
+
+/** isPublicIPv4 on text[from, to): nothing sliced (the IPv4 scanner reads addresses in place). */
+export function isPublicIPv4At(ip: string, from: number, to: number): boolean {
+  let i = from;
   let a = 0;
   let b = 0;
   for (let part = 0; part < 4; part++) {
     if (part > 0) {
-      if (ip.charCodeAt(i) !== 46 /* . */) return false;
+      if (i >= to || ip.charCodeAt(i) !== 46 /* . */) return false;
       i++;
     }
     const start = i;
     let v = 0;
-    while (i < ip.length && i - start < 4) {
+    while (i < to && i - start < 4) {
       const d = ip.charCodeAt(i) - 48;
       if (d < 0 || d > 9) break;
       v = v * 10 + d;
@@ -81,7 +86,7 @@ export function isPublicIPv4(ip: string): boolean {
     if (part === 0) a = v;
     else if (part === 1) b = v;
   }
-  if (i !== ip.length) return false;
+  if (i !== to) return false;
   if (a === 0 || a === 10 || a === 127 || a >= 224) return false;
   if (a === 100 && b >= 64 && b <= 127) return false;
   if (a === 169 && b === 254) return false;
