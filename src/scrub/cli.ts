@@ -10,7 +10,10 @@
  * pass on `mysql -p mysql -p …` (bench:adversarial); this scanner reads the text's words once.
  */
 
-import { isSpace } from '../text';
+import { isSpace as textIsSpace } from '../text';
+
+/** A module-local binding: an imported one is a property read on every call under tsx. */
+const isSpace = textIsSpace;
 
 const quote = (c: number): boolean => c === 34 || c === 39;
 
@@ -51,19 +54,27 @@ export function mayHoldCliPassword(text: string): boolean {
 /** Every command-line password: [match start, value start, value end], in order, not overlapping. */
 export function cliPasswords(text: string): [start: number, valueStart: number, end: number][] {
   const out: [number, number, number][] = [];
-  if (!mayHoldCliPassword(text)) return out;
-  // The words (runs of non-space), and where a command word starts in each (its suffix).
-  const starts: number[] = [];
-  const ends: number[] = [];
+  eachCliPassword(text, (start, valueStart, end) => void out.push([start, valueStart, end]));
+  return out;
+}
+
+/** cliPasswords, each match handed to `found` as it is read (no array per match). */
+export function eachCliPassword(text: string, found: (start: number, valueStart: number, end: number) => void): void {
+  if (!mayHoldCliPassword(text)) return;
+  // The words (runs of non-space), and where a command word starts in each (its suffix); in
+  // typed arrays (a text has at most half its length + 1 words): plain arrays pushed per word
+  // were most of the time on a dense line.
+  const starts = new Int32Array((text.length >> 1) + 1);
+  const ends = new Int32Array(starts.length);
+  let n = 0;
   for (let i = 0; i < text.length;) {
     while (i < text.length && isSpace(text.charCodeAt(i))) i++;
     if (i >= text.length) break;
     const s = i;
     while (i < text.length && !isSpace(text.charCodeAt(i))) i++;
-    starts.push(s);
-    ends.push(i);
+    starts[n] = s;
+    ends[n++] = i;
   }
-  const n = starts.length;
   // From each word on: the next word that completes a mysql flag (-pVALUE), a redis flag (-a VALUE), and the next word too long to be an argument.
   const nextMysql = new Int32Array(n + 1).fill(n);
   const nextRedis = new Int32Array(n + 1).fill(n);
@@ -112,9 +123,8 @@ export function cliPasswords(text: string): [start: number, valueStart: number, 
       if (isSpace(c) || quote(c)) break;
       valueEnd++;
     }
-    out.push([p, valueStart, valueEnd]);
+    found(p, valueStart, valueEnd);
     done = valueEnd;
     while (t + 1 < n && ends[t + 1]! <= done) t++;
   }
-  return out;
 }

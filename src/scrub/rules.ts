@@ -1,4 +1,4 @@
-import { CLI_PATTERN, cliPasswords, mayHoldCliPassword } from './cli';
+import { CLI_PATTERN, eachCliPassword, mayHoldCliPassword } from './cli';
 import { HEX_ID_PATTERN, beginScan, emit, hexIds, ipv4s, ipv6s, shortPairs, type Found } from './scan';
 import { cardValid, ibanValid, isPublicIPv4, isPublicIPv4At, isPublicIPv6, phoneValid } from './validate';
 
@@ -144,7 +144,9 @@ export interface Rule {
 /** The command-line passwords as a scan's matches. */
 function cliScan(text: string): Found {
   const found = beginScan();
-  for (const [start, valueStart, end] of cliPasswords(text)) if (end > valueStart) emit(start, valueStart, end, end);
+  eachCliPassword(text, (start, valueStart, end) => {
+    if (end > valueStart) emit(start, valueStart, end, end);
+  });
   return found;
 }
 
