@@ -66,6 +66,38 @@ describe('naming a dependency from its callers client spans', () => {
     expect(callee({ 'db.system': 'redis', 'server.address': '::1' })).toEqual(['redis']);
   });
 
+  it('keeps the port of a bare IP when nothing says what answers there: the services behind one address differ by it', () => {
+    // The lab's frontend calling checkout over plain HTTP (old HTTP semconv): the record blamed '127.0.0.1'.
+    expect(callee({ 'net.peer.name': '127.0.0.1', 'net.peer.port': '8081', 'http.url': 'http://127.0.0.1:8081/' })).toEqual([
+      '127.0.0.1:8081',
+    ]);
+    expect(callee({ 'server.address': '127.0.0.1', 'server.port': '8082' })).toEqual(['127.0.0.1:8082']);
+    expect(callee({ 'url.full': 'http://10.0.0.7:9000/x' })).toEqual(['10.0.0.7:9000']);
+  });
+
+  it('names a refused socket by the service that answered there in other traces, or by the scraped target listening there', () => {
+    const http = (port: string) => ({ 'net.peer.name': '127.0.0.1', 'net.peer.port': port });
+    const ok = trace(
+      [
+        ['frontend', '1', undefined, 2, 0, 100],
+        ['frontend', '2', '1', 3, 10, 90, http('8081')],
+        ['checkout', '3', '2', 2, 12, 88],
+      ],
+      'a1',
+    );
+    const refused = trace(
+      [
+        ['frontend', '1', undefined, 2, 0, 5],
+        ['frontend', '2', '1', 3, 1, 2, http('8081')],
+        ['frontend', '4', '1', 3, 2, 3, http('8083')],
+      ],
+      'b2',
+    );
+    expect([...(summariseTraces([refused, ok]).calls.get('frontend') ?? [])].sort()).toEqual(['127.0.0.1:8083', 'checkout']);
+    const scraped = new Map([['127.0.0.1:8083', 'inventory']]);
+    expect([...(summariseTraces([refused], scraped).calls.get('frontend') ?? [])].sort()).toEqual(['127.0.0.1:8081', 'inventory']);
+  });
+
   it('keeps a host name, and an IP when nothing says what answers there', () => {
     expect(callee({ 'db.system': 'redis', 'server.address': 'session-cache', 'server.port': '6379' })).toEqual(['session-cache']);
     expect(callee({ 'server.address': '10.0.0.7' })).toEqual(['10.0.0.7']);
@@ -216,5 +248,57 @@ describe('trace evidence for components without metrics', () => {
     });
     expect(a.suspects.slice(0, 3).map((s) => s.service)).toContain('edge');
     expect(a.confidence).toBe('low');
+  });
+});
+
+describe('a dead plain-HTTP peer', () => {
+  const now = new Date('2026-11-21T02:20:00Z');
+  const startsS = now.getTime() / 1000 - 120;
+
+  it('is named by the scraped target listening at its socket, never a bare IP', () => {
+    // checkout is down: the frontend's calls to 127.0.0.1:8081 are refused; Prometheus scraped
+    // checkout there until it went away.
+    const traces = ['a1', 'b2', 'c3', 'd4', 'e5'].map((id, k) => {
+      const t = trace(
+        [
+          ['frontend', '1', undefined, 2, k, k + 5],
+          ['frontend', '2', '1', 3, k + 1, k + 2, { 'net.peer.name': '127.0.0.1', 'net.peer.port': '8081' }],
+        ],
+        id,
+      );
+      const spans = (t.resourceSpans![0] as { scopeSpans: { spans: { status?: unknown }[] }[] }).scopeSpans[0]!.spans;
+      spans[1]!.status = { code: 2, message: 'connect ECONNREFUSED 127.0.0.1:8081' };
+      spans[0]!.status = { code: 2, message: 'upstream failed' };
+      return t;
+    });
+    const values = (f: (t: number) => number): [number, string][] => {
+      const out: [number, string][] = [];
+      for (let t = startsS - 3600; t <= startsS + 120; t += 60) out.push([t, String(f(t))]);
+      return out;
+    };
+    const a = analyze({
+      payload: firingPayload(now, { alertname: 'FrontendErrors', service: 'frontend' }),
+      now: now.toISOString(),
+      series: [
+        {
+          query: null,
+          name: 'error ratio',
+          labels: { service: 'frontend' },
+          values: values((t) => (t >= startsS - 180 ? 0.4 : 0.001 * (1 + Math.sin(t)))),
+        },
+        {
+          query: null,
+          name: 'up',
+          labels: { service: 'checkout', instance: '127.0.0.1:8081' },
+          values: values((t) => (t >= startsS - 180 ? 0 : 1)),
+        },
+      ],
+      logs: [],
+      traces,
+    });
+    const names = a.suspects.map((s) => s.service);
+    expect(names).not.toContain('127.0.0.1');
+    expect(names).not.toContain('127.0.0.1:8081');
+    expect(names[0]).toBe('checkout');
   });
 });

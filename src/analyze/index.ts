@@ -11,6 +11,7 @@ import { confidenceOf, rankSuspects, type Corroboration } from './rank';
 import { contextEvidence } from './context';
 import { DEFAULT_SERVICE_LABELS, serviceOfLabels } from './service';
 import { summariseTraces } from './traces';
+import { isBareAddress } from '../model/otlp';
 import type { Analysis, Finding } from '../model/analysis';
 
 export { MIN_SUSPECT_SCORE, STRONG_SUSPECT_SCORE, type Corroboration } from './rank';
@@ -57,7 +58,7 @@ export function analyze(bundle: EvidenceBundle, opts: AnalyzeOptions = {}): Anal
     ...(bundle.windows?.logsIncidentFrom ? { incidentFromS: Math.floor(Date.parse(bundle.windows.logsIncidentFrom) / 1000) } : {}),
   };
   const patterns = minePatterns(bundle.logs, incS, endS, baseS, serviceLabels, opts.drain, cut, coverage);
-  const traces = summariseTraces(bundle.traces);
+  const traces = summariseTraces(bundle.traces, scrapedAt(bundle.series, serviceLabels));
   const alerting = new Set(
     bundle.payload.alerts
       .filter((a) => a.status === 'firing')
@@ -147,6 +148,23 @@ export function analyze(bundle: EvidenceBundle, opts: AnalyzeOptions = {}): Anal
       .filter((s): s is string => !!s && s !== 'unknown')
       .sort(),
   };
+}
+
+/**
+ * A scraped target's instance label ("127.0.0.1:8081") is where its service listens: a client
+ * span to that socket whose call was refused is a call to that service. Only bare addresses,
+ * and only one service per address.
+ */
+function scrapedAt(series: readonly Series[], serviceLabels: readonly string[]): Map<string, string> {
+  const out = new Map<string, string | null>();
+  for (const s of series) {
+    const instance = s.labels.instance;
+    const service = serviceOfLabels(s.labels, serviceLabels);
+    if (!instance || !service || service === instance || !/:\d{1,5}$/.test(instance) || !isBareAddress(instance)) continue;
+    const cur = out.get(instance);
+    out.set(instance, cur === undefined || cur === service ? service : null);
+  }
+  return new Map([...out].filter((e): e is [string, string] => e[1] !== null));
 }
 
 /** A short baseline for an alerting service lowers confidence one level; none at all makes it low. */

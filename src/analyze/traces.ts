@@ -1,5 +1,5 @@
 import type { Trace } from '../model/evidence';
-import { flattenTrace, type FlatSpan } from '../model/otlp';
+import { flattenTrace, isBareAddress, type FlatSpan } from '../model/otlp';
 
 /**
  * Reduces fetched traces to blame (issue 3): per-service self-time, where errors start,
@@ -77,12 +77,27 @@ function coveredMs(intervals: [number, number][], lo: number, hi: number): numbe
  * the service of its child server span when there is one, else the peer its attributes name (a
  * dependency with no telemetry of its own).
  */
-function ownerOf(span: FlatSpan, children: readonly Node[]): string {
+function ownerOf(span: FlatSpan, children: readonly Node[], addresses: ReadonlyMap<string, string>): string {
   if (span.kind !== 'client' && span.kind !== 'producer') return span.service;
-  return children.find((c) => c.span.service !== span.service)?.span.service ?? span.peer ?? span.service;
+  const peer = span.peer !== undefined ? (addresses.get(span.peer) ?? span.peer) : undefined;
+  return children.find((c) => c.span.service !== span.service)?.span.service ?? peer ?? span.service;
 }
 
-function buildTree(spans: FlatSpan[]): Node[] {
+/**
+ * What answers at a bare socket address ("127.0.0.1:8081"): the service whose server span
+ * answered a client span to it in any trace. A refused connection has no server span: the
+ * calls that did get through name the service behind it.
+ */
+function answeredAt(spans: readonly FlatSpan[], into: Map<string, string>): void {
+  const byId = new Map(spans.map((s) => [s.spanId, s]));
+  for (const s of spans) {
+    const parent = s.parentSpanId ? byId.get(s.parentSpanId) : undefined;
+    if (s.kind !== 'server' || !parent || parent.service === s.service || !parent.peer || !isBareAddress(parent.peer)) continue;
+    if (parent.kind === 'client' && !into.has(parent.peer)) into.set(parent.peer, s.service);
+  }
+}
+
+function buildTree(spans: FlatSpan[], addresses: ReadonlyMap<string, string> = new Map()): Node[] {
   const nodes = new Map<string, Node>();
   for (const s of spans) nodes.set(s.spanId, { span: s, children: [], self: 0, owner: s.service });
   for (const n of nodes.values()) {
@@ -103,7 +118,7 @@ function buildTree(spans: FlatSpan[]): Node[] {
           n.span.endMs,
         ),
     );
-    n.owner = ownerOf(n.span, n.children);
+    n.owner = ownerOf(n.span, n.children, addresses);
   }
   return [...nodes.values()];
 }
@@ -121,7 +136,11 @@ function addTo(m: Map<string, number>, k: string, v: number): void {
   m.set(k, (m.get(k) ?? 0) + v);
 }
 
-export function summariseTraces(traces: readonly Trace[]): TraceSummary {
+/**
+ * `addresses`: bare socket addresses ("127.0.0.1:8081") known to be a service, e.g. from the
+ * instance label of its scraped series; the spans' own calls that got through add more.
+ */
+export function summariseTraces(traces: readonly Trace[], addresses: ReadonlyMap<string, string> = new Map()): TraceSummary {
   const timeIn = new Map<string, Map<string, number>>();
   const errIn = new Map<string, Map<string, number>>();
   const tracesOf = new Map<string, number>();
@@ -134,8 +153,12 @@ export function summariseTraces(traces: readonly Trace[]): TraceSummary {
   let errorTraceCount = 0;
   const calls = new Map<string, Set<string>>();
 
-  for (const trace of traces) {
-    const nodes = buildTree(flattenTrace(trace));
+  const flat = traces.map(flattenTrace);
+  const known = new Map<string, string>();
+  for (const spans of flat) answeredAt(spans, known);
+  for (const [a, svc] of addresses) if (!known.has(a)) known.set(a, svc);
+  for (const spans of flat) {
+    const nodes = buildTree(spans, known);
     if (nodes.length === 0) continue;
     const isOrigin = (n: Node): boolean => n.span.error && !n.children.some((c) => c.span.error);
     const hasError = nodes.some((n) => n.span.error);

@@ -150,11 +150,25 @@ export function peerName(get: (key: string) => string | undefined): string | und
   // An IP literal or localhost names a socket, not a dependency: the system ("redis") says more.
   const system = db ?? get('messaging.system');
   if (address && system && isBareAddress(address)) return system;
+  // Without one, the port tells apart the services behind one address (every lab service is
+  // 127.0.0.1): "127.0.0.1:8081", as a Prometheus target's instance label names it.
+  if (address && !system && isBareAddress(address)) {
+    const port =
+      get('server.port') ?? get('net.peer.port') ?? portOf(get('url.full')) ?? portOf(get('http.url')) ?? portOf(get('http.host'));
+    return port ? `${address.includes(':') && !address.startsWith('[') ? `[${address}]` : address}:${port}` : address;
+  }
   return address ?? system;
 }
 
+/** The explicit port of a URL or host:port, if any. */
+function portOf(v: string | undefined): string | undefined {
+  if (!v) return undefined;
+  const m = /^(?:[a-z][\w+.-]*:\/\/)?(?:\[[^\]]*\]|[^/:?#]+):(\d{1,5})(?:[/?#]|$)/i.exec(v);
+  return m?.[1];
+}
+
 /** 10.0.0.7, [::1], ::1, localhost: an address that says nothing of what answers there. */
-function isBareAddress(a: string): boolean {
+export function isBareAddress(a: string): boolean {
   const host = a.replace(/^\[(.*)\]$/, '$1');
   return /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || (host.includes(':') && /^[0-9a-f:.]+$/i.test(host)) || /^localhost$/i.test(host);
 }
