@@ -3,6 +3,7 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { PassThrough, Readable } from 'node:stream';
 import { createScrubber, scrubStream } from '../src/scrub';
 import { CLI_PATTERN, cliPasswords } from '../src/scrub/cli';
+import { decode } from '../src/scrub/decode';
 import { MASK_RULES } from '../src/scrub/rules';
 import { HEX_ID_PATTERN, asArray, hexIds, ipv4s, ipv6s, shortPairs } from '../src/scrub/scan';
 import { ibanValid, isPublicIPv4, isPublicIPv4At, isPublicIPv6, luhnValid } from '../src/scrub/validate';
@@ -525,5 +526,18 @@ describe('the IPv4 scanner', () => {
       }),
       { numRuns: 10000 },
     );
+  });
+});
+
+describe('decode', () => {
+  test('a long run of escapes decodes whole, each character mapped to its escape (past one block of code units)', () => {
+    const text = '%40'.repeat(5000) + 'a' + '%C3%A9'.repeat(3000) + '&#64;x';
+    const d = decode(text)!;
+    expect(d.text).toBe('@'.repeat(5000) + 'a' + 'é'.repeat(3000) + '@x');
+    expect(d.map[4999]).toBe(3 * 4999);
+    expect(d.map[5000]).toBe(15000);
+    expect(d.map[5001]).toBe(15001);
+    expect(d.map[8001]).toBe(15001 + 6 * 3000);
+    expect(d.map[d.text.length]).toBe(text.length);
   });
 });

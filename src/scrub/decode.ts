@@ -103,31 +103,65 @@ function escapeAt(s: string, i: number): [string, number] | undefined {
   return undefined;
 }
 
+/** Decoded code units waiting to become text (see decodeOnce). */
+const pending = new Uint16Array(4096);
+
 /** One decoding pass; undefined when the text has nothing to decode. */
 function decodeOnce(s: string): Decoded | undefined {
   // includes() first: three memchr-like scans cost far less than the alternation on a line without any of them.
   if (!(s.includes('%') || s.includes('\\') || s.includes('&')) || !ENCODED.test(s)) return undefined;
   // The decoded text is never longer than the original: the map fits in its length + 1.
-  // Unchanged runs are copied as slices, the map filled by index (a plain array pushed per
-  // character, and a string grown per character, cost 20 times a pass over the text).
+  // Unchanged runs are copied as slices, decoded characters gathered as code units and turned
+  // into text a block at a time, the map filled by index (a plain array pushed per character,
+  // and a string grown per escape, cost 20 times a pass over the text on a run of escapes).
   let out = '';
   const map = new Int32Array(s.length + 1);
   let m = 0;
   let run = 0;
+  let np = 0;
+  const flush = (): void => {
+    out += String.fromCharCode.apply(null, pending.subarray(0, np) as unknown as number[]);
+    np = 0;
+  };
   for (let i = 0; i < s.length;) {
     const c = s.charCodeAt(i);
-    const esc = c === 37 || c === 92 || c === 38 ? escapeAt(s, i) : undefined;
-    if (esc) {
-      if (i > run) out += s.slice(run, i);
-      for (let k = 0; k < esc[0].length; k++) map[m++] = i;
-      out += esc[0];
-      i += esc[1];
-      run = i;
-    } else {
-      map[m++] = i;
-      i++;
+    if (c !== 37 && c !== 92 && c !== 38) {
+      map[m++] = i++;
+      continue;
     }
+    // %XX below 0x80, the common escape, read in place; the others through escapeAt.
+    const b = c === 37 ? hexAt(s, i + 1, 2) : -1;
+    let len: number;
+    if (b >= 0 && b < 0x80) {
+      if (i > run) {
+        if (np) flush();
+        out += s.slice(run, i);
+      }
+      if (np === pending.length) flush();
+      pending[np++] = b;
+      map[m++] = i;
+      len = 3;
+    } else {
+      const esc = escapeAt(s, i);
+      if (!esc) {
+        map[m++] = i++;
+        continue;
+      }
+      if (i > run) {
+        if (np) flush();
+        out += s.slice(run, i);
+      }
+      for (let k = 0; k < esc[0].length; k++) {
+        if (np === pending.length) flush();
+        pending[np++] = esc[0].charCodeAt(k);
+        map[m++] = i;
+      }
+      len = esc[1];
+    }
+    i += len;
+    run = i;
   }
+  if (np) flush();
   if (s.length > run) out += s.slice(run);
   map[m++] = s.length;
   return { text: out, map: map.subarray(0, m) };
