@@ -1,5 +1,5 @@
 import { CLI_PATTERN, eachCliPassword, mayHoldCliPassword } from './cli';
-import { HEX_ID_PATTERN, beginScan, emit, hexIds, ipv4s, ipv6s, shortPairs, type Found } from './scan';
+import { HEX_ID_PATTERN, beginScan, emit, hasHexRun, hexIds, ipv4s, ipv6s, shortPairs, type Found } from './scan';
 import { cardValid, ibanValid, isPublicIPv4, isPublicIPv4At, isPublicIPv6, phoneValid } from './validate';
 
 /**
@@ -137,6 +137,14 @@ export interface Rule {
    * numbers a match, in order (start, mask start, mask end, end; a quoted value masked inside its quotes).
    */
   scan?: (text: string) => Found;
+  /**
+   * The shortest text `scan` reads; a shorter one is matched with `pattern` (and `accept`),
+   * which finds the same. On a log line of a few hundred characters V8's native regex code
+   * beats the scanner's JavaScript; on a long, dense line (tens of thousands of matches) the
+   * scanner, which does not try the pattern at every position nor build a match array each,
+   * wins. Default 0: always the scanner.
+   */
+  scanFrom?: number;
   /** The spans of the value to mask, relative to it, when only parts of it are secret (a cookie's values, not its attributes). */
   parts?: (value: string, head: string) => [start: number, end: number][];
 }
@@ -161,8 +169,12 @@ const R = (name: string, source: string, family: Family | undefined, maybe?: Rul
   split,
   accept: undefined,
   scan: undefined,
+  scanFrom: undefined,
   parts: undefined,
 });
+
+/** Where the scanners of the dense-match rules take over from their patterns (see Rule.scanFrom). */
+const SCAN_FROM = 1024;
 
 /** A pre-check from one regular expression (a single scan beats many `includes`). */
 const hint = (re: RegExp) => (t: string) => re.test(t);
@@ -175,6 +187,10 @@ function looksLikeVersion(text: string, offset: number): boolean {
   const c = text.charCodeAt(offset - 2);
   return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
 }
+
+/** The ipv4 rule's check on text[start, end), read in place. */
+const publicIPv4At = (text: string, start: number, end: number): boolean =>
+  isPublicIPv4At(text, start, end) && !looksLikeVersion(text, start);
 
 /** Colons of an uncompressed IPv6 address; timestamps have two or three. */
 function sevenColons(t: string): boolean {
@@ -319,6 +335,7 @@ export const MASK_RULES: readonly Rule[] = [
       true,
     ),
     scan: shortPairs,
+    scanFrom: SCAN_FROM,
   },
   // DER key material in base64 (`MIIE…`, the body of a PEM block) under any name or none.
   R('der', String.raw`(?<![A-Za-z0-9+/])MII[A-Za-z0-9+/]{40,}={0,2}`, 'PRIVATE_KEY', (t) => t.includes('MII')),
@@ -373,12 +390,14 @@ export const MASK_RULES: readonly Rule[] = [
     accept: isPublicIPv6,
     // Read by a scanner: the pattern's lookbehind start was tried at every position of a dense line.
     scan: ipv6s,
+    scanFrom: SCAN_FROM,
   },
   {
     ...R('ipv4', String.raw`(?<![0-9A-Za-z.])(?:\d{1,3}\.){3}\d{1,3}(?![0-9A-Za-z]|\.\d)`, 'IP', (t) => t.includes('.')),
     accept: (ip, text, index) => isPublicIPv4(ip) && !looksLikeVersion(text, index),
     // Read by a scanner, each address checked in place (the pattern's lookbehind start was tried at every position).
-    scan: (t) => ipv4s(t, (text, start, end) => isPublicIPv4At(text, start, end) && !looksLikeVersion(text, start)),
+    scan: (t) => ipv4s(t, publicIPv4At),
+    scanFrom: SCAN_FROM,
   },
 ];
 
@@ -391,7 +410,7 @@ export const KEEP_RULES: readonly Rule[] = [
   R('keepkv', String.raw`(?:${HEX_ID_KEYS})["']?\s*[:=]\s*["']?[A-Za-z0-9._:@/+-]+`, undefined),
   // UUIDs, traceparent, image digests and hex ids (trace/span ids, fingerprints, git SHAs):
   // read by a scanner (src/scrub/scan.ts); the pattern was tried at every word start.
-  { ...R('keephex', HEX_ID_PATTERN, undefined), scan: hexIds },
+  { ...R('keephex', HEX_ID_PATTERN, undefined, hasHexRun), scan: hexIds, scanFrom: SCAN_FROM },
 ];
 
 /** Object keys (snake, kebab or camel case) whose whole value is a secret: scrubValue masks it whatever its shape. */

@@ -107,7 +107,7 @@ export const HEX_ID_PATTERN = String.raw`(?<![A-Za-z0-9_])(?:sha(?:256|512):[0-9
  * Whether the text has seven hex digits in a row (any case), as every branch of
  * HEX_ID_PATTERN does: a cheaper scan than the scanner's for the many texts without one.
  */
-function hasHexRun(text: string): boolean {
+export function hasHexRun(text: string): boolean {
   // Seven characters in a row cover one index of every seven (6, 13, 20, …): only those are
   // read first, and the run around a hex digit there is measured.
   const hex = (c: number): boolean => {
@@ -353,33 +353,26 @@ function octetEnd(text: string, i: number): number {
 /**
  * IPv4 addresses as the ipv4 rule's pattern (src/scrub/rules.ts) matches them, kept when
  * `accept` takes text[start, end) (a refused match is passed over, as the rule's exec loop
- * passes it). A match starts a run of [0-9A-Za-z.]: four groups of one to three digits split
- * by dots, not followed by a letter or digit, nor by a dot and a digit.
+ * passes it): four groups of one to three digits split by dots, after none of [0-9A-Za-z.],
+ * not followed by a letter or digit, nor by a dot and a digit.
  */
 export function ipv4s(text: string, accept: (text: string, start: number, end: number) => boolean): Found {
   const out = beginScan();
   const n = text.length;
-  let i = 0;
-  while (i < n) {
-    if (!isDottedChar(text.charCodeAt(i))) {
-      i++;
-      continue;
-    }
+  // Only a digit after none of [0-9A-Za-z.] can start a match: the loop looks for digits.
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 48 || c > 57 || (i > 0 && isDottedChar(text.charCodeAt(i - 1)))) continue;
     let end = i;
     for (let part = 0; part < 4 && end >= 0; part++) {
       end = octetEnd(text, end);
-      if (end >= 0 && part < 3) end = text.charCodeAt(end) === 46 ? end + 1 : -1;
+      if (end >= 0 && part < 3) end = end < n && text.charCodeAt(end) === 46 ? end + 1 : -1;
     }
-    if (end >= 0) {
-      const c = end < n ? text.charCodeAt(end) : 0;
-      const ok = !(isWord(c) && c !== 95) && !(c === 46 && end + 1 < n && isDigit(text.charCodeAt(end + 1)));
-      if (ok) {
-        if (accept(text, i, end)) emit(i, i, end, end);
-        i = end;
-        continue;
-      }
-    }
-    while (i < n && isDottedChar(text.charCodeAt(i))) i++;
+    if (end < 0) continue;
+    const next = end < n ? text.charCodeAt(end) : 0;
+    if ((isWord(next) && next !== 95) || (next === 46 && end + 1 < n && isDigit(text.charCodeAt(end + 1)))) continue;
+    if (accept(text, i, end)) emit(i, i, end, end);
+    i = end - 1;
   }
   return out;
 }

@@ -44,7 +44,7 @@ function collect(rules: readonly Rule[], rankBase: number, text: string, hits: H
     const rank = rankBase + i;
     const family = ruleFamily(rule);
     if (rule.maybe && !rule.maybe(text)) continue;
-    if (rule.scan) {
+    if (rule.scan && text.length >= (rule.scanFrom ?? 0)) {
       const found = rule.scan(text);
       const at = found.at;
       for (let k = 0; k < found.n; k += 4) {
