@@ -119,6 +119,13 @@ export async function annotateGroup(
      * the retry hand it over again (the worker's job id makes that a no-op) instead of losing it.
      */
     queueNarration?: (data: RenarrationData) => Promise<void>;
+    /**
+     * Puts the narration job on hold before the first note is published: if the process or
+     * Redis dies after Loki took the record and before `queueNarration`, the held job still
+     * runs (its retry finds the alerts done in Loki and would queue nothing), and a retry
+     * that finds only some of the alerts in Loki keeps the narration of them all.
+     */
+    holdNarration?: (data: RenarrationData) => Promise<void>;
   } = {},
 ): Promise<GroupOutcome> {
   const owner = opts.owner ?? `pid-${process.pid}-${Date.now()}`;
@@ -182,6 +189,7 @@ async function annotateFiring(
     kind: PublishEvent['kind'];
     nonce?: string;
     narrateNow?: boolean;
+    holdNarration?: (data: RenarrationData) => Promise<void>;
   },
 ): Promise<Pick<GroupOutcome, 'records' | 'renarration'> & { chart?: Promise<ChartUploadOutcome> }> {
   const { now, traceId } = opts;
@@ -208,10 +216,13 @@ async function annotateFiring(
     }),
   );
   const event = { payload: eventPayload(payload) };
+  const narrateLater = !opts.narrateNow && deps.narrator !== undefined;
+  // Copies: publishing adds the Slack ts to these records, the held job keeps them as they were.
+  if (narrateLater) await opts.holdNarration?.({ input, records: records.map((r) => ({ ...r })), event });
   await publish(deps, { ...event, kind: opts.kind, records, ...(opts.nonce ? { nonce: opts.nonce } : {}) }, signal);
   // The first note is out (message and record): now the chart into its thread, once per group.
   const chart = opts.kind === 'initial' ? uploadChart(deps, payload, records, bundle, analysis, signal) : undefined;
-  const result = !opts.narrateNow && deps.narrator ? { records, renarration: { input, records, event } } : { records };
+  const result = narrateLater ? { records, renarration: { input, records, event } } : { records };
   return chart ? { ...result, chart } : result;
 }
 
@@ -288,7 +299,7 @@ export async function renarrateGroup(
   let n = store?.load();
   if (!n) {
     const result = await narrate(deps, data.input, signal);
-    if (result.failed) throw new NarrationPendingError(result.retryAfterMs);
+    if (result.failed) throw new NarrationPendingError(result.retryAfterMs, result.askAgain ?? false, result.reason);
     n = { ...createScrubber().scrubValue(result.narration), narratedAt: now.toISOString(), traceId: currentTraceId() };
     await store?.save(n);
   }
@@ -350,12 +361,24 @@ interface NarrateResult {
   failed: boolean;
   /** How long the model asked us to wait (Retry-After, or an open breaker's cool-down). */
   retryAfterMs?: number;
+  /** The request never reached the model (no slot, an open breaker, a refused connection, a 429): worth asking again. */
+  askAgain?: boolean;
+  /** Why it failed (NarrationError's reason). */
+  reason?: string;
 }
 
-/** The model failed; carries how long it asked us to wait. */
+/**
+ * The model failed. `askAgain` says whether the request never reached the model (then the
+ * narration waits and asks again), or it did (a timeout, a rejected answer: the model is not
+ * asked again for this group and the deterministic note stands).
+ */
 export class NarrationPendingError extends Error {
-  constructor(readonly retryAfterMs?: number) {
-    super('narration failed');
+  constructor(
+    readonly retryAfterMs?: number,
+    readonly askAgain = false,
+    readonly reason?: string,
+  ) {
+    super(`narration failed${reason ? ` (${reason})` : ''}`);
     this.name = 'NarrationPendingError';
   }
 }
@@ -370,7 +393,10 @@ async function narrate(deps: PipelineDeps, input: NarrationInput, signal: AbortS
     return { narration, failed: false };
   } catch (err) {
     if (signal.aborted) throw err;
-    const llm = err instanceof NarrationError ? err.llm : undefined;
+    // Not the model's failure but ours, before any call (the gate's Redis is down): the job
+    // fails and its retry asks again; the model never had the request.
+    if (!(err instanceof NarrationError)) throw err;
+    const llm = err.llm;
     countUsage(deps, llm);
     const fallback = { ...templateNarration(input), ...(llm ? { llm } : {}) };
     // Past LLM_MAX_CALLS_PER_HOUR the deterministic note is the answer: no follow-up spends more calls.
@@ -382,7 +408,9 @@ async function narrate(deps: PipelineDeps, input: NarrationInput, signal: AbortS
     deps.metrics?.llmDuration.observe({ outcome: 'failed' }, (performance.now() - started) / 1000);
     deps.log.warn({ err: (err as Error).message, narrator: deps.narrator.name }, 'narration failed; the deterministic note stands');
     const retryAfterMs = (err as { retryAfterMs?: unknown }).retryAfterMs;
-    return { narration: fallback, failed: true, ...(typeof retryAfterMs === 'number' ? { retryAfterMs } : {}) };
+    const askAgain = !err.reachedModel;
+    const reason = err.reason;
+    return { narration: fallback, failed: true, askAgain, reason, ...(typeof retryAfterMs === 'number' ? { retryAfterMs } : {}) };
   }
 }
 

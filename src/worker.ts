@@ -1,4 +1,4 @@
-import { Queue, UnrecoverableError, Worker, type AdvancedOptions, type Job } from 'bullmq';
+import { DelayedError, Job, Queue, UnrecoverableError, Worker, type AdvancedOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { ZodError } from 'zod';
@@ -88,6 +88,50 @@ export interface AnnotatorWorker {
 const NARRATE_JOB_ATTEMPTS = 10;
 
 /**
+ * A narration job is queued on hold before its group's first note is published, and let go
+ * as soon as the note is out. One that nobody let go (the worker or Redis died in between)
+ * runs on its own after this long, and first checks that the note went out.
+ */
+export const NARRATION_HOLD_MS = 30_000;
+/** How long a narration waits for its group's first note (a long Slack or Loki outage delays it). */
+export const NARRATION_FIRST_NOTE_WAIT_MS = 12 * 3600_000;
+/** How long a narration waits for the model to take its request (a free slot, a closed breaker). */
+export const NARRATION_MODEL_WAIT_MS = 30 * 60_000;
+
+/** The group job (and its route and tenant part) a narration belongs to. */
+interface GroupPart {
+  groupJobId: string;
+  traceparent?: string;
+  routing?: { route: string; tenant?: string };
+}
+
+/** Same alert, same status: the record of one alert in a narration. */
+const recordKey = (r: { fingerprint: string; startsAt: string; status: string }) => `${r.fingerprint}|${r.startsAt}|${r.status}`;
+
+/**
+ * The narration a held job keeps, with what a later run of the group job knows: the Slack ts
+ * its publish added, and alerts the held job did not have (claimed by another worker then).
+ */
+function mergeRenarration(held: RenarrationData, later: RenarrationData): RenarrationData {
+  const byKey = new Map(later.records.map((r) => [recordKey(r), r]));
+  const records = held.records.map((r) => {
+    const l = byKey.get(recordKey(r));
+    return l?.slackTs && !r.slackTs ? { ...r, slackTs: l.slackTs, ...(l.slackChannel ? { slackChannel: l.slackChannel } : {}) } : r;
+  });
+  const known = new Set(held.records.map(recordKey));
+  const added = later.records.filter((r) => !known.has(recordKey(r)));
+  if (added.length === 0) return { ...held, records };
+  return {
+    ...held,
+    records: [...records, ...added],
+    input: {
+      ...held.input,
+      alerts: [...held.input.alerts, ...later.input.alerts.filter((a) => added.some((r) => r.fingerprint === a.fingerprint))],
+    },
+  };
+}
+
+/**
  * The worker: takes group jobs, runs the pipeline inside a root span `alert.annotate`
  * (linked to the receiving request's span), and queues the narration job that follows the
  * deterministic note.
@@ -108,6 +152,7 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
     const outcome: GroupOutcome = { annotated: 0, skipped: 0, records: [] };
     for (const part of parts) {
       const routing = { route: part.route.name, ...(part.tenant !== undefined ? { tenant: part.tenant } : {}) };
+      const narrationOf: GroupPart = { groupJobId: job.id!, ...(data.traceparent ? { traceparent: data.traceparent } : {}), routing };
       const deps = opts.routing ? opts.routing.depsFor(part.route.name, part.tenant) : opts.deps;
       const partLog = opts.routing ? log.child({ route: part.route.name, tenant: part.tenant }) : log;
       const p = part.payload;
@@ -130,7 +175,8 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
             // The run, not only the job: a stalled job handed to another worker has a new token,
             // so it cannot take over the claims of a first run that still goes.
             owner: `${job.id}:${token ?? 'no-token'}`,
-            queueNarration: async (n) => void (await scheduleRenarration(job.id!, data.traceparent, n, 1, 0, routing)),
+            holdNarration: (n) => holdNarration(narrationOf, n),
+            queueNarration: (n) => releaseNarration(narrationOf, n),
           });
           span.setAttribute('alert.annotated', r.annotated);
           span.setAttribute('alert.skipped', r.skipped);
@@ -155,48 +201,93 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
     };
   };
 
-  const scheduleRenarration = async (
-    groupJobId: string,
-    traceparent: string | undefined,
-    renarration: RenarrationData,
-    attempt: number,
-    retryAfterMs = 0,
-    routing?: { route: string; tenant?: string },
-  ) => {
-    // The first attempt runs at once; the later ones (after a model failure) as planned.
-    const planned = attempt === 1 ? 0 : delays[attempt - 2];
-    if (planned === undefined) return false;
-    // Never sooner than the model asked (a 429's Retry-After, an open breaker's cool-down).
-    const delay = Math.max(planned, retryAfterMs);
-    const data: RenarrateJobData = {
-      groupJobId,
-      attempt,
-      renarration: renarration as unknown as RenarrateJobData['renarration'],
-      ...(traceparent ? { traceparent } : {}),
-      ...(routing ? { routing } : {}),
-    };
-    // One follow-up per group part: a split notification has one per tenant and route.
+  /** One narration job per group part: a split notification has one per tenant and route. */
+  const narrationJobId = (groupJobId: string, routing?: { route: string; tenant?: string }) => {
     const partKey = routing
       ? `-${createHash('sha256')
           .update(`${routing.tenant ?? ''}|${routing.route}`)
           .digest('hex')
           .slice(0, 12)}`
       : '';
-    await followUps.add('renarrate', data, {
-      jobId: `r-${groupJobId}${partKey}-${attempt}`,
+    return `r-${groupJobId}${partKey}-1`;
+  };
+
+  const narrationData = ({ groupJobId, traceparent, routing }: GroupPart, renarration: RenarrationData): RenarrateJobData => ({
+    groupJobId,
+    attempt: 1,
+    renarration: renarration as unknown as RenarrateJobData['renarration'],
+    ...(traceparent ? { traceparent } : {}),
+    ...(routing ? { routing } : {}),
+  });
+
+  const addNarration = (data: RenarrateJobData, jobId: string, delay: number) =>
+    followUps.add('renarrate', data, {
+      jobId,
       delay,
       attempts: NARRATE_JOB_ATTEMPTS,
       backoff: { type: BACKOFF_TYPE, delay: opts.backoffMs ?? 5000 },
       removeOnComplete: { age: 3600 },
       removeOnFail: true,
     });
-    return true;
+
+  /** Before the first note is published: the narration job, on hold (a no-op when a first run queued it). */
+  const holdNarration = async (part: GroupPart, renarration: RenarrationData) => {
+    await addNarration(narrationData(part, renarration), narrationJobId(part.groupJobId, part.routing), NARRATION_HOLD_MS);
   };
 
-  const processRenarrate = async (job: Job, signal: AbortSignal) => {
+  /** The first note is out: the held job goes now, with the Slack ts the publish added. */
+  const releaseNarration = async (part: GroupPart, renarration: RenarrationData) => {
+    const id = narrationJobId(part.groupJobId, part.routing);
+    const held = await Job.fromId(followUps, id);
+    if (!held) {
+      await addNarration(narrationData(part, renarration), id, 0);
+      return;
+    }
+    if (!(await held.isDelayed())) return;
+    const data = renarrateJobSchema.safeParse(held.data);
+    if (data.success) {
+      const merged = mergeRenarration(data.data.renarration as unknown as RenarrationData, renarration);
+      await held.updateData({ ...data.data, renarration: merged as unknown as RenarrateJobData['renarration'] });
+    }
+    // It may have started on its own in the meantime: then there is nothing to let go.
+    await held.promote().catch(() => undefined);
+  };
+
+  /** Whether the group's first note is out: its alerts marked done, or its job completed. */
+  const firstNote = async (data: RenarrateJobData, deps: PipelineDeps): Promise<'out' | 'pending' | 'lost'> => {
+    const records = (data.renarration as unknown as RenarrationData).records;
+    if (deps.dedup.allDone && (await deps.dedup.allDone(records))) return 'out';
+    const state = await groups.getJobState(data.groupJobId);
+    if (state === 'completed') return 'out';
+    // Failed for good (a dead letter keeps it; its retry queues the narration anew) or gone.
+    if (state === 'failed' || state === 'unknown') return deps.dedup.allDone ? 'lost' : 'out';
+    return 'pending';
+  };
+
+  /** Puts the running job back to wait `ms` (not an attempt: BullMQ's moveToDelayed skips the count). */
+  const waitFor = async (job: Job, token: string | undefined, ms: number, data?: RenarrateJobData): Promise<never> => {
+    if (data) await job.updateData(data);
+    await job.moveToDelayed(Date.now() + ms, token);
+    throw new DelayedError();
+  };
+
+  const processRenarrate = async (job: Job, token: string | undefined, signal: AbortSignal) => {
     const data = renarrateJobSchema.parse(job.data);
     const renarration = data.renarration as unknown as RenarrationData;
     const log = opts.log.child({ jobId: job.id, groupKey: renarration.event.payload.groupKey });
+    const deps = opts.routing && data.routing ? opts.routing.depsFor(data.routing.route, data.routing.tenant) : opts.deps;
+    // Nothing to narrate before the note it improves is out (a held job nobody let go).
+    const note = data.narration === undefined ? await firstNote(data, deps) : 'out';
+    if (note === 'lost') throw new UnrecoverableError("the group's first note did not go out (its job failed); nothing to narrate");
+    if (note === 'pending') {
+      const waited = Date.now() - job.timestamp;
+      if (waited > NARRATION_FIRST_NOTE_WAIT_MS) {
+        log.warn({ waitedMs: waited }, "narration gave up waiting for the group's first note");
+        return { renarrated: 0 };
+      }
+      // Soon at first (the note is usually seconds away), then once a minute.
+      return waitFor(job, token, Math.min(60_000, 1000 * 2 ** Math.min(6, Math.floor(waited / 10_000))));
+    }
     return startAlertSpan(
       {
         traceparent: data.traceparent,
@@ -213,27 +304,44 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
           save: (narration) => job.updateData({ ...data, narration }),
         };
         try {
-          const deps = opts.routing && data.routing ? opts.routing.depsFor(data.routing.route, data.routing.tenant) : opts.deps;
           await renarrateGroup(renarration, { ...deps, log }, signal, store);
           log.info({ attempt: data.attempt }, 'narration follow-up published');
           return { renarrated: renarration.records.length };
         } catch (err) {
-          // Only a model failure waits for the next planned try; a publish failure is retried
-          // by this job's own attempts, like any other publish.
+          // Only a model failure is handled here; a publish failure is retried by this job's
+          // own attempts, like any other publish, with the answer kept.
           if (!(err instanceof NarrationPendingError)) throw err;
-          const next = await scheduleRenarration(
-            data.groupJobId,
-            data.traceparent,
-            renarration,
-            data.attempt + 1,
-            err.retryAfterMs,
-            data.routing,
-          );
-          log.warn(
-            { attempt: data.attempt, next, err: (err as Error).message },
-            next ? 'narration follow-up failed; trying later' : 'narration follow-up gave up; the deterministic note stands',
-          );
-          return { renarrated: 0 };
+          // The model had the request (a timeout, an answer rejected twice): one call per
+          // group, ever, so it is not asked again and the deterministic note stands.
+          if (!err.askAgain) {
+            log.warn(
+              { reason: err.reason },
+              'narration failed after the model had the request; not asking again: the deterministic note stands',
+            );
+            return { renarrated: 0 };
+          }
+          // The request never reached the model: wait and ask again, without spending an attempt.
+          const since = data.modelWaitSince ?? Date.now();
+          const refusals = (data.refusals ?? 0) + (err.reason === 'busy' || err.reason === 'circuit_open' ? 0 : 1);
+          const planned = err.reason === 'busy' ? 500 + Math.random() * 1500 : delays[refusals - 1];
+          const delay =
+            planned === undefined
+              ? undefined
+              : Math.max(planned, (err.retryAfterMs ?? 0) + (err.reason === 'circuit_open' ? Math.random() * 1000 : 0));
+          if (
+            delay === undefined ||
+            Date.now() + delay - since >
+              Math.max(
+                NARRATION_MODEL_WAIT_MS,
+                delays.reduce((a, b) => a + b, 0),
+              )
+          ) {
+            log.warn({ reason: err.reason, refusals }, 'narration gave up waiting for the model; the deterministic note stands');
+            return { renarrated: 0 };
+          }
+          if (err.reason !== 'busy')
+            log.info({ reason: err.reason, delayMs: Math.round(delay) }, 'the model did not take the narration; asking again later');
+          return waitFor(job, token, delay, { ...data, modelWaitSince: since, refusals });
         }
       },
     );
@@ -314,7 +422,7 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
     },
     true,
   );
-  const narrator = start(NARRATE_QUEUE_NAME, (job, _token, signal) => processRenarrate(job, signal), false);
+  const narrator = start(NARRATE_QUEUE_NAME, (job, token, signal) => processRenarrate(job, token, signal), false);
 
   return {
     worker,

@@ -97,29 +97,61 @@ describe('narration through the worker', () => {
   });
 
   test.each([
-    ['down (HTTP 500)', { kind: 'status', status: 500 } as const],
-    ['slow (beyond LLM_TIMEOUT_MS)', { kind: 'good', delayMs: 3000 } as const],
-    ['answering invalid JSON', { kind: 'text', content: 'The checkout service is slow.' } as const],
-  ])('when the model is %s, the template note is published at once and the model’s note follows', async (_what, step) => {
-    ollama.script(step, ...(step.kind === 'text' ? [step] : []));
-    const n = notification();
-    await send(n.body);
-    await svc.waitForJobs({ includeDelayed: false });
-    const first = recordsOf(n.fingerprint);
-    expect(first).toHaveLength(1);
-    expect(first[0]).toMatchObject({ narrator: 'template', promptVersion: 'template-v1' });
+    ['down (HTTP 500)', { kind: 'status', status: 500 } as const, 1],
+    ['slow (beyond LLM_TIMEOUT_MS)', { kind: 'good', delayMs: 3000 } as const, 1],
+    ['answering invalid JSON, twice', { kind: 'text', content: 'The checkout service is slow.' } as const, 2],
+  ])(
+    'when the model is %s, the template note is published at once and the model is not asked again for the group',
+    async (_what, step, calls) => {
+      ollama.script(step, ...(step.kind === 'text' ? [step] : []));
+      const n = notification();
+      await send(n.body);
+      await svc.waitForJobs();
+      // Idle, and nothing planned: the model had the request (and spent work on it), so one
+      // call per group (a corrective retry of a bad answer belongs to that call).
+      expect(await svc.narrations.getDelayed()).toEqual([]);
+      expect(ollama.chats()).toHaveLength(calls);
+      const records = recordsOf(n.fingerprint);
+      expect(records).toHaveLength(1);
+      expect(records[0]).toMatchObject({ narrator: 'template', promptVersion: 'template-v1' });
+    },
+  );
 
-    await svc.waitForJobs();
-    const all = recordsOf(n.fingerprint);
-    expect(all).toHaveLength(2);
-    expect(all[1]).toMatchObject({
-      narrator: `ollama:${MODEL}`,
-      promptVersion: 'narrate-v2',
-      fingerprint: n.fingerprint,
-      startsAt: n.startsAt,
-    });
-    expect(all[1]!.annotatedAt >= all[0]!.annotatedAt).toBe(true);
-  });
+  test.each([
+    ['busy (HTTP 503)', { kind: 'status', status: 503 } as const],
+    ['unreachable (connection refused)', { kind: 'refuse' } as const],
+  ])(
+    'when the model is %s, the request never reached it: the template goes out, the narration asks again and follows',
+    async (_what, step) => {
+      const n = notification();
+      const port = Number(new URL(ollama.url).port);
+      const turnedAway = () => svc.logs.filter((l) => String(l.msg).includes('did not take the narration')).length;
+      const before = turnedAway();
+      if (step.kind === 'refuse') await ollama.stop();
+      else ollama.script(step);
+      await send(n.body);
+      if (step.kind === 'refuse') {
+        // Back once the narration was turned away once (the service logs it), on the same port.
+        while (turnedAway() === before) await new Promise((r) => setTimeout(r, 20));
+        await ollama.start(port);
+      }
+      await svc.waitForJobs({ includeDelayed: false });
+      const first = recordsOf(n.fingerprint);
+      expect(first).toHaveLength(1);
+      expect(first[0]).toMatchObject({ narrator: 'template', promptVersion: 'template-v1' });
+
+      await svc.waitForJobs();
+      const all = recordsOf(n.fingerprint);
+      expect(all).toHaveLength(2);
+      expect(all[1]).toMatchObject({
+        narrator: `ollama:${MODEL}`,
+        promptVersion: 'narrate-v2',
+        fingerprint: n.fingerprint,
+        startsAt: n.startsAt,
+      });
+      expect(all[1]!.annotatedAt >= all[0]!.annotatedAt).toBe(true);
+    },
+  );
 
   test('a log line telling the model to blame another service changes neither the suspects nor what is published', async () => {
     // The model obeys whatever the prompt's log data says.
@@ -195,7 +227,7 @@ describe('narration through the worker with an OpenAI-compatible server', () => 
     expect(recordsOf(n.fingerprint).map((r) => r.narrator)).toEqual(['template']);
     // The follow-up waits as long as the server asked (Retry-After: 1 s), not the planned 300 ms.
     const followUps = await svc2.narrations.getDelayed();
-    expect(followUps.map((j) => j.opts.delay)).toEqual([1000]);
+    expect(followUps.map((j) => j.delay)).toEqual([1000]);
     await svc2.waitForJobs();
     expect(recordsOf(n.fingerprint).map((r) => r.narrator)).toEqual(['template', 'openai:gpt-4o-mini']);
     expect(openai.chats().every((c) => c.headers.authorization === `Bearer ${KEY}`)).toBe(true);

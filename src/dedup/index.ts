@@ -30,6 +30,8 @@ export interface Dedup {
    * one's never do); returns the function that stops it.
    */
   keepAlive?(alerts: readonly Alert[], owner: string): () => void;
+  /** Whether every one of these alerts is marked annotated in Redis (read only: no claim taken). */
+  allDone?(alerts: readonly Pick<Alert, 'fingerprint' | 'startsAt' | 'status'>[]): Promise<boolean>;
 }
 
 const DONE = 'done';
@@ -78,7 +80,13 @@ export class RedisDedup implements Dedup {
     this.doneTtl = opts.doneTtlSeconds ?? 8 * 24 * 3600;
   }
 
-  key(alert: Alert): string {
+  async allDone(alerts: readonly Pick<Alert, 'fingerprint' | 'startsAt' | 'status'>[]): Promise<boolean> {
+    if (alerts.length === 0) return true;
+    const values = await this.opts.redis.mget(...alerts.map((a) => this.key(a)));
+    return values.every((v) => v === DONE);
+  }
+
+  key(alert: Pick<Alert, 'fingerprint' | 'startsAt' | 'status'>): string {
     return `${this.opts.prefix}:annotated:${alertKey(alert)}:${alert.status}`;
   }
 

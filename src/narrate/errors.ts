@@ -31,6 +31,21 @@ export class NarrationError extends Error {
     this.name = 'NarrationError';
   }
 
+  /**
+   * The request may have reached the model and cost it work: a timeout, an answer that was
+   * rejected, a 500. Only a narration whose request never got that far (no slot, an open
+   * breaker, the call cap, a refused connection, a 429 or a 502/503/504 from the server or a
+   * proxy in front of it) is worth asking again: one model call per group, ever.
+   */
+  get reachedModel(): boolean {
+    if (this.reason === 'busy' || this.reason === 'circuit_open' || this.reason === 'capped' || this.reason === 'aborted') return false;
+    if (this.reason === 'rate_limited' || this.unsent) return false;
+    return true;
+  }
+
+  /** Set when the connection failed before the request was sent (ECONNREFUSED and the like), or a gateway answered 502/503/504. */
+  unsent = false;
+
   /** Counts towards the circuit breaker: the model (or the way to it) misbehaved. */
   get countsAsFailure(): boolean {
     return this.reason !== 'aborted' && this.reason !== 'circuit_open' && this.reason !== 'busy' && this.reason !== 'capped';

@@ -187,7 +187,23 @@ export class GuardedNarrator implements Narrator {
   private toNarrationError(err: unknown, signal: AbortSignal): NarrationError {
     if (err instanceof NarrationError) return err;
     if (signal.aborted) return new NarrationError('aborted', 'narration aborted');
-    if (err instanceof OutboundError) return new NarrationError(err.reason, err.message, err.retryAfterMs);
+    if (err instanceof OutboundError) {
+      const e = new NarrationError(err.reason, err.message, err.retryAfterMs);
+      e.unsent = notSent(err);
+      return e;
+    }
     return new NarrationError('bad_response', `${this.name}: ${(err as Error).message}`);
   }
+}
+
+/** Connection errors that happen before a byte of the request is sent. */
+const UNSENT_CODES = /\((ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|UND_ERR_CONNECT_TIMEOUT)\)/;
+
+/**
+ * The model never saw the request: the connection was refused or the host not found, or a
+ * gateway (502/503/504: an overloaded server or the proxy in front of it) turned it away.
+ */
+function notSent(err: OutboundError): boolean {
+  if (err.reason === 'network') return UNSENT_CODES.test(err.message);
+  return err.reason === 'server' && (err.status === 502 || err.status === 503 || err.status === 504);
 }

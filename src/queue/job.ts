@@ -34,6 +34,10 @@ export const renarrateJobSchema = z.object({
   routing: z.object({ route: z.string(), tenant: z.string().optional() }).optional(),
   /** The model's answer once it came, kept so a retry of the publishing never asks the model again. */
   narration: z.unknown().optional(),
+  /** When the narration first had to wait for the model to take its request (ms since the epoch). */
+  modelWaitSince: z.number().optional(),
+  /** How many times the model's server turned the request away (429, 502/503/504, refused connection). */
+  refusals: z.number().int().min(0).optional(),
 });
 export type RenarrateJobData = z.infer<typeof renarrateJobSchema>;
 
@@ -50,7 +54,7 @@ export function groupJobId(payload: WebhookPayload): string {
   return `g-${createHash('sha256').update(identity).digest('hex').slice(0, 40)}`;
 }
 
-/** Delays of the narration follow-ups: 5 tries over about 30 minutes. */
+/** Waits of a narration whose request the model's server turned away (429, 503, refused): 5 more tries over about 30 minutes. */
 export const RENARRATE_DELAYS_MS = [60_000, 2 * 60_000, 5 * 60_000, 10 * 60_000, 12 * 60_000];
 
 /** Backoff type of group jobs: exponential, but never sooner than a target's Retry-After. */

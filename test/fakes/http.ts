@@ -68,13 +68,14 @@ export class FakeHttpServer {
     return this.requests.filter((r) => r.path.startsWith(pathPrefix));
   }
 
-  async start(): Promise<this> {
+  /** Listens on `port` (0: any free one; a fixed one to come back where it was after stop()). */
+  async start(port = 0): Promise<this> {
     this.server = createServer((req, res) => void this.handle(req, res));
     this.server.on('connection', (s) => {
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
     });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => this.server!.listen(port, '127.0.0.1', resolve));
     return this;
   }
 

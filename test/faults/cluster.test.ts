@@ -1,6 +1,6 @@
 import { loadConfig } from '../../src/config';
 import { stopAll } from '../e2e/process';
-import { goal, notifications, Scenario, startCluster, startProduct, type ClusterTopology } from './harness';
+import { goal, notifications, Scenario, startCluster, startProduct, type ClusterTopology, FAULT_GROUPS, FAULT_SCALE } from './harness';
 
 /**
  * The service on a real Redis Cluster: three masters started here (`redis-server
@@ -10,9 +10,9 @@ import { goal, notifications, Scenario, startCluster, startProduct, type Cluster
  * the service refuses to start, saying why.
  */
 
-const GROUPS = 20;
+const GROUPS = FAULT_GROUPS;
 const PER_GROUP = 2;
-jest.setTimeout(240_000);
+jest.setTimeout(240_000 * FAULT_SCALE);
 
 describe('faults: Redis Cluster', () => {
   let cluster: ClusterTopology | undefined;

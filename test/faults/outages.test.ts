@@ -1,6 +1,6 @@
 import { stopAll } from '../e2e/process';
 import { until } from '../helpers/until';
-import { goal, notifications, Scenario } from './harness';
+import { goal, notifications, Scenario, FAULT_GROUPS, FAULT_SCALE } from './harness';
 
 /**
  * Issue 10's table, the outage rows, with real processes: Loki answering 503 for a while,
@@ -9,10 +9,10 @@ import { goal, notifications, Scenario } from './harness';
  * every row: 40 records, 0 duplicates, 20 posts, 20 model calls.
  */
 
-const GROUPS = 20;
+const GROUPS = FAULT_GROUPS;
 const PER_GROUP = 2;
 const ALERTS = GROUPS * PER_GROUP;
-jest.setTimeout(240_000);
+jest.setTimeout(240_000 * FAULT_SCALE);
 
 const LOKI_DOWN = { status: 503, body: 'Service Unavailable\n' };
 

@@ -1,5 +1,5 @@
 import { stopAll } from '../e2e/process';
-import { goal, notifications, Scenario } from './harness';
+import { goal, notifications, Scenario, FAULT_GROUPS, FAULT_SCALE } from './harness';
 
 /**
  * Issue 10's table, the Redis rows, with real processes: a private redis-server that is
@@ -8,9 +8,9 @@ import { goal, notifications, Scenario } from './harness';
  * record twice, one top-level Slack post and one model call per group.
  */
 
-const GROUPS = 20;
+const GROUPS = FAULT_GROUPS;
 const PER_GROUP = 2;
-jest.setTimeout(240_000);
+jest.setTimeout(240_000 * FAULT_SCALE);
 
 describe('faults: Redis', () => {
   const scenarios: Scenario[] = [];

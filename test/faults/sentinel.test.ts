@@ -1,6 +1,6 @@
 import { stopAll } from '../e2e/process';
 import { until } from '../helpers/until';
-import { goal, notifications, Scenario, startSentinel, type SentinelTopology } from './harness';
+import { goal, notifications, Scenario, startSentinel, type SentinelTopology, FAULT_GROUPS, FAULT_SCALE } from './harness';
 
 /**
  * The service behind Redis Sentinel: a master, a replica and three sentinels started here;
@@ -10,9 +10,9 @@ import { goal, notifications, Scenario, startSentinel, type SentinelTopology } f
  * new master: every record once, one post and one model call per group.
  */
 
-const GROUPS = 20;
+const GROUPS = FAULT_GROUPS;
 const PER_GROUP = 2;
-jest.setTimeout(240_000);
+jest.setTimeout(240_000 * FAULT_SCALE);
 
 describe('faults: Redis Sentinel', () => {
   let sentinel: SentinelTopology | undefined;

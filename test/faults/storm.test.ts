@@ -1,5 +1,5 @@
 import { stopAll } from '../e2e/process';
-import { goal, notifications, Scenario } from './harness';
+import { goal, notifications, Scenario, FAULT_GROUPS, FAULT_SCALE } from './harness';
 
 /**
  * Issue 10's storm row with real processes: an HA pair of Alertmanagers (two externalURLs)
@@ -10,10 +10,10 @@ import { goal, notifications, Scenario } from './harness';
  * resolved once and never triggered again.
  */
 
-const GROUPS = 20;
+const GROUPS = FAULT_GROUPS;
 const PER_GROUP = 2;
 const COPIES = 10;
-jest.setTimeout(240_000);
+jest.setTimeout(240_000 * FAULT_SCALE);
 
 describe('faults: a notification storm from an HA pair', () => {
   const scenarios: Scenario[] = [];
