@@ -222,6 +222,9 @@ export interface ProductProcess {
   kill(): Promise<void>;
   /** SIGTERM, as an orchestrator stops it; resolves with the exit code. */
   terminate(): Promise<number | null>;
+  /** SIGSTOP / SIGCONT of the process group: a process that freezes (a long GC pause, a paused VM) and comes back. */
+  pause(): void;
+  resume(): void;
 }
 
 /** `alert-annotator serve` as its own process (node + tsx, the launcher's fallback). */
@@ -251,6 +254,8 @@ export async function startProduct(env: Record<string, string>, role: 'all' | 'r
       proc.child.kill('SIGTERM');
       return proc.exited;
     },
+    pause: () => process.kill(-proc.child.pid!, 'SIGSTOP'),
+    resume: () => process.kill(-proc.child.pid!, 'SIGCONT'),
   };
 }
 
