@@ -95,8 +95,12 @@ const NARRATE_JOB_ATTEMPTS = 10;
 export const NARRATION_HOLD_MS = 30_000;
 /** How long a narration waits for its group's first note (a long Slack or Loki outage delays it). */
 export const NARRATION_FIRST_NOTE_WAIT_MS = 12 * 3600_000;
-/** How long a narration waits for the model to take its request (a free slot, a closed breaker). */
-export const NARRATION_MODEL_WAIT_MS = 30 * 60_000;
+/**
+ * How long a narration waits for the model to take its request (a free slot, a closed
+ * breaker, a server that answers again): as long as a group job retries an outage, so a
+ * model that is down for hours delays narrations rather than dropping them.
+ */
+export const NARRATION_MODEL_WAIT_MS = 6 * 3600_000;
 
 /** The group job (and its route and tenant part) a narration belongs to. */
 interface GroupPart {
@@ -323,19 +327,17 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
           // The request never reached the model: wait and ask again, without spending an attempt.
           const since = data.modelWaitSince ?? Date.now();
           const refusals = (data.refusals ?? 0) + (err.reason === 'busy' || err.reason === 'circuit_open' ? 0 : 1);
-          const planned = err.reason === 'busy' ? 500 + Math.random() * 1500 : delays[refusals - 1];
+          // No slot: again in a moment (the slot wait already took up to LLM_TIMEOUT_MS). An open
+          // breaker: when it closes. Turned away by the server: the planned delays, then the last
+          // of them, never sooner than its Retry-After.
+          const jitter = Math.random() * 1000;
           const delay =
-            planned === undefined
-              ? undefined
-              : Math.max(planned, (err.retryAfterMs ?? 0) + (err.reason === 'circuit_open' ? Math.random() * 1000 : 0));
-          if (
-            delay === undefined ||
-            Date.now() + delay - since >
-              Math.max(
-                NARRATION_MODEL_WAIT_MS,
-                delays.reduce((a, b) => a + b, 0),
-              )
-          ) {
+            err.reason === 'busy'
+              ? 500 + 1.5 * jitter
+              : err.reason === 'circuit_open'
+                ? Math.max(1000, err.retryAfterMs ?? 0) + jitter
+                : Math.max(delays[Math.min(refusals, delays.length) - 1] ?? 60_000, err.retryAfterMs ?? 0);
+          if (Date.now() + delay - since > NARRATION_MODEL_WAIT_MS) {
             log.warn({ reason: err.reason, refusals }, 'narration gave up waiting for the model; the deterministic note stands');
             return { renarrated: 0 };
           }

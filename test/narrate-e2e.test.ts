@@ -269,5 +269,10 @@ describe('the circuit breaker through the worker', () => {
     for (const fp of sent) expect(recordsOf(fp).map((r) => r.narrator)).toEqual(['template']);
     const ttl = await svc3.redis.pttl(`${svc3.config.QUEUE_PREFIX}:llm:ollama:${MODEL}:open`);
     expect(ttl).toBeGreaterThan(50_000);
+    // The third group's narration never reached the model: it waits for the breaker to close
+    // (its turn to ask), it is not dropped.
+    const waiting = await svc3.narrations.getDelayed();
+    expect(waiting).toHaveLength(1);
+    expect(waiting[0]!.delay).toBeGreaterThan(50_000);
   });
 });

@@ -21,6 +21,15 @@ describe('faults: one top-level Slack post per group when a process dies after t
   afterAll(stopAll);
   const scenario = async (s: Scenario) => (scenarios.push(s), s.start());
 
+  /** A receiver and two workers: A reaches Slack through the proxy, B directly, so the proxy knows whose post it sees. */
+  const twoWorkers = async (tag: string) => {
+    const s = await scenario(new Scenario({ tag, proxySlack: true }));
+    await s.product('receiver');
+    const a = await s.product('worker');
+    await s.product('worker', { SLACK_API_URL: `${s.slack.url}/api` });
+    return { s, a };
+  };
+
   it('Redis SIGKILLed right after Slack took a post, back 3 s later (AOF): nothing lost, nothing twice', async () => {
     const s = await scenario(new Scenario({ tag: 'redisKill', redis: { aof: true }, proxySlack: true }));
     await s.product('all');
@@ -41,11 +50,7 @@ describe('faults: one top-level Slack post per group when a process dies after t
   });
 
   it('one of two workers SIGKILLed right after Slack took its post: the other finishes, nothing lost, nothing twice', async () => {
-    const s = await scenario(new Scenario({ tag: 'workerKill', proxySlack: true }));
-    await s.product('receiver');
-    // Worker A reaches Slack through the proxy, worker B directly: the proxy knows whose post it sees.
-    const a = await s.product('worker');
-    await s.product('worker', { SLACK_API_URL: `${s.slack.url}/api` });
+    const { s, a } = await twoWorkers('workerKill');
     let killed = false;
     s.slackProxy.onAnswer = async (x) => {
       if (!isTopLevelPost(x)) return;
@@ -65,10 +70,7 @@ describe('faults: one top-level Slack post per group when a process dies after t
   });
 
   it('a worker frozen (SIGSTOP) right after Slack took its post, its job taken over, then thawed (finding 4): nothing twice', async () => {
-    const s = await scenario(new Scenario({ tag: 'workerStop', proxySlack: true }));
-    await s.product('receiver');
-    const a = await s.product('worker');
-    await s.product('worker', { SLACK_API_URL: `${s.slack.url}/api` });
+    const { s, a } = await twoWorkers('workerStop');
     let frozen = false;
     s.slackProxy.onAnswer = (x) => {
       if (frozen || !isTopLevelPost(x) || s.slack.topLevel().length < 3) return;
