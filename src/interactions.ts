@@ -6,6 +6,7 @@ import { feedbackLabels, type FeedbackRecord } from './model/feedback';
 import { ACTIONS, REASON_VIEW, type InteractionJobData } from './model/interaction';
 import type { Metrics } from './metrics';
 import type { SlackWebApi } from './publish/slack-api';
+import { groupMetadata } from './publish/slack';
 
 /**
  * The work behind a click on the card, in a worker (the receiver answered Slack at once):
@@ -90,7 +91,14 @@ export async function handleInteraction(data: InteractionJobData, deps: Interact
       if (!deps.slack || !data.channel || !data.messageTs || !data.blocks) return;
       await deps.slack.call(
         'chat.update',
-        { channel: data.channel, ts: data.messageTs, blocks: markCard(data.blocks, line, done) },
+        {
+          channel: data.channel,
+          ts: data.messageTs,
+          blocks: markCard(data.blocks, line, done),
+          // Every write of a group's message carries its metadata, so a later look through the
+          // channel's history still finds it, whatever Slack keeps of the old metadata on update.
+          ...(data.value.k ? { metadata: groupMetadata(data.value.k) } : {}),
+        },
         signal,
       );
     };

@@ -7,7 +7,8 @@ import { ACTIONS, REASON_VIEW } from '../src/model/interaction';
 import { verifySlackSignature } from '../src/receive/slack-interactions';
 import { startAlertmanager, sampleSum, type Peer } from './e2e/peers';
 import { FakeLoki } from './fakes/loki';
-import { FAKE_SLACK_TOKEN, FakeSlack } from './fakes/slack';
+import { FAKE_SLACK_TOKEN, FakeSlack, slackArgs } from './fakes/slack';
+import { groupMetadata } from '../src/publish/slack';
 import { fixture, startTestService, type TestService } from './helpers/service';
 import { until } from './helpers/until';
 
@@ -228,6 +229,9 @@ describe('POST /slack/interactions against the real Alertmanager (Debian prometh
       noteVerdict: expect.any(String),
     });
     await until('the card update', () => JSON.stringify(card().blocks).includes(`marked right by <@${USER}>`));
+    // The update carries the group's metadata as every post does (a later history search finds it).
+    const updates = slack.requests.filter((r) => r.path.endsWith('/chat.update')).map((r) => slackArgs(r));
+    expect(updates.at(-1)?.metadata).toEqual(groupMetadata(body.groupKey));
     const metrics = await (await fetch(`${svc.url}/metrics`)).text();
     expect(sampleSum(metrics, 'alert_annotator_feedback_total', { verdict: 'right' })).toBe(1);
   });
