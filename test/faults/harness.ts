@@ -343,15 +343,25 @@ export async function send(
   const deadline = Date.now() + (opts.deadlineMs ?? 90_000);
   const one = async (n: Notification) => {
     for (;;) {
-      const status = await fetch(`${webhook()}/webhook/alertmanager`, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json', 'User-Agent': 'Alertmanager/0.25.0' },
-        body: JSON.stringify(n.body),
-        signal: AbortSignal.timeout(10_000),
-      }).then(
-        async (r) => (await r.arrayBuffer(), r.status),
-        () => 0,
-      );
+      // No receiver up at this moment (one stopped, the next not yet listening): as for
+      // Alertmanager, a failed attempt, tried again.
+      let url: string | undefined;
+      try {
+        url = webhook();
+      } catch {
+        url = undefined;
+      }
+      const status = !url
+        ? 0
+        : await fetch(`${url}/webhook/alertmanager`, {
+            method: 'POST',
+            headers: { 'Content-Type': 'application/json', 'User-Agent': 'Alertmanager/0.25.0' },
+            body: JSON.stringify(n.body),
+            signal: AbortSignal.timeout(10_000),
+          }).then(
+            async (r) => (await r.arrayBuffer(), r.status),
+            () => 0,
+          );
       statuses[status] = (statuses[status] ?? 0) + 1;
       if (status >= 200 && status < 500) return;
       if (Date.now() > deadline) {
