@@ -92,6 +92,22 @@ describe('faults: a slow or hanging model', () => {
     expect({ ...c, modelCalls: GROUPS }).toEqual({ ...goal(GROUPS, PER_GROUP), narrated: 0 });
   });
 
+  it('a model that never answers, its breaker opening on the timeouts: every group still gets exactly one call, spaced by the breaker', async () => {
+    const s = await scenario(new Scenario({ tag: 'modelBreaker', proxyModel: true }));
+    s.ollama.fallback = { kind: 'good', delayMs: 600_000 };
+    // The default threshold (5 failures), a short timeout and cool-down so the row takes seconds.
+    await s.product('all', { LLM_TIMEOUT_MS: '500', LLM_BREAKER_COOLDOWN_MS: '2000' });
+    expect((await s.send(notifications({ tag: 'modelBreaker', groups: GROUPS, alertsPerGroup: PER_GROUP }))).undelivered).toBe(0);
+    const c = await s.settle({ records: ALERTS, narrated: 0 }, 150_000 * FAULT_SCALE, 4000);
+    // The breaker did open, and the narrations it held back waited instead of giving up.
+    expect(s.logLines('"reason":"circuit_open"').length).toBeGreaterThan(0);
+    expect(s.logLines('gave up waiting for the model')).toEqual([]);
+    expect(await s.pendingJobs()).toBe(0);
+    expect(c).toEqual({ ...goal(GROUPS, PER_GROUP), narrated: 0 });
+    expect([...callsPerGroup(s).values()].filter((n) => n !== 1)).toEqual([]);
+    expect(callsPerGroup(s).size).toBe(GROUPS);
+  });
+
   it('the resolve arrives while the narration is with the model (finding 2): the late narration reopens nothing', async () => {
     const s = await scenario(new Scenario({ tag: 'lateNarration', proxyModel: true }));
     s.ollama.fallback = { kind: 'good', delayMs: 1500 };
