@@ -6,7 +6,7 @@ import { throttled } from './logger';
 import type { Metrics } from './metrics';
 import { createHash } from 'node:crypto';
 import type { WebhookPayload } from './model/alert';
-import { storedNarrationSchema } from './model/narration';
+import { storedNarrationSchema, type StoredNarration } from './model/narration';
 import {
   annotateGroup,
   NarrationPendingError,
@@ -93,6 +93,8 @@ const NARRATE_JOB_ATTEMPTS = 10;
  * runs on its own after this long, and first checks that the note went out.
  */
 export const NARRATION_HOLD_MS = 30_000;
+/** Model answers a worker process also keeps in memory (a few KB each). */
+const KEPT_ANSWERS = 1000;
 /** How long a narration waits for its group's first note (a long Slack or Loki outage delays it). */
 export const NARRATION_FIRST_NOTE_WAIT_MS = 12 * 3600_000;
 /**
@@ -145,6 +147,13 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
   const groups = new Queue(QUEUE_NAME, { connection: opts.connection, prefix: opts.prefix });
   groups.on('error', () => undefined);
   const followUps = new Queue(NARRATE_QUEUE_NAME, { connection: opts.connection, prefix: opts.prefix });
+  /** The model's answers of this process's narration jobs, newest last (the job data keeps them for every process). */
+  const answers = new Map<string, StoredNarration>();
+  const remember = (jobId: string, narration: StoredNarration) => {
+    answers.delete(jobId);
+    answers.set(jobId, narration);
+    if (answers.size > KEPT_ANSWERS) answers.delete(answers.keys().next().value!);
+  };
   followUps.on('error', () => undefined);
 
   const processGroup = async (job: Job, token: string | undefined, signal: AbortSignal): Promise<GroupReceipt> => {
@@ -302,10 +311,15 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
       },
       async () => {
         // The model's answer lives in the job's data from the moment it came.
+        // And in this process's memory too: when Redis fails right after the answer came, the
+        // retry (here, once Redis is back) publishes it instead of asking the model again.
         const kept = storedNarrationSchema.safeParse(data.narration);
         const store: NarrationStore = {
-          load: () => (kept.success ? kept.data : undefined),
-          save: (narration) => job.updateData({ ...data, narration }),
+          load: () => (kept.success ? kept.data : answers.get(job.id ?? '')),
+          save: async (narration) => {
+            remember(job.id ?? '', narration);
+            await job.updateData({ ...data, narration });
+          },
         };
         try {
           await renarrateGroup(renarration, { ...deps, log }, signal, store);

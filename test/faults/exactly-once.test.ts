@@ -1,6 +1,6 @@
 import { stopAll } from '../e2e/process';
 import { until } from '../helpers/until';
-import { goal, isTopLevelPost, notifications, Scenario, SETTLE_MS, FAULT_GROUPS, FAULT_SCALE } from './harness';
+import { goal, isTopLevelPost, notifications, Scenario, SETTLE_MS, type Counts, FAULT_GROUPS, FAULT_SCALE } from './harness';
 
 /**
  * Issue 10's two "101" rows, made deterministic: the process that holds the group's Slack
@@ -20,6 +20,18 @@ describe('faults: one top-level Slack post per group when a process dies after t
   });
   afterAll(stopAll);
   const scenario = async (s: Scenario) => (scenarios.push(s), s.start());
+
+  /**
+   * The goal, exactly, but for model calls: a narration whose worker died (or froze) between
+   * sending its request and keeping the answer is asked again by the worker that takes it
+   * over (docs/operations.md, Known gaps). At most LLM_MAX_CONCURRENCY (2) calls are in flight
+   * at once, so at most 2 more (21 of 20 seen once in four runs of the frozen row).
+   */
+  const expectWorkerLoss = (c: Counts) => {
+    expect({ ...c, modelCalls: GROUPS }).toEqual(goal(GROUPS, PER_GROUP));
+    expect(c.modelCalls).toBeGreaterThanOrEqual(GROUPS);
+    expect(c.modelCalls).toBeLessThanOrEqual(GROUPS + 2);
+  };
 
   /** A receiver and two workers: A reaches Slack through the proxy, B directly, so the proxy knows whose post it sees. */
   const twoWorkers = async (tag: string) => {
@@ -66,7 +78,7 @@ describe('faults: one top-level Slack post per group when a process dies after t
     const c = await s.settle({ records: GROUPS * PER_GROUP, narrated: GROUPS * PER_GROUP });
     // Every alert narrated too: the narration job is queued (on hold) before the first note
     // goes out, so a retry that finds part of the group in Loki still narrates all of it.
-    expect(c).toEqual(goal(GROUPS, PER_GROUP));
+    expectWorkerLoss(c);
   });
 
   it('a worker frozen (SIGSTOP) right after Slack took its post, its job taken over, then thawed (finding 4): nothing twice', async () => {
@@ -88,7 +100,7 @@ describe('faults: one top-level Slack post per group when a process dies after t
       a.resume();
     }
     expect(taken.records).toBe(GROUPS * PER_GROUP);
-    expect(await s.settle({ records: GROUPS * PER_GROUP, narrated: GROUPS * PER_GROUP }, SETTLE_MS, 5000)).toEqual(goal(GROUPS, PER_GROUP));
+    expectWorkerLoss(await s.settle({ records: GROUPS * PER_GROUP, narrated: GROUPS * PER_GROUP }, SETTLE_MS, 5000));
   });
 
   it('after Redis was SIGKILLed mid-publish, no retry waits out a leftover group lock (finding 9): with JOB_ATTEMPTS=4 nothing is lost', async () => {
