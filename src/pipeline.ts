@@ -10,7 +10,7 @@ import type { Source } from './gather/source';
 import type { Metrics } from './metrics';
 import { templateNarration } from './narrate/template';
 import type { LlmUsage, Narration, NarrationInput, Narrator, StoredNarration } from './model/narration';
-import { NarrationError } from './narrate/errors';
+import { NarrationError, type NarrationFailure } from './narrate/errors';
 import type { PublishEvent, Publisher } from './publish/types';
 import type { Alert, WebhookPayload } from './model/alert';
 import { buildRecord, buildResolvedRecord, severityOf, type AnnotationRecord } from './model/record';
@@ -217,8 +217,8 @@ async function annotateFiring(
   );
   const event = { payload: eventPayload(payload) };
   const narrateLater = !opts.narrateNow && deps.narrator !== undefined;
-  // Copies: publishing adds the Slack ts to these records, the held job keeps them as they were.
-  if (narrateLater) await opts.holdNarration?.({ input, records: records.map((r) => ({ ...r })), event });
+  // Queued (serialized into Redis) before the publish: the held job has the records as built.
+  if (narrateLater) await opts.holdNarration?.({ input, records, event });
   await publish(deps, { ...event, kind: opts.kind, records, ...(opts.nonce ? { nonce: opts.nonce } : {}) }, signal);
   // The first note is out (message and record): now the chart into its thread, once per group.
   const chart = opts.kind === 'initial' ? uploadChart(deps, payload, records, bundle, analysis, signal) : undefined;
@@ -363,8 +363,8 @@ interface NarrateResult {
   retryAfterMs?: number;
   /** The request never reached the model (no slot, an open breaker, a refused connection, a 429): worth asking again. */
   askAgain?: boolean;
-  /** Why it failed (NarrationError's reason). */
-  reason?: string;
+  /** Why it failed. */
+  reason?: NarrationFailure;
 }
 
 /**
@@ -376,7 +376,7 @@ export class NarrationPendingError extends Error {
   constructor(
     readonly retryAfterMs?: number,
     readonly askAgain = false,
-    readonly reason?: string,
+    readonly reason?: NarrationFailure,
   ) {
     super(`narration failed${reason ? ` (${reason})` : ''}`);
     this.name = 'NarrationPendingError';

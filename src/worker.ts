@@ -115,25 +115,20 @@ interface GroupPart {
 const recordKey = (r: { fingerprint: string; startsAt: string; status: string }) => `${r.fingerprint}|${r.startsAt}|${r.status}`;
 
 /**
- * The narration a held job keeps, with what a later run of the group job knows: the Slack ts
- * its publish added, and alerts the held job did not have (claimed by another worker then).
+ * The alerts a later run of the group job has and the held narration lacks (claimed by another
+ * worker when the held job was queued), or undefined when there are none. The Slack ts the
+ * publish added need not be copied: the narration's own publish finds the message and puts
+ * its ts into the narration records.
  */
-function mergeRenarration(held: RenarrationData, later: RenarrationData): RenarrationData {
-  const byKey = new Map(later.records.map((r) => [recordKey(r), r]));
-  const records = held.records.map((r) => {
-    const l = byKey.get(recordKey(r));
-    return l?.slackTs && !r.slackTs ? { ...r, slackTs: l.slackTs, ...(l.slackChannel ? { slackChannel: l.slackChannel } : {}) } : r;
-  });
+function withAddedAlerts(held: RenarrationData, later: RenarrationData): RenarrationData | undefined {
   const known = new Set(held.records.map(recordKey));
   const added = later.records.filter((r) => !known.has(recordKey(r)));
-  if (added.length === 0) return { ...held, records };
+  if (added.length === 0) return undefined;
+  const fingerprints = new Set(added.map((r) => r.fingerprint));
   return {
     ...held,
-    records: [...records, ...added],
-    input: {
-      ...held.input,
-      alerts: [...held.input.alerts, ...later.input.alerts.filter((a) => added.some((r) => r.fingerprint === a.fingerprint))],
-    },
+    records: [...held.records, ...added],
+    input: { ...held.input, alerts: [...held.input.alerts, ...later.input.alerts.filter((a) => fingerprints.has(a.fingerprint))] },
   };
 }
 
@@ -147,7 +142,7 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
   const groups = new Queue(QUEUE_NAME, { connection: opts.connection, prefix: opts.prefix });
   groups.on('error', () => undefined);
   const followUps = new Queue(NARRATE_QUEUE_NAME, { connection: opts.connection, prefix: opts.prefix });
-  /** The model's answers of this process's narration jobs, newest last (the job data keeps them for every process). */
+  /** Model answers of this process's narration jobs not yet published, newest last (the job data keeps them for every process). */
   const answers = new Map<string, StoredNarration>();
   const remember = (jobId: string, narration: StoredNarration) => {
     answers.delete(jobId);
@@ -248,7 +243,7 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
     await addNarration(narrationData(part, renarration), narrationJobId(part.groupJobId, part.routing), NARRATION_HOLD_MS);
   };
 
-  /** The first note is out: the held job goes now, with the Slack ts the publish added. */
+  /** The first note is out: the held job goes now. */
   const releaseNarration = async (part: GroupPart, renarration: RenarrationData) => {
     const id = narrationJobId(part.groupJobId, part.routing);
     const held = await Job.fromId(followUps, id);
@@ -256,10 +251,10 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
       await addNarration(narrationData(part, renarration), id, 0);
       return;
     }
-    if (!(await held.isDelayed())) return;
     const data = renarrateJobSchema.safeParse(held.data);
-    if (data.success) {
-      const merged = mergeRenarration(data.data.renarration as unknown as RenarrationData, renarration);
+    const merged = data.success ? withAddedAlerts(data.data.renarration as unknown as RenarrationData, renarration) : undefined;
+    // Only a job still on hold takes more alerts (a running one has read its data already).
+    if (merged && data.success && (await held.isDelayed())) {
       await held.updateData({ ...data.data, renarration: merged as unknown as RenarrateJobData['renarration'] });
     }
     // It may have started on its own in the meantime: then there is nothing to let go.
@@ -323,6 +318,7 @@ export function startWorker(opts: WorkerOptions): AnnotatorWorker {
         };
         try {
           await renarrateGroup(renarration, { ...deps, log }, signal, store);
+          answers.delete(job.id ?? '');
           log.info({ attempt: data.attempt }, 'narration follow-up published');
           return { renarrated: renarration.records.length };
         } catch (err) {

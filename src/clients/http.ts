@@ -15,6 +15,8 @@ export class OutboundError extends Error {
     message: string,
     readonly status?: number,
     readonly retryAfterMs?: number,
+    /** The socket error's code when the request failed before any answer (ECONNREFUSED, ENOTFOUND…). */
+    readonly socketCode?: string,
   ) {
     super(`${target}: ${message}`);
     this.name = 'OutboundError';
@@ -115,7 +117,7 @@ export async function httpRequest(target: string, req: HttpRequest): Promise<Htt
     if (req.signal?.aborted) throw new OutboundError(target, 'aborted', `${where} aborted`);
     if (timeout.aborted) throw new OutboundError(target, 'timeout', `${where} timed out after ${req.timeoutMs} ms`);
     const code = (err as { cause?: { code?: string } }).cause?.code ?? 'error';
-    throw new OutboundError(target, 'network', `${where} failed (${code})`);
+    throw new OutboundError(target, 'network', `${where} failed (${code})`, undefined, undefined, code);
   }
   let text: string | undefined;
   try {

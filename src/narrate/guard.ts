@@ -197,13 +197,13 @@ export class GuardedNarrator implements Narrator {
 }
 
 /** Connection errors that happen before a byte of the request is sent. */
-const UNSENT_CODES = /\((ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|UND_ERR_CONNECT_TIMEOUT)\)/;
+const UNSENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
 
 /**
  * The model never saw the request: the connection was refused or the host not found, or a
  * gateway (502/503/504: an overloaded server or the proxy in front of it) turned it away.
  */
 function notSent(err: OutboundError): boolean {
-  if (err.reason === 'network') return UNSENT_CODES.test(err.message);
+  if (err.reason === 'network') return err.socketCode !== undefined && UNSENT_CODES.has(err.socketCode);
   return err.reason === 'server' && (err.status === 502 || err.status === 503 || err.status === 504);
 }

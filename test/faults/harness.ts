@@ -25,11 +25,16 @@ import { until } from '../helpers/until';
  * service does when it is down.
  */
 
+/** A whole number ≥ 1 from the environment, or `fallback`. */
+export function positiveIntEnv(name: string, fallback: number): number {
+  return Math.max(1, Math.floor(Number(process.env[name] ?? fallback)) || fallback);
+}
+
 /**
  * Groups per row: 20 in the suite (2 alerts each), to keep it minutes long; FAULT_GROUPS=100
  * runs the issue's 200-alert scale by hand. Waits and test timeouts grow with it.
  */
-export const FAULT_GROUPS = Math.max(1, Math.floor(Number(process.env.FAULT_GROUPS ?? 20)) || 20);
+export const FAULT_GROUPS = positiveIntEnv('FAULT_GROUPS', 20);
 /** How much longer than the suite's 20 groups a row may take. */
 export const FAULT_SCALE = Math.max(1, FAULT_GROUPS / 20);
 

@@ -1,5 +1,5 @@
 import { stopAll } from '../e2e/process';
-import { goal, notifications, Scenario, FAULT_GROUPS, FAULT_SCALE } from './harness';
+import { goal, notifications, Scenario, FAULT_GROUPS, FAULT_SCALE, positiveIntEnv } from './harness';
 
 /**
  * Issue 10's storm row with real processes: an HA pair of Alertmanagers (two externalURLs)
@@ -13,7 +13,7 @@ import { goal, notifications, Scenario, FAULT_GROUPS, FAULT_SCALE } from './harn
 const GROUPS = FAULT_GROUPS;
 const PER_GROUP = 2;
 /** Copies of each notification from each instance; FAULT_STORM_COPIES=100 with FAULT_GROUPS=100 is the issue's 20,000. */
-const COPIES = Math.max(1, Math.floor(Number(process.env.FAULT_STORM_COPIES ?? 10)) || 10);
+const COPIES = positiveIntEnv('FAULT_STORM_COPIES', 10);
 jest.setTimeout(240_000 * FAULT_SCALE);
 
 describe('faults: a notification storm from an HA pair', () => {
