@@ -138,6 +138,21 @@ describe('the group lock', () => {
   }, 60_000);
 });
 
+describe('the group lock after a pause of its holder', () => {
+  it('is confirmed lost by asking Redis, before the heartbeat could notice', async () => {
+    const state = new RedisPublishState(redis, prefix);
+    const lockKey = `${prefix}:publish:{${groupDigest('g-paused')}}:lock:slack`;
+    const seen = await state.withLock('g-paused', 'slack', signal, async (lock) => {
+      const before = await lock.confirm();
+      // What a pause longer than the TTL leaves: the lock lapsed and another worker took it.
+      await redis.set(lockKey, 'other-worker', 'PX', 60_000);
+      return { before, held: lock.held(), confirmed: await lock.confirm() };
+    });
+    // held() still trusts its last renewal; confirm() is what the Slack post waits for.
+    expect(seen).toEqual({ before: true, held: true, confirmed: false });
+  });
+});
+
 describe('two workers publishing the same new group at once', () => {
   it('post one Slack message between them', async () => {
     const slack = await new FakeSlack().start();

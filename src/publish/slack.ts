@@ -230,6 +230,9 @@ export class SlackBotPublisher extends SlackPublisherBase {
           lookups: 0,
         };
         await this.state.save(d.group, { slackIntent: written });
+        // Asked of Redis after every await before the post: this process may have been paused
+        // in one of them while another worker took the group over and posted.
+        if (!(await d.lock.confirm())) throw new OutboundError(TARGET, 'server', 'the group lock lapsed before posting; will retry');
         return this.api
           .call(
             'chat.postMessage',

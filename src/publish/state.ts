@@ -86,7 +86,14 @@ export interface PublishState {
 
 /** The lock `withLock` holds: false once it lapsed or another worker took it over. */
 export interface HeldLock {
+  /** From the last renewal: cheap, but blind to a pause of this process since then. */
   held(): boolean;
+  /**
+   * Asks Redis that the lock is still this holder's, right before an act that cannot be
+   * taken back (a Slack post): a process that was paused (SIGSTOP, a stalled VM) after
+   * held() said yes finds here that its lock lapsed and another worker took over.
+   */
+  confirm(): Promise<boolean>;
 }
 
 /**
@@ -225,7 +232,11 @@ export class RedisPublishState implements PublishState {
       );
     }, LOCK_RENEW_MS);
     heartbeat.unref();
-    const handle: HeldLock = { held: () => !lost && Date.now() - confirmedAt < LOCK_TTL_MS - LOCK_RENEW_MS / 3 };
+    const held = () => !lost && Date.now() - confirmedAt < LOCK_TTL_MS - LOCK_RENEW_MS / 3;
+    const handle: HeldLock = {
+      held,
+      confirm: async () => held() && (await this.call('lock', () => this.redis.get(lock))) === token,
+    };
     try {
       return await fn(handle);
     } finally {
@@ -278,7 +289,7 @@ export class MemoryPublishState implements PublishState {
       signal,
     );
     try {
-      return await fn({ held: () => true });
+      return await fn({ held: () => true, confirm: async () => true });
     } finally {
       this.locks.delete(`${target}\n${groupKey}`);
     }
