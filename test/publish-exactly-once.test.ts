@@ -3,7 +3,6 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import pino from 'pino';
-import { DEFAULT_SERVICE_LABELS } from '../src/analyze/service';
 import { OutboundError } from '../src/clients/http';
 import { GROUP_EVENT_TYPE, SlackBotPublisher, type SlackBotOptions } from '../src/publish/slack';
 import { groupDigest, RedisPublishState, type GroupState, type PublishState } from '../src/publish/state';
@@ -11,7 +10,7 @@ import { FAKE_SLACK_TOKEN, FakeSlack } from './fakes/slack';
 import { outcome } from './helpers/outcome';
 import { deleteKeys, REDIS_URL, uniquePrefix } from './helpers/service';
 import { until } from './helpers/until';
-import { eventFor, loadPayload, NOW } from './publish-records';
+import { botOptions, eventFor, loadPayload } from './publish-records';
 
 /**
  * Exactly one top-level Slack message per group (issue 10): when Redis or the worker dies
@@ -58,17 +57,7 @@ function logger() {
 }
 
 function bot(state: PublishState, overrides: Partial<SlackBotOptions> = {}): SlackBotPublisher {
-  return new SlackBotPublisher(state, {
-    token: FAKE_SLACK_TOKEN,
-    channel: 'C0ALERTS',
-    apiUrl: `${slack.url}/api`,
-    minSeverity: 'info',
-    serviceLabels: DEFAULT_SERVICE_LABELS,
-    now: () => NOW,
-    timeoutMs: 2000,
-    log: logger(),
-    ...overrides,
-  });
+  return new SlackBotPublisher(state, botOptions(slack.url, { channel: 'C0ALERTS', log: logger(), ...overrides }));
 }
 
 /**

@@ -2,7 +2,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Analysis } from '../src/model/analysis';
 import type { Narration } from '../src/model/narration';
+import { DEFAULT_SERVICE_LABELS } from '../src/analyze/service';
+import type { SlackBotOptions } from '../src/publish/slack';
 import type { PublishEvent } from '../src/publish/types';
+import { FAKE_SLACK_TOKEN } from './fakes/slack';
 import { webhookPayloadSchema, type WebhookPayload } from '../src/model/alert';
 import { buildRecord, buildResolvedRecord, severityOf, type AnnotationRecord } from '../src/model/record';
 import { verdictOf } from '../src/publish/verdict';
@@ -88,4 +91,18 @@ export function recordsFor(
 
 export function eventFor(p: WebhookPayload, kind: PublishEvent['kind'] = 'initial', narration: Narration = NARRATION): PublishEvent {
   return { kind, payload: eventPayload(p), records: recordsFor(p, kind === 'resolve' ? 'resolved' : 'firing', narration) };
+}
+
+/** A bot-mode Slack publisher's options against the fake Slack at `slackUrl`. */
+export function botOptions(slackUrl: string, overrides: Partial<SlackBotOptions> = {}): SlackBotOptions {
+  return {
+    token: FAKE_SLACK_TOKEN,
+    channel: '#alerts',
+    apiUrl: `${slackUrl}/api`,
+    minSeverity: 'info',
+    serviceLabels: DEFAULT_SERVICE_LABELS,
+    now: () => NOW,
+    timeoutMs: 2000,
+    ...overrides,
+  };
 }

@@ -7,7 +7,7 @@ import { MemoryPublishState } from '../src/publish/state';
 import type { FakeReply } from './fakes/http';
 import { FAKE_SLACK_TOKEN, FAKE_WEBHOOK_PATH, FakeSlack } from './fakes/slack';
 import { outcome, type Outcome } from './helpers/outcome';
-import { eventFor, eventPayload, loadPayload, NARRATION, NOW, recordsFor } from './publish-records';
+import { botOptions, eventFor, eventPayload, loadPayload, NARRATION, NOW, recordsFor } from './publish-records';
 
 const signal = new AbortController().signal;
 
@@ -23,16 +23,7 @@ afterEach(async () => {
 });
 
 function bot(overrides: Partial<SlackBotOptions> = {}): SlackBotPublisher {
-  return new SlackBotPublisher(state, {
-    token: FAKE_SLACK_TOKEN,
-    channel: '#alerts',
-    apiUrl: `${slack.url}/api`,
-    minSeverity: 'info',
-    serviceLabels: DEFAULT_SERVICE_LABELS,
-    now: () => NOW,
-    timeoutMs: 2000,
-    ...overrides,
-  });
+  return new SlackBotPublisher(state, botOptions(slack.url, overrides));
 }
 
 describe('Slack Web API answers, status by status', () => {

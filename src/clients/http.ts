@@ -1,3 +1,5 @@
+import { fenceAwareFetch, fenceError } from './fence';
+
 /**
  * One outbound HTTP helper for every integration, and the one retry classifier they share
  * (after Alertmanager's notify/util.go Retrier): 2xx ok, 429 and 5xx retryable (honouring
@@ -112,8 +114,11 @@ export async function httpRequest(target: string, req: HttpRequest): Promise<Htt
   const where = `${req.method ?? 'GET'} ${redactUrl(req.url)}`;
   let res: Response;
   try {
-    res = await fetch(req.url, { method: req.method ?? 'GET', headers, body, signal });
+    res = await fenceAwareFetch(req.url, { method: req.method ?? 'GET', headers, body, signal });
   } catch (err) {
+    // Refused by the caller's fence (a lapsed group lock) before a byte was written.
+    const fenced = fenceError(err);
+    if (fenced) throw fenced;
     if (req.signal?.aborted) throw new OutboundError(target, 'aborted', `${where} aborted`);
     if (timeout.aborted) throw new OutboundError(target, 'timeout', `${where} timed out after ${req.timeoutMs} ms`);
     const code = (err as { cause?: { code?: string } }).cause?.code ?? 'error';

@@ -1,6 +1,6 @@
 import { MAX_LABEL_VALUE, type LokiClient } from '../clients/loki';
 import { recordLabels, type AnnotationRecord } from '../model/record';
-import { eventId, type PublishState } from './state';
+import { eventId, whileHeld, type HeldLock, type PublishState } from './state';
 import type { PublishEvent, PublishResult, Publisher } from './types';
 
 /** Loki's default `max_line_size` (limits_config): 256 KB. */
@@ -112,7 +112,11 @@ function entryTime(record: AnnotationRecord): { tsNs?: bigint } {
 /**
  * Writes each annotation record as one JSON line, one push per record, each cut to fit
  * Loki's line limit. A record pushed is marked delivered in the publish state (per event kind
- * and alert), so a retry or a second run of a stalled job does not push it again.
+ * and alert), so a retry or a second run of a stalled job does not push it again. With a
+ * publish state the pushes of a group run under its 'loki' lock, and each push leaves only
+ * while that lock's lease runs: a worker paused after it read "not delivered yet" (the
+ * answer waiting in its socket while another worker took the job over and pushed) finds its
+ * lease gone when it runs again, and pushes nothing.
  */
 export class LokiPublisher implements Publisher {
   readonly name = 'loki' as const;
@@ -122,16 +126,28 @@ export class LokiPublisher implements Publisher {
   ) {}
 
   async publish(event: PublishEvent, signal: AbortSignal): Promise<PublishResult> {
+    const state = this.opts.state;
+    const pushed = state
+      ? await state.withLock(event.payload.groupKey, TARGET, signal, (lock) => this.pushAll(event, signal, state, lock))
+      : await this.pushAll(event, signal);
+    return { target: this.name, published: pushed > 0 };
+  }
+
+  private async pushAll(event: PublishEvent, signal: AbortSignal, state?: PublishState, lock?: HeldLock): Promise<number> {
     const max = this.opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
     const groupKey = event.payload.groupKey;
     let pushed = 0;
     for (const record of event.records) {
       const marker = `loki:${eventId(event.kind, [record])}`;
-      if (this.opts.state && (await this.opts.state.load(groupKey, marker, [])).done) continue;
-      await this.client.push([{ labels: recordLabels(record), line: fitRecord(record, max), ...entryTime(record) }], signal);
-      await this.opts.state?.save(groupKey, {}, marker);
+      if (state && (await state.load(groupKey, marker, [])).done) continue;
+      const entry = { labels: recordLabels(record), line: fitRecord(record, max), ...entryTime(record) };
+      const push = () => this.client.push([entry], signal);
+      await (lock ? whileHeld(lock, TARGET, 'pushing the record', push) : push());
+      await state?.save(groupKey, {}, marker);
       pushed++;
     }
-    return { target: this.name, published: pushed > 0 };
+    return pushed;
   }
 }
+
+const TARGET = 'loki';

@@ -9,7 +9,7 @@ import { groupTimes, serviceOf } from './group-view';
 import { groupLinks, linkRange, type LogLinkOptions } from './links';
 import { honourRetryAfter } from './retry';
 import { highestSeverity, routeRecords, type Severity } from './routing';
-import { eventId, type PublishState } from './state';
+import { eventId, whileHeld, type PublishState } from './state';
 import { verdictOfRecord } from './verdict';
 import { VERDICT_LABELS } from '../model/verdict';
 import type { PublishEvent, PublishResult, Publisher } from './types';
@@ -177,7 +177,7 @@ export class PagerDutyPublisher implements Publisher {
     const group = event.payload.groupKey;
     const dedupKey = pagerDutyDedupKey(group);
     const marker = `${TARGET}:${eventId(event.kind, records, event.nonce)}`;
-    return this.state.withLock(group, TARGET, signal, async () => {
+    return this.state.withLock(group, TARGET, signal, async (lock) => {
       const { state: known, done } = await this.state.load(group, marker, ['pagerduty']);
       if (done) {
         this.opts.log?.debug({ target: TARGET, kind: event.kind }, 'pagerduty: event already delivered, not sending again');
@@ -195,7 +195,11 @@ export class PagerDutyPublisher implements Publisher {
         ? { routing_key: this.opts.routingKey, event_action: 'resolve', dedup_key: dedupKey }
         : buildTrigger(event, firing, this.opts);
       const res = await honourRetryAfter(
-        () => httpRequest(TARGET, { method: 'POST', url: this.opts.eventsUrl, body, timeoutMs: this.opts.timeoutMs ?? 10_000, signal }),
+        () =>
+          // A paused worker whose group was taken over sends nothing: its trigger could follow the resolve.
+          whileHeld(lock, TARGET, 'sending the event', () =>
+            httpRequest(TARGET, { method: 'POST', url: this.opts.eventsUrl, body, timeoutMs: this.opts.timeoutMs ?? 10_000, signal }),
+          ),
         signal,
       );
       try {

@@ -10,6 +10,7 @@ import {
   type WebAPICallResult,
 } from '@slack/web-api';
 import type { Logger } from 'pino';
+import { fenceAwareFetch, fenceError } from '../clients/fence';
 import { classifyStatus, OutboundError, parseRetryAfter, type FailureReason } from '../clients/http';
 
 /**
@@ -116,6 +117,8 @@ export function toOutboundError(err: unknown, method: string): OutboundError {
   }
   if (err instanceof WebAPIRequestError) {
     const original = err.original as Error & { cause?: { code?: string } };
+    const fenced = fenceError(original);
+    if (fenced instanceof OutboundError) return fenced;
     // A DOMException from another realm (jest) arrives re-wrapped as Error(String(exception)).
     if (original.name === 'TimeoutError' || /^TimeoutError\b/.test(original.message))
       return new OutboundError(TARGET, 'timeout', `${method} timed out`);
@@ -190,6 +193,8 @@ function sharedClient(opts: SlackWebApiOptions): WebClient {
       // A method name is never a URL: the token goes to SLACK_API_URL only.
       allowAbsoluteUrls: false,
       logger: clientLogger(opts.token, opts.log),
+      // A fenced call (withFence, src/clients/fence.ts) is checked again right before it is written.
+      fetch: fenceAwareFetch,
     });
     clients.set(key, client);
   }

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { OutboundError } from '../clients/http';
-import type { PublishState } from './state';
+import { lockLapsed, type PublishState } from './state';
 
 /**
  * The chart into the group's Slack thread (issue 13 item 3), with Slack's current upload
@@ -66,7 +66,7 @@ export class SlackChartUploader {
     const log = this.opts.log;
     try {
       if ((await this.opts.state.load(req.groupKey, CHART_MARKER, [])).done) return 'already';
-      return await this.opts.state.withLock(req.groupKey, LOCK_TARGET, signal, async () => {
+      return await this.opts.state.withLock(req.groupKey, LOCK_TARGET, signal, async (lock) => {
         // Another worker may have finished while this one waited for the lock.
         if ((await this.opts.state.load(req.groupKey, CHART_MARKER, [])).done) return 'already';
         const chart = await req.chart();
@@ -78,6 +78,8 @@ export class SlackChartUploader {
           return 'skipped';
         }
         throwIfAborted(signal, jobSignal);
+        // Drawing took a while: a worker paused meanwhile, its group taken over, uploads nothing.
+        if (!lock.held()) throw lockLapsed('slack', 'uploading the chart');
         await this.upload(req, chart, signal, jobSignal);
         await this.opts.state.save(req.groupKey, {}, CHART_MARKER);
         this.opts.count?.('uploaded');

@@ -6,7 +6,17 @@ import type { LogLinkOptions } from './links';
 import { routeRecords, type Severity } from './routing';
 import { SlackApiError, SlackWebApi } from './slack-api';
 import { buildSlackMessage, narrationReply, newAlertsReply, resolvedReply, type SlackMessage } from './slack-blocks';
-import { eventId, groupDigest, type GroupState, type HeldLock, type PublishState, type SlackIntent, type SlackRef } from './state';
+import {
+  eventId,
+  groupDigest,
+  lockLapsed,
+  whileHeld,
+  type GroupState,
+  type HeldLock,
+  type PublishState,
+  type SlackIntent,
+  type SlackRef,
+} from './state';
 import type { PublishEvent, PublishResult, Publisher } from './types';
 
 /**
@@ -208,7 +218,12 @@ export class SlackBotPublisher extends SlackPublisherBase {
     const metadata = groupMetadata(d.group);
     if (ref) {
       try {
-        await this.call('chat.update', { channel: ref.channel, ts: ref.ts, text: message.text, blocks: message.blocks, metadata }, signal);
+        await this.call(
+          'chat.update',
+          { channel: ref.channel, ts: ref.ts, text: message.text, blocks: message.blocks, metadata },
+          signal,
+          d.lock,
+        );
       } catch (err) {
         if (!(err instanceof SlackApiError && MESSAGE_GONE.has(err.code))) throw err;
         this.opts.log?.warn({ target: TARGET, error: err.message }, 'slack: the group message cannot be updated; posting a new one');
@@ -219,7 +234,7 @@ export class SlackBotPublisher extends SlackPublisherBase {
       let attempt = intent?.attempt ?? 0;
       const answer = await honourRetryAfter(async () => {
         // Right before each post: the lock is still ours, and the intent is on record.
-        if (!d.lock.held()) throw new OutboundError(TARGET, 'server', 'the group lock lapsed before posting; will retry');
+        if (!d.lock.held()) throw lockLapsed(TARGET, 'posting');
         const at = Date.now();
         attempt++;
         const written: SlackIntent = {
@@ -230,11 +245,12 @@ export class SlackBotPublisher extends SlackPublisherBase {
           lookups: 0,
         };
         await this.state.save(d.group, { slackIntent: written });
-        // Asked of Redis after every await before the post: this process may have been paused
-        // in one of them while another worker took the group over and posted.
-        if (!(await d.lock.confirm())) throw new OutboundError(TARGET, 'server', 'the group lock lapsed before posting; will retry');
-        return this.api
-          .call(
+        // Renewed after every await before the post: this process may have been paused in one
+        // of them while another worker took the group over and posted. Nothing but this
+        // synchronous check stands between the lease and the request.
+        if (!(await d.lock.confirm())) throw lockLapsed(TARGET, 'posting');
+        return whileHeld(d.lock, TARGET, 'posting', () =>
+          this.api.call(
             'chat.postMessage',
             {
               channel: this.bot.channel,
@@ -247,13 +263,13 @@ export class SlackBotPublisher extends SlackPublisherBase {
               parse: 'none',
             },
             signal,
-          )
-          .catch(async (err: unknown) => {
-            // Slack answered (an error): this post is not on its way, so a retry that does not find it need not wait.
-            if (err instanceof OutboundError && err.status !== undefined)
-              await this.state.save(d.group, { slackIntent: { ...written, answered: true } }).catch(() => undefined);
-            throw err;
-          });
+          ),
+        ).catch(async (err: unknown) => {
+          // Slack answered (an error): this post is not on its way, so a retry that does not find it need not wait.
+          if (err instanceof OutboundError && err.status !== undefined)
+            await this.state.save(d.group, { slackIntent: { ...written, answered: true } }).catch(() => undefined);
+          throw err;
+        });
       }, signal);
       if (typeof answer.ts !== 'string') throw new OutboundError(TARGET, 'bad_response', 'chat.postMessage answered ok without a ts', 200);
       ref = { channel: typeof answer.channel === 'string' ? answer.channel : this.bot.channel, ts: answer.ts };
@@ -269,6 +285,7 @@ export class SlackBotPublisher extends SlackPublisherBase {
         'chat.postMessage',
         { channel: ref.channel, thread_ts: ref.ts, text: reply, unfurl_links: false, unfurl_media: false },
         signal,
+        d.lock,
       );
     return { ts: ref.ts, channel: ref.channel, patch: { slack: ref, view: change.view } };
   }
@@ -379,8 +396,12 @@ export class SlackBotPublisher extends SlackPublisherBase {
    * out in place. `link_names`/`parse`: Slack must not turn any text into a mention; blocks
    * are mrkdwn verbatim.
    */
-  private async call(method: 'chat.postMessage' | 'chat.update', body: Record<string, unknown>, signal: AbortSignal) {
-    const answer = await honourRetryAfter(() => this.api.call(method, { ...body, link_names: false, parse: 'none' }, signal), signal);
+  private async call(method: 'chat.postMessage' | 'chat.update', body: Record<string, unknown>, signal: AbortSignal, lock?: HeldLock) {
+    const answer = await honourRetryAfter(() => {
+      const send = () => this.api.call(method, { ...body, link_names: false, parse: 'none' }, signal);
+      // A paused worker whose group was taken over must not write over the newer message or thread.
+      return lock ? whileHeld(lock, TARGET, method === 'chat.update' ? 'updating the message' : 'replying in the thread', send) : send();
+    }, signal);
     return {
       ts: typeof answer.ts === 'string' ? answer.ts : undefined,
       channel: typeof answer.channel === 'string' ? answer.channel : undefined,
@@ -411,16 +432,19 @@ export class SlackWebhookPublisher extends SlackPublisherBase {
    * (https://docs.slack.dev/messaging/sending-messages-using-incoming-webhooks#handling_errors);
    * httpRequest classifies the status and never prints the URL, which is the secret.
    */
-  protected async deliver({ change, message, signal }: Delivery): Promise<Delivered> {
+  protected async deliver({ change, message, lock, signal }: Delivery): Promise<Delivered> {
     await honourRetryAfter(
       () =>
-        httpRequest(TARGET, {
-          method: 'POST',
-          url: this.hook.webhookUrl,
-          body: { text: message.text, blocks: message.blocks, unfurl_links: false, unfurl_media: false },
-          timeoutMs: this.opts.timeoutMs ?? 10_000,
-          signal,
-        }),
+        // Every webhook message is a new one: a paused worker whose group was taken over sends none.
+        whileHeld(lock, TARGET, 'posting', () =>
+          httpRequest(TARGET, {
+            method: 'POST',
+            url: this.hook.webhookUrl,
+            body: { text: message.text, blocks: message.blocks, unfurl_links: false, unfurl_media: false },
+            timeoutMs: this.opts.timeoutMs ?? 10_000,
+            signal,
+          }),
+        ),
       signal,
     );
     return { patch: { view: change.view } };

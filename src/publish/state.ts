@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
+import { withFence } from '../clients/fence';
 import { OutboundError } from '../clients/http';
 import { alertKey } from '../model/alert';
 import type { AnnotationRecord } from '../model/record';
@@ -84,16 +85,41 @@ export interface PublishState {
   withLock<T>(groupKey: string, target: string, signal: AbortSignal, fn: (lock: HeldLock) => Promise<T>): Promise<T>;
 }
 
-/** The lock `withLock` holds: false once it lapsed or another worker took it over. */
+/**
+ * The lock `withLock` holds, as a lease: Redis keeps the key LOCK_TTL_MS from each renewal it
+ * granted, so the lock is surely ours until the *send* time of the last granted renewal plus
+ * the TTL. An answer read late (the process was paused, SIGSTOP or a stalled VM, while the
+ * answer sat in its socket) therefore proves nothing about now, and every act that must not
+ * run twice asks `held()` synchronously right before its request leaves.
+ */
 export interface HeldLock {
-  /** From the last renewal: cheap, but blind to a pause of this process since then. */
+  /**
+   * True while the lease runs: the last renewal Redis granted was sent less than the TTL
+   * minus a margin (the time a request needs to reach its target) ago, and no renewal found
+   * another holder. A paused process finds it false as soon as it runs again.
+   */
   held(): boolean;
   /**
-   * Asks Redis that the lock is still this holder's, right before an act that cannot be
-   * taken back (a Slack post): a process that was paused (SIGSTOP, a stalled VM) after
-   * held() said yes finds here that its lock lapsed and another worker took over.
+   * Renews the lease now (a round trip to Redis) and answers `held()` after it: right before
+   * an act that cannot be taken back (a Slack post), so a lock another worker took over is
+   * seen even when the pause was shorter than the heartbeat's period.
    */
   confirm(): Promise<boolean>;
+}
+
+/** The retryable error of an act refused because the group lock lapsed before it. */
+export function lockLapsed(target: string, act: string): OutboundError {
+  return new OutboundError(target, 'server', `the group lock lapsed before ${act}; will retry`);
+}
+
+/**
+ * Runs `fn`, whose requests leave only while `lock` holds: checked now, and again by the HTTP
+ * client right before each request is written (src/clients/fence.ts), so a pause in between
+ * (a TCP or TLS handshake) cannot let a request out after the lease ran out.
+ */
+export function whileHeld<T>(lock: HeldLock, target: string, act: string, fn: () => Promise<T>): Promise<T> {
+  if (!lock.held()) return Promise.reject(lockLapsed(target, act));
+  return withFence({ held: () => lock.held(), lapsed: () => lockLapsed(target, act) }, fn);
 }
 
 /**
@@ -102,17 +128,30 @@ export interface HeldLock {
  */
 export const PUBLISH_STATE_TTL_MS = 8 * 24 * 3600 * 1000;
 /**
- * The group lock lives LOCK_TTL_MS and its holder renews it every LOCK_RENEW_MS while it
+ * The group lock lives LOCK_TTL_MS and its holder renews it every 30% of that while it
  * works, however long the publish takes. A holder that died (SIGKILL, lost host) stops
  * renewing, so its lock is gone within LOCK_TTL_MS: shorter than LOCK_WAIT_MS, so the next
  * attempt waits it out instead of failing (issue 10, finding 9: with a fixed 120 s lock the
  * retries after a crash failed 'another worker is publishing' for two minutes). A takeover of
- * a post in flight is made safe by the intent and the history lookup (slack.ts).
+ * a post in flight is made safe by the intent and the history lookup (slack.ts). The holder
+ * stops acting LOCK_MARGIN_MS before its lease could lapse: a request sent then still arrives
+ * while the lock is surely its own.
  */
 export const LOCK_TTL_MS = 10_000;
-const LOCK_RENEW_MS = 3_000;
 const LOCK_WAIT_MS = 15_000;
 const LOCK_POLL_MS = 50;
+
+/** The lock's timings; only tests shorten them. */
+export interface LockTimings {
+  ttlMs: number;
+  renewMs: number;
+  marginMs: number;
+  waitMs: number;
+}
+
+export function lockTimings(ttlMs = LOCK_TTL_MS): LockTimings {
+  return { ttlMs, renewMs: Math.round(ttlMs * 0.3), marginMs: Math.round(ttlMs * 0.2), waitMs: Math.max(LOCK_WAIT_MS, ttlMs * 1.5) };
+}
 
 /** The identity of one event across job retries: its kind and the alerts it is about. */
 export function eventId(
@@ -143,8 +182,8 @@ function parseField<T>(raw: string | undefined, schema: z.ZodType<T>): T | undef
 }
 
 /** Keeps polling for a lock until it is acquired, the wait is over, or the job is aborted. */
-async function acquire(tryOnce: () => Promise<boolean>, target: string, signal: AbortSignal): Promise<void> {
-  const deadline = Date.now() + LOCK_WAIT_MS;
+async function acquire(tryOnce: () => Promise<boolean>, target: string, signal: AbortSignal, waitMs = LOCK_WAIT_MS): Promise<void> {
+  const deadline = Date.now() + waitMs;
   for (;;) {
     if (signal.aborted) throw new OutboundError(target, 'aborted', 'aborted while waiting for the group lock');
     if (await tryOnce()) return;
@@ -163,6 +202,7 @@ export class RedisPublishState implements PublishState {
     private readonly redis: Redis,
     private readonly prefix: string,
     private readonly ttlMs = PUBLISH_STATE_TTL_MS,
+    private readonly lockTiming: LockTimings = lockTimings(),
   ) {}
 
   /** The hash tag keeps a group's keys in one slot on Redis Cluster. */
@@ -213,29 +253,43 @@ export class RedisPublishState implements PublishState {
   async withLock<T>(groupKey: string, target: string, signal: AbortSignal, fn: (lock: HeldLock) => Promise<T>): Promise<T> {
     const lock = `${this.key(groupKey)}:lock:${target}`;
     const token = randomUUID();
+    const { ttlMs, renewMs, marginMs, waitMs } = this.lockTiming;
+    // The lease runs from the send time of the last request Redis granted (performance.now():
+    // monotonic, and read afresh, so a pause of this process counts against it).
+    let leaseEnd = 0;
+    let lost = false;
+    const granted = (sentAt: number) => {
+      leaseEnd = Math.max(leaseEnd, sentAt + ttlMs - marginMs);
+    };
+    const renew = async (): Promise<void> => {
+      const sentAt = performance.now();
+      const renewed = await this.call('lock', () => this.redis.eval(RENEW_SCRIPT, 1, lock, token, String(ttlMs)));
+      if (Number(renewed) === 1) granted(sentAt);
+      else lost = true;
+    };
     await acquire(
-      async () => (await this.call('lock', () => this.redis.set(lock, token, 'PX', LOCK_TTL_MS, 'NX'))) === 'OK',
+      async () => {
+        const sentAt = performance.now();
+        const ok = (await this.call('lock', () => this.redis.set(lock, token, 'PX', ttlMs, 'NX'))) === 'OK';
+        if (ok) granted(sentAt);
+        return ok;
+      },
       target,
       signal,
+      waitMs,
     );
-    // Renewed while we work; held() turns false when a renewal finds another token, or when
-    // no renewal got through for nearly a TTL (Redis unreachable: the key may have lapsed).
-    let confirmedAt = Date.now();
-    let lost = false;
-    const heartbeat = setInterval(() => {
-      this.redis.eval(RENEW_SCRIPT, 1, lock, token, String(LOCK_TTL_MS)).then(
-        (renewed) => {
-          if (Number(renewed) === 1) confirmedAt = Date.now();
-          else lost = true;
-        },
-        () => undefined,
-      );
-    }, LOCK_RENEW_MS);
+    // Renewed while we work; a renewal that finds another token ends the lease for good, one
+    // that fails (Redis unreachable) just lets it run out.
+    const heartbeat = setInterval(() => void renew().catch(() => undefined), renewMs);
     heartbeat.unref();
-    const held = () => !lost && Date.now() - confirmedAt < LOCK_TTL_MS - LOCK_RENEW_MS / 3;
+    const held = () => !lost && performance.now() < leaseEnd;
     const handle: HeldLock = {
       held,
-      confirm: async () => held() && (await this.call('lock', () => this.redis.get(lock))) === token,
+      confirm: async () => {
+        if (!held()) return false;
+        await renew();
+        return held();
+      },
     };
     try {
       return await fn(handle);

@@ -54,26 +54,30 @@ export async function launch(
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
-  const port = await freePort();
-  const proc = start(bin, args(dir, port), { cwd: dir });
-  const url = `http://127.0.0.1:${port}`;
-  const peer: Peer = {
-    url,
-    port,
-    dir,
-    proc,
-    stop: async () => {
-      await proc.stop();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-  try {
-    await waitHttpOk(`${url}/-/ready`, proc, 20_000);
-  } catch (err) {
-    await peer.stop();
-    throw err;
+  // A free port can be taken by another test process before the server binds it: try another.
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const proc = start(bin, args(dir, port), { cwd: dir });
+    const url = `http://127.0.0.1:${port}`;
+    const peer: Peer = {
+      url,
+      port,
+      dir,
+      proc,
+      stop: async () => {
+        await proc.stop();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+    try {
+      await waitHttpOk(`${url}/-/ready`, proc, 20_000);
+      return peer;
+    } catch (err) {
+      const taken = attempt < 3 && /address already in use/.test(proc.output());
+      await (taken ? proc.stop() : peer.stop());
+      if (!taken) throw err;
+    }
   }
-  return peer;
 }
 
 /** Prometheus with the given config and rule files; short resend delay so resolves travel fast. */

@@ -1,6 +1,6 @@
 import { stopAll } from '../e2e/process';
 import { until } from '../helpers/until';
-import { goal, isTopLevelPost, notifications, Scenario, type Counts, FAULT_GROUPS, FAULT_SCALE } from './harness';
+import { goal, isTopLevelPost, notifications, Scenario, SETTLE_MS, type Counts, FAULT_GROUPS, FAULT_SCALE } from './harness';
 
 /**
  * Issue 10's two "101" rows, made deterministic: the process that holds the group's Slack
@@ -79,6 +79,30 @@ describe('faults: one top-level Slack post per group when a process dies after t
     // Every alert narrated too: the narration job is queued (on hold) before the first note
     // goes out, so a retry that finds part of the group in Loki still narrates all of it.
     expectWorkerLoss(c);
+  });
+
+  it('a worker frozen (SIGSTOP) right after Slack took its post, its jobs taken over, then thawed (finding 4): nothing twice', async () => {
+    const { s, a } = await twoWorkers('workerStop');
+    let frozen = false;
+    s.slackProxy.onAnswer = (x) => {
+      if (frozen || !isTopLevelPost(x) || s.slack.topLevel().length < 3) return;
+      frozen = true;
+      a.pause();
+    };
+    expect((await s.send(notifications({ tag: 'workerStop', groups: GROUPS, alertsPerGroup: PER_GROUP }))).undelivered).toBe(0);
+    let taken;
+    try {
+      await until('worker A to be frozen', () => frozen, 120_000);
+      // The other worker takes the frozen one's jobs once their BullMQ locks and dedup claims lapse.
+      taken = await s.settle({ records: GROUPS * PER_GROUP, narrated: GROUPS * PER_GROUP, idle: false }, SETTLE_MS, 3000);
+    } finally {
+      // Thawed, it reads the answers that waited in its sockets (Redis's "the lock is yours",
+      // "not delivered yet") and carries on with jobs that are no longer its own; every
+      // request that cannot be taken back waits on its lease, which ran out while it slept.
+      a.resume();
+    }
+    expect(taken.records).toBe(GROUPS * PER_GROUP);
+    expectWorkerLoss(await s.settle({ records: GROUPS * PER_GROUP, narrated: GROUPS * PER_GROUP }, SETTLE_MS, 5000));
   });
 
   it('after Redis was SIGKILLed mid-publish, no retry waits out a leftover group lock (finding 9): with JOB_ATTEMPTS=4 nothing is lost', async () => {

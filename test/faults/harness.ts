@@ -597,7 +597,19 @@ export class Scenario {
       process.stderr.write(`faults ${this.opts.tag}: ${JSON.stringify(counts)}\n`);
       writeFileSync(
         join(process.env.FAULTS_REPORT, `${this.opts.tag}.log`),
-        this.products.map((p) => `--- ${p.role}\n${p.proc.output()}`).join('\n'),
+        [
+          ...this.products.map((p) => `--- ${p.role}\n${p.proc.output()}`),
+          // Which groups went out twice, and when: the fake's messages and the proxied posts.
+          '--- slack',
+          ...this.slack
+            .topLevel()
+            .map((m) => `${new Date(m.at).toISOString()} ${m.ts} ${/\b(\w+Group\d+Alert)\b/.exec(m.text ?? '')?.[1] ?? '?'}`),
+          '--- proxied top-level posts',
+          ...(this.opts.proxySlack ? this.slackProxy.exchanges.filter(isTopLevelPost) : []).map(
+            (x) =>
+              `${new Date(x.at).toISOString()} → ${new Date(x.answeredAt).toISOString()} ${/\b(\w+Group\d+Alert)\b/.exec(x.body)?.[1] ?? '?'}`,
+          ),
+        ].join('\n'),
       );
     }
     return counts;
