@@ -105,6 +105,30 @@ describe('faults: one top-level Slack post per group when a process dies after t
     expectWorkerLoss(await s.settle({ records: GROUPS * PER_GROUP, narrated: GROUPS * PER_GROUP }, SETTLE_MS, 5000));
   });
 
+  it('the only worker frozen (SIGSTOP) twice for 40 s, first right after Slack took its post: it finishes its own jobs, nothing twice', async () => {
+    const s = await scenario(new Scenario({ tag: 'soleStop', proxySlack: true }));
+    await s.product('receiver');
+    const w = await s.product('worker');
+    let frozen = false;
+    s.slackProxy.onAnswer = (x) => {
+      if (frozen || !isTopLevelPost(x) || s.slack.topLevel().length < 3) return;
+      frozen = true;
+      // A paused VM: every lease and job lock of the worker lapses while it sleeps, and no one
+      // else takes them. Twice: the second pause, 1 s after the first ends, falls on the jobs it
+      // just took back (a job BullMQ finds stalled more than `maxStalledCount` times fails).
+      w.pause();
+      setTimeout(() => {
+        w.resume();
+        setTimeout(() => w.pause(), 1000).unref();
+        setTimeout(() => w.resume(), 41_000).unref();
+      }, 40_000).unref();
+    };
+    expect((await s.send(notifications({ tag: 'soleStop', groups: GROUPS, alertsPerGroup: PER_GROUP }))).undelivered).toBe(0);
+    await until('the worker to be frozen', () => frozen, 120_000);
+    expectWorkerLoss(await s.settle({ records: GROUPS * PER_GROUP, narrated: GROUPS * PER_GROUP }, SETTLE_MS, 5000));
+    expect(s.logLines('job failed for good')).toEqual([]);
+  });
+
   it('after Redis was SIGKILLed mid-publish, no retry waits out a leftover group lock (finding 9): with JOB_ATTEMPTS=4 nothing is lost', async () => {
     const s = await scenario(new Scenario({ tag: 'leftoverLock', redis: { aof: true }, proxySlack: true }));
     await s.product('all', { JOB_ATTEMPTS: '4' });
