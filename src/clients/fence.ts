@@ -12,7 +12,7 @@ import { Agent, fetch as undiciFetch, type Dispatcher } from 'undici';
  * the server.
  *
  * The fence travels with the async context (AsyncLocalStorage): `withFence(fence, fn)` fences
- * the requests `fn` makes through `fencedFetch`, including those Slack's WebClient makes for it.
+ * the requests `fn` makes through `fenceAwareFetch`, including those Slack's WebClient makes for it.
  * The check needs undici itself (not Node's bundled copy, whose dispatcher cannot be
  * extended from here); `fencedFetch` is undici's fetch on an agent with this interceptor.
  */
@@ -31,14 +31,9 @@ function refusal(fence: Fence): Error {
   return Object.assign(fence.lapsed(), { [REFUSED]: true });
 }
 
-/** Runs `fn` with its requests through `fencedFetch` fenced by `fence`. */
+/** Runs `fn` with its requests through `fenceAwareFetch` fenced by `fence`. */
 export function withFence<T>(fence: Fence, fn: () => Promise<T>): Promise<T> {
   return current.run(fence, fn);
-}
-
-/** The fence of the calling context, if any. */
-export function activeFence(): Fence | undefined {
-  return current.getStore();
 }
 
 type AnyHandler = Dispatcher.DispatchHandler & Record<string, unknown>;
@@ -77,8 +72,8 @@ const fenceInterceptor: Dispatcher.DispatcherComposeInterceptor = (dispatch) => 
 
 let agent: Dispatcher | undefined;
 
-/** undici's fetch through the fencing agent: without an active fence, a plain fetch. */
-export const fencedFetch = ((input: Parameters<typeof undiciFetch>[0], init?: Parameters<typeof undiciFetch>[1]) =>
+/** undici's fetch through the fencing agent (one per process, created on first use). */
+const fencedFetch = ((input: Parameters<typeof undiciFetch>[0], init?: Parameters<typeof undiciFetch>[1]) =>
   undiciFetch(input, { ...init, dispatcher: (agent ??= new Agent().compose(fenceInterceptor)) })) as unknown as typeof fetch;
 
 /** `fencedFetch` while a fence is active, the global fetch otherwise (Slack's WebClient and httpRequest use it). */

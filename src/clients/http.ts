@@ -1,11 +1,11 @@
-import { fenceAwareFetch, fenceError } from './fence';
-
 /**
  * One outbound HTTP helper for every integration, and the one retry classifier they share
  * (after Alertmanager's notify/util.go Retrier): 2xx ok, 429 and 5xx retryable (honouring
  * Retry-After), every other status permanent. Errors carry a typed reason, never a URL
  * with credentials or a query string, and never the request body.
  */
+
+import { fenceAwareFetch, fenceError } from './fence';
 
 export type FailureReason = 'timeout' | 'network' | 'aborted' | 'rate_limited' | 'server' | 'auth' | 'client' | 'bad_response';
 

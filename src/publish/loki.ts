@@ -3,6 +3,8 @@ import { recordLabels, type AnnotationRecord } from '../model/record';
 import { eventId, whileHeld, type HeldLock, type PublishState } from './state';
 import type { PublishEvent, PublishResult, Publisher } from './types';
 
+const TARGET = 'loki';
+
 /** Loki's default `max_line_size` (limits_config): 256 KB. */
 export const DEFAULT_MAX_LINE_BYTES = 256 * 1024;
 
@@ -149,5 +151,3 @@ export class LokiPublisher implements Publisher {
     return pushed;
   }
 }
-
-const TARGET = 'loki';

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { OutboundError } from '../clients/http';
-import { lockLapsed, type PublishState } from './state';
+import { whileHeld, type PublishState } from './state';
 
 /**
  * The chart into the group's Slack thread (issue 13 item 3), with Slack's current upload
@@ -78,9 +78,9 @@ export class SlackChartUploader {
           return 'skipped';
         }
         throwIfAborted(signal, jobSignal);
-        // Drawing took a while: a worker paused meanwhile, its group taken over, uploads nothing.
-        if (!lock.held()) throw lockLapsed('slack', 'uploading the chart');
-        await this.upload(req, chart, signal, jobSignal);
+        // Drawing took a while: a worker paused meanwhile, its group taken over, uploads nothing
+        // (its Slack calls are fenced up to the moment each is written).
+        await whileHeld(lock, 'slack', 'uploading the chart', () => this.upload(req, chart, signal, jobSignal));
         await this.opts.state.save(req.groupKey, {}, CHART_MARKER);
         this.opts.count?.('uploaded');
         log?.info({ target: 'slack', bytes: chart.png.length }, 'slack: chart uploaded into the thread');

@@ -246,9 +246,9 @@ export class SlackBotPublisher extends SlackPublisherBase {
         };
         await this.state.save(d.group, { slackIntent: written });
         // Renewed after every await before the post: this process may have been paused in one
-        // of them while another worker took the group over and posted. Nothing but this
-        // synchronous check stands between the lease and the request.
-        if (!(await d.lock.confirm())) throw lockLapsed(TARGET, 'posting');
+        // of them while another worker took the group over and posted. whileHeld refuses the
+        // post when the lease ended, now or before the request is written.
+        await d.lock.confirm();
         return whileHeld(d.lock, TARGET, 'posting', () =>
           this.api.call(
             'chat.postMessage',

@@ -134,8 +134,8 @@ export const PUBLISH_STATE_TTL_MS = 8 * 24 * 3600 * 1000;
  * attempt waits it out instead of failing (issue 10, finding 9: with a fixed 120 s lock the
  * retries after a crash failed 'another worker is publishing' for two minutes). A takeover of
  * a post in flight is made safe by the intent and the history lookup (slack.ts). The holder
- * stops acting LOCK_MARGIN_MS before its lease could lapse: a request sent then still arrives
- * while the lock is surely its own.
+ * stops acting a fifth of the TTL (2 s) before its lease could lapse: a request sent then
+ * still arrives while the lock is surely its own.
  */
 export const LOCK_TTL_MS = 10_000;
 const LOCK_WAIT_MS = 15_000;
